@@ -1,0 +1,569 @@
+//! Typed configuration, validated before anything starts.
+//!
+//! Every setting comes from an environment variable or the matching CLI flag (clap
+//! reads both; `sift serve --help` lists them). The raw values arrive as strings and
+//! are checked all at once, so a misconfigured process prints every problem, one line
+//! each, and exits with status 2 instead of failing on the first.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use clap::Args;
+use sqlx::postgres::PgConnectOptions;
+use tracing_subscriber::EnvFilter;
+
+use crate::db::PoolSettings;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for production log collectors.
+    Json,
+    /// Readable, coloured lines, for a terminal.
+    Pretty,
+}
+
+/// Which origins may call the API from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers at all: only same-origin pages (and non-browser clients).
+    None,
+    /// Any origin (`*`).
+    Any,
+    /// Exactly these origins.
+    List(Vec<HeaderValue>),
+}
+
+/// The flags and environment variables of `sift serve`, as given.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// PostgreSQL URL, such as postgres://user:password@localhost:5432/sift (required)
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Redis URL, such as redis://127.0.0.1:6379 (optional: without it sift runs without the shared cache)
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Address and port to listen on
+    #[arg(long, env = "SIFT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// Directory holding the search indexes (one folder per collection)
+    #[arg(long, env = "SIFT_INDEX_DIR", default_value = "./index")]
+    pub index_dir: PathBuf,
+
+    /// Most PostgreSQL connections in the pool
+    #[arg(long, env = "SIFT_DB_MAX_CONNECTIONS", default_value = "10")]
+    pub db_max_connections: String,
+
+    /// How long a request waits for a free PostgreSQL connection before answering 503
+    #[arg(long, env = "SIFT_DB_ACQUIRE_TIMEOUT", default_value = "3s")]
+    pub db_acquire_timeout: String,
+
+    /// Most Redis connections in the pool
+    #[arg(long, env = "SIFT_REDIS_POOL_SIZE", default_value = "16")]
+    pub redis_pool_size: String,
+
+    /// Longest a request may take before it is answered 408 (imports are exempt)
+    #[arg(long, env = "SIFT_REQUEST_TIMEOUT", default_value = "30s")]
+    pub request_timeout: String,
+
+    /// Largest request body, and largest line of an NDJSON import (e.g. 1MiB, 512KiB, 1048576)
+    #[arg(long, env = "SIFT_BODY_LIMIT", default_value = "1MiB")]
+    pub body_limit: String,
+
+    /// Origins allowed to call the API from a browser, comma-separated, or `*` (default: none)
+    #[arg(long, env = "SIFT_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
+    /// Log format: json, pretty, or auto (pretty on a terminal, json otherwise)
+    #[arg(long, env = "SIFT_LOG_FORMAT", default_value = "auto")]
+    pub log_format: String,
+
+    /// Log level or filter directives, such as info or sift=debug,tower_http=info
+    #[arg(long, env = "SIFT_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Admin API key; when set, every write needs `Authorization: Bearer <key>` (at least 16 characters)
+    #[arg(long, env = "SIFT_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Requests slower than this are logged at warn level
+    #[arg(long, env = "SIFT_SLOW_REQUEST_THRESHOLD", default_value = "1s")]
+    pub slow_request_threshold: String,
+
+    /// On SIGTERM or SIGINT, how long in-flight requests may take to finish
+    #[arg(long, env = "SIFT_SHUTDOWN_TIMEOUT", default_value = "30s")]
+    pub shutdown_timeout: String,
+
+    /// `/health` reports the index directory as degraded below this much free space
+    #[arg(long, env = "SIFT_DISK_MIN_FREE", default_value = "1GiB")]
+    pub disk_min_free: String,
+
+    /// Create and fill the demo collection `products` at start when it does not exist
+    #[arg(long, env = "SIFT_DEMO", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: String,
+}
+
+/// The validated configuration of a running service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: PgConnectOptions,
+    pub redis_url: Option<String>,
+    pub bind: SocketAddr,
+    pub index_dir: PathBuf,
+    pub db_pool: PoolSettings,
+    pub redis_pool_size: usize,
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+    pub cors_origins: CorsOrigins,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub api_key: Option<String>,
+    pub slow_request_threshold: Duration,
+    pub shutdown_timeout: Duration,
+    pub disk_min_free: u64,
+    pub demo: bool,
+}
+
+/// One problem with the configuration, naming the variable and the flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem(pub String);
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Collects problems while every value is checked.
+struct Checker {
+    problems: Vec<ConfigProblem>,
+}
+
+impl Checker {
+    fn check<T>(&mut self, env: &str, flag: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.problems
+                    .push(ConfigProblem(format!("{env} (--{flag}): {message}")));
+                None
+            }
+        }
+    }
+}
+
+impl ServeArgs {
+    /// Validates every value; on failure returns all the problems found.
+    pub fn validate(&self) -> Result<Config, Vec<ConfigProblem>> {
+        let mut c = Checker {
+            problems: Vec::new(),
+        };
+        let database = c.check(
+            "DATABASE_URL",
+            "database-url",
+            match self.database_url.as_deref().map(str::trim) {
+                None | Some("") => Err("is required: set it to a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/sift".into()),
+                Some(url) => parse_database_url(url),
+            },
+        );
+        let redis_url = c.check(
+            "REDIS_URL",
+            "redis-url",
+            match self.redis_url.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(url) => parse_redis_url(url).map(Some),
+            },
+        );
+        let bind = c.check(
+            "SIFT_BIND",
+            "bind",
+            SocketAddr::from_str(self.bind.trim()).map_err(|_| {
+                format!(
+                    "`{}` is not an address and port such as 127.0.0.1:8080",
+                    self.bind
+                )
+            }),
+        );
+        let index_dir = c.check(
+            "SIFT_INDEX_DIR",
+            "index-dir",
+            if self.index_dir.as_os_str().is_empty() {
+                Err("must not be empty".into())
+            } else if self.index_dir.exists() && !self.index_dir.is_dir() {
+                Err(format!(
+                    "`{}` exists and is not a directory",
+                    self.index_dir.display()
+                ))
+            } else {
+                Ok(self.index_dir.clone())
+            },
+        );
+        let db_max_connections = c.check(
+            "SIFT_DB_MAX_CONNECTIONS",
+            "db-max-connections",
+            parse_count(&self.db_max_connections, 1, 1000),
+        );
+        let db_acquire_timeout = c.check(
+            "SIFT_DB_ACQUIRE_TIMEOUT",
+            "db-acquire-timeout",
+            parse_duration(&self.db_acquire_timeout),
+        );
+        let redis_pool_size = c.check(
+            "SIFT_REDIS_POOL_SIZE",
+            "redis-pool-size",
+            parse_count(&self.redis_pool_size, 1, 1000),
+        );
+        let request_timeout = c.check(
+            "SIFT_REQUEST_TIMEOUT",
+            "request-timeout",
+            parse_duration(&self.request_timeout),
+        );
+        let body_limit = c.check(
+            "SIFT_BODY_LIMIT",
+            "body-limit",
+            parse_bytes(&self.body_limit)
+                .and_then(|b| usize::try_from(b).map_err(|_| "is too large".to_string())),
+        );
+        let cors_origins = c.check(
+            "SIFT_CORS_ORIGINS",
+            "cors-origins",
+            parse_cors(&self.cors_origins),
+        );
+        let log_format = c.check(
+            "SIFT_LOG_FORMAT",
+            "log-format",
+            match self.log_format.trim().to_ascii_lowercase().as_str() {
+                "json" => Ok(LogFormat::Json),
+                "pretty" => Ok(LogFormat::Pretty),
+                "auto" | "" => Ok(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }),
+                other => Err(format!("`{other}` is not one of json, pretty, auto")),
+            },
+        );
+        let log_filter = c.check(
+            "SIFT_LOG_LEVEL",
+            "log-level",
+            EnvFilter::try_new(self.log_level.trim())
+                .map(|_| self.log_level.trim().to_owned())
+                .map_err(|_| {
+                    format!(
+                        "`{}` is not a level (error, warn, info, debug, trace) or filter",
+                        self.log_level
+                    )
+                }),
+        );
+        let api_key = c.check(
+            "SIFT_API_KEY",
+            "api-key",
+            match self.api_key.as_deref() {
+                None | Some("") => Ok(None),
+                Some(key) if key.chars().count() < 16 => {
+                    Err("must be at least 16 characters long".into())
+                }
+                Some(key) if key.chars().any(char::is_whitespace) => {
+                    Err("must not contain whitespace".into())
+                }
+                Some(key) => Ok(Some(key.to_owned())),
+            },
+        );
+        let slow_request_threshold = c.check(
+            "SIFT_SLOW_REQUEST_THRESHOLD",
+            "slow-request-threshold",
+            parse_duration(&self.slow_request_threshold),
+        );
+        let shutdown_timeout = c.check(
+            "SIFT_SHUTDOWN_TIMEOUT",
+            "shutdown-timeout",
+            parse_duration(&self.shutdown_timeout),
+        );
+        let disk_min_free = c.check(
+            "SIFT_DISK_MIN_FREE",
+            "disk-min-free",
+            parse_bytes(&self.disk_min_free),
+        );
+        let demo = c.check("SIFT_DEMO", "demo", parse_bool(&self.demo));
+
+        match (
+            database,
+            redis_url,
+            bind,
+            index_dir,
+            db_max_connections,
+            db_acquire_timeout,
+            redis_pool_size,
+            request_timeout,
+            body_limit,
+            cors_origins,
+            log_format,
+            log_filter,
+            api_key,
+            slow_request_threshold,
+            shutdown_timeout,
+            disk_min_free,
+            demo,
+        ) {
+            (
+                Some(database),
+                Some(redis_url),
+                Some(bind),
+                Some(index_dir),
+                Some(max_connections),
+                Some(acquire_timeout),
+                Some(redis_pool_size),
+                Some(request_timeout),
+                Some(body_limit),
+                Some(cors_origins),
+                Some(log_format),
+                Some(log_filter),
+                Some(api_key),
+                Some(slow_request_threshold),
+                Some(shutdown_timeout),
+                Some(disk_min_free),
+                Some(demo),
+            ) if c.problems.is_empty() => Ok(Config {
+                database,
+                redis_url,
+                bind,
+                index_dir,
+                db_pool: PoolSettings {
+                    max_connections: max_connections as u32,
+                    acquire_timeout,
+                },
+                redis_pool_size: redis_pool_size as usize,
+                request_timeout,
+                body_limit,
+                cors_origins,
+                log_format,
+                log_filter,
+                api_key,
+                slow_request_threshold,
+                shutdown_timeout,
+                disk_min_free,
+                demo,
+            }),
+            _ => Err(c.problems),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for tests and tools: the given database, everything else at its
+    /// default, listening on port 0 (any free port).
+    pub fn for_database(database: PgConnectOptions, index_dir: PathBuf) -> Config {
+        Config {
+            database,
+            redis_url: None,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            index_dir,
+            db_pool: PoolSettings {
+                max_connections: 5,
+                acquire_timeout: Duration::from_secs(3),
+            },
+            redis_pool_size: 4,
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+            cors_origins: CorsOrigins::None,
+            log_format: LogFormat::Pretty,
+            log_filter: "info".into(),
+            api_key: None,
+            slow_request_threshold: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(30),
+            disk_min_free: 0,
+            demo: false,
+        }
+    }
+}
+
+/// Parses a PostgreSQL URL without connecting.
+pub fn parse_database_url(url: &str) -> Result<PgConnectOptions, String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err("must start with postgres:// or postgresql://".into());
+    }
+    // sqlx's messages may quote the URL, password included: say only what is wrong.
+    PgConnectOptions::from_str(url).map_err(|_| "is not a valid PostgreSQL URL".into())
+}
+
+fn parse_redis_url(url: &str) -> Result<String, String> {
+    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
+    {
+        return Err("must start with redis://, rediss:// or unix://".into());
+    }
+    deadpool_redis::redis::parse_redis_url(url)
+        .map(|_| url.to_owned())
+        .ok_or_else(|| "is not a valid Redis URL".into())
+}
+
+fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
+    match raw.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("`{raw}` is not a whole number from {min} to {max}")),
+    }
+}
+
+/// Parses `30s`, `500ms`, `1m`; must be positive.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(raw.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "`{raw}` is not a positive duration such as 500ms, 30s or 2m"
+        )),
+    }
+}
+
+/// Parses a byte size: a plain number of bytes, or with a unit (KB, MB, GB are powers
+/// of 1000; KiB, MiB, GiB powers of 1024). Written by hand: three units do not need a
+/// crate.
+pub fn parse_bytes(raw: &str) -> Result<u64, String> {
+    let error = || format!("`{raw}` is not a size such as 1048576, 512KiB, 1MiB or 1GB");
+    let trimmed = raw.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: u64 = number.parse().map_err(|_| error())?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        _ => return Err(error()),
+    };
+    number
+        .checked_mul(multiplier)
+        .filter(|n| *n > 0)
+        .ok_or_else(error)
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("`{raw}` is not true or false")),
+    }
+}
+
+fn parse_cors(raw: &str) -> Result<CorsOrigins, String> {
+    let origins: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return Ok(CorsOrigins::None);
+    }
+    if origins == ["*"] {
+        return Ok(CorsOrigins::Any);
+    }
+    origins
+        .into_iter()
+        .map(|origin| {
+            let valid_scheme = origin.starts_with("http://") || origin.starts_with("https://");
+            match HeaderValue::from_str(origin) {
+                Ok(value) if valid_scheme && !origin.ends_with('/') => Ok(value),
+                _ => Err(format!(
+                    "`{origin}` is not an origin such as https://app.example.com (or use `*` alone)"
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(CorsOrigins::List)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn args(flags: &[&str]) -> ServeArgs {
+        let mut argv = vec!["sift"];
+        argv.extend_from_slice(flags);
+        Wrapper::try_parse_from(argv).expect("parses").args
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_bytes("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_bytes("2000"), Ok(2000));
+        assert_eq!(parse_bytes("1GB"), Ok(1_000_000_000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("99999999999999999999GiB").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let problems = args(&[
+            "--database-url",
+            "",
+            "--bind",
+            "nowhere",
+            "--body-limit",
+            "big",
+            "--api-key",
+            "short",
+        ])
+        .validate()
+        .expect_err("invalid");
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        assert!(text[0].starts_with("DATABASE_URL (--database-url): is required"));
+        assert!(text.iter().any(|p| p.starts_with("SIFT_BIND (--bind)")));
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("SIFT_BODY_LIMIT (--body-limit)"))
+        );
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("SIFT_API_KEY (--api-key)"))
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_echoed() {
+        let problems = args(&["--database-url", "mysql://root:hunter2@db/x"])
+            .validate()
+            .expect_err("invalid");
+        assert!(problems.iter().all(|p| !p.0.contains("hunter2")));
+    }
+
+    #[test]
+    fn valid_configuration() {
+        let config = args(&[
+            "--database-url",
+            "postgres://postgres@127.0.0.1:5432/sift",
+            "--cors-origins",
+            "https://a.example, http://localhost:3000",
+            "--log-format",
+            "json",
+        ])
+        .validate()
+        .expect("valid");
+        assert_eq!(config.bind.port(), 8080);
+        assert_eq!(config.body_limit, 1 << 20);
+        assert!(matches!(config.cors_origins, CorsOrigins::List(ref l) if l.len() == 2));
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(!config.demo);
+    }
+}

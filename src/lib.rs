@@ -1,0 +1,18 @@
+//! sift: a search service with PostgreSQL as the source of truth.
+//!
+//! The binary (`main.rs`) only parses the command line; everything else is here so
+//! that tests can build the same application on port 0.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod schema;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

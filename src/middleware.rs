@@ -1,0 +1,173 @@
+//! The middleware of the HTTP stack that is sift's own: error rendering, request
+//! metrics, admin-key auth and the panic handler. The generic parts (request ids,
+//! tracing spans, CORS, compression, timeouts) are tower-http's, assembled in
+//! [`crate::startup`].
+
+use std::time::Instant;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, ErrorResponse};
+use crate::state::AppState;
+
+/// The header carrying the request id, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Writes the body of every error response: `{"error": {code, message, requestId}}`.
+///
+/// Handlers' errors arrive with an [`ErrorBody`] extension. Error responses without
+/// one and without a body come from layers that know nothing of our codes (method
+/// routing's 405, the timeout's 408) and get the code their status maps to. Counts
+/// errors by code.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let request_id = request_id(request.headers());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let error = match parts.extensions.remove::<ErrorBody>() {
+        Some(error) => error,
+        None if body.size_hint().exact() == Some(0) => {
+            let code = ErrorCode::for_status(status);
+            ErrorBody {
+                code,
+                message: code.default_message().to_owned(),
+            }
+        }
+        // Already has a body of its own (e.g. `/health` when down).
+        None => return Response::from_parts(parts, body),
+    };
+    metrics::counter!("http_errors_total", "code" => error.code.as_str()).increment(1);
+    let payload = ErrorResponse {
+        error: ErrorDetail {
+            code: error.code.as_str().to_owned(),
+            message: error.message,
+            request_id,
+        },
+    };
+    let mut response = (error.code.status(), axum::Json(payload)).into_response();
+    // Keep headers set on the error response (Allow on 405, Retry-After, ...).
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    response
+}
+
+/// Records request counts, latency and in-flight requests by route, and logs slow
+/// requests at warn with their request id.
+pub async fn track_metrics(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    // The route template (`/v1/collections/{name}`), never the raw path: raw paths
+    // would make one time series per document id.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let request_id = request_id(request.headers());
+
+    metrics::gauge!("http_requests_in_flight").increment(1.0);
+    let response = next.run(request).await;
+    metrics::gauge!("http_requests_in_flight").decrement(1.0);
+
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone())
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    if elapsed >= state.config.slow_request_threshold {
+        tracing::warn!(
+            request_id = %request_id,
+            method = %method,
+            route = %route,
+            status = %status,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "slow request"
+        );
+    }
+    response
+}
+
+/// When an admin key is configured, requires `Authorization: Bearer <key>` on every
+/// request that is not a read (GET, HEAD, OPTIONS). The comparison is of SHA-256
+/// digests in constant time, so neither the key's content nor its length leaks
+/// through timing, and every failure gets the same message.
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(key) = state.config.api_key.as_deref() else {
+        return next.run(request).await;
+    };
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = Sha256::digest(key.as_bytes());
+    let given = Sha256::digest(presented.as_bytes());
+    if bool::from(expected.ct_eq(&given)) {
+        next.run(request).await
+    } else {
+        let mut response = ApiError::Unauthorized.into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        response
+    }
+}
+
+/// Turns a panic in a handler into a 500 with the usual shape; the panic message is
+/// logged, not sent.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "handler panicked");
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response.extensions_mut().insert(ErrorBody {
+        code: ErrorCode::Internal,
+        message: ErrorCode::Internal.default_message().to_owned(),
+    });
+    response
+}
+
+/// Answers paths no route matches.
+pub async fn route_not_found() -> ApiError {
+    ApiError::RouteNotFound
+}

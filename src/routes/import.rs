@@ -1,0 +1,374 @@
+//! `POST /v1/collections/{name}/documents:import`: bulk NDJSON import.
+//!
+//! The body is read as a stream of lines, never held whole in memory: each line is
+//! parsed and validated on arrival, and the valid documents go to PostgreSQL in
+//! batches, each batch one multi-row upsert (one transaction). A bad line is reported
+//! and skipped; it never stops the good ones. Imports are upserts, so running the same
+//! import again is safe.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use bytes::BytesMut;
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::types::Json as SqlJson;
+use tokio_util::codec::{Decoder, FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::io::StreamReader;
+use utoipa::ToSchema;
+
+use crate::db;
+use crate::error::{ApiError, ErrorCode, ErrorResponse};
+use crate::extract::{CollectionPath, Json};
+use crate::routes::collections::load as load_collection;
+use crate::schema::{CollectionSchema, document_identity};
+use crate::state::AppState;
+use crate::store::documents as store;
+use crate::store::is_foreign_key_violation;
+
+/// Documents per upsert statement: large enough to amortise the round trip and the
+/// commit, small enough that a batch's parameters stay a few megabytes.
+pub const BATCH_SIZE: usize = 1000;
+/// Line errors listed in the response; the rest are only counted.
+pub const MAX_REPORTED_ERRORS: usize = 100;
+
+/// One line that was not imported.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportLineError {
+    /// 1-based line number in the body.
+    pub line: u64,
+    /// An error code from the table (`invalid_json`, `invalid_document`, `invalid_document_id`, `payload_too_large`).
+    pub code: String,
+    pub message: String,
+}
+
+/// The outcome of an import.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "imported": 998,
+    "failed": 2,
+    "errors": [
+        {"line": 17, "code": "invalid_json", "message": "expected value at line 1 column 1"},
+        {"line": 512, "code": "invalid_document", "message": "field `price` must be a number (float), got a string"}
+    ]
+}))]
+pub struct ImportReport {
+    /// Documents created or replaced.
+    pub imported: u64,
+    /// Lines that were not imported.
+    pub failed: u64,
+    /// The first 100 failed lines, in order.
+    pub errors: Vec<ImportLineError>,
+}
+
+impl ImportReport {
+    fn fail(&mut self, line: u64, code: ErrorCode, message: String) {
+        self.failed += 1;
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(ImportLineError {
+                line,
+                code: code.as_str().to_owned(),
+                message,
+            });
+        }
+    }
+}
+
+/// Valid documents waiting for their upsert. A later line with the same id replaces an
+/// earlier one in the batch (one statement cannot upsert a row twice), as it would
+/// have in line-by-line order.
+#[derive(Default)]
+struct Batch {
+    ids: Vec<String>,
+    bodies: Vec<Map<String, Value>>,
+    positions: HashMap<String, usize>,
+}
+
+impl Batch {
+    fn push(&mut self, id: String, body: Map<String, Value>) {
+        if let Some(&at) = self.positions.get(&id) {
+            self.bodies[at] = body;
+        } else {
+            self.positions.insert(id.clone(), self.ids.len());
+            self.ids.push(id);
+            self.bodies.push(body);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// Stores the batch in one upsert and counts its lines (`pending_lines`, duplicates
+/// included) as imported.
+async fn flush(
+    state: &AppState,
+    collection_id: i64,
+    name: &str,
+    batch: &mut Batch,
+    pending_lines: &mut u64,
+    report: &mut ImportReport,
+) -> Result<(), ApiError> {
+    if batch.len() == 0 {
+        return Ok(());
+    }
+    let bodies: Vec<SqlJson<&Map<String, Value>>> = batch.bodies.iter().map(SqlJson).collect();
+    db::retry(|| store::upsert_batch(&state.db, collection_id, &batch.ids, &bodies))
+        .await
+        .map_err(|error| {
+            if is_foreign_key_violation(&error) {
+                ApiError::CollectionNotFound(name.to_owned())
+            } else {
+                ApiError::from(error)
+            }
+        })?;
+    report.imported += *pending_lines;
+    metrics::counter!("import_documents_total", "outcome" => "imported").increment(*pending_lines);
+    *pending_lines = 0;
+    *batch = Batch::default();
+    Ok(())
+}
+
+/// One line of the body, as the decoder saw it.
+enum Line {
+    Text(String),
+    /// Longer than the limit; the decoder skips to the next newline.
+    TooLong,
+    /// Not UTF-8; the line is consumed.
+    NotUtf8,
+}
+
+/// `LinesCodec`, but with an over-long or non-UTF-8 line as an item rather than an
+/// error: `FramedRead` ends the stream after a decoder error, which would drop every
+/// line after the bad one.
+struct NdjsonLines(LinesCodec);
+
+impl NdjsonLines {
+    fn map(
+        result: Result<Option<String>, LinesCodecError>,
+    ) -> Result<Option<Line>, LinesCodecError> {
+        match result {
+            Ok(line) => Ok(line.map(Line::Text)),
+            Err(LinesCodecError::MaxLineLengthExceeded) => Ok(Some(Line::TooLong)),
+            // The codec's only I/O error is invalid UTF-8, raised after the line was
+            // taken from the buffer; read errors come from the reader, not from here.
+            Err(LinesCodecError::Io(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
+                Ok(Some(Line::NotUtf8))
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+impl Decoder for NdjsonLines {
+    type Item = Line;
+    type Error = LinesCodecError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Line>, LinesCodecError> {
+        Self::map(self.0.decode(buf))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Line>, LinesCodecError> {
+        Self::map(self.0.decode_eof(buf))
+    }
+}
+
+fn is_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| {
+            matches!(
+                v.as_str(),
+                "application/x-ndjson" | "application/jsonl" | "application/json-lines"
+            )
+        })
+}
+
+/// Import documents (NDJSON)
+///
+/// One JSON document per line (`Content-Type: application/x-ndjson`). Each document is
+/// created or replaced by its `id` (generated when absent). Lines that are not valid
+/// JSON objects or break the schema are reported and skipped; all others are stored.
+/// The body is streamed, so its size has no limit, but each line must fit the body
+/// limit. Safe to retry: importing the same lines twice leaves the same documents.
+#[utoipa::path(
+    post,
+    path = "/v1/collections/{name}/documents:import",
+    tag = "documents",
+    params(("name" = String, Path, description = "Collection name", example = "products")),
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "One JSON document per line",
+        example = "{\"id\": \"sku-1\", \"title\": \"Wireless headphones\", \"price\": 59.9}\n{\"id\": \"sku-2\", \"title\": \"USB-C cable\", \"price\": 9.5}\n"),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "What was imported and which lines failed", body = ImportReport),
+        (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorResponse,
+            example = json!({"error": {"code": "unsupported_media_type", "message": "expected `Content-Type: application/x-ndjson`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
+        (status = 503, description = "`database_unavailable`: batches stored before it stay stored; retrying the import is safe", body = ErrorResponse),
+    )
+)]
+pub async fn import_documents(
+    State(state): State<AppState>,
+    CollectionPath(name): CollectionPath,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ImportReport>, ApiError> {
+    if !is_ndjson(&headers) {
+        return Err(ApiError::UnsupportedMediaType(
+            "expected `Content-Type: application/x-ndjson`".into(),
+        ));
+    }
+    let collection = load_collection(&state, &name).await?;
+    let schema = CollectionSchema::from_stored(collection.fields.0);
+
+    let reader = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let mut lines = FramedRead::new(
+        reader,
+        NdjsonLines(LinesCodec::new_with_max_length(state.config.body_limit)),
+    );
+
+    let mut report = ImportReport {
+        imported: 0,
+        failed: 0,
+        errors: Vec::new(),
+    };
+    let mut batch = Batch::default();
+    let mut pending_lines = 0u64;
+    let mut line_number = 0u64;
+
+    loop {
+        let next = lines.try_next().await;
+        line_number += 1;
+        let line = match next {
+            Ok(Some(Line::Text(line))) => line,
+            Ok(None) => break,
+            Ok(Some(Line::TooLong)) => {
+                report.fail(
+                    line_number,
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "the line is longer than the body limit ({} bytes)",
+                        state.config.body_limit
+                    ),
+                );
+                continue;
+            }
+            Ok(Some(Line::NotUtf8)) => {
+                report.fail(
+                    line_number,
+                    ErrorCode::InvalidJson,
+                    "the line is not valid UTF-8".into(),
+                );
+                continue;
+            }
+            Err(error) => {
+                // The client went away or the body stream broke: store what arrived
+                // whole, then report the failure.
+                flush(
+                    &state,
+                    collection.id,
+                    name.as_str(),
+                    &mut batch,
+                    &mut pending_lines,
+                    &mut report,
+                )
+                .await?;
+                tracing::warn!(collection = %name, error = %error, imported = report.imported, "import body ended early");
+                return Err(ApiError::InvalidRequestBody(format!(
+                    "the request body could not be read to its end; {} documents were imported before it broke",
+                    report.imported
+                )));
+            }
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let value: Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(error) => {
+                report.fail(line_number, ErrorCode::InvalidJson, error.to_string());
+                continue;
+            }
+        };
+        let (id, body, _) = match document_identity(value, None) {
+            Ok(identity) => identity,
+            Err(error) => {
+                report.fail(line_number, error.code(), error.to_string());
+                continue;
+            }
+        };
+        if let Err(message) = schema.validate_document(&body) {
+            report.fail(line_number, ErrorCode::InvalidDocument, message);
+            continue;
+        }
+        batch.push(id.into_string(), body);
+        pending_lines += 1;
+        if batch.len() >= BATCH_SIZE {
+            flush(
+                &state,
+                collection.id,
+                name.as_str(),
+                &mut batch,
+                &mut pending_lines,
+                &mut report,
+            )
+            .await?;
+        }
+    }
+    flush(
+        &state,
+        collection.id,
+        name.as_str(),
+        &mut batch,
+        &mut pending_lines,
+        &mut report,
+    )
+    .await?;
+    metrics::counter!("import_documents_total", "outcome" => "failed").increment(report.failed);
+    tracing::info!(collection = %name, imported = report.imported, failed = report.failed, "import finished");
+    Ok(Json(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_duplicate_replaces_earlier_in_a_batch() {
+        let mut batch = Batch::default();
+        let body = |n: i64| Map::from_iter([("n".to_string(), Value::from(n))]);
+        batch.push("a".into(), body(1));
+        batch.push("b".into(), body(2));
+        batch.push("a".into(), body(3));
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.ids, vec!["a", "b"]);
+        assert_eq!(batch.bodies[0]["n"], 3);
+    }
+
+    #[test]
+    fn errors_are_listed_up_to_the_limit_and_all_counted() {
+        let mut report = ImportReport {
+            imported: 0,
+            failed: 0,
+            errors: Vec::new(),
+        };
+        for line in 0..150 {
+            report.fail(line, ErrorCode::InvalidJson, "bad".into());
+        }
+        assert_eq!(report.failed, 150);
+        assert_eq!(report.errors.len(), MAX_REPORTED_ERRORS);
+    }
+}

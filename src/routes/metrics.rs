@@ -1,0 +1,29 @@
+//! `/metrics`: the Prometheus text exposition.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::state::AppState;
+
+/// Prometheus metrics
+///
+/// Requests by route, method and status; latency histograms by route; requests in
+/// flight; database pool connections; errors by code; import outcomes.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4",
+        body = String, example = "http_requests_total{method=\"GET\",route=\"/v1/collections\",status=\"200\"} 3\n")))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Pool figures are read when scraped rather than tracked on every checkout.
+    let size = f64::from(state.db.size());
+    let idle = state.db.num_idle() as f64;
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,558 @@
+//! The domain types of collections and documents, parsed at the edge.
+//!
+//! A request's raw strings and JSON become a [`CollectionName`], a validated
+//! [`CollectionSchema`] or a [`DocumentId`] here, before any query runs; the rest of
+//! the service can then take them as given.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+static COLLECTION_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9_-]{1,64}$").expect("valid regex"));
+static DOCUMENT_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,511}$").expect("valid regex"));
+static FIELD_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$").expect("valid regex"));
+
+/// Most fields a collection may declare; a bound on the work validation does.
+pub const MAX_FIELDS: usize = 256;
+/// Largest boost a field may have; boosts are in (0, MAX_BOOST].
+pub const MAX_BOOST: f64 = 100.0;
+
+/// A collection name: `^[a-z0-9_-]{1,64}$`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CollectionName(String);
+
+impl CollectionName {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        if COLLECTION_NAME.is_match(raw) {
+            Ok(CollectionName(raw.to_owned()))
+        } else {
+            Err(ApiError::InvalidCollectionName(format!(
+                "collection name `{}` is invalid: use 1 to 64 characters from a-z, 0-9, `_` and `-`",
+                truncate(raw, 80)
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CollectionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A document id: a string matching `^[A-Za-z0-9_-]{1,511}$`, safe in a URL path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DocumentId(String);
+
+impl DocumentId {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        if DOCUMENT_ID.is_match(raw) {
+            Ok(DocumentId(raw.to_owned()))
+        } else {
+            Err(ApiError::InvalidDocumentId(format!(
+                "document id `{}` is invalid: use 1 to 511 characters from A-Z, a-z, 0-9, `_` and `-`",
+                truncate(raw, 80)
+            )))
+        }
+    }
+
+    /// A new time-ordered id (UUID v7), for documents sent without one.
+    pub fn generate() -> Self {
+        DocumentId(uuid::Uuid::now_v7().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for DocumentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The type of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// Analyzed, full-text searchable. A string or an array of strings.
+    Text,
+    /// Exact value, filterable and facetable. A string or an array of strings.
+    Keyword,
+    /// A whole number that fits in 64 bits.
+    Integer,
+    /// Any JSON number.
+    Float,
+    /// `true` or `false`.
+    Bool,
+    /// An RFC 3339 timestamp string, such as `2026-11-21T10:00:00Z`.
+    Datetime,
+}
+
+impl FieldType {
+    fn describe(self) -> &'static str {
+        match self {
+            FieldType::Text => "a string or an array of strings (text)",
+            FieldType::Keyword => "a string or an array of strings (keyword)",
+            FieldType::Integer => "an integer",
+            FieldType::Float => "a number (float)",
+            FieldType::Bool => "a boolean",
+            FieldType::Datetime => "an RFC 3339 datetime string",
+        }
+    }
+}
+
+fn default_boost() -> f64 {
+    1.0
+}
+
+fn is_default_boost(boost: &f64) -> bool {
+    *boost == 1.0
+}
+
+/// One field of a collection schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"name": "title", "type": "text", "boost": 3.0}))]
+pub struct FieldDefinition {
+    /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, unique in the collection, not `id`.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Weight of matches in this field; `text` fields only; in (0, 100]. Default 1.
+    #[serde(default = "default_boost", skip_serializing_if = "is_default_boost")]
+    pub boost: f64,
+    /// Count values of this field in search facets (`keyword`, numbers, `bool`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub facet: bool,
+    /// Sort search results and document lists by this field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sortable: bool,
+    /// Filter search results by this field (`keyword` fields are always filterable).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub filterable: bool,
+}
+
+/// Typo tolerance, by word length (Damerau–Levenshtein distance).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TypoTolerance {
+    pub enabled: bool,
+    /// Words at least this long may have one typo. Default 5.
+    pub one_typo_min_length: u8,
+    /// Words at least this long may have two typos. Default 9.
+    pub two_typos_min_length: u8,
+}
+
+impl Default for TypoTolerance {
+    fn default() -> Self {
+        TypoTolerance {
+            enabled: true,
+            one_typo_min_length: 5,
+            two_typos_min_length: 9,
+        }
+    }
+}
+
+/// The search settings of a collection; all optional, with defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CollectionSettings {
+    pub typo_tolerance: TypoTolerance,
+    /// Words that mean the same, applied at query time: `{"tv": ["television"]}`.
+    pub synonyms: BTreeMap<String, Vec<String>>,
+    /// Words ignored in queries. `null` uses the English list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_words: Option<Vec<String>>,
+}
+
+impl CollectionSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        let typo = &self.typo_tolerance;
+        if typo.one_typo_min_length == 0 || typo.one_typo_min_length > typo.two_typos_min_length {
+            return Err(format!(
+                "typoTolerance: oneTypoMinLength ({}) must be at least 1 and at most twoTyposMinLength ({})",
+                typo.one_typo_min_length, typo.two_typos_min_length
+            ));
+        }
+        if self.synonyms.len() > 10_000 {
+            return Err("synonyms: at most 10000 entries".into());
+        }
+        for (word, alternatives) in &self.synonyms {
+            if word.trim().is_empty() || alternatives.iter().any(|a| a.trim().is_empty()) {
+                return Err("synonyms: words must not be empty".into());
+            }
+        }
+        if let Some(stop_words) = &self.stop_words {
+            if stop_words.len() > 10_000 {
+                return Err("stopWords: at most 10000 words".into());
+            }
+            if stop_words.iter().any(|w| w.trim().is_empty()) {
+                return Err("stopWords: words must not be empty".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A collection's fields, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionSchema {
+    fields: Vec<FieldDefinition>,
+}
+
+impl CollectionSchema {
+    /// Checks the rules of a schema: known types (by deserialization), valid and unique
+    /// field names, boosts on text fields in (0, 100], at least one text field.
+    pub fn parse(fields: Vec<FieldDefinition>) -> Result<Self, ApiError> {
+        let invalid = |message: String| Err(ApiError::InvalidSchema(message));
+        if fields.len() > MAX_FIELDS {
+            return invalid(format!("a collection has at most {MAX_FIELDS} fields"));
+        }
+        let mut seen = HashSet::new();
+        for field in &fields {
+            if !FIELD_NAME.is_match(&field.name) {
+                return invalid(format!(
+                    "field name `{}` is invalid: start with a letter or `_`, then up to 63 letters, digits or `_`",
+                    truncate(&field.name, 80)
+                ));
+            }
+            if field.name == "id" {
+                return invalid(
+                    "`id` is reserved for the document id and cannot be declared".into(),
+                );
+            }
+            if !seen.insert(field.name.as_str()) {
+                return invalid(format!("field `{}` is declared twice", field.name));
+            }
+            if !(field.boost > 0.0 && field.boost <= MAX_BOOST) {
+                return invalid(format!(
+                    "field `{}`: boost must be greater than 0 and at most {MAX_BOOST}",
+                    field.name
+                ));
+            }
+            if field.field_type != FieldType::Text && field.boost != 1.0 {
+                return invalid(format!(
+                    "field `{}`: only text fields take a boost",
+                    field.name
+                ));
+            }
+            if field.field_type == FieldType::Text && field.facet {
+                return invalid(format!(
+                    "field `{}`: text fields cannot be facets; declare a keyword field",
+                    field.name
+                ));
+            }
+        }
+        if !fields.iter().any(|f| f.field_type == FieldType::Text) {
+            return invalid("a collection needs at least one field of type `text`".into());
+        }
+        Ok(CollectionSchema { fields })
+    }
+
+    /// A schema read back from the database, which was validated when it was written.
+    pub fn from_stored(fields: Vec<FieldDefinition>) -> Self {
+        CollectionSchema { fields }
+    }
+
+    pub fn fields(&self) -> &[FieldDefinition] {
+        &self.fields
+    }
+
+    pub fn field(&self, name: &str) -> Option<&FieldDefinition> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Applies new boosts (field name → boost) to text fields.
+    pub fn with_boosts(&self, boosts: &BTreeMap<String, f64>) -> Result<Self, ApiError> {
+        let mut fields = self.fields.clone();
+        for (name, boost) in boosts {
+            let Some(field) = fields.iter_mut().find(|f| &f.name == name) else {
+                return Err(ApiError::InvalidSettings(format!(
+                    "boosts: the collection has no field `{}`",
+                    truncate(name, 80)
+                )));
+            };
+            if field.field_type != FieldType::Text {
+                return Err(ApiError::InvalidSettings(format!(
+                    "boosts: `{name}` is not a text field; only text fields take a boost"
+                )));
+            }
+            if !(*boost > 0.0 && *boost <= MAX_BOOST) {
+                return Err(ApiError::InvalidSettings(format!(
+                    "boosts: `{name}` must be greater than 0 and at most {MAX_BOOST}"
+                )));
+            }
+            field.boost = *boost;
+        }
+        Ok(CollectionSchema { fields })
+    }
+
+    /// Checks a document body against the schema. Fields the schema does not declare
+    /// are kept but not checked; declared fields may be absent or `null`.
+    pub fn validate_document(&self, body: &Map<String, Value>) -> Result<(), String> {
+        for field in &self.fields {
+            let Some(value) = body.get(&field.name) else {
+                continue;
+            };
+            if value.is_null() || matches_type(field.field_type, value) {
+                continue;
+            }
+            return Err(format!(
+                "field `{}` must be {}, got {}",
+                field.name,
+                field.field_type.describe(),
+                json_kind(value)
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn matches_type(field_type: FieldType, value: &Value) -> bool {
+    match field_type {
+        FieldType::Text | FieldType::Keyword => match value {
+            Value::String(_) => true,
+            Value::Array(items) => items.iter().all(Value::is_string),
+            _ => false,
+        },
+        FieldType::Integer => {
+            value.is_i64() || value.as_u64().is_some_and(|n| i64::try_from(n).is_ok())
+        }
+        FieldType::Float => value.is_number(),
+        FieldType::Bool => value.is_boolean(),
+        FieldType::Datetime => value
+            .as_str()
+            .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a fractional number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The id a document body carries, or a new one when it has none.
+///
+/// `expected` is the id from the URL path, when there is one: a body id must then
+/// agree with it. The returned body always has its `id` set.
+pub fn document_identity(
+    mut body: Value,
+    expected: Option<&DocumentId>,
+) -> Result<(DocumentId, Map<String, Value>, bool), ApiError> {
+    let Value::Object(ref mut map) = body else {
+        return Err(ApiError::InvalidDocument(format!(
+            "a document must be a JSON object, got {}",
+            json_kind(&body)
+        )));
+    };
+    let mut generated = false;
+    let id = match (map.get("id"), expected) {
+        (None | Some(Value::Null), Some(expected)) => expected.clone(),
+        (None | Some(Value::Null), None) => {
+            generated = true;
+            DocumentId::generate()
+        }
+        (Some(Value::String(raw)), expected) => {
+            let id = DocumentId::parse(raw)?;
+            if let Some(expected) = expected
+                && expected != &id
+            {
+                return Err(ApiError::InvalidDocumentId(format!(
+                    "the body's id `{id}` differs from the path's id `{expected}`"
+                )));
+            }
+            id
+        }
+        (Some(other), _) => {
+            return Err(ApiError::InvalidDocumentId(format!(
+                "`id` must be a string, got {}",
+                json_kind(other)
+            )));
+        }
+    };
+    map.insert("id".into(), Value::String(id.as_str().to_owned()));
+    let Value::Object(map) = body else {
+        unreachable!("checked above")
+    };
+    Ok((id, map, generated))
+}
+
+/// Cuts user input that is echoed in a message to a readable length.
+pub fn truncate(raw: &str, max_chars: usize) -> String {
+    if raw.chars().count() <= max_chars {
+        raw.to_owned()
+    } else {
+        let cut: String = raw.chars().take(max_chars).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(value: Value) -> Vec<FieldDefinition> {
+        serde_json::from_value(value).expect("valid field list")
+    }
+
+    fn products() -> CollectionSchema {
+        CollectionSchema::parse(fields(json!([
+            {"name": "title", "type": "text", "boost": 3.0},
+            {"name": "category", "type": "keyword", "facet": true},
+            {"name": "price", "type": "float", "sortable": true},
+            {"name": "stock", "type": "integer"},
+            {"name": "active", "type": "bool"},
+            {"name": "released", "type": "datetime"}
+        ])))
+        .expect("valid schema")
+    }
+
+    #[test]
+    fn collection_names() {
+        assert!(CollectionName::parse("products_2024-x").is_ok());
+        for bad in ["", "Products", "a b", "é", &"a".repeat(65), "../x"] {
+            assert!(CollectionName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn document_ids() {
+        assert!(DocumentId::parse("abc-DEF_123").is_ok());
+        for bad in ["", "a/b", "a b", "ü", &"a".repeat(512)] {
+            assert!(DocumentId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(DocumentId::generate().as_str().len(), 36);
+    }
+
+    #[test]
+    fn schema_rules() {
+        assert!(products().field("price").is_some());
+        let cases = [
+            (
+                json!([{"name": "n", "type": "keyword"}]),
+                "at least one field of type `text`",
+            ),
+            (
+                json!([{"name": "t", "type": "text"}, {"name": "t", "type": "text"}]),
+                "declared twice",
+            ),
+            (
+                json!([{"name": "t", "type": "text", "boost": 0.0}]),
+                "boost",
+            ),
+            (
+                json!([{"name": "t", "type": "text", "boost": 101.0}]),
+                "boost",
+            ),
+            (
+                json!([{"name": "t", "type": "text"}, {"name": "k", "type": "keyword", "boost": 2.0}]),
+                "only text fields",
+            ),
+            (json!([{"name": "id", "type": "text"}]), "reserved"),
+            (json!([{"name": "1x", "type": "text"}]), "invalid"),
+        ];
+        for (value, expected) in cases {
+            let error = CollectionSchema::parse(fields(value.clone())).expect_err("invalid schema");
+            assert!(error.to_string().contains(expected), "{value}: {error}");
+        }
+        assert!(
+            serde_json::from_value::<Vec<FieldDefinition>>(json!([{"name": "t", "type": "strng"}]))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn document_validation_names_the_field() {
+        let schema = products();
+        let ok = json!({"title": "A lamp", "category": ["home", "light"], "price": 10, "stock": 3,
+                        "active": true, "released": "2026-01-02T03:04:05Z", "extra": {"kept": true}});
+        assert!(
+            schema
+                .validate_document(ok.as_object().expect("object"))
+                .is_ok()
+        );
+        let cases = [
+            (json!({"title": 3}), "`title`"),
+            (json!({"price": "10"}), "`price`"),
+            (json!({"stock": 1.5}), "`stock`"),
+            (json!({"active": "yes"}), "`active`"),
+            (json!({"released": "yesterday"}), "`released`"),
+            (json!({"category": [1]}), "`category`"),
+        ];
+        for (value, expected) in cases {
+            let error = schema
+                .validate_document(value.as_object().expect("object"))
+                .expect_err("invalid document");
+            assert!(error.contains(expected), "{value}: {error}");
+        }
+        assert!(
+            schema
+                .validate_document(json!({"title": null}).as_object().expect("object"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn identity_is_taken_generated_or_checked() {
+        let (id, body, generated) =
+            document_identity(json!({"id": "a1", "x": 1}), None).expect("ok");
+        assert_eq!((id.as_str(), generated), ("a1", false));
+        assert_eq!(body["id"], "a1");
+        let (id, body, generated) = document_identity(json!({"x": 1}), None).expect("ok");
+        assert!(generated);
+        assert_eq!(body["id"], id.as_str());
+        let path = DocumentId::parse("p").expect("valid");
+        assert!(document_identity(json!({"id": "q"}), Some(&path)).is_err());
+        assert!(document_identity(json!({"id": 7}), None).is_err());
+        assert!(document_identity(json!([1]), None).is_err());
+        let (_, body, _) = document_identity(json!({}), Some(&path)).expect("ok");
+        assert_eq!(body["id"], "p");
+    }
+
+    #[test]
+    fn boosts_change_only_text_fields() {
+        let schema = products();
+        let changed = schema
+            .with_boosts(&BTreeMap::from([("title".to_owned(), 5.0)]))
+            .expect("valid");
+        assert_eq!(changed.field("title").map(|f| f.boost), Some(5.0));
+        assert!(
+            schema
+                .with_boosts(&BTreeMap::from([("price".to_owned(), 2.0)]))
+                .is_err()
+        );
+        assert!(
+            schema
+                .with_boosts(&BTreeMap::from([("nope".to_owned(), 2.0)]))
+                .is_err()
+        );
+    }
+}

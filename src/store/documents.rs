@@ -1,0 +1,222 @@
+//! The `documents` table. Each function is one statement or one transaction, so the
+//! caller can run it again on a transient failure; the change-log triggers record
+//! every write in the same transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+/// A row of `documents`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DocumentRecord {
+    pub id: String,
+    pub body: Json<Value>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Inserts a new document; `None` when the id exists already.
+pub async fn insert(
+    pool: &PgPool,
+    collection_id: i64,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<Option<DocumentRecord>, sqlx::Error> {
+    sqlx::query_as("INSERT INTO documents (collection_id, id, body) VALUES ($1, $2, $3)
+         ON CONFLICT (collection_id, id) DO NOTHING RETURNING id, body, version, created_at, updated_at")
+    .bind(collection_id)
+    .bind(id)
+    .bind(Json(body))
+    .fetch_optional(pool)
+    .await
+}
+
+/// Creates or replaces a document; the flag says whether it was created.
+pub async fn upsert(
+    pool: &PgPool,
+    collection_id: i64,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<(DocumentRecord, bool), sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        record: DocumentRecord,
+        created: bool,
+    }
+    let row: Row = sqlx::query_as(
+        "INSERT INTO documents (collection_id, id, body) VALUES ($1, $2, $3)
+         ON CONFLICT (collection_id, id) DO UPDATE SET body = EXCLUDED.body
+         RETURNING id, body, version, created_at, updated_at, (xmax = 0) AS created",
+    )
+    .bind(collection_id)
+    .bind(id)
+    .bind(Json(body))
+    .fetch_one(pool)
+    .await?;
+    Ok((row.record, row.created))
+}
+
+pub async fn find(
+    pool: &PgPool,
+    collection_id: i64,
+    id: &str,
+) -> Result<Option<DocumentRecord>, sqlx::Error> {
+    sqlx::query_as("SELECT id, body, version, created_at, updated_at FROM documents WHERE collection_id = $1 AND id = $2")
+        .bind(collection_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Applies `change` to the current body under a row lock and stores the result, in one
+/// transaction. `None` when the document does not exist; the inner `Result` is the
+/// change's own verdict (such as a schema violation), which rolls back.
+pub async fn update_with<E>(
+    pool: &PgPool,
+    collection_id: i64,
+    id: &str,
+    change: impl Fn(Value) -> Result<Map<String, Value>, E>,
+) -> Result<Option<Result<DocumentRecord, E>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let current: Option<Json<Value>> = sqlx::query_scalar(
+        "SELECT body FROM documents WHERE collection_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(collection_id)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(Json(current)) = current else {
+        return Ok(None);
+    };
+    let body = match change(current) {
+        Ok(body) => body,
+        Err(error) => return Ok(Some(Err(error))),
+    };
+    let record: DocumentRecord = sqlx::query_as("UPDATE documents SET body = $3 WHERE collection_id = $1 AND id = $2 RETURNING id, body, version, created_at, updated_at")
+    .bind(collection_id)
+    .bind(id)
+    .bind(Json(&body))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(Ok(record)))
+}
+
+/// Deletes a document; false when it did not exist.
+pub async fn delete(pool: &PgPool, collection_id: i64, id: &str) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM documents WHERE collection_id = $1 AND id = $2")
+        .bind(collection_id)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Creates or replaces many documents in one statement (one transaction). Ids must be
+/// distinct within the batch.
+pub async fn upsert_batch(
+    pool: &PgPool,
+    collection_id: i64,
+    ids: &[String],
+    bodies: &[Json<&Map<String, Value>>],
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "INSERT INTO documents (collection_id, id, body)
+         SELECT $1, t.id, t.body FROM UNNEST($2::text[], $3::jsonb[]) AS t (id, body)
+         ON CONFLICT (collection_id, id) DO UPDATE SET body = EXCLUDED.body",
+    )
+    .bind(collection_id)
+    .bind(ids)
+    .bind(bodies)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// What documents can be listed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortKey {
+    CreatedAt,
+    UpdatedAt,
+    Id,
+    /// A sortable field of the body.
+    Field(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// A page of a document listing, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub page: u32,
+    pub limit: u32,
+    pub sort: SortKey,
+    pub direction: Direction,
+    /// Equality on keyword fields: (field, value). A keyword field holding an array
+    /// matches when the array contains the value.
+    pub filters: Vec<(String, String)>,
+}
+
+fn push_filters(
+    builder: &mut QueryBuilder<Postgres>,
+    collection_id: i64,
+    filters: &[(String, String)],
+) {
+    builder
+        .push(" WHERE collection_id = ")
+        .push_bind(collection_id);
+    for (field, value) in filters {
+        builder
+            .push(" AND (body -> ")
+            .push_bind(field.as_str())
+            .push(" = to_jsonb(")
+            .push_bind(value.as_str())
+            .push("::text) OR body -> ")
+            .push_bind(field.as_str())
+            .push(" @> jsonb_build_array(")
+            .push_bind(value.as_str())
+            .push("::text))");
+    }
+}
+
+/// One page of documents and the total that match.
+pub async fn list(
+    pool: &PgPool,
+    collection_id: i64,
+    query: &ListQuery,
+) -> Result<(Vec<DocumentRecord>, i64), sqlx::Error> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM documents");
+    push_filters(&mut count, collection_id, &query.filters);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+
+    let mut select =
+        QueryBuilder::new("SELECT id, body, version, created_at, updated_at FROM documents");
+    push_filters(&mut select, collection_id, &query.filters);
+    let direction = match query.direction {
+        Direction::Asc => " ASC NULLS LAST",
+        Direction::Desc => " DESC NULLS LAST",
+    };
+    select.push(" ORDER BY ");
+    match &query.sort {
+        SortKey::CreatedAt => select.push("created_at"),
+        SortKey::UpdatedAt => select.push("updated_at"),
+        SortKey::Id => select.push("id"),
+        SortKey::Field(field) => select.push("body -> ").push_bind(field.as_str()),
+    };
+    select.push(direction).push(", id").push(direction);
+    let offset = i64::from(query.page.saturating_sub(1)) * i64::from(query.limit);
+    select
+        .push(" LIMIT ")
+        .push_bind(i64::from(query.limit))
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let rows = select.build_query_as().fetch_all(pool).await?;
+    Ok((rows, total))
+}

@@ -1,0 +1,184 @@
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_error, json_body, products_schema};
+
+#[tokio::test]
+async fn create_get_list_and_delete_a_collection() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/v1/collections").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_body(response).await, json!({"data": [], "total": 0}));
+
+    let response = app.post_json("/v1/collections", &products_schema()).await;
+    assert_eq!(response.status(), 201);
+    let created = json_body(response).await;
+    assert_eq!(created["name"], "products");
+    assert_eq!(
+        created["fields"][0],
+        json!({"name": "title", "type": "text", "boost": 3.0})
+    );
+    assert_eq!(created["settings"]["typoTolerance"]["oneTypoMinLength"], 5);
+    assert_eq!(created["settingsGeneration"], 1);
+    assert!(created.get("stats").is_none());
+
+    app.put_json(
+        "/v1/collections/products/documents/a",
+        &json!({"title": "A"}),
+    )
+    .await;
+    let one = json_body(app.get("/v1/collections/products").await).await;
+    assert_eq!(one["stats"]["documents"], 1);
+    assert_eq!(one["stats"]["lag"], 0);
+
+    let list = json_body(app.get("/v1/collections").await).await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["data"][0]["name"], "products");
+
+    let response = app.delete("/v1/collections/products").await;
+    assert_eq!(response.status(), 204);
+    assert_error(
+        app.get("/v1/collections/products").await,
+        404,
+        "collection_not_found",
+    )
+    .await;
+    assert_error(
+        app.delete("/v1/collections/products").await,
+        404,
+        "collection_not_found",
+    )
+    .await;
+    let documents: i64 = sqlx::query_scalar("SELECT count(*) FROM documents")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(documents, 0, "documents go with their collection");
+    let changes: i64 = sqlx::query_scalar("SELECT count(*) FROM document_changes")
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+    assert_eq!(changes, 0, "and so do their change rows");
+}
+
+#[tokio::test]
+async fn duplicate_names_conflict() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let body = assert_error(
+        app.post_json("/v1/collections", &products_schema()).await,
+        409,
+        "collection_already_exists",
+    )
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("products")
+    );
+}
+
+#[tokio::test]
+async fn schemas_are_validated() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            json!({"name": "Bad Name", "fields": [{"name": "t", "type": "text"}]}),
+            "invalid_collection_name",
+        ),
+        (
+            json!({"name": &"x".repeat(65), "fields": [{"name": "t", "type": "text"}]}),
+            "invalid_collection_name",
+        ),
+        (
+            json!({"name": "x", "fields": [{"name": "k", "type": "keyword"}]}),
+            "invalid_schema",
+        ),
+        (
+            json!({"name": "x", "fields": [{"name": "t", "type": "text"}, {"name": "t", "type": "text"}]}),
+            "invalid_schema",
+        ),
+        (
+            json!({"name": "x", "fields": [{"name": "t", "type": "text", "boost": 0}]}),
+            "invalid_schema",
+        ),
+        (
+            json!({"name": "x", "fields": [{"name": "t", "type": "text", "boost": 100.5}]}),
+            "invalid_schema",
+        ),
+        (
+            json!({"name": "x", "fields": [{"name": "t", "type": "txt"}]}),
+            "invalid_request_body",
+        ),
+        (
+            json!({"name": "x", "fields": [{"name": "t", "type": "text", "colour": 1}]}),
+            "invalid_request_body",
+        ),
+        (
+            json!({"fields": [{"name": "t", "type": "text"}]}),
+            "invalid_request_body",
+        ),
+        (
+            json!({"name": "x", "fields": [{"name": "t", "type": "text"}], "settings": {"typoTolerance": {"oneTypoMinLength": 10, "twoTyposMinLength": 9}}}),
+            "invalid_settings",
+        ),
+    ];
+    for (body, code) in cases {
+        let response = app.post_json("/v1/collections", &body).await;
+        assert_error(response, 400, code).await;
+    }
+    let list = json_body(app.get("/v1/collections").await).await;
+    assert_eq!(list["total"], 0, "nothing invalid was stored");
+}
+
+#[tokio::test]
+async fn settings_change_moves_the_generation() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let response = app
+        .patch_json(
+            "/v1/collections/products",
+            &json!({"boosts": {"title": 5.0}, "synonyms": {"tv": ["television"]}, "stopWords": ["the"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let changed = json_body(response).await;
+    assert_eq!(changed["settingsGeneration"], 2);
+    assert_eq!(changed["fields"][0]["boost"], 5.0);
+    assert_eq!(changed["settings"]["synonyms"]["tv"][0], "television");
+    assert_eq!(changed["settings"]["stopWords"], json!(["the"]));
+    assert_eq!(
+        changed["settings"]["typoTolerance"]["enabled"], true,
+        "keys left out keep their value"
+    );
+
+    for (body, code) in [
+        (json!({"boosts": {"category": 2.0}}), "invalid_settings"),
+        (json!({"boosts": {"nope": 2.0}}), "invalid_settings"),
+        (json!({"boosts": {"title": -1.0}}), "invalid_settings"),
+        (
+            json!({"typoTolerance": {"oneTypoMinLength": 0}}),
+            "invalid_settings",
+        ),
+        (json!({"ranking": []}), "invalid_request_body"),
+    ] {
+        assert_error(
+            app.patch_json("/v1/collections/products", &body).await,
+            400,
+            code,
+        )
+        .await;
+    }
+    let unchanged = json_body(app.get("/v1/collections/products").await).await;
+    assert_eq!(
+        unchanged["settingsGeneration"], 2,
+        "rejected changes change nothing"
+    );
+    assert_error(
+        app.patch_json("/v1/collections/nope", &json!({})).await,
+        404,
+        "collection_not_found",
+    )
+    .await;
+}

@@ -1,0 +1,73 @@
+//! The error shape on paths that handlers do not produce themselves.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, assert_error};
+
+#[tokio::test]
+async fn malformed_bodies_and_wrong_content_types() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/v1/collections"))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .expect("sent");
+    assert_error(response, 400, "invalid_json").await;
+    let response = app
+        .client
+        .post(app.url("/v1/collections"))
+        .body("name=x")
+        .send()
+        .await
+        .expect("sent");
+    assert_error(response, 415, "unsupported_media_type").await;
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let app = TestApp::spawn_with(|config| config.body_limit = 2048).await;
+    app.create_products().await;
+    let big = json!({"title": "x".repeat(4096)});
+    assert_error(
+        app.post_json("/v1/collections/products/documents", &big)
+            .await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let app = TestApp::spawn().await;
+    assert_error(app.get("/v2/nothing").await, 404, "route_not_found").await;
+    let response = app.delete("/live").await;
+    let allow = response.headers().get("allow").cloned();
+    assert_error(response, 405, "method_not_allowed").await;
+    assert!(allow.is_some(), "405 keeps its Allow header");
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_kept_and_reported() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url("/v1/collections/missing"))
+        .header("x-request-id", "client-chosen-id-42")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-id-42");
+    let body = assert_error(response, 404, "collection_not_found").await;
+    assert_eq!(body["error"]["requestId"], "client-chosen-id-42");
+
+    let response = app.get("/live").await;
+    let generated = response.headers()["x-request-id"].to_str().expect("ascii");
+    assert!(
+        uuid::Uuid::parse_str(generated).is_ok(),
+        "one is made when the client sends none"
+    );
+}

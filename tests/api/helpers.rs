@@ -1,0 +1,351 @@
+//! `TestApp`: a real sift on port 0 over a real PostgreSQL database of its own.
+//!
+//! `DATABASE_URL` names a server where the tests may create databases (the README's
+//! test command provisions one). Each `TestApp` creates `sift_test_<uuid>`, and drops
+//! it when the test ends.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sift::config::Config;
+use sift::startup::Application;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must name a PostgreSQL server where tests can create databases; run scripts/test.sh")
+}
+
+/// A database of its own for one test, dropped when the value is.
+pub struct TestDatabase {
+    pub name: String,
+    pub options: PgConnectOptions,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let admin = admin_url();
+        let name = format!("sift_test_{}", uuid::Uuid::new_v4().simple());
+        let mut connection = PgConnection::connect(&admin)
+            .await
+            .expect("connect to DATABASE_URL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut connection)
+            .await
+            .expect("create test database");
+        connection.close().await.ok();
+        let options = PgConnectOptions::from_str(&admin)
+            .expect("valid DATABASE_URL")
+            .database(&name);
+        TestDatabase { name, options }
+    }
+
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(3)
+            .connect_with(self.options.clone())
+            .await
+            .expect("connect to test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on another thread does the work.
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    if let Ok(mut connection) = PgConnection::connect(&admin_url()).await {
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        )))
+                        .execute(&mut connection)
+                        .await;
+                    }
+                });
+            }
+        });
+        let _ = handle.join();
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    /// A pool of the test's own, for looking at the database directly.
+    pub db: PgPool,
+    pub shutdown: CancellationToken,
+    pub server: Option<JoinHandle<std::io::Result<()>>>,
+    index_dir: PathBuf,
+    /// Held for its `Drop`, which drops the database; last, so it goes after the pools.
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with the configuration adjusted by `configure`.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let database = TestDatabase::create().await;
+        Self::spawn_on(database, configure).await
+    }
+
+    pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
+        // `TEST_LOG=1 cargo test ...` shows the service's logs.
+        if std::env::var_os("TEST_LOG").is_some() {
+            sift::telemetry::init_tracing(sift::config::LogFormat::Pretty, "info,sift=debug");
+        }
+        let index_dir = std::env::temp_dir().join(&database.name);
+        let mut config = Config::for_database(database.options.clone(), index_dir.clone());
+        configure(&mut config);
+        let application = Application::build(config)
+            .await
+            .expect("application builds");
+        let port = application.port();
+        let shutdown = application.shutdown_token();
+        let server = tokio::spawn(application.run_until_stopped());
+        let db = database.pool().await;
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: reqwest::Client::new(),
+            db,
+            shutdown,
+            server: Some(server),
+            index_dir,
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn import(&self, collection: &str, ndjson: String) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/v1/collections/{collection}/documents:import")))
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates the `products` collection used by most tests.
+    pub async fn create_products(&self) {
+        let response = self.post_json("/v1/collections", &products_schema()).await;
+        assert_eq!(
+            response.status(),
+            201,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        let _ = std::fs::remove_dir_all(&self.index_dir);
+    }
+}
+
+pub fn products_schema() -> Value {
+    json!({
+        "name": "products",
+        "fields": [
+            {"name": "title", "type": "text", "boost": 3.0},
+            {"name": "description", "type": "text"},
+            {"name": "category", "type": "keyword", "facet": true},
+            {"name": "tags", "type": "keyword"},
+            {"name": "price", "type": "float", "sortable": true, "filterable": true},
+            {"name": "stock", "type": "integer"},
+            {"name": "releasedAt", "type": "datetime"}
+        ]
+    })
+}
+
+/// Reads a JSON body, failing the test with the body text when it is not JSON.
+pub async fn json_body(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts the error shape and code, and returns the body.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("x-request-id header");
+    let body = json_body(response).await;
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["error"]["requestId"], request_id.as_str(), "{body}");
+    body
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut, to make the database
+/// unreachable for the service (connections refused) without touching the server.
+pub struct CuttableProxy {
+    pub port: u16,
+    target_port: u16,
+    cut: Arc<tokio::sync::watch::Sender<bool>>,
+    accept_loop: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl CuttableProxy {
+    pub async fn start(target_port: u16) -> CuttableProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let proxy = CuttableProxy {
+            port,
+            target_port,
+            cut: Arc::new(cut),
+            accept_loop: std::sync::Mutex::new(None),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let cut = self.cut.clone();
+        let target_port = self.target_port;
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut cut_signal = cut.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(("127.0.0.1", target_port)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut_signal.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        *self.accept_loop.lock().expect("lock") = Some(task);
+    }
+
+    /// Closes every proxied connection and stops listening: new connections are refused.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+        if let Some(task) = self.accept_loop.lock().expect("lock").take() {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restore(&self) {
+        self.cut.send_replace(false);
+        let address = ("127.0.0.1", self.port);
+        let mut listener = TcpListener::bind(address).await;
+        // The aborted task may take a moment to release the port.
+        for _ in 0..100 {
+            if listener.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            listener = TcpListener::bind(address).await;
+        }
+        self.serve(listener.expect("rebind proxy port"));
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests over HTTP against a real PostgreSQL (and Redis where it matters),
+//! one database per test. One binary, so it is linked once.
+
+mod auth;
+mod collections;
+mod config;
+mod documents;
+mod errors;
+mod health;
+mod helpers;
+mod import;
+mod migrations;
+mod observability;
+mod openapi;
+mod shutdown;
