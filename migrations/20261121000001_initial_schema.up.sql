@@ -28,9 +28,9 @@ CREATE TABLE documents (
     PRIMARY KEY (collection_id, id)
 );
 
--- The default listing order: newest first.
+-- The default listing order: newest first. (Sorting by updated_at or a body field
+-- scans the collection; another index here would cost every write, imports included.)
 CREATE INDEX documents_collection_created_at_idx ON documents (collection_id, created_at DESC, id DESC);
-CREATE INDEX documents_collection_updated_at_idx ON documents (collection_id, updated_at DESC, id DESC);
 
 CREATE TABLE document_changes (
     seq           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (applies pending migrations first)
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply or revert the database migrations
     Migrate {
         #[command(subcommand)]
@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             direction,
             database_url,
         } => migrate(direction, database_url).await,
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
     }
 }
 

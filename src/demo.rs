@@ -3,9 +3,8 @@
 //! something to search.
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::PgPool;
-use sqlx::types::Json;
 
 use crate::schema::{CollectionSchema, CollectionSettings, FieldDefinition, document_identity};
 use crate::store;
@@ -35,7 +34,7 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
         return Ok(());
     };
     let mut ids = Vec::new();
-    let mut bodies: Vec<Map<String, Value>> = Vec::new();
+    let mut bodies: Vec<String> = Vec::new();
     for line in DOCUMENTS.lines().filter(|l| !l.trim().is_empty()) {
         let (id, body, _) = document_identity(serde_json::from_str(line)?, None)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -43,9 +42,8 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
             .validate_document(&body)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         ids.push(id.into_string());
-        bodies.push(body);
+        bodies.push(Value::Object(body).to_string());
     }
-    let bodies: Vec<Json<&Map<String, Value>>> = bodies.iter().map(Json).collect();
     let loaded = store::documents::upsert_batch(pool, collection.id, &ids, &bodies).await?;
     tracing::info!(collection = %demo.name, documents = loaded, "demo collection loaded");
     Ok(())

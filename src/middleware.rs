@@ -71,6 +71,23 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     response
 }
 
+/// Counts a request in `http_requests_in_flight` for as long as it lives, including
+/// when the client goes away and the request's future is dropped mid-way.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> InFlight {
+        metrics::gauge!("http_requests_in_flight").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+    }
+}
+
 /// Records request counts, latency and in-flight requests by route, and logs slow
 /// requests at warn with their request id.
 pub async fn track_metrics(
@@ -89,9 +106,9 @@ pub async fn track_metrics(
     let method = request.method().as_str().to_owned();
     let request_id = request_id(request.headers());
 
-    metrics::gauge!("http_requests_in_flight").increment(1.0);
+    let in_flight = InFlight::start();
     let response = next.run(request).await;
-    metrics::gauge!("http_requests_in_flight").decrement(1.0);
+    drop(in_flight);
 
     let elapsed = started.elapsed();
     let status = response.status().as_u16().to_string();
@@ -170,4 +187,72 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
 /// Answers paths no route matches.
 pub async fn route_not_found() -> ApiError {
     ApiError::RouteNotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::to_bytes;
+    use axum::routing::get;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+    use tower_http::request_id::{MakeRequestUuid, SetRequestIdLayer};
+    use tower_http::timeout::TimeoutLayer;
+
+    use super::*;
+
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        "late"
+    }
+
+    async fn boom() -> &'static str {
+        panic!("secret detail")
+    }
+
+    fn app() -> Router {
+        Router::new()
+            .route("/slow", get(slow))
+            .route("/boom", get(boom))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                Duration::from_millis(10),
+            ))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(axum::middleware::from_fn(render_errors))
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    }
+
+    async fn error_of(path: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        let response = app().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let bytes = to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn layer_errors_get_the_shape() {
+        let (status, body) = error_of("/slow").await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(body["error"]["code"], "request_timeout");
+        assert!(
+            body["error"]["requestId"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
+        );
+    }
+
+    #[tokio::test]
+    async fn panics_are_500_without_detail() {
+        let (status, body) = error_of("/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(!body.to_string().contains("secret"));
+    }
 }

@@ -182,8 +182,10 @@ async fn check_redis(pool: &deadpool_redis::Pool) -> DependencyHealth {
 fn check_disk(state: &AppState) -> DependencyHealth {
     match nix::sys::statvfs::statvfs(&state.config.index_dir) {
         Ok(stats) => {
-            let free =
-                (stats.blocks_available() as u64).saturating_mul(stats.fragment_size() as u64);
+            // The field types differ between platforms (u32 or u64); on Linux they are u64.
+            #[allow(clippy::useless_conversion)]
+            let free = u64::from(stats.blocks_available())
+                .saturating_mul(u64::from(stats.fragment_size()));
             let low = free < state.config.disk_min_free;
             DependencyHealth {
                 status: if low { "degraded" } else { "ok" }.into(),

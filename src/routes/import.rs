@@ -14,8 +14,7 @@ use axum::http::{HeaderMap, header};
 use bytes::BytesMut;
 use futures::TryStreamExt;
 use serde::Serialize;
-use serde_json::{Map, Value};
-use sqlx::types::Json as SqlJson;
+use serde_json::Value;
 use tokio_util::codec::{Decoder, FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 use utoipa::ToSchema;
@@ -79,18 +78,21 @@ impl ImportReport {
     }
 }
 
-/// Valid documents waiting for their upsert. A later line with the same id replaces an
-/// earlier one in the batch (one statement cannot upsert a row twice), as it would
-/// have in line-by-line order.
+/// Valid documents waiting for their upsert, as JSON text. A later line with the same
+/// id replaces an earlier one in the batch (one statement cannot upsert a row twice),
+/// as it would have in line-by-line order.
 #[derive(Default)]
 struct Batch {
     ids: Vec<String>,
-    bodies: Vec<Map<String, Value>>,
+    bodies: Vec<String>,
     positions: HashMap<String, usize>,
+    /// Lines the batch stands for, duplicates included.
+    lines: u64,
 }
 
 impl Batch {
-    fn push(&mut self, id: String, body: Map<String, Value>) {
+    fn push(&mut self, id: String, body: String) {
+        self.lines += 1;
         if let Some(&at) = self.positions.get(&id) {
             self.bodies[at] = body;
         } else {
@@ -105,34 +107,82 @@ impl Batch {
     }
 }
 
-/// Stores the batch in one upsert and counts its lines (`pending_lines`, duplicates
-/// included) as imported.
-async fn flush(
-    state: &AppState,
+/// Stores batches one behind the reader: while batch N is written to PostgreSQL, the
+/// lines of batch N+1 are read and validated, so the database and the parsing overlap
+/// instead of taking turns. At most one batch is in flight, which bounds memory.
+struct BatchWriter {
+    state: AppState,
     collection_id: i64,
-    name: &str,
-    batch: &mut Batch,
-    pending_lines: &mut u64,
-    report: &mut ImportReport,
-) -> Result<(), ApiError> {
-    if batch.len() == 0 {
-        return Ok(());
+    collection: String,
+    filling: Batch,
+    in_flight: Option<tokio::task::JoinHandle<Result<u64, ApiError>>>,
+    /// Lines stored so far.
+    imported: u64,
+}
+
+impl BatchWriter {
+    fn new(state: AppState, collection_id: i64, collection: String) -> Self {
+        BatchWriter {
+            state,
+            collection_id,
+            collection,
+            filling: Batch::default(),
+            in_flight: None,
+            imported: 0,
+        }
     }
-    let bodies: Vec<SqlJson<&Map<String, Value>>> = batch.bodies.iter().map(SqlJson).collect();
-    db::retry(|| store::upsert_batch(&state.db, collection_id, &batch.ids, &bodies))
-        .await
-        .map_err(|error| {
-            if is_foreign_key_violation(&error) {
-                ApiError::CollectionNotFound(name.to_owned())
-            } else {
-                ApiError::from(error)
-            }
-        })?;
-    report.imported += *pending_lines;
-    metrics::counter!("import_documents_total", "outcome" => "imported").increment(*pending_lines);
-    *pending_lines = 0;
-    *batch = Batch::default();
-    Ok(())
+
+    async fn push(&mut self, id: String, body: String) -> Result<(), ApiError> {
+        self.filling.push(id, body);
+        if self.filling.len() >= BATCH_SIZE {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch in flight, if any.
+    async fn settle(&mut self) -> Result<(), ApiError> {
+        if let Some(task) = self.in_flight.take() {
+            let lines = task.await.map_err(ApiError::internal)??;
+            self.imported += lines;
+            metrics::counter!("import_documents_total", "outcome" => "imported").increment(lines);
+        }
+        Ok(())
+    }
+
+    /// Sends the filling batch on its way once the previous one is stored.
+    async fn flush(&mut self) -> Result<(), ApiError> {
+        self.settle().await?;
+        if self.filling.len() == 0 {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.filling);
+        let (state, collection_id, collection) = (
+            self.state.clone(),
+            self.collection_id,
+            self.collection.clone(),
+        );
+        self.in_flight = Some(tokio::spawn(async move {
+            db::retry(|| store::upsert_batch(&state.db, collection_id, &batch.ids, &batch.bodies))
+                .await
+                .map_err(|error| {
+                    if is_foreign_key_violation(&error) {
+                        ApiError::CollectionNotFound(collection)
+                    } else {
+                        ApiError::from(error)
+                    }
+                })?;
+            Ok(batch.lines)
+        }));
+        Ok(())
+    }
+
+    /// Stores what is left; returns the lines stored in all.
+    async fn finish(&mut self) -> Result<u64, ApiError> {
+        self.flush().await?;
+        self.settle().await?;
+        Ok(self.imported)
+    }
 }
 
 /// One line of the body, as the decoder saw it.
@@ -244,8 +294,7 @@ pub async fn import_documents(
         failed: 0,
         errors: Vec::new(),
     };
-    let mut batch = Batch::default();
-    let mut pending_lines = 0u64;
+    let mut writer = BatchWriter::new(state.clone(), collection.id, name.to_string());
     let mut line_number = 0u64;
 
     loop {
@@ -276,34 +325,25 @@ pub async fn import_documents(
             Err(error) => {
                 // The client went away or the body stream broke: store what arrived
                 // whole, then report the failure.
-                flush(
-                    &state,
-                    collection.id,
-                    name.as_str(),
-                    &mut batch,
-                    &mut pending_lines,
-                    &mut report,
-                )
-                .await?;
-                tracing::warn!(collection = %name, error = %error, imported = report.imported, "import body ended early");
+                let imported = writer.finish().await?;
+                tracing::warn!(collection = %name, error = %error, imported, "import body ended early");
                 return Err(ApiError::InvalidRequestBody(format!(
-                    "the request body could not be read to its end; {} documents were imported before it broke",
-                    report.imported
+                    "the request body could not be read to its end; {imported} documents were imported before it broke"
                 )));
             }
         };
-        let line = line.trim();
-        if line.is_empty() {
+        let text = line.trim();
+        if text.is_empty() {
             continue;
         }
-        let value: Value = match serde_json::from_str(line) {
+        let value: Value = match serde_json::from_str(text) {
             Ok(value) => value,
             Err(error) => {
                 report.fail(line_number, ErrorCode::InvalidJson, error.to_string());
                 continue;
             }
         };
-        let (id, body, _) = match document_identity(value, None) {
+        let (id, body, generated) = match document_identity(value, None) {
             Ok(identity) => identity,
             Err(error) => {
                 report.fail(line_number, error.code(), error.to_string());
@@ -314,29 +354,15 @@ pub async fn import_documents(
             report.fail(line_number, ErrorCode::InvalidDocument, message);
             continue;
         }
-        batch.push(id.into_string(), body);
-        pending_lines += 1;
-        if batch.len() >= BATCH_SIZE {
-            flush(
-                &state,
-                collection.id,
-                name.as_str(),
-                &mut batch,
-                &mut pending_lines,
-                &mut report,
-            )
-            .await?;
-        }
+        // The line already is the document's JSON unless an id had to be added.
+        let json = if generated {
+            Value::Object(body).to_string()
+        } else {
+            text.to_owned()
+        };
+        writer.push(id.into_string(), json).await?;
     }
-    flush(
-        &state,
-        collection.id,
-        name.as_str(),
-        &mut batch,
-        &mut pending_lines,
-        &mut report,
-    )
-    .await?;
+    report.imported = writer.finish().await?;
     metrics::counter!("import_documents_total", "outcome" => "failed").increment(report.failed);
     tracing::info!(collection = %name, imported = report.imported, failed = report.failed, "import finished");
     Ok(Json(report))
@@ -349,13 +375,13 @@ mod tests {
     #[test]
     fn later_duplicate_replaces_earlier_in_a_batch() {
         let mut batch = Batch::default();
-        let body = |n: i64| Map::from_iter([("n".to_string(), Value::from(n))]);
-        batch.push("a".into(), body(1));
-        batch.push("b".into(), body(2));
-        batch.push("a".into(), body(3));
+        batch.push("a".into(), "1".into());
+        batch.push("b".into(), "2".into());
+        batch.push("a".into(), "3".into());
         assert_eq!(batch.len(), 2);
+        assert_eq!(batch.lines, 3);
         assert_eq!(batch.ids, vec!["a", "b"]);
-        assert_eq!(batch.bodies[0]["n"], 3);
+        assert_eq!(batch.bodies, vec!["3", "2"]);
     }
 
     #[test]

@@ -116,16 +116,17 @@ pub async fn delete(pool: &PgPool, collection_id: i64, id: &str) -> Result<bool,
 }
 
 /// Creates or replaces many documents in one statement (one transaction). Ids must be
-/// distinct within the batch.
+/// distinct within the batch; bodies are JSON text, which PostgreSQL parses, so a
+/// validated import line is not serialized a second time.
 pub async fn upsert_batch(
     pool: &PgPool,
     collection_id: i64,
     ids: &[String],
-    bodies: &[Json<&Map<String, Value>>],
+    bodies: &[String],
 ) -> Result<u64, sqlx::Error> {
     let result = sqlx::query(
         "INSERT INTO documents (collection_id, id, body)
-         SELECT $1, t.id, t.body FROM UNNEST($2::text[], $3::jsonb[]) AS t (id, body)
+         SELECT $1, t.id, t.body::jsonb FROM UNNEST($2::text[], $3::text[]) AS t (id, body)
          ON CONFLICT (collection_id, id) DO UPDATE SET body = EXCLUDED.body",
     )
     .bind(collection_id)
