@@ -252,14 +252,7 @@ impl ServeArgs {
         let log_filter = c.check(
             "SIFT_LOG_LEVEL",
             "log-level",
-            EnvFilter::try_new(self.log_level.trim())
-                .map(|_| self.log_level.trim().to_owned())
-                .map_err(|_| {
-                    format!(
-                        "`{}` is not a level (error, warn, info, debug, trace) or filter",
-                        self.log_level
-                    )
-                }),
+            parse_log_filter(&self.log_level),
         );
         let api_key = c.check(
             "SIFT_API_KEY",
@@ -402,6 +395,33 @@ fn parse_redis_url(url: &str) -> Result<String, String> {
         .ok_or_else(|| "is not a valid Redis URL".into())
 }
 
+/// A level (`info`) or filter directives (`info,sift=debug`). A bare word must be a
+/// level: `EnvFilter` would take a typo such as `inof` as a target name and log nothing.
+fn parse_log_filter(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    let error = || {
+        format!(
+            "`{raw}` is not a level (error, warn, info, debug, trace, off) or filter such as info,sift=debug"
+        )
+    };
+    let is_level = |word: &str| {
+        matches!(
+            word.to_ascii_lowercase().as_str(),
+            "error" | "warn" | "info" | "debug" | "trace" | "off"
+        )
+    };
+    let bare_words_are_levels = raw
+        .split(',')
+        .filter(|directive| !directive.contains('='))
+        .all(|word| is_level(word.trim()));
+    if raw.is_empty() || !bare_words_are_levels {
+        return Err(error());
+    }
+    EnvFilter::try_new(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|_| error())
+}
+
 fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
     match raw.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
@@ -510,6 +530,15 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn log_filters() {
+        assert!(parse_log_filter("info").is_ok());
+        assert!(parse_log_filter("warn,sift=debug,tower_http=info").is_ok());
+        assert!(parse_log_filter("inof").is_err());
+        assert!(parse_log_filter("").is_err());
+        assert!(parse_log_filter("sift=loud").is_err());
     }
 
     #[test]

@@ -112,6 +112,8 @@ impl TestApp {
         }
         let index_dir = std::env::temp_dir().join(&database.name);
         let mut config = Config::for_database(database.options.clone(), index_dir.clone());
+        // Small pools: many tests run at once against one server.
+        config.db_pool.max_connections = 3;
         configure(&mut config);
         let application = Application::build(config)
             .await
