@@ -104,6 +104,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_DISK_MIN_FREE", default_value = "1GiB")]
     pub disk_min_free: String,
 
+    /// Searches running or waiting at once; more are answered 503 with Retry-After
+    #[arg(long, env = "SIFT_MAX_SEARCHES", default_value = "64")]
+    pub max_searches: String,
+
+    /// Longest a search with `after=<token>` waits for the index to apply that write before answering 504
+    #[arg(long, env = "SIFT_CONSISTENCY_TIMEOUT", default_value = "5s")]
+    pub consistency_timeout: String,
+
     /// Create and fill the demo collection `products` at start when it does not exist
     #[arg(long, env = "SIFT_DEMO", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
     pub demo: String,
@@ -127,6 +135,8 @@ pub struct Config {
     pub slow_request_threshold: Duration,
     pub shutdown_timeout: Duration,
     pub disk_min_free: u64,
+    pub max_searches: usize,
+    pub consistency_timeout: Duration,
     pub demo: bool,
 }
 
@@ -283,6 +293,16 @@ impl ServeArgs {
             "disk-min-free",
             parse_bytes(&self.disk_min_free),
         );
+        let max_searches = c.check(
+            "SIFT_MAX_SEARCHES",
+            "max-searches",
+            parse_count(&self.max_searches, 1, 100_000),
+        );
+        let consistency_timeout = c.check(
+            "SIFT_CONSISTENCY_TIMEOUT",
+            "consistency-timeout",
+            parse_duration(&self.consistency_timeout),
+        );
         let demo = c.check("SIFT_DEMO", "demo", parse_bool(&self.demo));
 
         match (
@@ -302,6 +322,8 @@ impl ServeArgs {
             slow_request_threshold,
             shutdown_timeout,
             disk_min_free,
+            max_searches,
+            consistency_timeout,
             demo,
         ) {
             (
@@ -321,6 +343,8 @@ impl ServeArgs {
                 Some(slow_request_threshold),
                 Some(shutdown_timeout),
                 Some(disk_min_free),
+                Some(max_searches),
+                Some(consistency_timeout),
                 Some(demo),
             ) if c.problems.is_empty() => Ok(Config {
                 database,
@@ -341,6 +365,8 @@ impl ServeArgs {
                 slow_request_threshold,
                 shutdown_timeout,
                 disk_min_free,
+                max_searches: max_searches as usize,
+                consistency_timeout,
                 demo,
             }),
             _ => Err(c.problems),
@@ -371,6 +397,8 @@ impl Config {
             slow_request_threshold: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
             disk_min_free: 0,
+            max_searches: 64,
+            consistency_timeout: Duration::from_secs(5),
             demo: false,
         }
     }

@@ -44,8 +44,8 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
         ids.push(id.into_string());
         bodies.push(Value::Object(body).to_string());
     }
-    let loaded = store::documents::upsert_batch(pool, collection.id, &ids, &bodies).await?;
-    tracing::info!(collection = %demo.name, documents = loaded, "demo collection loaded");
+    store::documents::upsert_batch(pool, collection.id, &ids, &bodies).await?;
+    tracing::info!(collection = %demo.name, documents = ids.len(), "demo collection loaded");
     Ok(())
 }
 

@@ -54,6 +54,10 @@ error_codes! {
     InvalidSettings => (BAD_REQUEST, "invalid_settings", "A settings change names an unknown field or has a value out of range."),
     InvalidDocument => (BAD_REQUEST, "invalid_document", "The document is not a JSON object or a field does not match the collection schema; the message names the field."),
     InvalidDocumentId => (BAD_REQUEST, "invalid_document_id", "A document id must be a string matching `^[A-Za-z0-9_-]{1,511}$`, and the same in the path and the body."),
+    InvalidSearchQuery => (BAD_REQUEST, "invalid_search_query", "The search's `q` is too long or has an unbalanced quote."),
+    InvalidFilter => (BAD_REQUEST, "invalid_filter", "The `filter` expression does not parse, names an unknown or unfilterable field, or has a value of the wrong type."),
+    InvalidSort => (BAD_REQUEST, "invalid_sort", "`sort` names an unknown field or one not declared `sortable`, or is not `field:asc`/`field:desc`."),
+    InvalidFacets => (BAD_REQUEST, "invalid_facets", "`facets` names an unknown field or one that is not a keyword field declared `facet`."),
     Unauthorized => (UNAUTHORIZED, "unauthorized", "The endpoint needs `Authorization: Bearer <admin key>` and none or a wrong one was given."),
     RouteNotFound => (NOT_FOUND, "route_not_found", "No endpoint has this path."),
     CollectionNotFound => (NOT_FOUND, "collection_not_found", "The named collection does not exist."),
@@ -67,6 +71,9 @@ error_codes! {
     RateLimited => (TOO_MANY_REQUESTS, "rate_limited", "Too many requests from this client; retry after the `Retry-After` seconds."),
     Internal => (INTERNAL_SERVER_ERROR, "internal", "Something unexpected failed; the detail is in the server log under the request id."),
     DatabaseUnavailable => (SERVICE_UNAVAILABLE, "database_unavailable", "PostgreSQL could not be reached or did not answer in time; safe to retry."),
+    IndexNotReady => (SERVICE_UNAVAILABLE, "index_not_ready", "The collection's index is still being built; retry shortly (or use `engine=ilike`/`fts`)."),
+    SearchQueueFull => (SERVICE_UNAVAILABLE, "search_queue_full", "Too many searches are running or waiting; retry after the `Retry-After` seconds."),
+    ConsistencyTimeout => (GATEWAY_TIMEOUT, "consistency_timeout", "`after` named a write the index had not applied within the wait; retry, or search without `after`."),
     NotReady => (SERVICE_UNAVAILABLE, "not_ready", "The service cannot serve yet (database unreachable or migrations not applied)."),
 }
 
@@ -129,6 +136,20 @@ pub enum ApiError {
     InvalidDocument(String),
     #[error("{0}")]
     InvalidDocumentId(String),
+    #[error("{0}")]
+    InvalidSearchQuery(String),
+    #[error("{0}")]
+    InvalidFilter(String),
+    #[error("{0}")]
+    InvalidSort(String),
+    #[error("{0}")]
+    InvalidFacets(String),
+    #[error("the index of collection `{0}` is still being built; retry shortly")]
+    IndexNotReady(String),
+    #[error("too many searches are running; retry shortly")]
+    SearchQueueFull,
+    #[error("the index did not apply the write named by `after` within {0} ms")]
+    ConsistencyTimeout(u64),
     #[error("missing or invalid API key")]
     Unauthorized,
     #[error("no endpoint has this path")]
@@ -168,6 +189,13 @@ impl ApiError {
             ApiError::InvalidSettings(_) => ErrorCode::InvalidSettings,
             ApiError::InvalidDocument(_) => ErrorCode::InvalidDocument,
             ApiError::InvalidDocumentId(_) => ErrorCode::InvalidDocumentId,
+            ApiError::InvalidSearchQuery(_) => ErrorCode::InvalidSearchQuery,
+            ApiError::InvalidFilter(_) => ErrorCode::InvalidFilter,
+            ApiError::InvalidSort(_) => ErrorCode::InvalidSort,
+            ApiError::InvalidFacets(_) => ErrorCode::InvalidFacets,
+            ApiError::IndexNotReady(_) => ErrorCode::IndexNotReady,
+            ApiError::SearchQueueFull => ErrorCode::SearchQueueFull,
+            ApiError::ConsistencyTimeout(_) => ErrorCode::ConsistencyTimeout,
             ApiError::Unauthorized => ErrorCode::Unauthorized,
             ApiError::RouteNotFound => ErrorCode::RouteNotFound,
             ApiError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
@@ -219,6 +247,15 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = code.status().into_response();
+        if matches!(
+            code,
+            ErrorCode::SearchQueueFull | ErrorCode::IndexNotReady | ErrorCode::DatabaseUnavailable
+        ) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         response.extensions_mut().insert(ErrorBody {
             code,
             message: self.to_string(),

@@ -16,6 +16,9 @@ use subtle::ConstantTimeEq;
 use crate::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, ErrorResponse};
 use crate::state::AppState;
 
+/// The search route, which takes POST as a read.
+const SEARCH_ROUTE: &str = "/v1/collections/{name}/search";
+
 /// The header carrying the request id, both ways.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -141,10 +144,18 @@ pub async fn require_api_key(
     let Some(key) = state.config.api_key.as_deref() else {
         return next.run(request).await;
     };
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
+    // Reads are open: GET and HEAD, and POST searches (a read with its parameters in
+    // a body).
+    let is_search = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == SEARCH_ROUTE);
+    if is_search
+        || matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        )
+    {
         return next.run(request).await;
     }
     let presented = request

@@ -22,7 +22,10 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa_swagger_ui::SwaggerUi;
 
+use tokio::sync::Semaphore;
+
 use crate::config::{Config, CorsOrigins};
+use crate::index::indexer::{IndexRegistry, Indexer};
 use crate::middleware::{
     REQUEST_ID_HEADER, panic_response, render_errors, require_api_key, route_not_found,
     track_metrics,
@@ -61,6 +64,9 @@ pub struct Application {
     /// Cancelled to begin a graceful shutdown (by a signal in `sift serve`, by the
     /// test in tests).
     shutdown: CancellationToken,
+    /// Stops the indexers, after the server has stopped.
+    indexer_stop: CancellationToken,
+    indexer_task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -113,12 +119,25 @@ impl Application {
                     address: config.bind,
                     source,
                 })?;
+        let indexes = Arc::new(IndexRegistry::default());
+        let indexer_stop = CancellationToken::new();
+        let indexer = Indexer::new(
+            db.clone(),
+            config.index_dir.clone(),
+            indexes.clone(),
+            indexer_stop.clone(),
+        );
+        let indexer_task = tokio::spawn(indexer.clone().run());
+        let search_permits = Arc::new(Semaphore::new(config.max_searches));
         let state = AppState(Arc::new(App {
             db,
             redis,
             config,
             metrics: telemetry::metrics_handle(),
             started_at: Instant::now(),
+            indexes,
+            indexer,
+            search_permits,
         }));
         let router = router(state.clone());
         Ok(Application {
@@ -126,6 +145,8 @@ impl Application {
             router,
             state,
             shutdown: CancellationToken::new(),
+            indexer_stop,
+            indexer_task,
         })
     }
 
@@ -157,6 +178,8 @@ impl Application {
             router,
             state,
             shutdown,
+            indexer_stop,
+            indexer_task,
         } = self;
         let grace = state.config.shutdown_timeout;
         let serve = axum::serve(listener, router)
@@ -170,6 +193,8 @@ impl Application {
                 Ok(())
             }
         };
+        indexer_stop.cancel();
+        let _ = indexer_task.await;
         if let Some(redis) = &state.redis {
             redis.close();
         }

@@ -7,7 +7,10 @@ use std::time::Instant;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+use tokio::sync::Semaphore;
+
 use crate::config::Config;
+use crate::index::indexer::{IndexRegistry, Indexer};
 
 /// Everything the service holds for the lifetime of the process.
 pub struct App {
@@ -24,6 +27,14 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// When the process started, for `/health`'s uptime.
     pub started_at: Instant,
+    /// The current index of each collection, for searches.
+    pub indexes: Arc<IndexRegistry>,
+    /// Keeps the indexes in step with PostgreSQL; told when collections change.
+    pub indexer: Arc<Indexer>,
+    /// Searches running or waiting for a blocking thread. Bounded so that a flood of
+    /// searches is answered 503 instead of queueing without end and starving the
+    /// runtime.
+    pub search_permits: Arc<Semaphore>,
 }
 
 /// The axum state: cheap to clone, one `App` behind it.

@@ -12,9 +12,11 @@ use utoipa::ToSchema;
 use crate::db;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, Json};
+use crate::index::indexer;
 use crate::schema::{
     CollectionName, CollectionSchema, CollectionSettings, FieldDefinition, TypoTolerance,
 };
+use crate::search::sql_engine;
 use crate::state::AppState;
 use crate::store::collections::{self as store, CollectionRecord};
 
@@ -54,7 +56,7 @@ pub struct UpdateCollection {
     pub stop_words: Option<Vec<String>>,
 }
 
-/// Figures about a collection; the index figures stay zero until search exists.
+/// Figures about a collection: PostgreSQL's and the index's.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionStats {
@@ -68,6 +70,16 @@ pub struct CollectionStats {
     pub watermark: Option<String>,
     /// Changes written to PostgreSQL and not yet in the index.
     pub lag: i64,
+    /// `building` until the first index of the collection is ready, then `ready`.
+    pub index_status: IndexStatus,
+}
+
+/// Whether the collection's index can answer searches.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexStatus {
+    Building,
+    Ready,
 }
 
 /// A collection as the API shows it.
@@ -80,7 +92,7 @@ pub struct CollectionStats {
     "settingsGeneration": 1,
     "createdAt": "2026-11-21T10:00:00Z",
     "updatedAt": "2026-11-21T10:00:00Z",
-    "stats": {"documents": 120, "indexedDocuments": 0, "indexSizeBytes": 0, "watermark": null, "lag": 0}
+    "stats": {"documents": 120, "indexedDocuments": 120, "indexSizeBytes": 48213, "watermark": "1042", "lag": 0, "indexStatus": "ready"}
 }))]
 pub struct Collection {
     pub name: String,
@@ -159,6 +171,11 @@ pub async fn create_collection(
         db::retry(|| store::insert(&state.db, name.as_str(), schema.fields(), &request.settings))
             .await?
             .ok_or_else(|| ApiError::CollectionAlreadyExists(name.to_string()))?;
+    // The GIN index behind `engine=fts`. The collection is empty, so this is quick.
+    if let Err(error) = sql_engine::create_fts_index(&state.db, record.id, &schema).await {
+        tracing::warn!(collection = %name, error = %error, "cannot create the full-text index; engine=fts will scan");
+    }
+    state.indexer.collections_changed.notify_one();
     tracing::info!(collection = %name, "collection created");
     Ok((StatusCode::CREATED, Json(record.into())))
 }
@@ -212,14 +229,34 @@ pub async fn get_collection(
 ) -> Result<Json<Collection>, ApiError> {
     let record = load(&state, &name).await?;
     let documents = db::retry(|| store::document_count(&state.db, record.id)).await?;
+    let index = state
+        .indexes
+        .get(name.as_str())
+        .filter(|index| index.spec.collection_id == record.id);
+    let stats = match index {
+        Some(index) => {
+            let lag = db::retry(|| indexer::lag(&state.db, &index)).await?;
+            let progress = index.progress();
+            CollectionStats {
+                documents,
+                indexed_documents: i64::try_from(index.num_docs()).unwrap_or(i64::MAX),
+                index_size_bytes: index.size_bytes(),
+                watermark: Some(progress.watermark.txid.to_string()),
+                lag,
+                index_status: IndexStatus::Ready,
+            }
+        }
+        None => CollectionStats {
+            documents,
+            indexed_documents: 0,
+            index_size_bytes: 0,
+            watermark: None,
+            lag: 0,
+            index_status: IndexStatus::Building,
+        },
+    };
     let mut collection = Collection::from(record);
-    collection.stats = Some(CollectionStats {
-        documents,
-        indexed_documents: 0,
-        index_size_bytes: 0,
-        watermark: None,
-        lag: 0,
-    });
+    collection.stats = Some(stats);
     Ok(Json(collection))
 }
 
@@ -271,6 +308,20 @@ pub async fn update_collection(
     let record = db::retry(|| store::update(&state.db, name.as_str(), change))
         .await?
         .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))??;
+    state.indexer.collections_changed.notify_one();
+    if request.boosts.is_some() {
+        // The full-text index weighs fields by boost: build it again, in the background.
+        let (db, id, schema) = (
+            state.db.clone(),
+            record.id,
+            CollectionSchema::from_stored(record.fields.0.clone()),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = sql_engine::create_fts_index(&db, id, &schema).await {
+                tracing::warn!(collection_id = id, error = %error, "cannot rebuild the full-text index");
+            }
+        });
+    }
     tracing::info!(collection = %name, generation = record.settings_generation, "collection settings changed");
     Ok(Json(record.into()))
 }
@@ -296,7 +347,11 @@ pub async fn delete_collection(
     State(state): State<AppState>,
     CollectionPath(name): CollectionPath,
 ) -> Result<StatusCode, ApiError> {
-    if db::retry(|| store::delete(&state.db, name.as_str())).await? {
+    if let Some(id) = db::retry(|| store::delete(&state.db, name.as_str())).await? {
+        if let Err(error) = sql_engine::drop_fts_index(&state.db, id).await {
+            tracing::warn!(collection = %name, error = %error, "cannot drop the full-text index");
+        }
+        state.indexer.collections_changed.notify_one();
         tracing::info!(collection = %name, "collection deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -47,6 +47,10 @@ pub struct Document {
     /// kept and returned.
     #[schema(value_type = Object)]
     pub document: Value,
+    /// On writes: pass as `after` to a search to be sure it sees this write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "1042")]
+    pub consistency_token: Option<String>,
 }
 
 impl From<DocumentRecord> for Document {
@@ -57,9 +61,13 @@ impl From<DocumentRecord> for Document {
             created_at: record.created_at,
             updated_at: record.updated_at,
             document: record.body.0,
+            consistency_token: record.txid,
         }
     }
 }
+
+/// The header carrying the consistency token of a write without a body (DELETE).
+pub const CONSISTENCY_TOKEN_HEADER: &str = "x-consistency-token";
 
 /// A page of documents.
 #[derive(Debug, Serialize, ToSchema)]
@@ -234,6 +242,7 @@ pub async fn create_document(
             .map_err(collection_gone(name.as_str()))?;
     }
     let record = record.ok_or_else(|| ApiError::DocumentAlreadyExists(id.to_string()))?;
+    state.indexer.wake(collection.id);
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
@@ -276,6 +285,7 @@ pub async fn put_document(
         db::retry(|| store::upsert(&state.db, collection.id, id.as_str(), &body))
             .await
             .map_err(collection_gone(name.as_str()))?;
+    state.indexer.wake(collection.id);
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -333,6 +343,7 @@ pub async fn patch_document(
             collection: name.to_string(),
             id: id.to_string(),
         })??;
+    state.indexer.wake(collection.id);
     Ok(Json(record.into()))
 }
 
@@ -378,7 +389,8 @@ pub async fn get_document(
     ),
     security(("admin_key" = [])),
     responses(
-        (status = 204, description = "Deleted"),
+        (status = 204, description = "Deleted; the `x-consistency-token` header is the write's consistency token",
+            headers(("x-consistency-token" = String, description = "Pass as `after` to a search to be sure it no longer finds the document"))),
         (status = 400, description = "`invalid_collection_name` or `invalid_document_id`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found` or `document_not_found`", body = ErrorResponse),
@@ -388,10 +400,15 @@ pub async fn get_document(
 pub async fn delete_document(
     State(state): State<AppState>,
     DocumentPath(name, id): DocumentPath,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, HeaderMap), ApiError> {
     let collection = load_collection(&state, &name).await?;
-    if db::retry(|| store::delete(&state.db, collection.id, id.as_str())).await? {
-        Ok(StatusCode::NO_CONTENT)
+    if let Some(txid) = db::retry(|| store::delete(&state.db, collection.id, id.as_str())).await? {
+        state.indexer.wake(collection.id);
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(&txid) {
+            headers.insert(CONSISTENCY_TOKEN_HEADER, value);
+        }
+        Ok((StatusCode::NO_CONTENT, headers))
     } else {
         Err(ApiError::DocumentNotFound {
             collection: name.to_string(),

@@ -63,6 +63,9 @@ pub struct ImportReport {
     pub failed: u64,
     /// The first 100 failed lines, in order.
     pub errors: Vec<ImportLineError>,
+    /// Pass as `after` to a search to see the imported documents in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency_token: Option<String>,
 }
 
 impl ImportReport {
@@ -115,9 +118,11 @@ struct BatchWriter {
     collection_id: i64,
     collection: String,
     filling: Batch,
-    in_flight: Option<tokio::task::JoinHandle<Result<u64, ApiError>>>,
+    in_flight: Option<tokio::task::JoinHandle<Result<(u64, String), ApiError>>>,
     /// Lines stored so far.
     imported: u64,
+    /// The transaction of the last batch stored: the import's consistency token.
+    last_txid: Option<String>,
 }
 
 impl BatchWriter {
@@ -129,6 +134,7 @@ impl BatchWriter {
             filling: Batch::default(),
             in_flight: None,
             imported: 0,
+            last_txid: None,
         }
     }
 
@@ -143,8 +149,10 @@ impl BatchWriter {
     /// Waits for the batch in flight, if any.
     async fn settle(&mut self) -> Result<(), ApiError> {
         if let Some(task) = self.in_flight.take() {
-            let lines = task.await.map_err(ApiError::internal)??;
+            let (lines, txid) = task.await.map_err(ApiError::internal)??;
             self.imported += lines;
+            self.last_txid = Some(txid);
+            self.state.indexer.wake(self.collection_id);
             metrics::counter!("import_documents_total", "outcome" => "imported").increment(lines);
         }
         Ok(())
@@ -171,8 +179,8 @@ impl BatchWriter {
                     } else {
                         ApiError::from(error)
                     }
-                })?;
-            Ok(batch.lines)
+                })
+                .map(|txid| (batch.lines, txid))
         }));
         Ok(())
     }
@@ -182,6 +190,10 @@ impl BatchWriter {
         self.flush().await?;
         self.settle().await?;
         Ok(self.imported)
+    }
+
+    fn consistency_token(&self) -> Option<String> {
+        self.last_txid.clone()
     }
 }
 
@@ -293,6 +305,7 @@ pub async fn import_documents(
         imported: 0,
         failed: 0,
         errors: Vec::new(),
+        consistency_token: None,
     };
     let mut writer = BatchWriter::new(state.clone(), collection.id, name.to_string());
     let mut line_number = 0u64;
@@ -363,6 +376,7 @@ pub async fn import_documents(
         writer.push(id.into_string(), json).await?;
     }
     report.imported = writer.finish().await?;
+    report.consistency_token = writer.consistency_token();
     metrics::counter!("import_documents_total", "outcome" => "failed").increment(report.failed);
     tracing::info!(collection = %name, imported = report.imported, failed = report.failed, "import finished");
     Ok(Json(report))
@@ -390,6 +404,7 @@ mod tests {
             imported: 0,
             failed: 0,
             errors: Vec::new(),
+            consistency_token: None,
         };
         for line in 0..150 {
             report.fail(line, ErrorCode::InvalidJson, "bad".into());

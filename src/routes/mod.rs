@@ -7,6 +7,7 @@
 //! | `/v1/collections`, `/v1/collections/{name}` | [`collections`] |
 //! | `/v1/collections/{name}/documents`, `.../documents/{id}` | [`documents`] |
 //! | `/v1/collections/{name}/documents:import` | [`import`] |
+//! | `/v1/collections/{name}/search` | [`search`] |
 //! | `/live`, `/ready`, `/health` | [`health`] |
 //! | `/metrics` | [`metrics`] |
 
@@ -15,6 +16,7 @@ pub mod documents;
 pub mod health;
 pub mod import;
 pub mod metrics;
+pub mod search;
 
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,6 +37,7 @@ use crate::state::AppState;
     tags(
         (name = "collections", description = "Named sets of documents with a schema"),
         (name = "documents", description = "Documents of a collection, stored in PostgreSQL"),
+        (name = "search", description = "Ranked, typo-tolerant, type-ahead search, and the same search in PostgreSQL for comparison"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -95,6 +98,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             documents::patch_document,
             documents::delete_document
         ))
+        .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::health))

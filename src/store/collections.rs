@@ -81,8 +81,8 @@ pub async fn update<E>(
     Ok(Some(Ok(updated)))
 }
 
-/// Deletes a collection with its documents; false when it did not exist.
-pub async fn delete(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+/// Deletes a collection with its documents; its id, or `None` when it did not exist.
+pub async fn delete(pool: &PgPool, name: &str) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let id: Option<i64> =
         sqlx::query_scalar("DELETE FROM collections WHERE name = $1 RETURNING id")
@@ -97,7 +97,7 @@ pub async fn delete(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
             .await?;
     }
     tx.commit().await?;
-    Ok(id.is_some())
+    Ok(id)
 }
 
 /// The number of documents of a collection in Postgres.
@@ -106,4 +106,13 @@ pub async fn document_count(pool: &PgPool, collection_id: i64) -> Result<i64, sq
         .bind(collection_id)
         .fetch_one(pool)
         .await
+}
+
+pub async fn find_by_id(pool: &PgPool, id: i64) -> Result<Option<CollectionRecord>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, fields, settings, settings_generation, created_at, updated_at FROM collections WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }

@@ -15,6 +15,9 @@ pub struct DocumentRecord {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The writing transaction's id, on rows returned by writes: the consistency token.
+    #[sqlx(default)]
+    pub txid: Option<String>,
 }
 
 /// Inserts a new document; `None` when the id exists already.
@@ -24,8 +27,11 @@ pub async fn insert(
     id: &str,
     body: &Map<String, Value>,
 ) -> Result<Option<DocumentRecord>, sqlx::Error> {
-    sqlx::query_as("INSERT INTO documents (collection_id, id, body) VALUES ($1, $2, $3)
-         ON CONFLICT (collection_id, id) DO NOTHING RETURNING id, body, version, created_at, updated_at")
+    sqlx::query_as(
+        "INSERT INTO documents (collection_id, id, body) VALUES ($1, $2, $3)
+         ON CONFLICT (collection_id, id) DO NOTHING
+         RETURNING id, body, version, created_at, updated_at, pg_current_xact_id()::text AS txid",
+    )
     .bind(collection_id)
     .bind(id)
     .bind(Json(body))
@@ -49,7 +55,7 @@ pub async fn upsert(
     let row: Row = sqlx::query_as(
         "INSERT INTO documents (collection_id, id, body) VALUES ($1, $2, $3)
          ON CONFLICT (collection_id, id) DO UPDATE SET body = EXCLUDED.body
-         RETURNING id, body, version, created_at, updated_at, (xmax = 0) AS created",
+         RETURNING id, body, version, created_at, updated_at, pg_current_xact_id()::text AS txid, (xmax = 0) AS created",
     )
     .bind(collection_id)
     .bind(id)
@@ -95,7 +101,10 @@ pub async fn update_with<E>(
         Ok(body) => body,
         Err(error) => return Ok(Some(Err(error))),
     };
-    let record: DocumentRecord = sqlx::query_as("UPDATE documents SET body = $3 WHERE collection_id = $1 AND id = $2 RETURNING id, body, version, created_at, updated_at")
+    let record: DocumentRecord = sqlx::query_as(
+        "UPDATE documents SET body = $3 WHERE collection_id = $1 AND id = $2
+         RETURNING id, body, version, created_at, updated_at, pg_current_xact_id()::text AS txid",
+    )
     .bind(collection_id)
     .bind(id)
     .bind(Json(&body))
@@ -105,17 +114,23 @@ pub async fn update_with<E>(
     Ok(Some(Ok(record)))
 }
 
-/// Deletes a document; false when it did not exist.
-pub async fn delete(pool: &PgPool, collection_id: i64, id: &str) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("DELETE FROM documents WHERE collection_id = $1 AND id = $2")
-        .bind(collection_id)
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(result.rows_affected() > 0)
+/// Deletes a document; the deleting transaction's id, or `None` when it did not exist.
+pub async fn delete(
+    pool: &PgPool,
+    collection_id: i64,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM documents WHERE collection_id = $1 AND id = $2 RETURNING pg_current_xact_id()::text",
+    )
+    .bind(collection_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
-/// Creates or replaces many documents in one statement (one transaction). Ids must be
+/// Creates or replaces many documents in one statement (one transaction), returning
+/// the transaction's id. Ids must be
 /// distinct within the batch; bodies are JSON text, which PostgreSQL parses, so a
 /// validated import line is not serialized a second time.
 pub async fn upsert_batch(
@@ -123,18 +138,21 @@ pub async fn upsert_batch(
     collection_id: i64,
     ids: &[String],
     bodies: &[String],
-) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query(
-        "INSERT INTO documents (collection_id, id, body)
-         SELECT $1, t.id, t.body::jsonb FROM UNNEST($2::text[], $3::text[]) AS t (id, body)
-         ON CONFLICT (collection_id, id) DO UPDATE SET body = EXCLUDED.body",
+) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH written AS (
+            INSERT INTO documents (collection_id, id, body)
+            SELECT $1, t.id, t.body::jsonb FROM UNNEST($2::text[], $3::text[]) AS t (id, body)
+            ON CONFLICT (collection_id, id) DO UPDATE SET body = EXCLUDED.body
+            RETURNING 1
+         )
+         SELECT pg_current_xact_id()::text FROM (SELECT count(*) FROM written) AS c",
     )
     .bind(collection_id)
     .bind(ids)
     .bind(bodies)
-    .execute(pool)
-    .await?;
-    Ok(result.rows_affected())
+    .fetch_one(pool)
+    .await
 }
 
 /// What documents can be listed by.

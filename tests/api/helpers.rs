@@ -91,7 +91,8 @@ pub struct TestApp {
     pub server: Option<JoinHandle<std::io::Result<()>>>,
     index_dir: PathBuf,
     /// Held for its `Drop`, which drops the database; last, so it goes after the pools.
-    _database: TestDatabase,
+    /// `None` once handed to a restarted app.
+    database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -106,11 +107,19 @@ impl TestApp {
     }
 
     pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let index_dir = std::env::temp_dir().join(&database.name);
+        Self::spawn_in(database, index_dir, configure).await
+    }
+
+    async fn spawn_in(
+        database: TestDatabase,
+        index_dir: PathBuf,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         // `TEST_LOG=1 cargo test ...` shows the service's logs.
         if std::env::var_os("TEST_LOG").is_some() {
             sift::telemetry::init_tracing(sift::config::LogFormat::Pretty, "info,sift=debug");
         }
-        let index_dir = std::env::temp_dir().join(&database.name);
         let mut config = Config::for_database(database.options.clone(), index_dir.clone());
         // Small pools: many tests run at once against one server.
         config.db_pool.max_connections = 3;
@@ -130,8 +139,25 @@ impl TestApp {
             shutdown,
             server: Some(server),
             index_dir,
-            _database: database,
+            database: Some(database),
         }
+    }
+
+    pub fn index_dir(&self) -> &std::path::Path {
+        &self.index_dir
+    }
+
+    /// Stops this app gracefully and starts another over the same database and index
+    /// directory, as a process restart would.
+    pub async fn restart(mut self) -> TestApp {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let database = self.database.take().expect("database");
+        let index_dir = std::mem::take(&mut self.index_dir);
+        drop(self);
+        Self::spawn_in(database, index_dir, |_| {}).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -209,7 +235,9 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        let _ = std::fs::remove_dir_all(&self.index_dir);
+        if self.database.is_some() {
+            let _ = std::fs::remove_dir_all(&self.index_dir);
+        }
     }
 }
 
@@ -223,7 +251,7 @@ pub fn products_schema() -> Value {
             {"name": "tags", "type": "keyword"},
             {"name": "price", "type": "float", "sortable": true, "filterable": true},
             {"name": "stock", "type": "integer"},
-            {"name": "releasedAt", "type": "datetime"}
+            {"name": "releasedAt", "type": "datetime", "filterable": true}
         ]
     })
 }

@@ -12,4 +12,5 @@ mod import;
 mod migrations;
 mod observability;
 mod openapi;
+mod search;
 mod shutdown;

@@ -1,0 +1,176 @@
+//! The tantivy schema of a collection, derived from its sift schema, and the
+//! conversion of a stored document into an index document.
+//!
+//! Field names: `_id`, `_version` and `_source` are sift's; a declared field `f` is
+//! `u_f`, and a text field's type-ahead prefixes are `p_f`. The prefixes keep the two
+//! name spaces apart whatever users call their fields.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DateTime, TantivyDocument};
+
+use crate::index::analysis::{self, TEXT_ANALYZER};
+use crate::schema::{CollectionSchema, FieldType};
+
+/// The sift fields of an index, by kind.
+#[derive(Clone)]
+pub struct IndexFields {
+    pub schema: Schema,
+    pub id: Field,
+    pub version: Field,
+    pub source: Field,
+    /// Declared fields: name → (type, the field's tantivy field).
+    pub declared: HashMap<String, (FieldType, Field)>,
+    /// Text fields: name → the prefix field.
+    pub prefixes: HashMap<String, Field>,
+}
+
+/// The tantivy name of a declared field.
+pub fn user_field(name: &str) -> String {
+    format!("u_{name}")
+}
+
+fn prefix_field(name: &str) -> String {
+    format!("p_{name}")
+}
+
+impl IndexFields {
+    pub fn build(schema: &CollectionSchema) -> IndexFields {
+        let mut builder = Schema::builder();
+        let id = builder.add_text_field("_id", STRING | STORED | FAST);
+        let version = builder.add_u64_field("_version", STORED | FAST);
+        let source = builder.add_text_field("_source", STORED);
+        let mut declared = HashMap::new();
+        let mut prefixes = HashMap::new();
+        for field in schema.fields() {
+            let name = user_field(&field.name);
+            let handle = match field.field_type {
+                FieldType::Text => {
+                    let indexing = TextFieldIndexing::default()
+                        .set_tokenizer(TEXT_ANALYZER)
+                        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+                    let prefix_indexing = TextFieldIndexing::default()
+                        .set_tokenizer("raw")
+                        .set_fieldnorms(false)
+                        .set_index_option(IndexRecordOption::WithFreqs);
+                    prefixes.insert(
+                        field.name.clone(),
+                        builder.add_text_field(
+                            &prefix_field(&field.name),
+                            TextOptions::default().set_indexing_options(prefix_indexing),
+                        ),
+                    );
+                    builder.add_text_field(
+                        &name,
+                        TextOptions::default().set_indexing_options(indexing),
+                    )
+                }
+                FieldType::Keyword => builder.add_text_field(&name, STRING | FAST),
+                FieldType::Integer => builder.add_i64_field(&name, INDEXED | FAST),
+                FieldType::Float => builder.add_f64_field(&name, INDEXED | FAST),
+                FieldType::Bool => builder.add_bool_field(&name, INDEXED | FAST),
+                FieldType::Datetime => builder.add_date_field(&name, INDEXED | FAST),
+            };
+            declared.insert(field.name.clone(), (field.field_type, handle));
+        }
+        IndexFields {
+            schema: builder.build(),
+            id,
+            version,
+            source,
+            declared,
+            prefixes,
+        }
+    }
+
+    /// The index document of a stored document. Values that do not fit their type
+    /// (possible only for rows written with plain SQL, which skip validation) are left
+    /// out of the index but kept in `_source`.
+    pub fn document(
+        &self,
+        normalizer: &mut TextAnalyzer,
+        id: &str,
+        version: i64,
+        body: &Map<String, Value>,
+    ) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.id, id);
+        doc.add_u64(self.version, u64::try_from(version).unwrap_or(0));
+        doc.add_text(self.source, Value::Object(body.clone()).to_string());
+        for (name, (field_type, field)) in &self.declared {
+            let Some(value) = body.get(name) else {
+                continue;
+            };
+            let values: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            for value in values {
+                match (field_type, value) {
+                    (FieldType::Text, Value::String(text)) => {
+                        doc.add_text(*field, text);
+                        if let Some(prefix) = self.prefixes.get(name) {
+                            for word in analysis::words(normalizer, text) {
+                                for p in analysis::prefixes(&word.text) {
+                                    doc.add_text(*prefix, p);
+                                }
+                            }
+                        }
+                    }
+                    (FieldType::Keyword, Value::String(text)) => doc.add_text(*field, text),
+                    (FieldType::Integer, Value::Number(n)) => {
+                        if let Some(n) = n.as_i64() {
+                            doc.add_i64(*field, n)
+                        }
+                    }
+                    (FieldType::Float, Value::Number(n)) => {
+                        if let Some(n) = n.as_f64() {
+                            doc.add_f64(*field, n)
+                        }
+                    }
+                    (FieldType::Bool, Value::Bool(b)) => doc.add_bool(*field, *b),
+                    (FieldType::Datetime, Value::String(text)) => {
+                        if let Some(date) = parse_datetime(text) {
+                            doc.add_date(*field, date)
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        doc
+    }
+}
+
+/// An RFC 3339 string as a tantivy date.
+pub fn parse_datetime(text: &str) -> Option<DateTime> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    Some(DateTime::from_timestamp_micros(parsed.timestamp_micros()))
+}
+
+/// A fingerprint of everything that shapes the index (fields, types, analyzers), kept in
+/// the commit payload: an index whose fingerprint differs is rebuilt.
+pub fn fingerprint(schema: &CollectionSchema, stop_words: Option<&[String]>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"sift-index-v1\n");
+    for field in schema.fields() {
+        hasher.update(format!("{}:{:?}\n", field.name, field.field_type).as_bytes());
+    }
+    hasher.update(format!("stop:{stop_words:?}\n").as_bytes());
+    hasher.update(
+        format!(
+            "prefix:{}-{}\n",
+            analysis::MIN_PREFIX_CHARS,
+            analysis::MAX_PREFIX_CHARS
+        )
+        .as_bytes(),
+    );
+    let digest = hasher.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,599 @@
+//! The background work that keeps every collection's index true to PostgreSQL.
+//!
+//! One task per collection follows the change log: it wakes on NOTIFY (a wake-up
+//! signal only: notifications are lost while disconnected) or on a poll timer, reads
+//! the changes of finished transactions (`txid` below the xmin of a fresh snapshot)
+//! past its watermark in `(txid, seq)` order, re-reads the current rows of those
+//! documents, replaces them in the index and commits with the new watermark in the
+//! payload. A transaction that commits out of sequence order is never skipped: until
+//! it ends, the horizon stays below it.
+//!
+//! A missing, unreadable or outdated index (other settings generation or analyzer) is
+//! rebuilt from one `REPEATABLE READ` snapshot, recorded as the watermark, then caught
+//! up from the change log. A rebuild writes a new generation while the old one keeps
+//! answering searches; the registry swaps to the new one when it has caught up.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::index::{CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
+use crate::schema::CollectionSchema;
+use crate::store::collections::{self as collection_store, CollectionRecord};
+
+/// How often an idle indexer looks at the change log without a NOTIFY.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How long an indexer gathers more changes after a wake-up before it commits: a
+/// commit costs tens of milliseconds, so changes are batched.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+/// Changes read from the log per query.
+const CHANGES_PER_READ: i64 = 5_000;
+/// Documents per blocking call during a rebuild.
+const REBUILD_CHUNK: usize = 2_000;
+/// The NOTIFY channel the change-log triggers signal on.
+pub const CHANNEL: &str = "sift_document_changes";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexerError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("index task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// The current index of every collection, by name: what searches read.
+pub struct IndexRegistry {
+    current: RwLock<HashMap<String, Arc<CollectionIndex>>>,
+    /// Moves whenever an index is registered, for those waiting for one.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for IndexRegistry {
+    fn default() -> Self {
+        IndexRegistry {
+            current: RwLock::default(),
+            changes: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl IndexRegistry {
+    pub fn get(&self, name: &str) -> Option<Arc<CollectionIndex>> {
+        self.current.read().ok()?.get(name).cloned()
+    }
+
+    /// The collection's index, waiting for its first build if need be.
+    pub async fn wait_for(&self, name: &str) -> Arc<CollectionIndex> {
+        let mut changes = self.changes.subscribe();
+        loop {
+            if let Some(index) = self.get(name) {
+                return index;
+            }
+            if changes.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    fn set(&self, index: Arc<CollectionIndex>) {
+        if let Ok(mut current) = self.current.write() {
+            current.insert(index.spec.name.clone(), index);
+        }
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    fn remove(&self, name: &str, collection_id: i64) {
+        if let Ok(mut current) = self.current.write()
+            && current
+                .get(name)
+                .is_some_and(|i| i.spec.collection_id == collection_id)
+        {
+            current.remove(name);
+        }
+    }
+}
+
+/// Runs the indexers: one per collection, started and stopped as collections come
+/// and go.
+pub struct Indexer {
+    db: PgPool,
+    index_dir: PathBuf,
+    registry: Arc<IndexRegistry>,
+    /// Rings when collections change (create, settings, delete), so the manager need
+    /// not wait for its next look.
+    pub collections_changed: Arc<Notify>,
+    wakers: RwLock<HashMap<i64, Arc<Notify>>>,
+    stop: CancellationToken,
+}
+
+struct Running {
+    spec_generation: i64,
+    name: String,
+    task: JoinHandle<()>,
+}
+
+impl Indexer {
+    pub fn new(
+        db: PgPool,
+        index_dir: PathBuf,
+        registry: Arc<IndexRegistry>,
+        stop: CancellationToken,
+    ) -> Arc<Indexer> {
+        Arc::new(Indexer {
+            db,
+            index_dir,
+            registry,
+            collections_changed: Arc::new(Notify::new()),
+            wakers: RwLock::new(HashMap::new()),
+            stop,
+        })
+    }
+
+    /// Starts the manager and the NOTIFY listener; returns when `stop` is cancelled and
+    /// every indexer has stopped.
+    pub async fn run(self: Arc<Self>) {
+        let listener = tokio::spawn(self.clone().listen());
+        let mut running: HashMap<i64, Running> = HashMap::new();
+        loop {
+            match collection_store::list(&self.db).await {
+                Ok(collections) => self.reconcile(&mut running, collections),
+                Err(error) => tracing::warn!(error = %error, "indexer: cannot read collections"),
+            }
+            tokio::select! {
+                () = self.stop.cancelled() => break,
+                () = self.collections_changed.notified() => {}
+                () = tokio::time::sleep(POLL_INTERVAL * 4) => {}
+            }
+        }
+        listener.abort();
+        for (_, r) in running {
+            let _ = r.task.await;
+        }
+    }
+
+    fn reconcile(
+        self: &Arc<Self>,
+        running: &mut HashMap<i64, Running>,
+        collections: Vec<CollectionRecord>,
+    ) {
+        let present: HashSet<i64> = collections.iter().map(|c| c.id).collect();
+        running.retain(|id, r| {
+            let keep = present.contains(id) && !r.task.is_finished();
+            if !keep {
+                r.task.abort();
+                self.registry.remove(&r.name, *id);
+                if let Ok(mut wakers) = self.wakers.write() {
+                    wakers.remove(id);
+                }
+                if !present.contains(id) {
+                    remove_collection_dir(&self.index_dir, &r.name, *id);
+                }
+            }
+            keep
+        });
+        for record in collections {
+            let wake = self.waker(record.id);
+            match running.get(&record.id) {
+                Some(r) if r.spec_generation == record.settings_generation => continue,
+                // Settings changed: the running task notices and rebuilds.
+                Some(_) => {
+                    wake.notify_one();
+                    if let Some(r) = running.get_mut(&record.id) {
+                        r.spec_generation = record.settings_generation;
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            let this = self.clone();
+            let (id, name, generation) =
+                (record.id, record.name.clone(), record.settings_generation);
+            let task = tokio::spawn(async move { this.follow(id, name, wake).await });
+            running.insert(
+                id,
+                Running {
+                    spec_generation: generation,
+                    name: record.name,
+                    task,
+                },
+            );
+        }
+    }
+
+    fn waker(&self, collection_id: i64) -> Arc<Notify> {
+        if let Ok(mut wakers) = self.wakers.write() {
+            return wakers.entry(collection_id).or_default().clone();
+        }
+        Arc::new(Notify::new())
+    }
+
+    /// Wakes the indexer of a collection (after a write through the API, say).
+    pub fn wake(&self, collection_id: i64) {
+        if let Some(wake) = self
+            .wakers
+            .read()
+            .ok()
+            .and_then(|w| w.get(&collection_id).cloned())
+        {
+            wake.notify_one();
+        }
+    }
+
+    async fn listen(self: Arc<Self>) {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match PgListener::connect_with(&self.db).await {
+                Ok(mut listener) => {
+                    if let Err(error) = listener.listen(CHANNEL).await {
+                        tracing::warn!(error = %error, "indexer: LISTEN failed; polling only");
+                    } else {
+                        delay = Duration::from_millis(200);
+                        loop {
+                            match listener.try_recv().await {
+                                Ok(Some(notification)) => {
+                                    if let Ok(id) = notification.payload().parse::<i64>() {
+                                        self.wake(id);
+                                    }
+                                }
+                                // The connection was lost: notifications may have been
+                                // missed, so wake everyone to look.
+                                Ok(None) => self.wake_all(),
+                                Err(error) => {
+                                    tracing::warn!(error = %error, "indexer: notification listener failed");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(error = %error, "indexer: cannot connect the listener")
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    fn wake_all(&self) {
+        if let Ok(wakers) = self.wakers.read() {
+            for wake in wakers.values() {
+                wake.notify_one();
+            }
+        }
+    }
+
+    /// Follows one collection's change log until stopped or the collection is gone.
+    async fn follow(self: Arc<Self>, collection_id: i64, name: String, wake: Arc<Notify>) {
+        let mut failures = 0u32;
+        let mut current: Option<Arc<CollectionIndex>> = None;
+        loop {
+            let outcome = self.step(collection_id, &mut current).await;
+            match outcome {
+                Ok(Step::Gone) => return,
+                Ok(Step::Idle) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    tracing::warn!(collection = %name, error = %error, failures, "indexer: pass failed; will retry");
+                }
+            }
+            let pause = if failures == 0 {
+                POLL_INTERVAL
+            } else {
+                Duration::from_millis(200 * u64::from(failures.min(25)))
+            };
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = wake.notified() => tokio::time::sleep(BATCH_WINDOW).await,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    async fn step(
+        &self,
+        collection_id: i64,
+        current: &mut Option<Arc<CollectionIndex>>,
+    ) -> Result<Step, IndexerError> {
+        let Some(record) = collection_store::find_by_id(&self.db, collection_id).await? else {
+            return Ok(Step::Gone);
+        };
+        let spec = spec_of(&record);
+        let up_to_date = current.as_ref().is_some_and(|c| {
+            c.spec.settings_generation == spec.settings_generation
+                && c.spec.fingerprint() == spec.fingerprint()
+        });
+        if !up_to_date {
+            let index = match current {
+                // First start: the index on disk, if it is still good.
+                None => match open_current(&self.index_dir, &spec).await? {
+                    Some(index) => index,
+                    None => self.rebuild(spec.clone()).await?,
+                },
+                // Settings changed: build the new generation beside the old one, which
+                // keeps answering meanwhile.
+                Some(_) => self.rebuild(spec.clone()).await?,
+            };
+            let index = Arc::new(index);
+            catch_up(&self.db, &index).await?;
+            write_current_pointer(&self.index_dir, &spec, &index.dir)?;
+            let previous = current.replace(index.clone());
+            self.registry.set(index);
+            if let Some(previous) = previous {
+                remove_generation(previous);
+            }
+            return Ok(Step::Idle);
+        }
+        if let Some(index) = current.as_ref() {
+            catch_up(&self.db, index).await?;
+        }
+        Ok(Step::Idle)
+    }
+
+    /// Builds a new generation from one snapshot of the collection's documents.
+    async fn rebuild(&self, spec: IndexSpec) -> Result<CollectionIndex, IndexerError> {
+        let dir = generation_dir(&self.index_dir, &spec);
+        let started = std::time::Instant::now();
+        tracing::info!(collection = %spec.name, generation = %dir.display(), "indexer: building the index");
+        let create_dir = dir.clone();
+        let index = Arc::new(
+            tokio::task::spawn_blocking(move || CollectionIndex::create(&create_dir, spec))
+                .await??,
+        );
+
+        let mut tx = self.db.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        // The first statement takes the snapshot; its xmin is the watermark: every
+        // transaction below it is in the snapshot, and later changes are replayed.
+        let xmin: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(&mut *tx)
+                .await?;
+        let xmin = parse_xid(&xmin)?;
+        let mut rows = sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT id, body::text, version FROM documents WHERE collection_id = $1",
+        )
+        .bind(index.spec.collection_id)
+        .fetch(&mut *tx);
+        let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
+        let mut total = 0u64;
+        while let Some((id, body, version)) = rows.try_next().await? {
+            chunk.push(row(id, &body, version));
+            if chunk.len() >= REBUILD_CHUNK {
+                total += chunk.len() as u64;
+                apply_blocking(&index, Vec::new(), std::mem::take(&mut chunk)).await?;
+                if total % 100_000 < REBUILD_CHUNK as u64 {
+                    tracing::info!(collection = %index.spec.name, documents = total, "indexer: building");
+                }
+            }
+        }
+        drop(rows);
+        tx.commit().await?;
+        total += chunk.len() as u64;
+        apply_blocking(&index, Vec::new(), chunk).await?;
+        let committing = index.clone();
+        tokio::task::spawn_blocking(move || {
+            committing.commit(Watermark { txid: xmin, seq: 0 }, xmin)
+        })
+        .await??;
+        tracing::info!(
+            collection = %index.spec.name,
+            documents = total,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "indexer: index built"
+        );
+        Arc::try_unwrap(index)
+            .map_err(|_| IndexerError::Index(IndexError::Other("index still shared".into())))
+    }
+}
+
+enum Step {
+    Idle,
+    Gone,
+}
+
+fn spec_of(record: &CollectionRecord) -> IndexSpec {
+    IndexSpec {
+        collection_id: record.id,
+        name: record.name.clone(),
+        settings_generation: record.settings_generation,
+        schema: CollectionSchema::from_stored(record.fields.0.clone()),
+        settings: record.settings.0.clone(),
+    }
+}
+
+fn row(id: String, body: &str, version: i64) -> IndexedRow {
+    let body = match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    IndexedRow { id, version, body }
+}
+
+fn parse_xid(text: &str) -> Result<u64, IndexerError> {
+    text.parse().map_err(|_| {
+        IndexerError::Index(IndexError::Other(format!(
+            "unexpected transaction id `{text}`"
+        )))
+    })
+}
+
+async fn apply_blocking(
+    index: &Arc<CollectionIndex>,
+    ids: Vec<String>,
+    rows: Vec<IndexedRow>,
+) -> Result<(), IndexerError> {
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || index.apply(&ids, &rows)).await??;
+    Ok(())
+}
+
+/// The current xmin: every transaction below it has ended.
+pub async fn current_horizon(db: &PgPool) -> Result<u64, sqlx::Error> {
+    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+        .fetch_one(db)
+        .await?;
+    Ok(xmin.parse().unwrap_or(0))
+}
+
+/// Applies every finished change past the watermark, and commits once.
+pub async fn catch_up(db: &PgPool, index: &Arc<CollectionIndex>) -> Result<(), IndexerError> {
+    let horizon = current_horizon(db).await?;
+    let start = index.progress().watermark;
+    let mut watermark = start;
+    loop {
+        let changes: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT seq, document_id, txid::text FROM document_changes
+             WHERE collection_id = $1 AND txid < $2::text::xid8
+               AND (txid, seq) > ($3::text::xid8, $4)
+             ORDER BY txid, seq LIMIT $5",
+        )
+        .bind(index.spec.collection_id)
+        .bind(horizon.to_string())
+        .bind(watermark.txid.to_string())
+        .bind(watermark.seq)
+        .bind(CHANGES_PER_READ)
+        .fetch_all(db)
+        .await?;
+        let Some((seq, _, txid)) = changes.last() else {
+            break;
+        };
+        let next = Watermark {
+            txid: parse_xid(txid)?,
+            seq: *seq,
+        };
+        let ids: Vec<String> = changes
+            .iter()
+            .map(|(_, id, _)| id.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let rows: Vec<IndexedRow> = sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT id, body::text, version FROM documents WHERE collection_id = $1 AND id = ANY($2)",
+        )
+        .bind(index.spec.collection_id)
+        .bind(&ids)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|(id, body, version)| row(id, &body, version))
+        .collect();
+        apply_blocking(index, ids, rows).await?;
+        watermark = next;
+        if (changes.len() as i64) < CHANGES_PER_READ {
+            break;
+        }
+    }
+    if watermark != start {
+        let committing = index.clone();
+        tokio::task::spawn_blocking(move || committing.commit(watermark, horizon)).await??;
+    } else {
+        index.advance_horizon(horizon);
+    }
+    Ok(())
+}
+
+/// Changes written and not yet applied.
+pub async fn lag(db: &PgPool, index: &CollectionIndex) -> Result<i64, sqlx::Error> {
+    let watermark = index.progress().watermark;
+    sqlx::query_scalar(
+        "SELECT count(*) FROM document_changes WHERE collection_id = $1 AND (txid, seq) > ($2::text::xid8, $3)",
+    )
+    .bind(index.spec.collection_id)
+    .bind(watermark.txid.to_string())
+    .bind(watermark.seq)
+    .fetch_one(db)
+    .await
+}
+
+fn collection_dir(index_dir: &Path, name: &str) -> PathBuf {
+    index_dir.join(name)
+}
+
+fn generation_dir(index_dir: &Path, spec: &IndexSpec) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f");
+    collection_dir(index_dir, &spec.name).join(format!(
+        "{}-g{}-{stamp}",
+        spec.collection_id, spec.settings_generation
+    ))
+}
+
+const CURRENT_POINTER: &str = "CURRENT";
+
+async fn open_current(
+    index_dir: &Path,
+    spec: &IndexSpec,
+) -> Result<Option<CollectionIndex>, IndexerError> {
+    let pointer = collection_dir(index_dir, &spec.name).join(CURRENT_POINTER);
+    let Ok(generation) = std::fs::read_to_string(&pointer) else {
+        return Ok(None);
+    };
+    let dir = collection_dir(index_dir, &spec.name).join(generation.trim());
+    let spec = spec.clone();
+    let opened = tokio::task::spawn_blocking(move || CollectionIndex::open(&dir, spec)).await?;
+    match opened {
+        Ok(index) => Ok(index),
+        Err(error) => {
+            tracing::warn!(error = %error, "indexer: the index on disk cannot be opened; rebuilding");
+            Ok(None)
+        }
+    }
+}
+
+/// Points `CURRENT` at the generation, atomically (write a temporary file, rename).
+fn write_current_pointer(
+    index_dir: &Path,
+    spec: &IndexSpec,
+    dir: &Path,
+) -> Result<(), IndexerError> {
+    let collection = collection_dir(index_dir, &spec.name);
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let temporary = collection.join(format!("{CURRENT_POINTER}.tmp"));
+    std::fs::write(&temporary, name).map_err(IndexError::from)?;
+    std::fs::rename(&temporary, collection.join(CURRENT_POINTER)).map_err(IndexError::from)?;
+    // Generations of this collection that are not current, such as a rebuild that
+    // was interrupted, are left-overs.
+    if let Ok(entries) = std::fs::read_dir(&collection) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && path != dir {
+                let _ = std::fs::remove_dir_all(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_generation(previous: Arc<CollectionIndex>) {
+    // Searches holding the old generation keep their files open (mmap); on Unix the
+    // files stay readable after removal until they close them.
+    let dir = previous.dir.clone();
+    drop(previous);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn remove_collection_dir(index_dir: &Path, name: &str, collection_id: i64) {
+    let dir = collection_dir(index_dir, name);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let prefix = format!("{collection_id}-");
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The search index of each collection: a tantivy index derived from PostgreSQL and
+//! kept in step with it by following the change log.
+//!
+//! * [`analysis`]: how text becomes terms.
+//! * [`fields`]: the tantivy schema of a collection and its documents.
+//! * [`CollectionIndex`]: one generation of one collection's index on disk, with its
+//!   one writer and one reader (a `Searcher` is taken per request).
+//! * [`indexer`]: the background work: build, follow the change log, rebuild on
+//!   settings changes, and the registry searches read from.
+//!
+//! The index is derived state: it can be deleted at any time and is rebuilt from
+//! PostgreSQL. Its progress (the watermark: the last change applied, as
+//! `(transaction id, sequence)`) is stored in each tantivy commit's payload, so a
+//! restart resumes where the last commit left off, and replaying is harmless because
+//! the indexer re-reads the current row of every changed document.
+
+pub mod analysis;
+pub mod fields;
+pub mod indexer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tantivy::directory::MmapDirectory;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tokio::sync::watch;
+
+use crate::index::analysis::TEXT_ANALYZER;
+use crate::index::fields::IndexFields;
+use crate::schema::{CollectionSchema, CollectionSettings};
+
+/// Memory for the one writer of an index (tantivy flushes a segment when it is full).
+const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+
+/// How far the index has applied the change log: the last change applied. Changes are
+/// ordered by `(txid, seq)`; every change at or below the watermark is in the index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Watermark {
+    pub txid: u64,
+    pub seq: i64,
+}
+
+/// What searches may rely on: every change of a transaction below `horizon` is
+/// applied and visible to searchers. Consistency tokens wait on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub watermark: Watermark,
+    pub horizon: u64,
+    /// Moves on every commit; with the settings generation it makes the epoch.
+    pub commits: u64,
+}
+
+/// The commit payload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Payload {
+    pub collection_id: i64,
+    pub settings_generation: i64,
+    pub fingerprint: String,
+    pub watermark: Watermark,
+}
+
+/// What an index is built for: a collection at one settings generation.
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    pub collection_id: i64,
+    pub name: String,
+    pub settings_generation: i64,
+    pub schema: CollectionSchema,
+    pub settings: CollectionSettings,
+}
+
+impl IndexSpec {
+    pub fn fingerprint(&self) -> String {
+        fields::fingerprint(&self.schema, self.settings.stop_words.as_deref())
+    }
+}
+
+/// A document to put in the index (the current row of a changed document).
+#[derive(Debug, Clone)]
+pub struct IndexedRow {
+    pub id: String,
+    pub version: i64,
+    pub body: Map<String, Value>,
+}
+
+/// One generation of a collection's index.
+pub struct CollectionIndex {
+    pub spec: IndexSpec,
+    pub fields: IndexFields,
+    pub index: Index,
+    /// The one reader; reloaded by hand after each commit, so what a search sees moves
+    /// only when the indexer says so.
+    pub reader: IndexReader,
+    /// The one writer. Used from blocking tasks only.
+    writer: Mutex<IndexWriter>,
+    /// The generation's folder.
+    pub dir: PathBuf,
+    progress: watch::Sender<Progress>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("index directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("index: {0}")]
+    Other(String),
+}
+
+fn register_analyzers(index: &Index, spec: &IndexSpec) {
+    index.tokenizers().register(
+        TEXT_ANALYZER,
+        analysis::text_analyzer(spec.settings.stop_words.as_deref()),
+    );
+}
+
+impl CollectionIndex {
+    /// Creates an empty index in `dir`.
+    pub fn create(dir: &Path, spec: IndexSpec) -> Result<CollectionIndex, IndexError> {
+        std::fs::create_dir_all(dir)?;
+        let fields = IndexFields::build(&spec.schema);
+        let index = Index::create_in_dir(dir, fields.schema.clone())?;
+        Self::finish_open(index, dir, spec, fields, Watermark::default())
+    }
+
+    /// Opens the index in `dir` when it was built for `spec` (same collection, settings
+    /// generation and fingerprint); `Ok(None)` when it must be rebuilt.
+    pub fn open(dir: &Path, spec: IndexSpec) -> Result<Option<CollectionIndex>, IndexError> {
+        if !dir.join("meta.json").exists() {
+            return Ok(None);
+        }
+        let index =
+            Index::open(MmapDirectory::open(dir).map_err(|e| IndexError::Other(e.to_string()))?)?;
+        let payload: Option<Payload> = index
+            .load_metas()?
+            .payload
+            .and_then(|p| serde_json::from_str(&p).ok());
+        let Some(payload) = payload else {
+            return Ok(None);
+        };
+        if payload.collection_id != spec.collection_id
+            || payload.settings_generation != spec.settings_generation
+            || payload.fingerprint != spec.fingerprint()
+        {
+            return Ok(None);
+        }
+        let fields = IndexFields::build(&spec.schema);
+        if index.schema() != fields.schema {
+            return Ok(None);
+        }
+        Self::finish_open(index, dir, spec, fields, payload.watermark).map(Some)
+    }
+
+    fn finish_open(
+        index: Index,
+        dir: &Path,
+        spec: IndexSpec,
+        fields: IndexFields,
+        watermark: Watermark,
+    ) -> Result<CollectionIndex, IndexError> {
+        register_analyzers(&index, &spec);
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let (progress, _) = watch::channel(Progress {
+            watermark,
+            horizon: 0,
+            commits: 0,
+        });
+        Ok(CollectionIndex {
+            spec,
+            fields,
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            dir: dir.to_owned(),
+            progress,
+        })
+    }
+
+    pub fn progress(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// Moves the horizon without a commit (the pass found nothing new to apply).
+    pub fn advance_horizon(&self, horizon: u64) {
+        self.progress.send_if_modified(|p| {
+            if horizon > p.horizon {
+                p.horizon = horizon;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Replaces the given documents: `ids` changed; `rows` are their current rows (an id
+    /// without a row was deleted). Blocking.
+    pub fn apply(&self, ids: &[String], rows: &[IndexedRow]) -> Result<(), IndexError> {
+        let writer = self
+            .writer
+            .lock()
+            .map_err(|_| IndexError::Other("writer lock poisoned".into()))?;
+        let mut normalizer = analysis::normalizer();
+        for id in ids {
+            writer.delete_term(Term::from_field_text(self.fields.id, id));
+        }
+        for row in rows {
+            let doc: TantivyDocument =
+                self.fields
+                    .document(&mut normalizer, &row.id, row.version, &row.body);
+            writer.add_document(doc)?;
+        }
+        Ok(())
+    }
+
+    /// Commits what was applied with `watermark` in the payload, makes it visible to
+    /// searches, and moves the progress. Blocking.
+    pub fn commit(&self, watermark: Watermark, horizon: u64) -> Result<(), IndexError> {
+        let payload = Payload {
+            collection_id: self.spec.collection_id,
+            settings_generation: self.spec.settings_generation,
+            fingerprint: self.spec.fingerprint(),
+            watermark,
+        };
+        let payload =
+            serde_json::to_string(&payload).map_err(|e| IndexError::Other(e.to_string()))?;
+        {
+            let mut writer = self
+                .writer
+                .lock()
+                .map_err(|_| IndexError::Other("writer lock poisoned".into()))?;
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&payload);
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        self.progress.send_modify(|p| {
+            p.watermark = watermark;
+            p.horizon = p.horizon.max(horizon);
+            p.commits += 1;
+        });
+        Ok(())
+    }
+
+    /// Documents in the index.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Bytes the generation's files take.
+    pub fn size_bytes(&self) -> u64 {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}

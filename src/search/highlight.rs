@@ -1,0 +1,162 @@
+//! Highlights: the matched words of a text field marked with tags, HTML-escaped
+//! around them (the result is meant to be put into a page), and long text cropped to
+//! a window of words around the first match.
+
+use tantivy::tokenizer::TextAnalyzer;
+
+use crate::index::analysis::{self, terms};
+use crate::search::query::MatchedTerms;
+
+/// How to mark and crop.
+#[derive(Debug, Clone)]
+pub struct HighlightOptions {
+    pub pre_tag: String,
+    pub post_tag: String,
+    /// Words kept around the first match when a text is longer.
+    pub crop_words: usize,
+}
+
+impl Default for HighlightOptions {
+    fn default() -> Self {
+        HighlightOptions {
+            pre_tag: "<mark>".into(),
+            post_tag: "</mark>".into(),
+            crop_words: 30,
+        }
+    }
+}
+
+fn escape(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The highlighted text, or `None` when nothing in it matched.
+pub fn highlight(
+    text: &str,
+    field: &str,
+    matched: &MatchedTerms,
+    normalizer: &mut TextAnalyzer,
+    analyzer: &mut TextAnalyzer,
+    options: &HighlightOptions,
+) -> Option<String> {
+    let words = analysis::words(normalizer, text);
+    let field_terms = matched.terms.get(field);
+    let hits: Vec<bool> = words
+        .iter()
+        .map(|word| {
+            let by_prefix = matched
+                .prefix
+                .as_deref()
+                .is_some_and(|p| word.text.starts_with(p));
+            by_prefix
+                || field_terms
+                    .is_some_and(|set| terms(analyzer, &word.text).iter().any(|t| set.contains(t)))
+        })
+        .collect();
+    let first = hits.iter().position(|&h| h)?;
+    // Crop to a window of words starting a little before the first match.
+    let (from_word, to_word) = if words.len() > options.crop_words {
+        let start = first.saturating_sub(options.crop_words / 4);
+        (start, (start + options.crop_words).min(words.len()))
+    } else {
+        (0, words.len())
+    };
+    let start = if from_word == 0 {
+        0
+    } else {
+        words[from_word].from
+    };
+    let end = if to_word == words.len() {
+        text.len()
+    } else {
+        words[to_word - 1].to
+    };
+    let mut out = String::with_capacity(end - start + 32);
+    if start > 0 {
+        out.push('…');
+    }
+    let mut at = start;
+    for (word, hit) in words[from_word..to_word]
+        .iter()
+        .zip(&hits[from_word..to_word])
+    {
+        if !hit {
+            continue;
+        }
+        escape(&text[at..word.from], &mut out);
+        out.push_str(&options.pre_tag);
+        escape(&text[word.from..word.to], &mut out);
+        out.push_str(&options.post_tag);
+        at = word.to;
+    }
+    escape(&text[at..end], &mut out);
+    if end < text.len() {
+        out.push('…');
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn matched(terms: &[&str], prefix: Option<&str>) -> MatchedTerms {
+        let mut m = MatchedTerms::default();
+        m.terms.insert(
+            "title".into(),
+            terms.iter().map(|t| t.to_string()).collect::<BTreeSet<_>>(),
+        );
+        m.prefix = prefix.map(str::to_owned);
+        m
+    }
+
+    fn run(text: &str, m: &MatchedTerms, crop: usize) -> Option<String> {
+        let options = HighlightOptions {
+            crop_words: crop,
+            ..HighlightOptions::default()
+        };
+        highlight(
+            text,
+            "title",
+            m,
+            &mut analysis::normalizer(),
+            &mut analysis::text_analyzer(None),
+            &options,
+        )
+    }
+
+    #[test]
+    fn marks_stemmed_and_prefix_matches_and_escapes() {
+        let m = matched(&["headphon"], Some("wire"));
+        assert_eq!(
+            run("Wireless <Headphones> & more", &m, 30).as_deref(),
+            Some("<mark>Wireless</mark> &lt;<mark>Headphones</mark>&gt; &amp; more")
+        );
+        assert_eq!(run("nothing here", &m, 30), None);
+    }
+
+    #[test]
+    fn long_text_is_cropped_around_the_first_match() {
+        let text = (0..100)
+            .map(|n| format!("w{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+            + " lamp "
+            + &"x ".repeat(50);
+        let m = matched(&["lamp"], None);
+        let out = run(&text, &m, 8).expect("matched");
+        assert!(out.starts_with('…') && out.ends_with('…'), "{out}");
+        assert!(out.contains("<mark>lamp</mark>"));
+        assert!(out.split_whitespace().count() <= 9, "{out}");
+    }
+}

@@ -1,0 +1,264 @@
+//! Running a search on a collection's index. Blocking: called on the blocking pool.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::time::Instant;
+
+use serde_json::Value;
+use tantivy::aggregation::AggregationCollector;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value as _};
+use tantivy::{DateTime, DocAddress, Order, TantivyDocument, Term};
+
+use crate::index::fields::user_field;
+use crate::index::{CollectionIndex, analysis};
+use crate::schema::FieldType;
+use crate::search::filter::{Filter, Op, Value as FilterValue};
+use crate::search::highlight::highlight;
+use crate::search::query::{self, Matching};
+use crate::search::{Engine, FacetCount, Hit, SearchRequest, SearchResponse, SortOrder};
+
+/// Values listed per facet.
+const FACET_SIZE: u32 = 20;
+
+fn term_of(field: Field, value: &FilterValue) -> Term {
+    match value {
+        FilterValue::Keyword(text) => Term::from_field_text(field, text),
+        FilterValue::Integer(n) => Term::from_field_i64(field, *n),
+        FilterValue::Float(f) => Term::from_field_f64(field, *f),
+        FilterValue::Bool(b) => Term::from_field_bool(field, *b),
+        FilterValue::Datetime(micros, _) => {
+            Term::from_field_date(field, DateTime::from_timestamp_micros(*micros))
+        }
+    }
+}
+
+/// A value of an integer field compared with a float: `stock > 2.5` is `stock >= 3`.
+fn coerce(field_type: FieldType, value: &FilterValue) -> FilterValue {
+    match (field_type, value) {
+        (FieldType::Float, FilterValue::Integer(n)) => FilterValue::Float(*n as f64),
+        _ => value.clone(),
+    }
+}
+
+/// The filter as a tantivy query.
+pub fn filter_query(index: &CollectionIndex, filter: &Filter) -> Box<dyn Query> {
+    match filter {
+        Filter::And(parts) => Box::new(BooleanQuery::new(
+            parts
+                .iter()
+                .map(|p| (Occur::Must, filter_query(index, p)))
+                .collect(),
+        )),
+        Filter::Or(parts) => Box::new(BooleanQuery::new(
+            parts
+                .iter()
+                .map(|p| (Occur::Should, filter_query(index, p)))
+                .collect(),
+        )),
+        Filter::Not(inner) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, Box::new(AllQuery)),
+            (Occur::MustNot, filter_query(index, inner)),
+        ])),
+        Filter::Compare {
+            field,
+            field_type,
+            op,
+            value,
+        } => {
+            let Some((_, handle)) = index.fields.declared.get(field) else {
+                return Box::new(BooleanQuery::new(Vec::new()));
+            };
+            let term = term_of(*handle, &coerce(*field_type, value));
+            let exact = || -> Box<dyn Query> {
+                Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic))
+            };
+            match op {
+                Op::Eq => exact(),
+                Op::Ne => Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, Box::new(AllQuery)),
+                    (Occur::MustNot, exact()),
+                ])),
+                Op::Lt => Box::new(RangeQuery::new(Bound::Unbounded, Bound::Excluded(term))),
+                Op::Le => Box::new(RangeQuery::new(Bound::Unbounded, Bound::Included(term))),
+                Op::Gt => Box::new(RangeQuery::new(Bound::Excluded(term), Bound::Unbounded)),
+                Op::Ge => Box::new(RangeQuery::new(Bound::Included(term), Bound::Unbounded)),
+            }
+        }
+    }
+}
+
+fn facet_aggregations(facets: &[String]) -> Option<Aggregations> {
+    if facets.is_empty() {
+        return None;
+    }
+    let mut spec = serde_json::Map::new();
+    for name in facets {
+        spec.insert(
+            name.clone(),
+            serde_json::json!({"terms": {"field": user_field(name), "size": FACET_SIZE, "order": {"_count": "desc"}}}),
+        );
+    }
+    serde_json::from_value(Value::Object(spec)).ok()
+}
+
+fn facet_counts(results: &Value) -> BTreeMap<String, Vec<FacetCount>> {
+    let mut out = BTreeMap::new();
+    if let Some(map) = results.as_object() {
+        for (name, result) in map {
+            let counts = result["buckets"]
+                .as_array()
+                .map(|buckets| {
+                    buckets
+                        .iter()
+                        .filter_map(|b| {
+                            Some(FacetCount {
+                                value: b["key"].as_str()?.to_owned(),
+                                count: b["doc_count"].as_u64()?,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.insert(name.clone(), counts);
+        }
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("search failed: {0}")]
+pub struct SearchError(#[from] tantivy::TantivyError);
+
+/// Runs `request` on `index`.
+pub fn search(
+    index: &CollectionIndex,
+    request: &SearchRequest,
+) -> Result<SearchResponse, SearchError> {
+    let started = Instant::now();
+    let searcher = index.reader.searcher();
+    let (text_query, matched) = query::build(
+        index,
+        &searcher,
+        &request.q,
+        Matching {
+            typos: request.typos,
+            prefix: request.prefix,
+        },
+    );
+    let full_query = match &request.filter {
+        Some(filter) => query::with_filter(text_query, filter_query(index, filter)),
+        None => text_query,
+    };
+    let window = TopDocs::with_limit(request.limit).and_offset(request.offset);
+
+    let (addresses, total) = match &request.sort {
+        None => {
+            let (top, count) = searcher.search(&full_query, &(window.order_by_score(), Count))?;
+            let addresses: Vec<(Option<f32>, DocAddress)> =
+                top.into_iter().map(|(s, a)| (Some(s), a)).collect();
+            (addresses, count)
+        }
+        Some(sort) => {
+            let order = match sort.order {
+                SortOrder::Asc => Order::Asc,
+                SortOrder::Desc => Order::Desc,
+            };
+            let name = user_field(&sort.field);
+            // The fast-field sort is typed; one arm per type.
+            macro_rules! by {
+                ($collector:expr) => {{
+                    let (top, count) = searcher.search(&full_query, &($collector, Count))?;
+                    (
+                        top.into_iter().map(|(_, a)| (None, a)).collect::<Vec<_>>(),
+                        count,
+                    )
+                }};
+            }
+            match sort.field_type {
+                FieldType::Integer => by!(window.order_by_fast_field::<i64>(name, order)),
+                FieldType::Float => by!(window.order_by_fast_field::<f64>(name, order)),
+                FieldType::Datetime => by!(window.order_by_fast_field::<DateTime>(name, order)),
+                FieldType::Bool => by!(window.order_by_fast_field::<bool>(name, order)),
+                FieldType::Keyword | FieldType::Text => {
+                    by!(window.order_by_string_fast_field(name, order))
+                }
+            }
+        }
+    };
+    let facets = match facet_aggregations(&request.facets) {
+        Some(aggregations) => {
+            let collector = AggregationCollector::from_aggs(aggregations, Default::default());
+            let results = searcher.search(&full_query, &collector)?;
+            facet_counts(&serde_json::to_value(results).unwrap_or(Value::Null))
+        }
+        None => BTreeMap::new(),
+    };
+
+    let mut normalizer = analysis::normalizer();
+    let mut analyzer = analysis::text_analyzer(index.spec.settings.stop_words.as_deref());
+    let text_fields: Vec<&str> = index
+        .spec
+        .schema
+        .fields()
+        .iter()
+        .filter(|f| f.field_type == FieldType::Text)
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut hits = Vec::with_capacity(addresses.len());
+    for (score, address) in addresses {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let id = doc
+            .get_first(index.fields.id)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let document: Value = doc
+            .get_first(index.fields.source)
+            .and_then(|v| v.as_str())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(Value::Null);
+        let mut highlights = BTreeMap::new();
+        if let Some(options) = &request.highlight
+            && !request.q.trim().is_empty()
+        {
+            for field in &text_fields {
+                let texts: Vec<&str> = match &document[*field] {
+                    Value::String(s) => vec![s.as_str()],
+                    Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                for text in texts {
+                    if let Some(marked) = highlight(
+                        text,
+                        field,
+                        &matched,
+                        &mut normalizer,
+                        &mut analyzer,
+                        options,
+                    ) {
+                        highlights.insert((*field).to_owned(), marked);
+                        break;
+                    }
+                }
+            }
+        }
+        hits.push(Hit {
+            id,
+            score,
+            document,
+            highlights,
+        });
+    }
+    Ok(SearchResponse {
+        hits,
+        total: total as u64,
+        offset: request.offset,
+        limit: request.limit,
+        facets,
+        took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        engine: Engine::Index,
+    })
+}

@@ -1,0 +1,268 @@
+//! Turning a query string into a tantivy query, the way users of Meilisearch or
+//! Typesense expect it to behave:
+//!
+//! * every word must match some text field (AND), BM25 weighted by each field's boost;
+//! * typos by word length (Damerau–Levenshtein; none under 5 characters, one from 5,
+//!   two from 9, configurable), never on numbers. tantivy's fuzzy query scores every
+//!   match the same (tantivy#563), so the fuzzy automaton is run against the term
+//!   dictionary here and each term it finds becomes a real term query, weighted down
+//!   by its distance: an exact match outranks a typo, and highlighting knows the terms;
+//! * the last word is also a prefix (type-ahead), one lookup in the indexed prefixes;
+//! * synonyms (one way: a word also matches its listed alternatives).
+
+use std::collections::{BTreeSet, HashMap};
+
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Searcher, Term};
+
+use crate::index::CollectionIndex;
+use crate::index::analysis::{self, prefix_key};
+use crate::schema::{FieldType, TypoTolerance};
+
+/// Words of a query that count; the rest are ignored.
+pub const MAX_QUERY_WORDS: usize = 10;
+/// Terms one misspelt word may expand to, per field.
+const MAX_EXPANSIONS: usize = 30;
+/// How much a match with one typo (two typos) counts against an exact one.
+const ONE_TYPO_WEIGHT: f32 = 0.4;
+const TWO_TYPOS_WEIGHT: f32 = 0.2;
+/// How much a prefix match counts against a whole-word match.
+const PREFIX_WEIGHT: f32 = 0.8;
+
+/// How the query should treat its words.
+#[derive(Debug, Clone, Copy)]
+pub struct Matching {
+    pub typos: bool,
+    pub prefix: bool,
+}
+
+/// What matched, per text field, for highlighting.
+#[derive(Debug, Default, Clone)]
+pub struct MatchedTerms {
+    /// Field name → analyzed terms (exact, typo expansions, synonyms).
+    pub terms: HashMap<String, BTreeSet<String>>,
+    /// The normalized last word, matched as a prefix.
+    pub prefix: Option<String>,
+}
+
+/// The typos allowed for a word of `chars` characters.
+pub fn allowed_typos(rules: &TypoTolerance, word: &str) -> u8 {
+    if !rules.enabled || word.chars().all(|c| c.is_ascii_digit()) {
+        return 0;
+    }
+    let chars = word.chars().count();
+    if chars >= usize::from(rules.two_typos_min_length) {
+        2
+    } else if chars >= usize::from(rules.one_typo_min_length) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Terms of `field` within `distance` of `term`, with their distance, exact one
+/// excluded; the closest first.
+fn expand(searcher: &Searcher, field: Field, term: &str, distance: u8) -> Vec<(String, u8)> {
+    let query = FuzzyTermQuery::new(Term::from_field_text(field, term), distance, true);
+    let Ok(automaton) = query.automaton() else {
+        return Vec::new();
+    };
+    let mut found: BTreeSet<(u8, String)> = BTreeSet::new();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else {
+            continue;
+        };
+        let Ok(mut stream) = inverted.terms().search(&automaton).into_stream() else {
+            continue;
+        };
+        let mut seen = 0;
+        while stream.advance() && seen < MAX_EXPANSIONS * 4 {
+            seen += 1;
+            if let Ok(candidate) = std::str::from_utf8(stream.key())
+                && candidate != term
+            {
+                let d = strsim::osa_distance(term, candidate).min(usize::from(distance)) as u8;
+                found.insert((d.max(1), candidate.to_owned()));
+            }
+        }
+    }
+    found
+        .into_iter()
+        .take(MAX_EXPANSIONS)
+        .map(|(d, t)| (t, d))
+        .collect()
+}
+
+/// Builds the query for `text` over the index's text fields.
+pub fn build(
+    index: &CollectionIndex,
+    searcher: &Searcher,
+    text: &str,
+    matching: Matching,
+) -> (Box<dyn Query>, MatchedTerms) {
+    let mut normalizer = analysis::normalizer();
+    let mut analyzer = analysis::text_analyzer(index.spec.settings.stop_words.as_deref());
+    let mut words = analysis::words(&mut normalizer, text);
+    words.truncate(MAX_QUERY_WORDS);
+    let mut matched = MatchedTerms::default();
+    if words.is_empty() {
+        return (Box::new(AllQuery), matched);
+    }
+    // Type-ahead: the last word is still being typed unless the query ends in a space.
+    let last_is_prefix = matching.prefix && !text.ends_with(char::is_whitespace);
+    let text_fields: Vec<(&str, f32, Field, Option<Field>)> = index
+        .spec
+        .schema
+        .fields()
+        .iter()
+        .filter(|f| f.field_type == FieldType::Text)
+        .filter_map(|f| {
+            let (_, handle) = index.fields.declared.get(&f.name)?;
+            Some((
+                f.name.as_str(),
+                f.boost as f32,
+                *handle,
+                index.fields.prefixes.get(&f.name).copied(),
+            ))
+        })
+        .collect();
+    let typo_rules = &index.spec.settings.typo_tolerance;
+    let count = words.len();
+    let mut required: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for (position, word) in words.iter().enumerate() {
+        let is_prefix = last_is_prefix && position + 1 == count;
+        let mut alternatives: Vec<String> = analysis::terms(&mut analyzer, &word.text);
+        if let Some(synonyms) = index.spec.settings.synonyms.get(&word.text) {
+            for synonym in synonyms {
+                alternatives.extend(analysis::terms(&mut analyzer, synonym));
+            }
+        }
+        let prefix = if is_prefix {
+            prefix_key(&word.text).map(str::to_owned)
+        } else {
+            None
+        };
+        if alternatives.is_empty() && prefix.is_none() {
+            // A stop word: it neither has to match nor can it.
+            continue;
+        }
+        let typos = if matching.typos {
+            allowed_typos(typo_rules, &word.text)
+        } else {
+            0
+        };
+        let mut options: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for &(name, boost, field, prefix_field) in &text_fields {
+            let field_terms = matched.terms.entry(name.to_owned()).or_default();
+            for (n, term) in alternatives.iter().enumerate() {
+                let weight = if n == 0 { boost } else { boost * 0.9 };
+                options.push((
+                    Occur::Should,
+                    boosted(
+                        TermQuery::new(
+                            Term::from_field_text(field, term),
+                            IndexRecordOption::WithFreqs,
+                        ),
+                        weight,
+                    ),
+                ));
+                field_terms.insert(term.clone());
+            }
+            if typos > 0
+                && let Some(first) = alternatives.first()
+            {
+                // Typos are looked for around the stem and around the word as typed:
+                // a misspelt word often stems differently (`wireles` → `wirel`) or not
+                // at all (`headphnes`).
+                let mut candidates = expand(searcher, field, first, typos);
+                if word.text != *first {
+                    for (candidate, distance) in expand(searcher, field, &word.text, typos) {
+                        if !candidates.iter().any(|(c, _)| *c == candidate) {
+                            candidates.push((candidate, distance));
+                        }
+                    }
+                }
+                for (candidate, distance) in candidates {
+                    if alternatives.contains(&candidate) {
+                        continue;
+                    }
+                    let weight = boost
+                        * if distance == 1 {
+                            ONE_TYPO_WEIGHT
+                        } else {
+                            TWO_TYPOS_WEIGHT
+                        };
+                    options.push((
+                        Occur::Should,
+                        boosted(
+                            TermQuery::new(
+                                Term::from_field_text(field, &candidate),
+                                IndexRecordOption::WithFreqs,
+                            ),
+                            weight,
+                        ),
+                    ));
+                    field_terms.insert(candidate);
+                }
+            }
+            if let (Some(prefix), Some(prefix_field)) = (&prefix, prefix_field) {
+                options.push((
+                    Occur::Should,
+                    boosted(
+                        TermQuery::new(
+                            Term::from_field_text(prefix_field, prefix),
+                            IndexRecordOption::WithFreqs,
+                        ),
+                        boost * PREFIX_WEIGHT,
+                    ),
+                ));
+            }
+        }
+        if prefix.is_some() {
+            matched.prefix = prefix;
+        }
+        required.push((Occur::Must, Box::new(BooleanQuery::new(options))));
+    }
+    if required.is_empty() {
+        return (Box::new(AllQuery), matched);
+    }
+    (Box::new(BooleanQuery::new(required)), matched)
+}
+
+fn boosted(query: TermQuery, boost: f32) -> Box<dyn Query> {
+    if (boost - 1.0).abs() < f32::EPSILON {
+        Box::new(query)
+    } else {
+        Box::new(BoostQuery::new(Box::new(query), boost))
+    }
+}
+
+/// `query` restricted to documents `filter` matches, without `filter` adding to scores.
+pub fn with_filter(query: Box<dyn Query>, filter: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(vec![
+        (Occur::Must, query),
+        (Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0))),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_by_word_length_and_never_on_numbers() {
+        let rules = TypoTolerance::default();
+        assert_eq!(allowed_typos(&rules, "lamp"), 0);
+        assert_eq!(allowed_typos(&rules, "kettle"), 1);
+        assert_eq!(allowed_typos(&rules, "headphones"), 2);
+        assert_eq!(allowed_typos(&rules, "123456789"), 0);
+        let off = TypoTolerance {
+            enabled: false,
+            ..TypoTolerance::default()
+        };
+        assert_eq!(allowed_typos(&off, "headphones"), 0);
+    }
+}

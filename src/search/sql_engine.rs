@@ -1,0 +1,311 @@
+//! The same search answered by PostgreSQL, for comparison with the index:
+//!
+//! * `ilike`: every query word must occur in some text field, `ILIKE '%word%'`, newest
+//!   first. The query people write before they have a search engine: a sequential
+//!   scan and a pattern match per row.
+//! * `fts`: PostgreSQL full-text search over the same fields, weighted A–D by boost,
+//!   ranked by `ts_rank_cd`, backed by a GIN expression index that sift creates per
+//!   collection (`documents_fts_<collection id>`).
+//!
+//! Filters and sorts apply as in the index engine; facets are the index's alone.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use crate::schema::{CollectionSchema, FieldType};
+use crate::search::filter::{Filter, Op, Value as FilterValue};
+use crate::search::{Engine, Hit, SearchRequest, SearchResponse, SortOrder};
+
+/// The `tsvector` of a collection's documents. Field names are inlined (they match
+/// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, checked when the schema was accepted) because the
+/// GIN index is on this exact expression and a query must repeat it to use it.
+pub fn tsvector_expression(schema: &CollectionSchema) -> String {
+    let mut text_fields: Vec<(&str, f64)> = schema
+        .fields()
+        .iter()
+        .filter(|f| f.field_type == FieldType::Text)
+        .map(|f| (f.name.as_str(), f.boost))
+        .collect();
+    text_fields.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let parts: Vec<String> = text_fields
+        .iter()
+        .enumerate()
+        .map(|(rank, (name, _))| {
+            let weight = ["A", "B", "C", "D"][rank.min(3)];
+            format!("setweight(to_tsvector('english'::regconfig, coalesce(body->>'{name}', '')), '{weight}')")
+        })
+        .collect();
+    format!("({})", parts.join(" || "))
+}
+
+fn index_name(collection_id: i64) -> String {
+    format!("documents_fts_{collection_id}")
+}
+
+/// Creates (or re-creates, after boosts changed) the collection's full-text index.
+pub async fn create_fts_index(
+    db: &PgPool,
+    collection_id: i64,
+    schema: &CollectionSchema,
+) -> Result<(), sqlx::Error> {
+    let name = index_name(collection_id);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {name}")))
+        .execute(db)
+        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE INDEX IF NOT EXISTS {name} ON documents USING gin ({}) WHERE collection_id = {collection_id}",
+        tsvector_expression(schema)
+    )))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Drops the collection's full-text index.
+pub async fn drop_fts_index(db: &PgPool, collection_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP INDEX IF EXISTS {}",
+        index_name(collection_id)
+    )))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+fn escape_like(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('%');
+    for c in word.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
+    match filter {
+        Filter::And(parts) | Filter::Or(parts) => {
+            let joiner = if matches!(filter, Filter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            builder.push("(");
+            for (n, part) in parts.iter().enumerate() {
+                if n > 0 {
+                    builder.push(joiner);
+                }
+                push_filter(builder, part);
+            }
+            builder.push(")");
+        }
+        Filter::Not(inner) => {
+            builder.push("NOT coalesce((");
+            push_filter(builder, inner);
+            builder.push("), false)");
+        }
+        Filter::Compare {
+            field,
+            field_type,
+            op,
+            value,
+        } => {
+            let sql_op = match op {
+                Op::Eq => " = ",
+                Op::Ne => " <> ",
+                Op::Lt => " < ",
+                Op::Le => " <= ",
+                Op::Gt => " > ",
+                Op::Ge => " >= ",
+            };
+            match (field_type, value) {
+                (FieldType::Keyword, FilterValue::Keyword(v)) => {
+                    if *op == Op::Ne {
+                        builder.push("NOT coalesce(");
+                    }
+                    builder
+                        .push("(body -> ")
+                        .push_bind(field.clone())
+                        .push(" = to_jsonb(")
+                        .push_bind(v.clone())
+                        .push("::text) OR body -> ")
+                        .push_bind(field.clone())
+                        .push(" @> jsonb_build_array(")
+                        .push_bind(v.clone())
+                        .push("::text))");
+                    if *op == Op::Ne {
+                        builder.push(", false)");
+                    }
+                }
+                (FieldType::Bool, FilterValue::Bool(v)) => {
+                    builder
+                        .push("coalesce(body -> ")
+                        .push_bind(field.clone())
+                        .push(sql_op)
+                        .push("to_jsonb(")
+                        .push_bind(*v)
+                        .push("), false)");
+                }
+                (FieldType::Datetime, FilterValue::Datetime(_, text)) => {
+                    builder
+                        .push("(CASE WHEN body ->> ")
+                        .push_bind(field.clone())
+                        .push(" ~ '^\\d{4}-\\d{2}-\\d{2}T' THEN (body ->> ")
+                        .push_bind(field.clone())
+                        .push(")::timestamptz END)")
+                        .push(sql_op)
+                        .push_bind(text.clone())
+                        .push("::timestamptz");
+                }
+                (_, value) => {
+                    let number = match value {
+                        FilterValue::Integer(n) => *n as f64,
+                        FilterValue::Float(f) => *f,
+                        _ => f64::NAN,
+                    };
+                    builder
+                        .push("(CASE WHEN jsonb_typeof(body -> ")
+                        .push_bind(field.clone())
+                        .push(") = 'number' THEN (body ->> ")
+                        .push_bind(field.clone())
+                        .push(")::float8 END)")
+                        .push(sql_op)
+                        .push_bind(number);
+                }
+            }
+        }
+    }
+}
+
+fn push_conditions(
+    builder: &mut QueryBuilder<Postgres>,
+    collection_id: i64,
+    schema: &CollectionSchema,
+    request: &SearchRequest,
+    tsquery: bool,
+) {
+    builder
+        .push(" WHERE collection_id = ")
+        .push_bind(collection_id);
+    if tsquery {
+        if !request.q.trim().is_empty() {
+            builder
+                .push(" AND ")
+                .push(tsvector_expression(schema))
+                .push(" @@ websearch_to_tsquery('english'::regconfig, ")
+                .push_bind(request.q.clone())
+                .push(")");
+        }
+    } else {
+        let text_fields: Vec<&str> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.field_type == FieldType::Text)
+            .map(|f| f.name.as_str())
+            .collect();
+        for word in request
+            .q
+            .split_whitespace()
+            .take(crate::search::query::MAX_QUERY_WORDS)
+        {
+            let pattern = escape_like(word);
+            builder.push(" AND (");
+            for (n, field) in text_fields.iter().enumerate() {
+                if n > 0 {
+                    builder.push(" OR ");
+                }
+                builder
+                    .push("body ->> ")
+                    .push_bind((*field).to_owned())
+                    .push(" ILIKE ")
+                    .push_bind(pattern.clone());
+            }
+            builder.push(")");
+        }
+    }
+    if let Some(filter) = &request.filter {
+        builder.push(" AND ");
+        push_filter(builder, filter);
+    }
+}
+
+/// Runs `request` (engine `ilike` or `fts`) in PostgreSQL.
+pub async fn search(
+    db: &PgPool,
+    collection_id: i64,
+    schema: &CollectionSchema,
+    request: &SearchRequest,
+) -> Result<SearchResponse, sqlx::Error> {
+    let started = Instant::now();
+    let fts = request.engine == Engine::Fts;
+    let ranked = fts && !request.q.trim().is_empty();
+
+    let mut count = QueryBuilder::new("SELECT count(*) FROM documents");
+    push_conditions(&mut count, collection_id, schema, request, fts);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+
+    let mut select = QueryBuilder::new("SELECT id, body, ");
+    if ranked {
+        select
+            .push("ts_rank_cd(")
+            .push(tsvector_expression(schema))
+            .push(", websearch_to_tsquery('english'::regconfig, ")
+            .push_bind(request.q.clone())
+            .push("))::float4");
+    } else {
+        select.push("NULL::float4");
+    }
+    select.push(" AS score FROM documents");
+    push_conditions(&mut select, collection_id, schema, request, fts);
+    select.push(" ORDER BY ");
+    match &request.sort {
+        Some(sort) => {
+            let direction = if sort.order == SortOrder::Asc {
+                " ASC NULLS LAST"
+            } else {
+                " DESC NULLS LAST"
+            };
+            select
+                .push("body -> ")
+                .push_bind(sort.field.clone())
+                .push(direction)
+                .push(", id");
+        }
+        None if ranked => {
+            select.push("score DESC, id");
+        }
+        None => {
+            select.push("created_at DESC, id DESC");
+        }
+    }
+    select
+        .push(" LIMIT ")
+        .push_bind(request.limit as i64)
+        .push(" OFFSET ")
+        .push_bind(request.offset as i64);
+    let rows: Vec<(String, sqlx::types::Json<Value>, Option<f32>)> =
+        select.build_query_as().fetch_all(db).await?;
+    Ok(SearchResponse {
+        hits: rows
+            .into_iter()
+            .map(|(id, body, score)| Hit {
+                id,
+                score,
+                document: body.0,
+                highlights: BTreeMap::new(),
+            })
+            .collect(),
+        total: total.max(0) as u64,
+        offset: request.offset,
+        limit: request.limit,
+        facets: BTreeMap::new(),
+        took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        engine: request.engine,
+    })
+}
