@@ -1,4 +1,4 @@
-//! The command line: `sift serve`, `sift migrate up|down`, `sift openapi`.
+//! The command line: `sift serve`, `sift migrate up|down`, `sift openapi`, `sift check`.
 
 use std::process::ExitCode;
 
@@ -30,6 +30,17 @@ pub enum Command {
     },
     /// Print the OpenAPI document (JSON) to stdout
     Openapi,
+    /// Compare a collection in PostgreSQL with its index; exit 1 listing any difference
+    Check {
+        /// The collection's name
+        collection: String,
+        /// PostgreSQL URL (required)
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Directory holding the search indexes
+        #[arg(long, env = "SIFT_INDEX_DIR", default_value = "./index")]
+        index_dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -55,6 +66,11 @@ pub async fn run(cli: Cli) -> ExitCode {
             database_url,
         } => migrate(direction, database_url).await,
         Command::Serve(args) => serve(*args).await,
+        Command::Check {
+            collection,
+            database_url,
+            index_dir,
+        } => check(&collection, database_url, &index_dir).await,
     }
 }
 
@@ -95,8 +111,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn migrate(direction: MigrateDirection, database_url: Option<String>) -> ExitCode {
-    telemetry::init_tracing(LogFormat::Pretty, "info");
+/// Connects for a one-off command, or says why not (with the exit status).
+async fn connect_for_command(database_url: Option<String>) -> Result<sqlx::PgPool, ExitCode> {
     let options = match database_url.as_deref().map(str::trim) {
         None | Some("") => Err("is required".to_string()),
         Some(url) => parse_database_url(url),
@@ -105,19 +121,71 @@ async fn migrate(direction: MigrateDirection, database_url: Option<String>) -> E
         Ok(options) => options,
         Err(problem) => {
             eprintln!("error: DATABASE_URL (--database-url): {problem}");
-            return ExitCode::from(EXIT_CONFIG);
+            return Err(ExitCode::from(EXIT_CONFIG));
         }
     };
     let settings = db::PoolSettings {
-        max_connections: 1,
+        max_connections: 2,
         acquire_timeout: std::time::Duration::from_secs(10),
     };
-    let pool = match db::connect(options, &settings).await {
+    db::connect(options, &settings).await.map_err(|error| {
+        eprintln!("error: cannot connect to PostgreSQL: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+async fn check(
+    collection: &str,
+    database_url: Option<String>,
+    index_dir: &std::path::Path,
+) -> ExitCode {
+    let pool = match connect_for_command(database_url).await {
         Ok(pool) => pool,
-        Err(error) => {
-            eprintln!("error: cannot connect to PostgreSQL: {error}");
-            return ExitCode::FAILURE;
+        Err(code) => return code,
+    };
+    let result = crate::index::check::check(&pool, index_dir, collection).await;
+    pool.close().await;
+    match result {
+        Ok(report) => {
+            println!(
+                "{collection}: {} documents in PostgreSQL, {} in the index",
+                report.in_postgres, report.in_index
+            );
+            const SHOWN: usize = 20;
+            for id in report.missing.iter().take(SHOWN) {
+                println!("missing from the index: {id}");
+            }
+            for id in report.extra.iter().take(SHOWN) {
+                println!("in the index, not in PostgreSQL: {id}");
+            }
+            for (id, postgres, indexed) in report.stale.iter().take(SHOWN) {
+                println!("stale in the index: {id} (version {indexed}, PostgreSQL has {postgres})");
+            }
+            if report.is_clean() {
+                println!("clean");
+                ExitCode::SUCCESS
+            } else {
+                println!(
+                    "{} missing, {} extra, {} stale",
+                    report.missing.len(),
+                    report.extra.len(),
+                    report.stale.len()
+                );
+                ExitCode::FAILURE
+            }
         }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(direction: MigrateDirection, database_url: Option<String>) -> ExitCode {
+    telemetry::init_tracing(LogFormat::Pretty, "info");
+    let pool = match connect_for_command(database_url).await {
+        Ok(pool) => pool,
+        Err(code) => return code,
     };
     let result = match direction {
         MigrateDirection::Up => db::migrate_up(&pool).await,

@@ -114,6 +114,10 @@ pub struct Indexer {
     /// not wait for its next look.
     pub collections_changed: Arc<Notify>,
     wakers: RwLock<HashMap<i64, Arc<Notify>>>,
+    /// Collections whose index was asked to be rebuilt (`POST .../reindex`).
+    rebuild_requests: RwLock<HashSet<i64>>,
+    /// Collections whose index is being rebuilt now.
+    rebuilding: RwLock<HashSet<i64>>,
     stop: CancellationToken,
 }
 
@@ -136,6 +140,8 @@ impl Indexer {
             registry,
             collections_changed: Arc::new(Notify::new()),
             wakers: RwLock::new(HashMap::new()),
+            rebuild_requests: RwLock::new(HashSet::new()),
+            rebuilding: RwLock::new(HashSet::new()),
             stop,
         })
     }
@@ -157,7 +163,10 @@ impl Indexer {
             }
         }
         listener.abort();
+        // The index is derived state: work not yet committed is replayed from the
+        // watermark on the next start, so indexers stop where they are.
         for (_, r) in running {
+            r.task.abort();
             let _ = r.task.await;
         }
     }
@@ -216,6 +225,28 @@ impl Indexer {
             return wakers.entry(collection_id).or_default().clone();
         }
         Arc::new(Notify::new())
+    }
+
+    /// Asks for a new generation of the collection's index, built from PostgreSQL while
+    /// the current one keeps answering.
+    pub fn request_rebuild(&self, collection_id: i64) {
+        if let Ok(mut requests) = self.rebuild_requests.write() {
+            requests.insert(collection_id);
+        }
+        self.wake(collection_id);
+    }
+
+    /// Whether a rebuild of the collection's index is asked for or running.
+    pub fn is_rebuilding(&self, collection_id: i64) -> bool {
+        let requested = self
+            .rebuild_requests
+            .read()
+            .is_ok_and(|r| r.contains(&collection_id));
+        requested
+            || self
+                .rebuilding
+                .read()
+                .is_ok_and(|r| r.contains(&collection_id))
     }
 
     /// Wakes the indexer of a collection (after a write through the API, say).
@@ -310,20 +341,42 @@ impl Indexer {
             return Ok(Step::Gone);
         };
         let spec = spec_of(&record);
-        let up_to_date = current.as_ref().is_some_and(|c| {
-            c.spec.settings_generation == spec.settings_generation
-                && c.spec.fingerprint() == spec.fingerprint()
-        });
+        let requested = self
+            .rebuild_requests
+            .write()
+            .is_ok_and(|mut r| r.remove(&collection_id));
+        let up_to_date = !requested
+            && current.as_ref().is_some_and(|c| {
+                c.spec.settings_generation == spec.settings_generation
+                    && c.spec.fingerprint() == spec.fingerprint()
+            });
         if !up_to_date {
-            let index = match current {
-                // First start: the index on disk, if it is still good.
-                None => match open_current(&self.index_dir, &spec).await? {
-                    Some(index) => index,
-                    None => self.rebuild(spec.clone()).await?,
-                },
-                // Settings changed: build the new generation beside the old one, which
-                // keeps answering meanwhile.
-                Some(_) => self.rebuild(spec.clone()).await?,
+            // First start: the index on disk, if it is still good. Otherwise (settings
+            // changed, a rebuild was asked for, nothing usable on disk) build a new
+            // generation beside the current one, which keeps answering meanwhile.
+            let on_disk = match (current.is_none() && !requested, requested) {
+                (true, _) => open_current(&self.index_dir, &spec).await?,
+                _ => None,
+            };
+            let index = match on_disk {
+                Some(index) => index,
+                None => {
+                    self.mark_rebuilding(collection_id, true);
+                    let built = self.rebuild(spec.clone()).await;
+                    self.mark_rebuilding(collection_id, false);
+                    match built {
+                        Ok(index) => index,
+                        Err(error) => {
+                            if requested {
+                                // Try again on the next pass.
+                                if let Ok(mut r) = self.rebuild_requests.write() {
+                                    r.insert(collection_id);
+                                }
+                            }
+                            return Err(error);
+                        }
+                    }
+                }
             };
             let index = Arc::new(index);
             catch_up(&self.db, &index).await?;
@@ -339,6 +392,16 @@ impl Indexer {
             catch_up(&self.db, index).await?;
         }
         Ok(Step::Idle)
+    }
+
+    fn mark_rebuilding(&self, collection_id: i64, on: bool) {
+        if let Ok(mut rebuilding) = self.rebuilding.write() {
+            if on {
+                rebuilding.insert(collection_id);
+            } else {
+                rebuilding.remove(&collection_id);
+            }
+        }
     }
 
     /// Builds a new generation from one snapshot of the collection's documents.
@@ -546,6 +609,13 @@ async fn open_current(
     let opened = tokio::task::spawn_blocking(move || CollectionIndex::open(&dir, spec)).await?;
     match opened {
         Ok(index) => Ok(index),
+        // Another writer (a process stopping, say) still holds the index: try later
+        // rather than throw a good index away.
+        Err(IndexError::Tantivy(tantivy::TantivyError::LockFailure(..))) => {
+            Err(IndexerError::Index(IndexError::Other(
+                "the index is locked by another writer".into(),
+            )))
+        }
         Err(error) => {
             tracing::warn!(error = %error, "indexer: the index on disk cannot be opened; rebuilding");
             Ok(None)

@@ -15,6 +15,7 @@
 //! the indexer re-reads the current row of every changed document.
 
 pub mod analysis;
+pub mod check;
 pub mod fields;
 pub mod indexer;
 

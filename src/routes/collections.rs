@@ -70,7 +70,8 @@ pub struct CollectionStats {
     pub watermark: Option<String>,
     /// Changes written to PostgreSQL and not yet in the index.
     pub lag: i64,
-    /// `building` until the first index of the collection is ready, then `ready`.
+    /// `building` until the first index is ready; `rebuilding` while a new generation is
+    /// built; otherwise `ready`.
     pub index_status: IndexStatus,
 }
 
@@ -78,7 +79,10 @@ pub struct CollectionStats {
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IndexStatus {
+    /// The first index is being built; searches answer 503 `index_not_ready`.
     Building,
+    /// A new generation is being built; the current one answers.
+    Rebuilding,
     Ready,
 }
 
@@ -243,7 +247,11 @@ pub async fn get_collection(
                 index_size_bytes: index.size_bytes(),
                 watermark: Some(progress.watermark.txid.to_string()),
                 lag,
-                index_status: IndexStatus::Ready,
+                index_status: if state.indexer.is_rebuilding(index.spec.collection_id) {
+                    IndexStatus::Rebuilding
+                } else {
+                    IndexStatus::Ready
+                },
             }
         }
         None => CollectionStats {

@@ -8,6 +8,8 @@
 //! | `/v1/collections/{name}/documents`, `.../documents/{id}` | [`documents`] |
 //! | `/v1/collections/{name}/documents:import` | [`import`] |
 //! | `/v1/collections/{name}/search` | [`search`] |
+//! | `/v1/collections/{name}/suggest` | [`suggest`] |
+//! | `/v1/collections/{name}/reindex` | [`reindex`] |
 //! | `/live`, `/ready`, `/health` | [`health`] |
 //! | `/metrics` | [`metrics`] |
 
@@ -16,7 +18,9 @@ pub mod documents;
 pub mod health;
 pub mod import;
 pub mod metrics;
+pub mod reindex;
 pub mod search;
+pub mod suggest;
 
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -99,6 +103,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             documents::delete_document
         ))
         .routes(routes!(search::search_get, search::search_post))
+        .routes(routes!(suggest::suggest))
+        .routes(routes!(reindex::reindex))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::health))

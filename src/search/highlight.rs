@@ -14,6 +14,9 @@ pub struct HighlightOptions {
     pub post_tag: String,
     /// Words kept around the first match when a text is longer.
     pub crop_words: usize,
+    /// Mark only the typed part of a word matched by prefix (`<mark>headph</mark>ones`),
+    /// as completions do; otherwise the whole word.
+    pub typed_part_only: bool,
 }
 
 impl Default for HighlightOptions {
@@ -22,6 +25,7 @@ impl Default for HighlightOptions {
             pre_tag: "<mark>".into(),
             post_tag: "</mark>".into(),
             crop_words: 30,
+            typed_part_only: false,
         }
     }
 }
@@ -50,18 +54,35 @@ pub fn highlight(
 ) -> Option<String> {
     let words = analysis::words(normalizer, text);
     let field_terms = matched.terms.get(field);
-    let hits: Vec<bool> = words
+    // For each word: not matched, or matched over its first N bytes (all of it, or
+    // only the typed part of a prefix match when `typed_part_only`).
+    let marks: Vec<Option<usize>> = words
         .iter()
         .map(|word| {
+            let by_term = field_terms
+                .is_some_and(|set| terms(analyzer, &word.text).iter().any(|t| set.contains(t)));
             let by_prefix = matched
                 .prefix
                 .as_deref()
-                .is_some_and(|p| word.text.starts_with(p));
-            by_prefix
-                || field_terms
-                    .is_some_and(|set| terms(analyzer, &word.text).iter().any(|t| set.contains(t)))
+                .filter(|p| word.text.starts_with(*p));
+            let original = &text[word.from..word.to];
+            match (by_term, by_prefix) {
+                (false, Some(prefix)) if options.typed_part_only => {
+                    let chars = prefix.chars().count();
+                    Some(
+                        original
+                            .char_indices()
+                            .nth(chars)
+                            .map(|(at, _)| at)
+                            .unwrap_or(original.len()),
+                    )
+                }
+                (true, _) | (false, Some(_)) => Some(original.len()),
+                (false, None) => None,
+            }
         })
         .collect();
+    let hits: Vec<bool> = marks.iter().map(Option::is_some).collect();
     let first = hits.iter().position(|&h| h)?;
     // Crop to a window of words starting a little before the first match.
     let (from_word, to_word) = if words.len() > options.crop_words {
@@ -85,18 +106,16 @@ pub fn highlight(
         out.push('…');
     }
     let mut at = start;
-    for (word, hit) in words[from_word..to_word]
+    for (word, mark) in words[from_word..to_word]
         .iter()
-        .zip(&hits[from_word..to_word])
+        .zip(&marks[from_word..to_word])
     {
-        if !hit {
-            continue;
-        }
+        let Some(length) = *mark else { continue };
         escape(&text[at..word.from], &mut out);
         out.push_str(&options.pre_tag);
-        escape(&text[word.from..word.to], &mut out);
+        escape(&text[word.from..word.from + length], &mut out);
         out.push_str(&options.post_tag);
-        at = word.to;
+        at = word.from + length;
     }
     escape(&text[at..end], &mut out);
     if end < text.len() {
@@ -143,6 +162,27 @@ mod tests {
             Some("<mark>Wireless</mark> &lt;<mark>Headphones</mark>&gt; &amp; more")
         );
         assert_eq!(run("nothing here", &m, 30), None);
+    }
+
+    #[test]
+    fn completions_mark_only_the_typed_part() {
+        let m = matched(&["wireless"], Some("headph"));
+        let options = HighlightOptions {
+            typed_part_only: true,
+            ..HighlightOptions::default()
+        };
+        let out = highlight(
+            "Wireless headphones",
+            "title",
+            &m,
+            &mut analysis::normalizer(),
+            &mut analysis::text_analyzer(None),
+            &options,
+        );
+        assert_eq!(
+            out.as_deref(),
+            Some("<mark>Wireless</mark> <mark>headph</mark>ones")
+        );
     }
 
     #[test]

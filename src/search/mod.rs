@@ -253,6 +253,7 @@ impl SearchParams {
                 pre_tag,
                 post_tag,
                 crop_words,
+                typed_part_only: false,
             })
         } else {
             None

@@ -143,6 +143,10 @@ impl TestApp {
         }
     }
 
+    pub fn db_options(&self) -> &PgConnectOptions {
+        &self.database.as_ref().expect("database").options
+    }
+
     pub fn index_dir(&self) -> &std::path::Path {
         &self.index_dir
     }

@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod helpers;
 mod import;
+mod indexing;
 mod migrations;
 mod observability;
 mod openapi;

@@ -1,0 +1,56 @@
+//! `POST /v1/collections/{name}/reindex`: rebuild a collection's index from PostgreSQL.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorResponse};
+use crate::extract::{CollectionPath, Json};
+use crate::routes::collections::load as load_collection;
+use crate::state::AppState;
+
+/// A rebuild was started.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"collection": "products", "status": "rebuilding"}))]
+pub struct ReindexStarted {
+    pub collection: String,
+    /// `rebuilding`; follow it in `GET /v1/collections/{name}` (`stats.indexStatus`).
+    pub status: String,
+}
+
+/// Rebuild the index
+///
+/// Builds a new generation of the collection's index from one snapshot of PostgreSQL,
+/// catches it up with the change log, and swaps it in. The current index keeps
+/// answering searches until the swap. Asking again while a rebuild runs is harmless.
+#[utoipa::path(
+    post,
+    path = "/v1/collections/{name}/reindex",
+    tag = "collections",
+    params(("name" = String, Path, description = "Collection name", example = "products")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 202, description = "The rebuild started; `stats.indexStatus` is `rebuilding` until the swap", body = ReindexStarted),
+        (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+    )
+)]
+pub async fn reindex(
+    State(state): State<AppState>,
+    CollectionPath(name): CollectionPath,
+) -> Result<(StatusCode, Json<ReindexStarted>), ApiError> {
+    let collection = load_collection(&state, &name).await?;
+    state.indexer.request_rebuild(collection.id);
+    tracing::info!(collection = %name, "index rebuild requested");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReindexStarted {
+            collection: name.to_string(),
+            status: "rebuilding".into(),
+        }),
+    ))
+}

@@ -1,0 +1,216 @@
+//! The index's life: rebuilds on request, restarts mid-way, and `sift check`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, json_body, wait_until};
+
+async fn search_total(app: &TestApp, query: &str) -> u64 {
+    let response = app
+        .get(&format!("/v1/collections/products/search?{query}"))
+        .await;
+    assert_eq!(response.status(), 200, "{query}");
+    json_body(response).await["total"].as_u64().expect("total")
+}
+
+fn import_lines(count: usize) -> String {
+    (0..count)
+        .map(|n| json!({"id": format!("d{n}"), "title": format!("gadget number {n}"), "category": if n % 2 == 0 { "even" } else { "odd" }}).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn sift_check(app: &TestApp, database_url: &str) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_sift"))
+        .args(["check", "products"])
+        .env("DATABASE_URL", database_url)
+        .env("SIFT_INDEX_DIR", app.index_dir())
+        .output()
+        .expect("run sift check");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn reindex_swaps_generations_while_searches_keep_answering() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let report = json_body(app.import("products", import_lines(500)).await).await;
+    let token = report["consistencyToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(
+        search_total(&app, &format!("q=gadget&after={token}")).await,
+        500
+    );
+    let current = app.index_dir().join("products").join("CURRENT");
+    let before = std::fs::read_to_string(&current).expect("CURRENT");
+
+    let response = app
+        .post_json("/v1/collections/products/reindex", &json!({}))
+        .await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(json_body(response).await["status"], "rebuilding");
+    let swapped = wait_until(Duration::from_secs(30), || async {
+        // Every search during the rebuild answers, with everything.
+        assert_eq!(search_total(&app, "q=gadget").await, 500);
+        let stats = json_body(app.get("/v1/collections/products").await).await;
+        let now = std::fs::read_to_string(&current).unwrap_or_default();
+        now != before && stats["stats"]["indexStatus"] == "ready"
+    })
+    .await;
+    assert!(swapped, "the new generation took over");
+    assert_eq!(
+        search_total(&app, "q=gadget&filter=category%20%3D%20even").await,
+        250
+    );
+    assert_error(
+        app.post_json("/v1/collections/nope/reindex", &json!({}))
+            .await,
+        404,
+        "collection_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn suggestions_complete_what_was_typed() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let mut token = String::new();
+    for (id, title) in [
+        ("a", "Wireless headphones"),
+        ("b", "Wired headset"),
+        ("c", "Desk lamp"),
+    ] {
+        let response = app
+            .put_json(
+                &format!("/v1/collections/products/documents/{id}"),
+                &json!({"title": title, "description": "x"}),
+            )
+            .await;
+        token = json_body(response).await["consistencyToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+    }
+    assert_eq!(search_total(&app, &format!("after={token}")).await, 3);
+
+    let response = app
+        .get("/v1/collections/products/suggest?q=wireles%20headph")
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = json_body(response).await;
+    assert_eq!(
+        body["suggestions"][0],
+        json!({"id": "a", "text": "Wireless headphones", "highlighted": "<mark>Wireless</mark> <mark>headph</mark>ones"})
+    );
+    assert_eq!(body["suggestions"].as_array().map(Vec::len), Some(1));
+    let body = json_body(
+        app.get("/v1/collections/products/suggest?q=wi&limit=5")
+            .await,
+    )
+    .await;
+    let texts: Vec<&str> = body["suggestions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|s| s["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        body["suggestions"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|s| s["highlighted"]
+                .as_str()
+                .is_some_and(|h| h.contains("<mark>Wi</mark>")))
+    );
+
+    assert_error(
+        app.get("/v1/collections/products/suggest?q=x&limit=50")
+            .await,
+        400,
+        "invalid_query_parameter",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/collections/products/suggest").await,
+        400,
+        "invalid_query_parameter",
+    )
+    .await;
+    assert_error(
+        app.get("/v1/collections/nope/suggest?q=x").await,
+        404,
+        "collection_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_indexing_converges_and_check_finds_differences() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let database_url = format!(
+        "postgres://{}@{}:{}/{}",
+        app.db_options().get_username(),
+        app.db_options().get_host(),
+        app.db_options().get_port(),
+        app.db_options().get_database().unwrap_or_default()
+    );
+    // Stop while the indexer is (most likely) in the middle of these changes.
+    let report = json_body(app.import("products", import_lines(5000)).await).await;
+    let token = report["consistencyToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let restarted = app.restart().await;
+    assert_eq!(
+        search_total(&restarted, &format!("q=gadget&after={token}")).await,
+        5000
+    );
+    let (clean, output) = sift_check(&restarted, &database_url);
+    assert!(clean, "{output}");
+    assert!(
+        output.contains("5000 documents in PostgreSQL, 5000 in the index"),
+        "{output}"
+    );
+
+    // A change that bypasses the change log is what `check` is for.
+    sqlx::query("ALTER TABLE documents DISABLE TRIGGER documents_log_update")
+        .execute(&restarted.db)
+        .await
+        .expect("disable");
+    sqlx::query("UPDATE documents SET body = body || '{\"title\": \"sneaky\"}' WHERE id = 'd7'")
+        .execute(&restarted.db)
+        .await
+        .expect("update");
+    sqlx::query("ALTER TABLE documents ENABLE TRIGGER documents_log_update")
+        .execute(&restarted.db)
+        .await
+        .expect("enable");
+    let (clean, output) = sift_check(&restarted, &database_url);
+    assert!(!clean, "{output}");
+    assert!(
+        output.contains("stale in the index: d7 (version 1, PostgreSQL has 2)"),
+        "{output}"
+    );
+
+    // A rebuild repairs it.
+    restarted
+        .post_json("/v1/collections/products/reindex", &Value::Null)
+        .await;
+    let repaired = wait_until(Duration::from_secs(30), || async {
+        sift_check(&restarted, &database_url).0
+    })
+    .await;
+    assert!(repaired, "reindex makes check clean");
+}
