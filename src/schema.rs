@@ -183,6 +183,10 @@ pub struct CollectionSettings {
     /// Words ignored in queries. `null` uses the English list.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_words: Option<Vec<String>>,
+    /// Index character n-grams of the text fields so that `match=substring` (ILIKE
+    /// semantics) is answered from the index. Makes indexing slower and the index larger.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub substring_index: bool,
 }
 
 impl CollectionSettings {

@@ -28,6 +28,9 @@ pub struct IndexFields {
     pub declared: HashMap<String, (FieldType, Field)>,
     /// Text fields: name → the prefix field.
     pub prefixes: HashMap<String, Field>,
+    /// Character 1- to 3-grams of every text field, lower-cased, when the collection
+    /// has `substringIndex`.
+    pub grams: Option<Field>,
 }
 
 /// The tantivy name of a declared field.
@@ -40,7 +43,7 @@ fn prefix_field(name: &str) -> String {
 }
 
 impl IndexFields {
-    pub fn build(schema: &CollectionSchema) -> IndexFields {
+    pub fn build(schema: &CollectionSchema, substring_index: bool) -> IndexFields {
         let mut builder = Schema::builder();
         let id = builder.add_text_field("_id", STRING | STORED | FAST);
         let version = builder.add_u64_field("_version", STORED | FAST);
@@ -55,9 +58,9 @@ impl IndexFields {
                         .set_tokenizer(TEXT_ANALYZER)
                         .set_index_option(IndexRecordOption::WithFreqsAndPositions);
                     let prefix_indexing = TextFieldIndexing::default()
-                        .set_tokenizer("raw")
+                        .set_tokenizer("whitespace")
                         .set_fieldnorms(false)
-                        .set_index_option(IndexRecordOption::WithFreqs);
+                        .set_index_option(IndexRecordOption::Basic);
                     prefixes.insert(
                         field.name.clone(),
                         builder.add_text_field(
@@ -78,6 +81,16 @@ impl IndexFields {
             };
             declared.insert(field.name.clone(), (field.field_type, handle));
         }
+        let grams = substring_index.then(|| {
+            let indexing = TextFieldIndexing::default()
+                .set_tokenizer("whitespace")
+                .set_fieldnorms(false)
+                .set_index_option(IndexRecordOption::Basic);
+            builder.add_text_field(
+                "_grams",
+                TextOptions::default().set_indexing_options(indexing),
+            )
+        });
         IndexFields {
             schema: builder.build(),
             id,
@@ -85,6 +98,7 @@ impl IndexFields {
             source,
             declared,
             prefixes,
+            grams,
         }
     }
 
@@ -97,11 +111,16 @@ impl IndexFields {
         id: &str,
         version: i64,
         body: &Map<String, Value>,
+        source: &str,
     ) -> TantivyDocument {
         let mut doc = TantivyDocument::default();
         doc.add_text(self.id, id);
         doc.add_u64(self.version, u64::try_from(version).unwrap_or(0));
-        doc.add_text(self.source, Value::Object(body.clone()).to_string());
+        doc.add_text(self.source, source);
+        // A document's prefixes, once each per field: a prefix is a filter for
+        // type-ahead, how often it occurs does not matter.
+        let mut grams: Option<std::collections::HashSet<String>> =
+            self.grams.map(|_| Default::default());
         for (name, (field_type, field)) in &self.declared {
             let Some(value) = body.get(name) else {
                 continue;
@@ -114,12 +133,25 @@ impl IndexFields {
                 match (field_type, value) {
                     (FieldType::Text, Value::String(text)) => {
                         doc.add_text(*field, text);
+                        if let Some(grams) = grams.as_mut() {
+                            add_grams(text, grams);
+                        }
                         if let Some(prefix) = self.prefixes.get(name) {
-                            for word in analysis::words(normalizer, text) {
+                            // One value of space-separated prefixes, split again by the
+                            // whitespace tokenizer: far cheaper than a value per prefix.
+                            let words = analysis::words(normalizer, text);
+                            let mut seen: std::collections::HashSet<&str> =
+                                std::collections::HashSet::with_capacity(words.len() * 6);
+                            let mut joined = String::with_capacity(text.len() * 4);
+                            for word in &words {
                                 for p in analysis::prefixes(&word.text) {
-                                    doc.add_text(*prefix, p);
+                                    if seen.insert(p) {
+                                        joined.push_str(p);
+                                        joined.push(' ');
+                                    }
                                 }
                             }
+                            doc.add_text(*prefix, joined);
                         }
                     }
                     (FieldType::Keyword, Value::String(text)) => doc.add_text(*field, text),
@@ -143,8 +175,43 @@ impl IndexFields {
                 }
             }
         }
+        if let (Some(field), Some(grams)) = (self.grams, grams) {
+            let joined: Vec<String> = grams.into_iter().collect();
+            doc.add_text(field, joined.join(" "));
+        }
         doc
     }
+}
+
+/// Longest character n-gram indexed for substring matching.
+pub const MAX_GRAM: usize = 3;
+
+/// The 1- to 3-grams of the whitespace-separated chunks of `text`, lower-cased. A query
+/// word has no whitespace, so grams across it are never needed.
+pub fn add_grams(text: &str, into: &mut std::collections::HashSet<String>) {
+    for chunk in text.split_whitespace() {
+        let chars: Vec<char> = chunk.chars().flat_map(char::to_lowercase).collect();
+        for size in 1..=MAX_GRAM {
+            for window in chars.windows(size) {
+                into.insert(window.iter().collect());
+            }
+        }
+    }
+}
+
+/// The grams a lower-cased query word needs: itself when short, else its trigrams.
+pub fn query_grams(word: &str) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    if chars.len() <= MAX_GRAM {
+        return vec![word.to_owned()];
+    }
+    let mut grams: Vec<String> = chars
+        .windows(MAX_GRAM)
+        .map(|w| w.iter().collect())
+        .collect();
+    grams.sort();
+    grams.dedup();
+    grams
 }
 
 /// An RFC 3339 string as a tantivy date.
@@ -155,14 +222,19 @@ pub fn parse_datetime(text: &str) -> Option<DateTime> {
 
 /// A fingerprint of everything that shapes the index (fields, types, analyzers), kept in
 /// the commit payload: an index whose fingerprint differs is rebuilt.
-pub fn fingerprint(schema: &CollectionSchema, stop_words: Option<&[String]>) -> String {
+pub fn fingerprint(
+    schema: &CollectionSchema,
+    stop_words: Option<&[String]>,
+    substring_index: bool,
+) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    hasher.update(b"sift-index-v1\n");
+    hasher.update(b"sift-index-v3\n");
     for field in schema.fields() {
         hasher.update(format!("{}:{:?}\n", field.name, field.field_type).as_bytes());
     }
     hasher.update(format!("stop:{stop_words:?}\n").as_bytes());
+    hasher.update(format!("grams:{substring_index}\n").as_bytes());
     hasher.update(
         format!(
             "prefix:{}-{}\n",

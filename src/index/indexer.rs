@@ -433,11 +433,14 @@ impl Indexer {
         .fetch(&mut *tx);
         let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
         let mut total = 0u64;
+        let mut applying = Duration::ZERO;
         while let Some((id, body, version)) = rows.try_next().await? {
-            chunk.push(row(id, &body, version));
+            chunk.push(row(id, body, version));
             if chunk.len() >= REBUILD_CHUNK {
                 total += chunk.len() as u64;
+                let apply_started = std::time::Instant::now();
                 apply_blocking(&index, Vec::new(), std::mem::take(&mut chunk)).await?;
+                applying += apply_started.elapsed();
                 if total % 100_000 < REBUILD_CHUNK as u64 {
                     tracing::info!(collection = %index.spec.name, documents = total, "indexer: building");
                 }
@@ -447,6 +450,7 @@ impl Indexer {
         tx.commit().await?;
         total += chunk.len() as u64;
         apply_blocking(&index, Vec::new(), chunk).await?;
+        let commit_started = std::time::Instant::now();
         let committing = index.clone();
         tokio::task::spawn_blocking(move || {
             committing.commit(Watermark { txid: xmin, seq: 0 }, xmin)
@@ -456,6 +460,8 @@ impl Indexer {
             collection = %index.spec.name,
             documents = total,
             elapsed_ms = started.elapsed().as_millis() as u64,
+            applying_ms = applying.as_millis() as u64,
+            commit_ms = commit_started.elapsed().as_millis() as u64,
             "indexer: index built"
         );
         Arc::try_unwrap(index)
@@ -478,12 +484,17 @@ fn spec_of(record: &CollectionRecord) -> IndexSpec {
     }
 }
 
-fn row(id: String, body: &str, version: i64) -> IndexedRow {
-    let body = match serde_json::from_str::<Value>(body) {
+fn row(id: String, source: String, version: i64) -> IndexedRow {
+    let body = match serde_json::from_str::<Value>(&source) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
-    IndexedRow { id, version, body }
+    IndexedRow {
+        id,
+        version,
+        body,
+        source,
+    }
 }
 
 fn parse_xid(text: &str) -> Result<u64, IndexerError> {
@@ -552,7 +563,7 @@ pub async fn catch_up(db: &PgPool, index: &Arc<CollectionIndex>) -> Result<(), I
         .fetch_all(db)
         .await?
         .into_iter()
-        .map(|(id, body, version)| row(id, &body, version))
+        .map(|(id, body, version)| row(id, body, version))
         .collect();
         apply_blocking(index, ids, rows).await?;
         watermark = next;

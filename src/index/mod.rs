@@ -32,7 +32,8 @@ use crate::index::analysis::TEXT_ANALYZER;
 use crate::index::fields::IndexFields;
 use crate::schema::{CollectionSchema, CollectionSettings};
 
-/// Memory for the one writer of an index (tantivy flushes a segment when it is full).
+/// Memory per indexing thread of an index's writer (tantivy flushes a segment when it
+/// is full). One thread per core, up to four: a rebuild is CPU-bound.
 const WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
 /// How far the index has applied the change log: the last change applied. Changes are
@@ -75,7 +76,11 @@ pub struct IndexSpec {
 
 impl IndexSpec {
     pub fn fingerprint(&self) -> String {
-        fields::fingerprint(&self.schema, self.settings.stop_words.as_deref())
+        fields::fingerprint(
+            &self.schema,
+            self.settings.stop_words.as_deref(),
+            self.settings.substring_index,
+        )
     }
 }
 
@@ -85,6 +90,8 @@ pub struct IndexedRow {
     pub id: String,
     pub version: i64,
     pub body: Map<String, Value>,
+    /// The body as PostgreSQL gave it, stored as is.
+    pub source: String,
 }
 
 /// One generation of a collection's index.
@@ -123,7 +130,7 @@ impl CollectionIndex {
     /// Creates an empty index in `dir`.
     pub fn create(dir: &Path, spec: IndexSpec) -> Result<CollectionIndex, IndexError> {
         std::fs::create_dir_all(dir)?;
-        let fields = IndexFields::build(&spec.schema);
+        let fields = IndexFields::build(&spec.schema, spec.settings.substring_index);
         let index = Index::create_in_dir(dir, fields.schema.clone())?;
         Self::finish_open(index, dir, spec, fields, Watermark::default())
     }
@@ -149,7 +156,7 @@ impl CollectionIndex {
         {
             return Ok(None);
         }
-        let fields = IndexFields::build(&spec.schema);
+        let fields = IndexFields::build(&spec.schema, spec.settings.substring_index);
         if index.schema() != fields.schema {
             return Ok(None);
         }
@@ -164,7 +171,11 @@ impl CollectionIndex {
         watermark: Watermark,
     ) -> Result<CollectionIndex, IndexError> {
         register_analyzers(&index, &spec);
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let writer = index.writer_with_num_threads(threads, WRITER_MEMORY_BYTES * threads)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -217,9 +228,13 @@ impl CollectionIndex {
             writer.delete_term(Term::from_field_text(self.fields.id, id));
         }
         for row in rows {
-            let doc: TantivyDocument =
-                self.fields
-                    .document(&mut normalizer, &row.id, row.version, &row.body);
+            let doc: TantivyDocument = self.fields.document(
+                &mut normalizer,
+                &row.id,
+                row.version,
+                &row.body,
+                &row.source,
+            );
             writer.add_document(doc)?;
         }
         Ok(())

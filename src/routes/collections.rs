@@ -54,6 +54,8 @@ pub struct UpdateCollection {
     /// Replaces the stop word list; `[]` means no stop words. Left out, the current
     /// list (by default the English one) stays.
     pub stop_words: Option<Vec<String>>,
+    /// Build the index for `match=substring` (rebuilds the index).
+    pub substring_index: Option<bool>,
 }
 
 /// Figures about a collection: PostgreSQL's and the index's.
@@ -309,6 +311,9 @@ pub async fn update_collection(
         }
         if let Some(stop_words) = &request.stop_words {
             settings.stop_words = Some(stop_words.clone());
+        }
+        if let Some(substring_index) = request.substring_index {
+            settings.substring_index = substring_index;
         }
         settings.validate().map_err(ApiError::InvalidSettings)?;
         Ok::<_, ApiError>((schema.fields().to_vec(), settings))

@@ -87,7 +87,15 @@ async fn run(
             })
             .await
             .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?
+            .map_err(|error| match error {
+                index_engine::SearchError::SubstringNotEnabled => {
+                    ApiError::InvalidQueryParameter(error.to_string())
+                }
+                index_engine::SearchError::TooBroad(_) => {
+                    ApiError::InvalidSearchQuery(error.to_string())
+                }
+                index_engine::SearchError::Index(_) => ApiError::internal(error),
+            })?
         }
         Engine::Ilike | Engine::Fts => {
             let response = sql_engine::search(&state.db, collection_id, &schema, &request).await?;

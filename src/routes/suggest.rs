@@ -119,6 +119,7 @@ pub async fn suggest(
             ..HighlightOptions::default()
         }),
         after: None,
+        substring: false,
     };
     let permit = state
         .search_permits

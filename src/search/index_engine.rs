@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::Value;
 use tantivy::aggregation::AggregationCollector;
 use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::{DateTime, DocAddress, Order, TantivyDocument, Term};
@@ -129,8 +129,131 @@ fn facet_counts(results: &Value) -> BTreeMap<String, Vec<FacetCount>> {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("search failed: {0}")]
-pub struct SearchError(#[from] tantivy::TantivyError);
+pub enum SearchError {
+    #[error("search failed: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    /// `match=substring` on a collection without `substringIndex`.
+    #[error("`match=substring` needs the collection setting \"substringIndex\": true")]
+    SubstringNotEnabled,
+    /// `match=substring` with words so short they match too many documents to check.
+    #[error("`q` matches more than {0} documents as substrings; use longer words or a filter")]
+    TooBroad(usize),
+}
+
+/// Most documents a substring search verifies; past it the query is refused as too
+/// broad, so no request can make a search run unbounded.
+pub const MAX_SUBSTRING_CANDIDATES: usize = 200_000;
+
+/// The text a field has as `body ->> 'field'` would give it: strings as they are,
+/// anything else as JSON text.
+fn field_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// `match=substring`: every whitespace-separated part of `q` must occur, ignoring case,
+/// in some text field, as `ILIKE '%part%'` does. Candidates come from the n-gram index
+/// (all of a part's trigrams present); each is then checked against its stored text,
+/// so the answer is exact.
+fn substring_search(
+    index: &CollectionIndex,
+    request: &SearchRequest,
+    started: Instant,
+) -> Result<SearchResponse, SearchError> {
+    let grams_field = index.fields.grams.ok_or(SearchError::SubstringNotEnabled)?;
+    let searcher = index.reader.searcher();
+    let parts: Vec<String> = request
+        .q
+        .split_whitespace()
+        .take(query::MAX_QUERY_WORDS)
+        .map(|p| p.chars().flat_map(char::to_lowercase).collect())
+        .collect();
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for part in &parts {
+        for gram in crate::index::fields::query_grams(part) {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(grams_field, &gram),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+    }
+    let mut query: Box<dyn Query> = if clauses.is_empty() {
+        Box::new(AllQuery)
+    } else {
+        Box::new(BooleanQuery::new(clauses))
+    };
+    if let Some(filter) = &request.filter {
+        query = query::with_filter(query, filter_query(index, filter));
+    }
+    let count = searcher.search(&query, &Count)?;
+    if count > MAX_SUBSTRING_CANDIDATES {
+        return Err(SearchError::TooBroad(MAX_SUBSTRING_CANDIDATES));
+    }
+    let mut candidates: Vec<DocAddress> = searcher
+        .search(&query, &DocSetCollector)?
+        .into_iter()
+        .collect();
+    candidates.sort();
+    let text_fields: Vec<&str> = index
+        .spec
+        .schema
+        .fields()
+        .iter()
+        .filter(|f| f.field_type == FieldType::Text)
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut matching = Vec::new();
+    for address in candidates {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let document: Value = doc
+            .get_first(index.fields.source)
+            .and_then(|v| v.as_str())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(Value::Null);
+        let texts: Vec<String> = text_fields
+            .iter()
+            .filter_map(|f| field_text(&document[*f]))
+            .map(|t| t.chars().flat_map(char::to_lowercase).collect())
+            .collect();
+        if parts
+            .iter()
+            .all(|part| texts.iter().any(|t| t.contains(part.as_str())))
+        {
+            let id = doc
+                .get_first(index.fields.id)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            matching.push(Hit {
+                id,
+                score: None,
+                document,
+                highlights: BTreeMap::new(),
+            });
+        }
+    }
+    let total = matching.len() as u64;
+    let hits = matching
+        .into_iter()
+        .skip(request.offset)
+        .take(request.limit)
+        .collect();
+    Ok(SearchResponse {
+        hits,
+        total,
+        offset: request.offset,
+        limit: request.limit,
+        facets: BTreeMap::new(),
+        took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        engine: Engine::Index,
+    })
+}
 
 /// Runs `request` on `index`.
 pub fn search(
@@ -138,6 +261,9 @@ pub fn search(
     request: &SearchRequest,
 ) -> Result<SearchResponse, SearchError> {
     let started = Instant::now();
+    if request.substring {
+        return substring_search(index, request, started);
+    }
     let searcher = index.reader.searcher();
     let (text_query, matched) = query::build(
         index,

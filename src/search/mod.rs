@@ -71,6 +71,12 @@ pub struct SearchParams {
     pub highlight_post_tag: Option<String>,
     /// Words kept around the first match in long highlighted fields (default 30).
     pub crop_length: Option<usize>,
+    /// `words` (default): ranked word matching. `substring`: ILIKE semantics (every
+    /// whitespace-separated part of `q` occurs, ignoring case, in some text field),
+    /// answered from the collection's n-gram index (`substringIndex` setting).
+    #[serde(rename = "match")]
+    #[param(rename = "match", example = "words")]
+    pub match_mode: Option<String>,
     /// A consistency token from a write: wait until the index has applied it.
     #[param(example = "1042")]
     pub after: Option<String>,
@@ -116,6 +122,8 @@ pub struct SearchRequest {
     pub prefix: bool,
     pub highlight: Option<HighlightOptions>,
     pub after: Option<u64>,
+    /// ILIKE semantics from the n-gram index.
+    pub substring: bool,
 }
 
 /// Why a search request is refused; each becomes a 400 with its own code.
@@ -267,7 +275,28 @@ impl SearchParams {
                 ))
             })?),
         };
+        let substring = match self.match_mode.as_deref().unwrap_or("words") {
+            "words" => false,
+            "substring" => true,
+            other => {
+                return Err(RequestProblem::Parameter(format!(
+                    "`match` must be words or substring, got `{}`",
+                    truncate(other, 20)
+                )));
+            }
+        };
+        if substring && engine != Engine::Index {
+            return Err(RequestProblem::Parameter(
+                "`match=substring` is for `engine=index` (ilike already matches substrings)".into(),
+            ));
+        }
+        if substring && sort.is_some() {
+            return Err(RequestProblem::Sort(
+                "`sort` cannot be combined with `match=substring`".into(),
+            ));
+        }
         Ok(SearchRequest {
+            substring,
             q,
             limit,
             offset,

@@ -15,3 +15,4 @@ mod observability;
 mod openapi;
 mod search;
 mod shutdown;
+mod substring;

@@ -1,0 +1,364 @@
+//! Search latency of the index against `ILIKE` and PostgreSQL full-text search on the
+//! same collection in the same run, index build throughput, and write-to-visible
+//! latency under a steady write load.
+//!
+//! `DATABASE_URL=postgres://... cargo bench --bench search`
+//! (`SIFT_BENCH_DOCS` sets the collection size, default 1,000,000 documents of about
+//! 60 words; `SIFT_BENCH_SQL_QUERIES` how many of the queries also run on `ilike` and
+//! `fts`, default 20, since a scan of a million rows takes seconds). Creates and drops
+//! its own database.
+//!
+//! Documents are made of pseudo-words built from syllables, drawn with a Zipf-like
+//! frequency, so common and rare terms behave like real text. Queries are 1 to 3
+//! words drawn from the same distribution; the last is cut to a prefix of 3 to 5
+//! characters, and every third query has a typo (two letters swapped) in a long word.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::json;
+use sift::config::Config;
+use sift::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
+use sift::search::{SearchParams, index_engine, sql_engine};
+use sift::startup::Application;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
+
+/// A small deterministic generator (xorshift), so every run sees the same corpus.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const SYLLABLES: &[&str] = &[
+    "ka", "lo", "mer", "tin", "sa", "ru", "ven", "dor", "pi", "qua", "ble", "ston", "ar", "el",
+    "mi", "no", "tra", "gen", "ho", "lu", "fen", "bar", "ce", "di", "ox", "ran", "sel", "tum",
+    "vi", "wel", "zo", "pra",
+];
+
+fn vocabulary(rng: &mut Rng, size: usize) -> Vec<String> {
+    let mut words = std::collections::BTreeSet::new();
+    while words.len() < size {
+        let parts = 2 + rng.below(3);
+        let word: String = (0..parts)
+            .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
+            .collect();
+        words.insert(word);
+    }
+    let mut words: Vec<String> = words.into_iter().collect();
+    // Shuffle so frequency rank does not follow alphabetical order.
+    for i in (1..words.len()).rev() {
+        let j = rng.below(i + 1);
+        words.swap(i, j);
+    }
+    words
+}
+
+/// Draws a word index with a Zipf-like (s ≈ 1) frequency: rank r has weight 1/r.
+fn zipf(rng: &mut Rng, n: usize) -> usize {
+    let x = rng.unit();
+    (((n as f64).powf(x)) as usize).saturating_sub(1).min(n - 1)
+}
+
+fn sentence(rng: &mut Rng, words: &[String], count: usize) -> String {
+    (0..count)
+        .map(|_| words[zipf(rng, words.len())].as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn percentile(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn summary(name: &str, h: &Histogram<u64>) -> String {
+    format!(
+        "| {name} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+        percentile(h, 0.5),
+        percentile(h, 0.95),
+        percentile(h, 0.99),
+        h.max() as f64 / 1000.0,
+        h.len()
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if let Ok(filter) = std::env::var("SIFT_LOG_LEVEL") {
+        sift::telemetry::init_tracing(sift::config::LogFormat::Pretty, &filter);
+    }
+    let admin = std::env::var("DATABASE_URL")
+        .map_err(|_| anyhow::anyhow!("set DATABASE_URL (scripts/provision.sh does)"))?;
+    let total: usize = std::env::var("SIFT_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let sql_queries: usize = std::env::var("SIFT_BENCH_SQL_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let name = format!("sift_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin_connection = PgConnection::connect(&admin).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin_connection)
+        .await?;
+    let options = PgConnectOptions::from_str(&admin)?.database(&name);
+    let result = run(options, total, sql_queries).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut admin_connection)
+    .await?;
+    result
+}
+
+async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> anyhow::Result<()> {
+    let mut rng = Rng(0x5eed_5eed_5eed_5eed);
+    let words = vocabulary(&mut rng, 20_000);
+    let pool = sift::db::connect(
+        options.clone(),
+        &sift::db::PoolSettings {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(30),
+        },
+    )
+    .await?;
+    sift::db::migrate_up(&pool).await?;
+    let fields: Vec<FieldDefinition> = serde_json::from_value(json!([
+        {"name": "title", "type": "text", "boost": 3.0},
+        {"name": "body", "type": "text"},
+        {"name": "category", "type": "keyword", "facet": true},
+        {"name": "rating", "type": "integer", "filterable": true}
+    ]))?;
+    let schema = CollectionSchema::parse(fields).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let collection = sift::store::collections::insert(
+        &pool,
+        "bench",
+        schema.fields(),
+        &CollectionSettings::default(),
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("collection exists"))?;
+
+    // Load with COPY (the change-log triggers fire as for any write).
+    let started = Instant::now();
+    let mut connection = pool.acquire().await?;
+    let mut copy = connection
+        .copy_in_raw(
+            "COPY documents (collection_id, id, body) FROM STDIN WITH (FORMAT csv, QUOTE '''')",
+        )
+        .await?;
+    let categories = [
+        "books", "music", "garden", "tools", "games", "sports", "toys", "food",
+    ];
+    let mut chunk = String::new();
+    for n in 0..total {
+        let title_words = 3 + rng.below(4);
+        let body_words = 50 + rng.below(20);
+        let doc = json!({
+            "id": format!("d{n}"),
+            "title": sentence(&mut rng, &words, title_words),
+            "body": sentence(&mut rng, &words, body_words),
+            "category": categories[rng.below(categories.len())],
+            "rating": 1 + rng.below(5),
+        });
+        chunk.push_str(&format!("{},d{n},'{}'\n", collection.id, doc));
+        if chunk.len() > 4 << 20 {
+            copy.send(std::mem::take(&mut chunk).into_bytes()).await?;
+        }
+    }
+    copy.send(chunk.into_bytes()).await?;
+    copy.finish().await?;
+    drop(connection);
+    let load_elapsed = started.elapsed();
+    let started = Instant::now();
+    sql_engine::create_fts_index(&pool, collection.id, &schema).await?;
+    let fts_index_elapsed = started.elapsed();
+    sqlx::query("ANALYZE documents").execute(&pool).await?;
+
+    // Start the service: its indexer builds the index from PostgreSQL.
+    let index_dir =
+        std::env::temp_dir().join(format!("sift-bench-{}", uuid::Uuid::new_v4().simple()));
+    let mut config = Config::for_database(options.clone(), index_dir.clone());
+    config.consistency_timeout = Duration::from_secs(10);
+    let started = Instant::now();
+    let application = Application::build(config).await?;
+    let state = application.state();
+    let base = format!("http://127.0.0.1:{}", application.port());
+    let shutdown = application.shutdown_token();
+    let server = tokio::spawn(application.run_until_stopped());
+    let index = loop {
+        if let Some(index) = state.indexes.get("bench") {
+            break index;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let build_elapsed = started.elapsed();
+    let index_bytes = index.size_bytes();
+
+    // Queries.
+    let mut queries = Vec::new();
+    for q in 0..200 {
+        let count = 1 + rng.below(3);
+        let mut parts: Vec<String> = (0..count)
+            .map(|_| words[zipf(&mut rng, words.len())].clone())
+            .collect();
+        if q % 3 == 0
+            && let Some(long) = parts.iter_mut().find(|w| w.len() >= 6)
+        {
+            let mut chars: Vec<char> = long.chars().collect();
+            chars.swap(2, 3);
+            *long = chars.into_iter().collect();
+        }
+        if let Some(last) = parts.last_mut() {
+            let cut = (3 + rng.below(3)).min(last.len());
+            last.truncate(cut);
+        }
+        queries.push(parts.join(" "));
+    }
+    let request_for = |q: &str, engine: &str| {
+        SearchParams {
+            q: Some(q.to_owned()),
+            limit: Some(10),
+            engine: Some(engine.to_owned()),
+            ..SearchParams::default()
+        }
+        .validate(&schema)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+    };
+
+    let mut index_latency = Histogram::<u64>::new(3)?;
+    let mut index_on_sql_subset = Histogram::<u64>::new(3)?;
+    // Warm up: the first searches fault the index files into memory.
+    for q in queries.iter().take(20) {
+        index_engine::search(&index, &request_for(q, "index")?)?;
+    }
+    for (n, q) in queries.iter().enumerate() {
+        let request = request_for(q, "index")?;
+        let started = Instant::now();
+        index_engine::search(&index, &request)?;
+        let micros = started.elapsed().as_micros() as u64;
+        index_latency.record(micros.max(1))?;
+        if n < sql_queries {
+            index_on_sql_subset.record(micros.max(1))?;
+        }
+    }
+    let mut ilike_latency = Histogram::<u64>::new(3)?;
+    let mut fts_latency = Histogram::<u64>::new(3)?;
+    for q in queries.iter().take(sql_queries) {
+        for (engine, histogram) in [("ilike", &mut ilike_latency), ("fts", &mut fts_latency)] {
+            let request = request_for(q, engine)?;
+            let started = Instant::now();
+            sql_engine::search(&pool, collection.id, &schema, &request).await?;
+            histogram.record((started.elapsed().as_micros() as u64).max(1))?;
+        }
+    }
+
+    // Write-to-visible: a steady 20 writes per second; each write's token is then
+    // searched with `after`, which answers once the write is visible.
+    let client = reqwest::Client::new();
+    let mut visible = Histogram::<u64>::new(3)?;
+    let mut ticker = tokio::time::interval(Duration::from_millis(50));
+    for n in 0..200 {
+        ticker.tick().await;
+        let written: serde_json::Value = client
+            .put(format!("{base}/v1/collections/bench/documents/w{n}"))
+            .json(&json!({"title": format!("fresh zzmarker{n}"), "body": "new", "category": "books", "rating": 3}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let acknowledged = Instant::now();
+        let token = written["consistencyToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let found: serde_json::Value = client
+            .get(format!("{base}/v1/collections/bench/search?q=zzmarker{n}%20&fuzzy=false&after={token}&limit=1"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(
+            found["hits"][0]["id"] == format!("w{n}").as_str(),
+            "write {n} not found: {found}"
+        );
+        visible.record((acknowledged.elapsed().as_micros() as u64).max(1))?;
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    drop(index);
+    drop(state);
+    let _ = std::fs::remove_dir_all(&index_dir);
+    pool.close().await;
+
+    let p50 = |h: &Histogram<u64>| percentile(h, 0.5);
+    println!(
+        "search benchmark: {total} documents (~60 words), {} queries ({sql_queries} also on ilike and fts)",
+        queries.len()
+    );
+    println!();
+    println!("| what | value |");
+    println!("|---|---|");
+    println!(
+        "| load with COPY | {:.1} s ({:.0} documents/s) |",
+        load_elapsed.as_secs_f64(),
+        total as f64 / load_elapsed.as_secs_f64()
+    );
+    println!(
+        "| GIN index for fts | {:.1} s |",
+        fts_index_elapsed.as_secs_f64()
+    );
+    println!(
+        "| index build from PostgreSQL | {:.1} s ({:.0} documents/s) |",
+        build_elapsed.as_secs_f64(),
+        total as f64 / build_elapsed.as_secs_f64()
+    );
+    println!(
+        "| index size on disk | {:.1} MiB |",
+        index_bytes as f64 / (1 << 20) as f64
+    );
+    println!();
+    println!("| engine (in process) | p50 ms | p95 ms | p99 ms | max ms | queries |");
+    println!("|---|---|---|---|---|---|");
+    println!("{}", summary("index, all queries", &index_latency));
+    println!("{}", summary("index, the SQL subset", &index_on_sql_subset));
+    println!("{}", summary("fts", &fts_latency));
+    println!("{}", summary("ilike", &ilike_latency));
+    println!();
+    println!("| ratio at p50 (same queries) | value |");
+    println!("|---|---|");
+    println!(
+        "| ilike / index | {:.0}x |",
+        p50(&ilike_latency) / p50(&index_on_sql_subset)
+    );
+    println!(
+        "| fts / index | {:.0}x |",
+        p50(&fts_latency) / p50(&index_on_sql_subset)
+    );
+    println!();
+    println!(
+        "| write to visible (20 writes/s, over HTTP) | p50 ms | p95 ms | p99 ms | max ms | writes |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "{}",
+        summary("acknowledged write → found by search", &visible)
+    );
+    Ok(())
+}
