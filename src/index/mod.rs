@@ -107,6 +107,10 @@ pub struct CollectionIndex {
     /// The generation's folder.
     pub dir: PathBuf,
     progress: watch::Sender<Progress>,
+    /// The analyzers, built once (stop-word sets and stemmers are not free); each
+    /// search takes a clone.
+    analyzer: tantivy::tokenizer::TextAnalyzer,
+    normalizer: tantivy::tokenizer::TextAnalyzer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +189,7 @@ impl CollectionIndex {
             horizon: 0,
             commits: 0,
         });
+        let analyzer = analysis::text_analyzer(spec.settings.stop_words.as_deref());
         Ok(CollectionIndex {
             spec,
             fields,
@@ -193,7 +198,19 @@ impl CollectionIndex {
             writer: Mutex::new(writer),
             dir: dir.to_owned(),
             progress,
+            analyzer,
+            normalizer: analysis::normalizer(),
         })
+    }
+
+    /// The analyzer of the text fields (what query words become).
+    pub fn analyzer(&self) -> tantivy::tokenizer::TextAnalyzer {
+        self.analyzer.clone()
+    }
+
+    /// Words without stemming, for prefixes and highlights.
+    pub fn normalizer(&self) -> tantivy::tokenizer::TextAnalyzer {
+        self.normalizer.clone()
     }
 
     pub fn progress(&self) -> Progress {

@@ -26,6 +26,8 @@ use crate::schema::{FieldType, TypoTolerance};
 pub const MAX_QUERY_WORDS: usize = 10;
 /// Terms one misspelt word may expand to, per field.
 const MAX_EXPANSIONS: usize = 30;
+/// Words found in at least this many documents as typed are not expanded to typos.
+const TYPO_FREQUENCY_THRESHOLD: u64 = 50;
 /// How much a match with one typo (two typos) counts against an exact one.
 const ONE_TYPO_WEIGHT: f32 = 0.4;
 const TWO_TYPOS_WEIGHT: f32 = 0.2;
@@ -103,8 +105,8 @@ pub fn build(
     text: &str,
     matching: Matching,
 ) -> (Box<dyn Query>, MatchedTerms) {
-    let mut normalizer = analysis::normalizer();
-    let mut analyzer = analysis::text_analyzer(index.spec.settings.stop_words.as_deref());
+    let mut normalizer = index.normalizer();
+    let mut analyzer = index.analyzer();
     let mut words = analysis::words(&mut normalizer, text);
     words.truncate(MAX_QUERY_WORDS);
     let mut matched = MatchedTerms::default();
@@ -149,11 +151,29 @@ pub fn build(
             // A stop word: it neither has to match nor can it.
             continue;
         }
-        let typos = if matching.typos {
+        let mut typos = if matching.typos {
             allowed_typos(typo_rules, &word.text)
         } else {
             0
         };
+        // A word that is common as typed is taken to be spelt right: looking for its
+        // typos would add thousands of matches that rank below the exact ones anyway,
+        // at a cost on every query (Typesense's typo threshold works the same way).
+        if typos > 0
+            && let Some(first) = alternatives.first()
+        {
+            let frequency: u64 = text_fields
+                .iter()
+                .map(|&(_, _, field, _)| {
+                    searcher
+                        .doc_freq(&Term::from_field_text(field, first))
+                        .unwrap_or(0)
+                })
+                .sum();
+            if frequency >= TYPO_FREQUENCY_THRESHOLD {
+                typos = 0;
+            }
+        }
         let mut options: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for &(name, boost, field, prefix_field) in &text_fields {
             let field_terms = matched.terms.entry(name.to_owned()).or_default();
