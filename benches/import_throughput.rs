@@ -6,7 +6,6 @@
 //! `DATABASE_URL=postgres://... cargo bench --bench import_throughput`
 //! (`SIFT_BENCH_DOCS` sets N, default 1,000,000). Creates and drops its own database.
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -82,82 +81,68 @@ async fn copy_baseline(options: &PgConnectOptions, total: usize) -> anyhow::Resu
     Ok(started.elapsed())
 }
 
+#[path = "common/mod.rs"]
+mod common;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let admin = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("set DATABASE_URL (scripts/provision.sh does)"))?;
-    let total: usize = std::env::var("SIFT_BENCH_DOCS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let name = format!("sift_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin_connection = PgConnection::connect(&admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin_connection)
-        .await?;
-    let options = PgConnectOptions::from_str(&admin)?.database(&name);
+    let total = common::env_number("SIFT_BENCH_DOCS", 1_000_000);
+    common::with_database(|options| run(options, total)).await
+}
 
-    let result = async {
-        let index_dir = std::env::temp_dir().join(&name);
-        let application =
-            Application::build(Config::for_database(options.clone(), index_dir.clone())).await?;
-        let base = format!("http://127.0.0.1:{}", application.port());
-        let shutdown = application.shutdown_token();
-        let server = tokio::spawn(application.run_until_stopped());
-        let client = reqwest::Client::new();
-        let response = client
-            .post(format!("{base}/v1/collections"))
-            .json(&json!({"name": "bench", "fields": [
+async fn run(options: PgConnectOptions, total: usize) -> anyhow::Result<()> {
+    let index_dir =
+        std::env::temp_dir().join(format!("sift-bench-{}", uuid::Uuid::new_v4().simple()));
+    let application =
+        Application::build(Config::for_database(options.clone(), index_dir.clone())).await?;
+    let base = format!("http://127.0.0.1:{}", application.port());
+    let shutdown = application.shutdown_token();
+    let server = tokio::spawn(application.run_until_stopped());
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{base}/v1/collections"))
+        .json(&json!({"name": "bench", "fields": [
                 {"name": "title", "type": "text"}, {"name": "category", "type": "keyword"},
                 {"name": "price", "type": "float"}, {"name": "stock", "type": "integer"}]}))
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status() == 201,
-            "create collection: {}",
-            response.status()
-        );
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 201,
+        "create collection: {}",
+        response.status()
+    );
 
-        let body = futures::stream::iter((0..total).step_by(CHUNK))
-            .map(move |from| Ok::<_, std::io::Error>(chunk(from, (from + CHUNK).min(total))));
-        let started = Instant::now();
-        let report: serde_json::Value = client
-            .post(format!("{base}/v1/collections/bench/documents:import"))
-            .header("content-type", "application/x-ndjson")
-            .body(reqwest::Body::wrap_stream(body))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let sift_elapsed = started.elapsed();
-        anyhow::ensure!(report["imported"] == total, "import report: {report}");
-        shutdown.cancel();
-        let _ = server.await;
-        let _ = std::fs::remove_dir_all(index_dir);
+    let body = futures::stream::iter((0..total).step_by(CHUNK))
+        .map(move |from| Ok::<_, std::io::Error>(chunk(from, (from + CHUNK).min(total))));
+    let started = Instant::now();
+    let report: serde_json::Value = client
+        .post(format!("{base}/v1/collections/bench/documents:import"))
+        .header("content-type", "application/x-ndjson")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let sift_elapsed = started.elapsed();
+    anyhow::ensure!(report["imported"] == total, "import report: {report}");
+    shutdown.cancel();
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(index_dir);
 
-        let copy_elapsed = copy_baseline(&options, total).await?;
-        let sift_rate = total as f64 / sift_elapsed.as_secs_f64();
-        let copy_rate = total as f64 / copy_elapsed.as_secs_f64();
-        println!("import_throughput documents={total}");
-        println!(
-            "  sift import over HTTP : {:>8.2} s  {:>10.0} documents/s",
-            sift_elapsed.as_secs_f64(),
-            sift_rate
-        );
-        println!(
-            "  baseline: COPY        : {:>8.2} s  {:>10.0} documents/s",
-            copy_elapsed.as_secs_f64(),
-            copy_rate
-        );
-        println!("  ratio sift / COPY     : {:>8.2}", sift_rate / copy_rate);
-        Ok::<_, anyhow::Error>(())
-    }
-    .await;
-
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin_connection)
-    .await?;
-    result
+    let copy_elapsed = copy_baseline(&options, total).await?;
+    let sift_rate = total as f64 / sift_elapsed.as_secs_f64();
+    let copy_rate = total as f64 / copy_elapsed.as_secs_f64();
+    println!("import_throughput documents={total}");
+    println!(
+        "  sift import over HTTP : {:>8.2} s  {:>10.0} documents/s",
+        sift_elapsed.as_secs_f64(),
+        sift_rate
+    );
+    println!(
+        "  baseline: COPY        : {:>8.2} s  {:>10.0} documents/s",
+        copy_elapsed.as_secs_f64(),
+        copy_rate
+    );
+    println!("  ratio sift / COPY     : {:>8.2}", sift_rate / copy_rate);
+    Ok::<_, anyhow::Error>(())
 }

@@ -13,7 +13,6 @@
 //! words drawn from the same distribution; the last is cut to a prefix of 3 to 5
 //! characters, and every third query has a typo (two letters swapped) in a long word.
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -23,7 +22,6 @@ use sift::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
 use sift::search::{SearchParams, index_engine, sql_engine};
 use sift::startup::Application;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
 
 /// A small deterministic generator (xorshift), so every run sees the same corpus.
 struct Rng(u64);
@@ -97,34 +95,14 @@ fn summary(name: &str, h: &Histogram<u64>) -> String {
     )
 }
 
+#[path = "common/mod.rs"]
+mod common;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if let Ok(filter) = std::env::var("SIFT_LOG_LEVEL") {
-        sift::telemetry::init_tracing(sift::config::LogFormat::Pretty, &filter);
-    }
-    let admin = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("set DATABASE_URL (scripts/provision.sh does)"))?;
-    let total: usize = std::env::var("SIFT_BENCH_DOCS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let sql_queries: usize = std::env::var("SIFT_BENCH_SQL_QUERIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let name = format!("sift_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin_connection = PgConnection::connect(&admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin_connection)
-        .await?;
-    let options = PgConnectOptions::from_str(&admin)?.database(&name);
-    let result = run(options, total, sql_queries).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin_connection)
-    .await?;
-    result
+    let total = common::env_number("SIFT_BENCH_DOCS", 1_000_000);
+    let sql_queries = common::env_number("SIFT_BENCH_SQL_QUERIES", 20);
+    common::with_database(|options| run(options, total, sql_queries)).await
 }
 
 async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> anyhow::Result<()> {

@@ -286,6 +286,33 @@ impl CollectionIndex {
         Ok(())
     }
 
+    /// The names of the collection's text fields, in schema order.
+    pub fn text_field_names(&self) -> Vec<&str> {
+        self.spec
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| f.field_type == crate::schema::FieldType::Text)
+            .map(|f| f.name.as_str())
+            .collect()
+    }
+
+    /// A stored document's id and body.
+    pub fn stored(&self, doc: &TantivyDocument) -> (String, Value) {
+        use tantivy::schema::Value as _;
+        let id = doc
+            .get_first(self.fields.id)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let body = doc
+            .get_first(self.fields.source)
+            .and_then(|v| v.as_str())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or(Value::Null);
+        (id, body)
+    }
+
     /// Documents in the index.
     pub fn num_docs(&self) -> u64 {
         self.reader.searcher().num_docs()

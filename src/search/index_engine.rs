@@ -9,7 +9,7 @@ use tantivy::aggregation::AggregationCollector;
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, Value as _};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, DocAddress, Order, TantivyDocument, Term};
 
 use crate::index::CollectionIndex;
@@ -200,22 +200,11 @@ fn substring_search(
         .into_iter()
         .collect();
     candidates.sort();
-    let text_fields: Vec<&str> = index
-        .spec
-        .schema
-        .fields()
-        .iter()
-        .filter(|f| f.field_type == FieldType::Text)
-        .map(|f| f.name.as_str())
-        .collect();
+    let text_fields = index.text_field_names();
     let mut matching = Vec::new();
     for address in candidates {
         let doc: TantivyDocument = searcher.doc(address)?;
-        let document: Value = doc
-            .get_first(index.fields.source)
-            .and_then(|v| v.as_str())
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(Value::Null);
+        let (id, document) = index.stored(&doc);
         let texts: Vec<String> = text_fields
             .iter()
             .filter_map(|f| field_text(&document[*f]))
@@ -225,11 +214,6 @@ fn substring_search(
             .iter()
             .all(|part| texts.iter().any(|t| t.contains(part.as_str())))
         {
-            let id = doc
-                .get_first(index.fields.id)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_owned();
             matching.push(Hit {
                 id,
                 score: None,
@@ -329,27 +313,11 @@ pub fn search(
     let searched = started.elapsed();
     let mut normalizer = index.normalizer();
     let mut analyzer = index.analyzer();
-    let text_fields: Vec<&str> = index
-        .spec
-        .schema
-        .fields()
-        .iter()
-        .filter(|f| f.field_type == FieldType::Text)
-        .map(|f| f.name.as_str())
-        .collect();
+    let text_fields = index.text_field_names();
     let mut hits = Vec::with_capacity(addresses.len());
     for (score, address) in addresses {
         let doc: TantivyDocument = searcher.doc(address)?;
-        let id = doc
-            .get_first(index.fields.id)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let document: Value = doc
-            .get_first(index.fields.source)
-            .and_then(|v| v.as_str())
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(Value::Null);
+        let (id, document) = index.stored(&doc);
         let mut highlights = BTreeMap::new();
         if let Some(options) = &request.highlight
             && !request.q.trim().is_empty()
