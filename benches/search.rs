@@ -188,6 +188,7 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
     };
     let build_elapsed = started.elapsed();
     let index_bytes = index.size_bytes();
+    let segments = index.reader.searcher().segment_readers().len();
 
     // Queries.
     let mut queries = Vec::new();
@@ -311,6 +312,7 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
         "| index size on disk | {:.1} MiB |",
         index_bytes as f64 / (1 << 20) as f64
     );
+    println!("| index segments | {segments} |");
     println!();
     println!("| engine (in process) | p50 ms | p95 ms | p99 ms | max ms | queries |");
     println!("|---|---|---|---|---|---|");
