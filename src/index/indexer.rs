@@ -358,6 +358,7 @@ impl Indexer {
                 (true, _) => open_current(&self.index_dir, &spec).await?,
                 _ => None,
             };
+            let on_disk_used = on_disk.as_ref().map(|_| ());
             let index = match on_disk {
                 Some(index) => index,
                 None => {
@@ -382,7 +383,24 @@ impl Indexer {
             catch_up(&self.db, &index).await?;
             write_current_pointer(&self.index_dir, &spec, &index.dir)?;
             let previous = current.replace(index.clone());
-            self.registry.set(index);
+            self.registry.set(index.clone());
+            if on_disk_used.is_none() {
+                // A fresh build leaves many segments; merge them in the background
+                // while the index already answers.
+                tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
+                    match index.merge_segments() {
+                        Ok(()) => tracing::info!(
+                            collection = %index.spec.name,
+                            merge_ms = started.elapsed().as_millis() as u64,
+                            "indexer: segments merged"
+                        ),
+                        Err(error) => {
+                            tracing::warn!(collection = %index.spec.name, error = %error, "indexer: merging segments failed")
+                        }
+                    }
+                });
+            }
             if let Some(previous) = previous {
                 remove_generation(previous);
             }
