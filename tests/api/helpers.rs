@@ -107,7 +107,9 @@ impl TestApp {
     }
 
     pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
-        let index_dir = std::env::temp_dir().join(&database.name);
+        // Under cargo's scratch directory for tests (target/tmp): an indexer still
+        // finishing when a test ends cannot litter the system temp directory.
+        let index_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(&database.name);
         Self::spawn_in(database, index_dir, configure).await
     }
 
