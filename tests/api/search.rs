@@ -354,6 +354,13 @@ async fn transactions_committing_out_of_sequence_order_both_reach_the_index() {
     let app =
         TestApp::spawn_with(|config| config.consistency_timeout = Duration::from_millis(300)).await;
     app.create_products().await;
+    // The index must exist first: a build from a snapshot taken after the second commit
+    // would rightly contain it.
+    let ready = put_all(&app, &[json!({"id": "ready", "title": "ready"})]).await;
+    assert_eq!(
+        search_eventually(&app, &format!("q=ready&after={ready}")).await["total"],
+        1
+    );
     let collection_id: i64 =
         sqlx::query_scalar("SELECT id FROM collections WHERE name = 'products'")
             .fetch_one(&app.db)
