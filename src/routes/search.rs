@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, Json, QueryParams};
@@ -44,6 +45,38 @@ async fn wait_for(state: &AppState, index: &CollectionIndex, token: u64) -> Resu
     }
 }
 
+/// A place in the bounded search queue, or 503 `search_queue_full`.
+fn search_permit(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
+    state
+        .search_permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::SearchQueueFull)
+}
+
+/// Runs a search on an index on the blocking pool, holding a place in the queue.
+/// Shared by search and suggest.
+pub(crate) async fn search_index(
+    state: &AppState,
+    index: Arc<CollectionIndex>,
+    request: SearchRequest,
+) -> Result<SearchResponse, ApiError> {
+    let permit = search_permit(state)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        index_engine::search(&index, &request)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| match error {
+        index_engine::SearchError::SubstringNotEnabled => {
+            ApiError::InvalidQueryParameter(error.to_string())
+        }
+        index_engine::SearchError::TooBroad(_) => ApiError::InvalidSearchQuery(error.to_string()),
+        index_engine::SearchError::Index(_) => ApiError::internal(error),
+    })
+}
+
 async fn run(
     state: AppState,
     name: CollectionName,
@@ -51,23 +84,20 @@ async fn run(
 ) -> Result<Json<SearchResponse>, ApiError> {
     // The index knows the schema: no database round trip for index searches.
     let index = state.indexes.get(name.as_str());
-    let (collection_id, schema): (i64, CollectionSchema) = match &index {
-        Some(index) => (index.spec.collection_id, index.spec.schema.clone()),
+    let loaded: CollectionSchema;
+    let (collection_id, schema): (i64, &CollectionSchema) = match &index {
+        Some(index) => (index.spec.collection_id, &index.spec.schema),
         None => {
             let record = load_collection(&state, &name).await?;
-            (record.id, CollectionSchema::from_stored(record.fields.0))
+            loaded = CollectionSchema::from_stored(record.fields.0);
+            (record.id, &loaded)
         }
     };
-    let request: SearchRequest = params.validate(&schema)?;
-    let permit = state
-        .search_permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::SearchQueueFull)?;
+    let request: SearchRequest = params.validate(schema)?;
     let response = match request.engine {
         Engine::Index => {
-            let index: Arc<CollectionIndex> = match (index, request.after) {
-                (Some(index), _) => index,
+            let index: Arc<CollectionIndex> = match (&index, request.after) {
+                (Some(index), _) => index.clone(),
                 // A token names a write: wait for the collection's first index too.
                 (None, Some(_)) => {
                     let timeout = state.config.consistency_timeout;
@@ -80,27 +110,13 @@ async fn run(
             if let Some(token) = request.after {
                 wait_for(&state, &index, token).await?;
             }
+            // A rebuild may have swapped generations while waiting.
             let index = state.indexes.get(name.as_str()).unwrap_or(index);
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                index_engine::search(&index, &request)
-            })
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|error| match error {
-                index_engine::SearchError::SubstringNotEnabled => {
-                    ApiError::InvalidQueryParameter(error.to_string())
-                }
-                index_engine::SearchError::TooBroad(_) => {
-                    ApiError::InvalidSearchQuery(error.to_string())
-                }
-                index_engine::SearchError::Index(_) => ApiError::internal(error),
-            })?
+            search_index(&state, index, request).await?
         }
         Engine::Ilike | Engine::Fts => {
-            let response = sql_engine::search(&state.db, collection_id, &schema, &request).await?;
-            drop(permit);
-            response
+            let _permit = search_permit(&state)?;
+            sql_engine::search(&state.db, collection_id, schema, &request).await?
         }
     };
     metrics::histogram!("search_duration_seconds", "engine" => engine_label(response.engine))

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, Json, QueryParams};
 use crate::schema::FieldType;
 use crate::search::highlight::HighlightOptions;
-use crate::search::{Engine, SearchRequest, index_engine};
+use crate::search::{Engine, SearchRequest};
 use crate::state::AppState;
 
 /// Largest `limit` of suggestions.
@@ -121,18 +121,7 @@ pub async fn suggest(
         after: None,
         substring: false,
     };
-    let permit = state
-        .search_permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::SearchQueueFull)?;
-    let response = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        index_engine::search(&index, &request)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    let response = crate::routes::search::search_index(&state, index, request).await?;
     let suggestions = response
         .hits
         .into_iter()
