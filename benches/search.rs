@@ -174,6 +174,10 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
         std::env::temp_dir().join(format!("sift-bench-{}", uuid::Uuid::new_v4().simple()));
     let mut config = Config::for_database(options.clone(), index_dir.clone());
     config.consistency_timeout = Duration::from_secs(10);
+    config.redis_url = std::env::var("REDIS_URL").ok();
+    // Keys of this run's own: the collection id repeats across bench databases.
+    config.cache.key_prefix = format!("sift-bench-{}", uuid::Uuid::new_v4().simple());
+    let cache_config = config.cache.clone();
     let started = Instant::now();
     let application = Application::build(config).await?;
     let state = application.state();
@@ -257,9 +261,109 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
         }
     }
 
+    // Caches, server side: the same queries as a miss (key, index search, JSON, L2
+    // fill), an L1 hit, and an L2 hit (a second cache set with L1 off, sharing Redis).
+    let caches: &sift::cache::Caches = &state.caches;
+    let with_redis = state.redis.is_some();
+    let l2_only = sift::cache::Caches::new(
+        &sift::cache::CacheConfig {
+            l1_capacity_bytes: 0,
+            ..cache_config.clone()
+        },
+        state.redis.clone(),
+    );
+    let mut cache_miss = Histogram::<u64>::new(3)?;
+    let mut l1_hit = Histogram::<u64>::new(3)?;
+    let mut l2_hit = Histogram::<u64>::new(3)?;
+    let mut l2_origins = 0usize;
+    for q in &queries {
+        let request = request_for(q, "index")?;
+        let compute = || async {
+            let response =
+                index_engine::search(&index, &request).map_err(sift::error::ApiError::internal)?;
+            serde_json::to_vec(&response).map_err(sift::error::ApiError::internal)
+        };
+        for (histogram, caches) in [
+            (&mut cache_miss, caches),
+            (&mut l1_hit, caches),
+            (&mut l2_hit, &l2_only),
+        ] {
+            let started = Instant::now();
+            let key = caches
+                .keys
+                .search(sift::cache::keys::Epoch::of(&index), &request);
+            let cached = caches
+                .response("search", key, compute)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let body = sift::cache::CachedJson::new(&cached.json, cached.origin, Some(0.0));
+            std::hint::black_box(body);
+            histogram.record((started.elapsed().as_nanos() as u64 / 1000).max(1))?;
+            if cached.origin == sift::cache::CacheOrigin::L2 {
+                l2_origins += 1;
+            }
+        }
+    }
+
+    // Over HTTP: closed-loop clients, each sending its next query as soon as the last
+    // answered, queries drawn with a Zipf-like frequency from the 200.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
+    let mut http_rows = Vec::new();
+    for clients in [8usize, 64] {
+        let run_for = Duration::from_secs(common::env_number("SIFT_BENCH_HTTP_SECONDS", 10) as u64);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (client, base, queries) = (client.clone(), base.clone(), queries.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (c as u64 + 1));
+                let mut latency = Histogram::<u64>::new(3)?;
+                let (mut errors, mut hits) = (0u64, 0u64);
+                while started.elapsed() < run_for {
+                    let q = &queries[zipf(&mut rng, queries.len())];
+                    let sent = Instant::now();
+                    let response = client
+                        .get(format!("{base}/v1/collections/bench/search"))
+                        .query(&[("q", q.as_str()), ("limit", "10")])
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) if r.status().is_success() => {
+                            if r.headers().get("x-cache").is_some_and(|v| v != "miss") {
+                                hits += 1;
+                            }
+                            r.bytes().await?;
+                        }
+                        _ => errors += 1,
+                    }
+                    latency.record((sent.elapsed().as_micros() as u64).max(1))?;
+                }
+                Ok::<_, anyhow::Error>((latency, errors, hits))
+            }));
+        }
+        let mut latency = Histogram::<u64>::new(3)?;
+        let (mut errors, mut hits) = (0u64, 0u64);
+        for task in tasks {
+            let (h, e, k) = task.await??;
+            latency.add(&h)?;
+            errors += e;
+            hits += k;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        http_rows.push(format!(
+            "| {clients} | {:.0} | {:.3} | {:.3} | {:.3} | {:.1}% | {errors} |",
+            latency.len() as f64 / elapsed,
+            percentile(&latency, 0.5),
+            percentile(&latency, 0.99),
+            latency.max() as f64 / 1000.0,
+            100.0 * hits as f64 / latency.len().max(1) as f64,
+        ));
+    }
+
     // Write-to-visible: a steady 20 writes per second; each write's token is then
     // searched with `after`, which answers once the write is visible.
-    let client = reqwest::Client::new();
     let mut visible = Histogram::<u64>::new(3)?;
     let mut ticker = tokio::time::interval(Duration::from_millis(50));
     for n in 0..200 {
@@ -290,6 +394,7 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
     }
     shutdown.cancel();
     let _ = server.await;
+    drop(l2_only);
     drop(index);
     drop(state);
     let _ = std::fs::remove_dir_all(&index_dir);
@@ -344,6 +449,36 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
         "| fts / index | {:.0}x |",
         p50(&fts_latency) / p50(&index_on_sql_subset)
     );
+    println!();
+    println!(
+        "| cache, server side (Redis: {}) | p50 ms | p95 ms | p99 ms | max ms | queries |",
+        if with_redis {
+            "yes"
+        } else {
+            "no: set REDIS_URL"
+        }
+    );
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "{}",
+        summary("miss: key + index search + JSON + L2 fill", &cache_miss)
+    );
+    println!("{}", summary("L1 hit", &l1_hit));
+    println!(
+        "{}",
+        summary(
+            &format!("L2 hit ({l2_origins} of {} from Redis)", queries.len()),
+            &l2_hit
+        )
+    );
+    println!();
+    println!(
+        "| HTTP clients (closed loop, Zipf mix of the 200 queries) | requests/s | p50 ms | p99 ms | max ms | cached | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for row in &http_rows {
+        println!("{row}");
+    }
     println!();
     println!(
         "| write to visible (20 writes/s, over HTTP) | p50 ms | p95 ms | p99 ms | max ms | writes |"

@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/provision.sh
+# The cache tests start Redis servers of their own (to stop one mid-test).
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 say "running the tests"
 exec cargo test --locked "$@"

@@ -15,6 +15,7 @@ use clap::Args;
 use sqlx::postgres::PgConnectOptions;
 use tracing_subscriber::EnvFilter;
 
+use crate::cache::CacheConfig;
 use crate::db::PoolSettings;
 
 /// How logs are written.
@@ -112,6 +113,30 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_CONSISTENCY_TIMEOUT", default_value = "5s")]
     pub consistency_timeout: String,
 
+    /// Memory for the in-process cache (L1) of searches, suggestions and document reads; 0 turns it off
+    #[arg(long, env = "SIFT_CACHE_L1_SIZE", default_value = "64MiB")]
+    pub cache_l1_size: String,
+
+    /// How long an L1 entry lives
+    #[arg(long, env = "SIFT_CACHE_L1_TTL", default_value = "60s")]
+    pub cache_l1_ttl: String,
+
+    /// Use Redis (`REDIS_URL`) as the shared cache (L2)
+    #[arg(long, env = "SIFT_CACHE_L2", default_value = "true", num_args = 0..=1, default_missing_value = "true")]
+    pub cache_l2: String,
+
+    /// How long an L2 entry lives
+    #[arg(long, env = "SIFT_CACHE_L2_TTL", default_value = "5m")]
+    pub cache_l2_ttl: String,
+
+    /// Longest any Redis call may take; a slower Redis is treated as a cache miss
+    #[arg(long, env = "SIFT_REDIS_TIMEOUT", default_value = "20ms")]
+    pub redis_timeout: String,
+
+    /// First part of every Redis key and channel (`<prefix>:v1:...`), so deployments can share a Redis
+    #[arg(long, env = "SIFT_REDIS_KEY_PREFIX", default_value = "sift")]
+    pub redis_key_prefix: String,
+
     /// Create and fill the demo collection `products` at start when it does not exist
     #[arg(long, env = "SIFT_DEMO", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
     pub demo: String,
@@ -137,6 +162,7 @@ pub struct Config {
     pub disk_min_free: u64,
     pub max_searches: usize,
     pub consistency_timeout: Duration,
+    pub cache: CacheConfig,
     pub demo: bool,
 }
 
@@ -303,6 +329,7 @@ impl ServeArgs {
             "consistency-timeout",
             parse_duration(&self.consistency_timeout),
         );
+        let cache = self.cache_config(&mut c);
         let demo = c.check("SIFT_DEMO", "demo", parse_bool(&self.demo));
 
         match (
@@ -324,6 +351,7 @@ impl ServeArgs {
             disk_min_free,
             max_searches,
             consistency_timeout,
+            cache,
             demo,
         ) {
             (
@@ -345,6 +373,7 @@ impl ServeArgs {
                 Some(disk_min_free),
                 Some(max_searches),
                 Some(consistency_timeout),
+                Some(cache),
                 Some(demo),
             ) if c.problems.is_empty() => Ok(Config {
                 database,
@@ -367,10 +396,63 @@ impl ServeArgs {
                 disk_min_free,
                 max_searches: max_searches as usize,
                 consistency_timeout,
+                cache,
                 demo,
             }),
             _ => Err(c.problems),
         }
+    }
+}
+
+impl ServeArgs {
+    /// The cache settings, or `None` after recording what is wrong with them.
+    fn cache_config(&self, c: &mut Checker) -> Option<CacheConfig> {
+        let l1_capacity_bytes = c.check(
+            "SIFT_CACHE_L1_SIZE",
+            "cache-l1-size",
+            parse_bytes(&self.cache_l1_size),
+        );
+        let l1_ttl = c.check(
+            "SIFT_CACHE_L1_TTL",
+            "cache-l1-ttl",
+            parse_duration(&self.cache_l1_ttl),
+        );
+        let l2_enabled = c.check("SIFT_CACHE_L2", "cache-l2", parse_bool(&self.cache_l2));
+        let l2_ttl = c.check(
+            "SIFT_CACHE_L2_TTL",
+            "cache-l2-ttl",
+            parse_duration(&self.cache_l2_ttl),
+        );
+        let redis_timeout = c.check(
+            "SIFT_REDIS_TIMEOUT",
+            "redis-timeout",
+            parse_duration(&self.redis_timeout).and_then(|d| {
+                if (Duration::from_millis(1)..=Duration::from_secs(10)).contains(&d) {
+                    Ok(d)
+                } else {
+                    Err("must be from 1ms to 10s".into())
+                }
+            }),
+        );
+        let prefix = self.redis_key_prefix.trim();
+        let key_prefix = c.check(
+            "SIFT_REDIS_KEY_PREFIX",
+            "redis-key-prefix",
+            if prefix.is_empty() || prefix.len() > 64 || prefix.chars().any(|ch| ch.is_whitespace())
+            {
+                Err("must be 1 to 64 characters without spaces".into())
+            } else {
+                Ok(prefix.to_owned())
+            },
+        );
+        Some(CacheConfig {
+            l1_capacity_bytes: l1_capacity_bytes?,
+            l1_ttl: l1_ttl?,
+            l2_enabled: l2_enabled?,
+            l2_ttl: l2_ttl?,
+            redis_timeout: redis_timeout?,
+            key_prefix: key_prefix?,
+        })
     }
 }
 
@@ -399,6 +481,7 @@ impl Config {
             disk_min_free: 0,
             max_searches: 64,
             consistency_timeout: Duration::from_secs(5),
+            cache: CacheConfig::default(),
             demo: false,
         }
     }

@@ -214,6 +214,22 @@ impl ApiError {
     pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         ApiError::Internal(error.into())
     }
+
+    /// The error of a computation shared by several requests (the cache's
+    /// single-flight): each waiting request answers with the same code and message.
+    pub fn from_shared(error: std::sync::Arc<ApiError>) -> Self {
+        let error = match std::sync::Arc::try_unwrap(error) {
+            Ok(error) => return error,
+            Err(shared) => shared,
+        };
+        match &*error {
+            ApiError::InvalidQueryParameter(m) => ApiError::InvalidQueryParameter(m.clone()),
+            ApiError::InvalidSearchQuery(m) => ApiError::InvalidSearchQuery(m.clone()),
+            ApiError::IndexNotReady(m) => ApiError::IndexNotReady(m.clone()),
+            ApiError::SearchQueueFull => ApiError::SearchQueueFull,
+            _ => ApiError::Internal(Box::new(error)),
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {

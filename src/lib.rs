@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) only parses the command line; everything else is here so
 //! that tests can build the same application on port 0.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;

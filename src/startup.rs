@@ -24,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use tokio::sync::Semaphore;
 
+use crate::cache::{Caches, invalidation};
 use crate::config::{Config, CorsOrigins};
 use crate::index::indexer::{IndexRegistry, Indexer};
 use crate::middleware::{
@@ -67,6 +68,8 @@ pub struct Application {
     /// Stops the indexers, after the server has stopped.
     indexer_stop: CancellationToken,
     indexer_task: tokio::task::JoinHandle<()>,
+    /// Stops the task that follows other replicas' cache invalidations.
+    invalidations_stop: CancellationToken,
 }
 
 impl Application {
@@ -129,6 +132,15 @@ impl Application {
         );
         let indexer_task = tokio::spawn(indexer.clone().run());
         let search_permits = Arc::new(Semaphore::new(config.max_searches));
+        let caches = Arc::new(Caches::new(&config.cache, redis.clone()));
+        let invalidations_stop = CancellationToken::new();
+        if let (Some(url), Some(_)) = (&config.redis_url, &caches.l2) {
+            tokio::spawn(invalidation::follow(
+                caches.clone(),
+                url.clone(),
+                invalidations_stop.clone(),
+            ));
+        }
         let state = AppState(Arc::new(App {
             db,
             redis,
@@ -138,6 +150,7 @@ impl Application {
             indexes,
             indexer,
             search_permits,
+            caches,
         }));
         let router = router(state.clone());
         Ok(Application {
@@ -147,6 +160,7 @@ impl Application {
             shutdown: CancellationToken::new(),
             indexer_stop,
             indexer_task,
+            invalidations_stop,
         })
     }
 
@@ -180,6 +194,7 @@ impl Application {
             shutdown,
             indexer_stop,
             indexer_task,
+            invalidations_stop,
         } = self;
         let grace = state.config.shutdown_timeout;
         let serve = axum::serve(listener, router)
@@ -195,6 +210,7 @@ impl Application {
         };
         indexer_stop.cancel();
         let _ = indexer_task.await;
+        invalidations_stop.cancel();
         if let Some(redis) = &state.redis {
             redis.close();
         }

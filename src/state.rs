@@ -9,6 +9,7 @@ use sqlx::PgPool;
 
 use tokio::sync::Semaphore;
 
+use crate::cache::Caches;
 use crate::config::Config;
 use crate::index::indexer::{IndexRegistry, Indexer};
 
@@ -35,6 +36,9 @@ pub struct App {
     /// searches is answered 503 instead of queueing without end and starving the
     /// runtime.
     pub search_permits: Arc<Semaphore>,
+    /// L1 (in process) and L2 (Redis) caches of searches, suggestions and document
+    /// reads. Shared with the task that follows other replicas' invalidations.
+    pub caches: Arc<Caches>,
 }
 
 /// The axum state: cheap to clone, one `App` behind it.

@@ -444,6 +444,25 @@ impl Indexer {
                 .fetch_one(&mut *tx)
                 .await?;
         let xmin = parse_xid(&xmin)?;
+        // The watermark is the last change the snapshot holds, not the xmin itself:
+        // an index that followed the log to the same point then has the same
+        // watermark, so replicas agree on the epoch (and share cache entries).
+        let last: Option<(String, i64)> = sqlx::query_as(
+            "SELECT txid::text, seq FROM document_changes
+             WHERE collection_id = $1 AND txid < $2::text::xid8
+             ORDER BY txid DESC, seq DESC LIMIT 1",
+        )
+        .bind(index.spec.collection_id)
+        .bind(xmin.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let watermark = match last {
+            Some((txid, seq)) => Watermark {
+                txid: parse_xid(&txid)?,
+                seq,
+            },
+            None => Watermark::default(),
+        };
         let mut rows = sqlx::query_as::<_, (String, String, i64)>(
             "SELECT id, body::text, version FROM documents WHERE collection_id = $1",
         )
@@ -470,10 +489,7 @@ impl Indexer {
         apply_blocking(&index, Vec::new(), chunk).await?;
         let commit_started = std::time::Instant::now();
         let committing = index.clone();
-        tokio::task::spawn_blocking(move || {
-            committing.commit(Watermark { txid: xmin, seq: 0 }, xmin)
-        })
-        .await??;
+        tokio::task::spawn_blocking(move || committing.commit(watermark, xmin)).await??;
         tracing::info!(
             collection = %index.spec.name,
             documents = total,

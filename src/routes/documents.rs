@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::cache::{CacheOrigin, CachedJson, X_CACHE};
 use crate::db;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, DocumentPath, Json, QueryParams};
@@ -51,6 +53,10 @@ pub struct Document {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "1042")]
     pub consistency_token: Option<String>,
+    /// On reads: where the answer came from, `l1`, `l2` or `miss` (as `X-Cache`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "miss")]
+    pub cache: Option<CacheOrigin>,
 }
 
 impl From<DocumentRecord> for Document {
@@ -62,8 +68,36 @@ impl From<DocumentRecord> for Document {
             updated_at: record.updated_at,
             document: record.body.0,
             consistency_token: record.txid,
+            cache: None,
         }
     }
+}
+
+/// The `ETag` of a stored document: it changes with every write, and a re-created
+/// collection or document never reuses one.
+pub fn etag(collection_id: i64, record: &DocumentRecord) -> String {
+    format!(
+        "\"{collection_id}-{}-{}\"",
+        record.version,
+        record.updated_at.timestamp_micros()
+    )
+}
+
+/// Whether an `If-None-Match` header names `etag` (or is `*`).
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
+}
+
+/// Tells the caches that documents changed, once the write has committed.
+async fn invalidate(state: &AppState, collection_id: i64, id: &str) {
+    let key = state.caches.keys.document(collection_id, id);
+    state.caches.invalidate_documents(vec![key]).await;
 }
 
 /// The header carrying the consistency token of a write without a body (DELETE).
@@ -243,6 +277,7 @@ pub async fn create_document(
     }
     let record = record.ok_or_else(|| ApiError::DocumentAlreadyExists(id.to_string()))?;
     state.indexer.wake(collection.id);
+    invalidate(&state, collection.id, id.as_str()).await;
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
@@ -286,6 +321,7 @@ pub async fn put_document(
             .await
             .map_err(collection_gone(name.as_str()))?;
     state.indexer.wake(collection.id);
+    invalidate(&state, collection.id, id.as_str()).await;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -344,10 +380,15 @@ pub async fn patch_document(
             id: id.to_string(),
         })??;
     state.indexer.wake(collection.id);
+    invalidate(&state, collection.id, id.as_str()).await;
     Ok(Json(record.into()))
 }
 
 /// Get a document
+///
+/// Read through the caches (L1 in process, then Redis), never older than a write
+/// acknowledged before the request began. The `ETag` changes with every write; send
+/// it back in `If-None-Match` to get 304 when the document has not changed.
 #[utoipa::path(
     get,
     path = "/v1/collections/{name}/documents/{id}",
@@ -355,9 +396,15 @@ pub async fn patch_document(
     params(
         ("name" = String, Path, description = "Collection name", example = "products"),
         ("id" = String, Path, description = "Document id", example = "sku-1042"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier read: 304 if it still matches"),
     ),
     responses(
-        (status = 200, description = "The document", body = Document),
+        (status = 200, description = "The document, with where it came from in `cache`", body = Document,
+            headers(
+                ("etag" = String, description = "The document's version tag"),
+                ("x-cache" = String, description = "`l1`, `l2` or `miss`"),
+            )),
+        (status = 304, description = "Not modified: the `If-None-Match` tag is current"),
         (status = 400, description = "`invalid_collection_name` or `invalid_document_id`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found` or `document_not_found`", body = ErrorResponse,
             example = json!({"error": {"code": "document_not_found", "message": "document `sku-1042` not found in collection `products`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
@@ -367,15 +414,39 @@ pub async fn patch_document(
 pub async fn get_document(
     State(state): State<AppState>,
     DocumentPath(name, id): DocumentPath,
-) -> Result<Json<Document>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let collection = load_collection(&state, &name).await?;
-    let record = db::retry(|| store::find(&state.db, collection.id, id.as_str()))
+    let key = state.caches.keys.document(collection.id, id.as_str());
+    let cached = state
+        .caches
+        .document(key, || async {
+            let Some(record) =
+                db::retry(|| store::find(&state.db, collection.id, id.as_str())).await?
+            else {
+                return Ok(None);
+            };
+            let etag = etag(collection.id, &record);
+            let json = serde_json::to_vec(&Document::from(record)).map_err(ApiError::internal)?;
+            Ok(Some((etag, json)))
+        })
         .await?
         .ok_or_else(|| ApiError::DocumentNotFound {
             collection: name.to_string(),
             id: id.to_string(),
         })?;
-    Ok(Json(record.into()))
+    let etag = HeaderValue::from_str(&cached.etag).map_err(ApiError::internal)?;
+    if none_match(&headers, &cached.etag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, etag);
+        response
+            .headers_mut()
+            .insert(X_CACHE, HeaderValue::from_static(cached.origin.as_str()));
+        return Ok(response);
+    }
+    let mut body = CachedJson::new(&cached.json, cached.origin, None);
+    body.headers.insert(header::ETAG, etag);
+    Ok(body.into_response())
 }
 
 /// Delete a document
@@ -404,6 +475,7 @@ pub async fn delete_document(
     let collection = load_collection(&state, &name).await?;
     if let Some(txid) = db::retry(|| store::delete(&state.db, collection.id, id.as_str())).await? {
         state.indexer.wake(collection.id);
+        invalidate(&state, collection.id, id.as_str()).await;
         let mut headers = HeaderMap::new();
         if let Ok(value) = HeaderValue::from_str(&txid) {
             headers.insert(CONSISTENCY_TOKEN_HEADER, value);

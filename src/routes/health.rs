@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::cache::breaker::BreakerState;
 use crate::db;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::Json;
@@ -39,6 +40,11 @@ pub struct DependencyHealth {
     /// Free bytes (the index directory's disk only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub free_bytes: Option<u64>,
+    /// The shared cache's circuit breaker (Redis only): `closed` (in use), `open`
+    /// (Redis skipped after repeated failures) or `half-open` (probing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "closed")]
+    pub breaker: Option<String>,
 }
 
 /// The dependencies checked by `/health`.
@@ -59,7 +65,7 @@ pub struct HealthChecks {
     "status": "ok", "version": "0.1.0", "uptimeSeconds": 42,
     "checks": {
         "postgres": {"status": "ok", "latencyMs": 0.6},
-        "redis": {"status": "ok", "latencyMs": 0.2},
+        "redis": {"status": "ok", "latencyMs": 0.2, "breaker": "closed"},
         "indexDisk": {"status": "ok", "freeBytes": 53687091200u64}
     }
 }))]
@@ -126,6 +132,7 @@ async fn check_postgres(state: &AppState) -> DependencyHealth {
             latency_ms: ms(started),
             message: None,
             free_bytes: None,
+            breaker: None,
         },
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "health: postgres check failed");
@@ -134,6 +141,7 @@ async fn check_postgres(state: &AppState) -> DependencyHealth {
                 latency_ms: ms(started),
                 message: Some("query failed".into()),
                 free_bytes: None,
+                breaker: None,
             }
         }
         Err(_) => DependencyHealth {
@@ -141,11 +149,12 @@ async fn check_postgres(state: &AppState) -> DependencyHealth {
             latency_ms: ms(started),
             message: Some("timed out".into()),
             free_bytes: None,
+            breaker: None,
         },
     }
 }
 
-async fn check_redis(pool: &deadpool_redis::Pool) -> DependencyHealth {
+async fn check_redis(state: &AppState, pool: &deadpool_redis::Pool) -> DependencyHealth {
     let started = Instant::now();
     let ping = async {
         let mut connection = pool.get().await.map_err(|e| e.to_string())?;
@@ -154,12 +163,14 @@ async fn check_redis(pool: &deadpool_redis::Pool) -> DependencyHealth {
             .await
             .map_err(|e| e.to_string())
     };
-    match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
+    let breaker = state.caches.l2.as_ref().map(|l2| l2.breaker_state());
+    let mut health = match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
         Ok(Ok(_)) => DependencyHealth {
             status: "ok".into(),
             latency_ms: ms(started),
             message: None,
             free_bytes: None,
+            breaker: None,
         },
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "health: redis check failed");
@@ -168,6 +179,7 @@ async fn check_redis(pool: &deadpool_redis::Pool) -> DependencyHealth {
                 latency_ms: ms(started),
                 message: Some("unreachable; running without the shared cache".into()),
                 free_bytes: None,
+                breaker: None,
             }
         }
         Err(_) => DependencyHealth {
@@ -175,8 +187,18 @@ async fn check_redis(pool: &deadpool_redis::Pool) -> DependencyHealth {
             latency_ms: ms(started),
             message: Some("timed out; running without the shared cache".into()),
             free_bytes: None,
+            breaker: None,
         },
+    };
+    if let Some(breaker) = breaker {
+        if breaker != BreakerState::Closed && health.status == "ok" {
+            health.status = "degraded".into();
+            health.message =
+                Some("recovering: the shared cache is skipped until a probe succeeds".into());
+        }
+        health.breaker = Some(breaker.as_str().into());
     }
+    health
 }
 
 fn check_disk(state: &AppState) -> DependencyHealth {
@@ -192,6 +214,7 @@ fn check_disk(state: &AppState) -> DependencyHealth {
                 latency_ms: None,
                 message: low.then(|| "free space is below SIFT_DISK_MIN_FREE".into()),
                 free_bytes: Some(free),
+                breaker: None,
             }
         }
         Err(error) => {
@@ -201,6 +224,7 @@ fn check_disk(state: &AppState) -> DependencyHealth {
                 latency_ms: None,
                 message: Some("the index directory cannot be read".into()),
                 free_bytes: None,
+                breaker: None,
             }
         }
     }
@@ -218,7 +242,7 @@ fn check_disk(state: &AppState) -> DependencyHealth {
 pub async fn health(State(state): State<AppState>) -> Response {
     let redis = async {
         match &state.redis {
-            Some(pool) => Some(check_redis(pool).await),
+            Some(pool) => Some(check_redis(&state, pool).await),
             None => None,
         }
     };

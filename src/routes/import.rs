@@ -171,16 +171,24 @@ impl BatchWriter {
             self.collection.clone(),
         );
         self.in_flight = Some(tokio::spawn(async move {
-            db::retry(|| store::upsert_batch(&state.db, collection_id, &batch.ids, &batch.bodies))
-                .await
-                .map_err(|error| {
-                    if is_foreign_key_violation(&error) {
-                        ApiError::CollectionNotFound(collection)
-                    } else {
-                        ApiError::from(error)
-                    }
-                })
-                .map(|txid| (batch.lines, txid))
+            let txid = db::retry(|| {
+                store::upsert_batch(&state.db, collection_id, &batch.ids, &batch.bodies)
+            })
+            .await
+            .map_err(|error| {
+                if is_foreign_key_violation(&error) {
+                    ApiError::CollectionNotFound(collection)
+                } else {
+                    ApiError::from(error)
+                }
+            })?;
+            let keys = batch
+                .ids
+                .iter()
+                .map(|id| state.caches.keys.document(collection_id, id))
+                .collect();
+            state.caches.invalidate_documents(keys).await;
+            Ok((batch.lines, txid))
         }));
         Ok(())
     }

@@ -9,7 +9,9 @@ use crate::state::AppState;
 /// Prometheus metrics
 ///
 /// Requests by route, method and status; latency histograms by route; requests in
-/// flight; database pool connections; errors by code; import outcomes.
+/// flight; database pool connections; errors by code; import outcomes; cache hits by
+/// level, misses, Redis errors and timeouts, breaker state, L1 entries and bytes;
+/// index searches run (`search_index_runs_total`, by collection).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4",
         body = String, example = "http_requests_total{method=\"GET\",route=\"/v1/collections\",status=\"200\"} 3\n")))]
@@ -19,6 +21,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let idle = state.db.num_idle() as f64;
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
     metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
+    let (entries, bytes) = state.caches.l1_size();
+    metrics::gauge!("cache_l1_entries").set(entries as f64);
+    metrics::gauge!("cache_l1_bytes").set(bytes as f64);
     (
         [(
             header::CONTENT_TYPE,

@@ -6,8 +6,15 @@
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::OwnedSemaphorePermit;
+
+use crate::cache::keys::Epoch;
+use crate::cache::{CacheOrigin, CachedJson, X_CACHE, elapsed_ms};
 
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, Json, QueryParams};
@@ -62,6 +69,8 @@ pub(crate) async fn search_index(
     request: SearchRequest,
 ) -> Result<SearchResponse, ApiError> {
     let permit = search_permit(state)?;
+    metrics::counter!("search_index_runs_total", "collection" => index.spec.name.clone())
+        .increment(1);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         index_engine::search(&index, &request)
@@ -81,7 +90,8 @@ async fn run(
     state: AppState,
     name: CollectionName,
     params: SearchParams,
-) -> Result<Json<SearchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
     // The index knows the schema: no database round trip for index searches.
     let index = state.indexes.get(name.as_str());
     let loaded: CollectionSchema;
@@ -94,7 +104,7 @@ async fn run(
         }
     };
     let request: SearchRequest = params.validate(schema)?;
-    let response = match request.engine {
+    match request.engine {
         Engine::Index => {
             let index: Arc<CollectionIndex> = match (&index, request.after) {
                 (Some(index), _) => index.clone(),
@@ -112,16 +122,35 @@ async fn run(
             }
             // A rebuild may have swapped generations while waiting.
             let index = state.indexes.get(name.as_str()).unwrap_or(index);
-            search_index(&state, index, request).await?
+            // The epoch is read before searching: the searcher is at least there.
+            let key = state.caches.keys.search(Epoch::of(&index), &request);
+            let cached = state
+                .caches
+                .response("search", key, || async {
+                    let response = search_index(&state, index, request).await?;
+                    metrics::histogram!("search_duration_seconds", "engine" => "index")
+                        .record(response.took_ms / 1000.0);
+                    serde_json::to_vec(&response).map_err(ApiError::internal)
+                })
+                .await?;
+            Ok(
+                CachedJson::new(&cached.json, cached.origin, Some(elapsed_ms(started)))
+                    .into_response(),
+            )
         }
         Engine::Ilike | Engine::Fts => {
             let _permit = search_permit(&state)?;
-            sql_engine::search(&state.db, collection_id, schema, &request).await?
+            let response = sql_engine::search(&state.db, collection_id, schema, &request).await?;
+            metrics::histogram!("search_duration_seconds", "engine" => engine_label(response.engine))
+                .record(response.took_ms / 1000.0);
+            let mut response = Json(response).into_response();
+            response.headers_mut().insert(
+                X_CACHE,
+                HeaderValue::from_static(CacheOrigin::Miss.as_str()),
+            );
+            Ok(response)
         }
-    };
-    metrics::histogram!("search_duration_seconds", "engine" => engine_label(response.engine))
-        .record(response.took_ms / 1000.0);
-    Ok(Json(response))
+    }
 }
 
 fn engine_label(engine: Engine) -> &'static str {
@@ -145,7 +174,8 @@ fn engine_label(engine: Engine) -> &'static str {
     tag = "search",
     params(("name" = String, Path, description = "Collection name", example = "products"), SearchParams),
     responses(
-        (status = 200, description = "Hits, total, facets and timing", body = SearchResponse),
+        (status = 200, description = "Hits, total, facets, timing and where the answer came from", body = SearchResponse,
+            headers(("x-cache" = String, description = "`l1`, `l2` or `miss`, as the `cache` field"))),
         (status = 400, description = "`invalid_query_parameter`, `invalid_search_query`, `invalid_filter`, `invalid_sort`, `invalid_facets` or `invalid_collection_name`", body = ErrorResponse,
             example = json!({"error": {"code": "invalid_filter", "message": "`filter`: unknown field `colour`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
@@ -157,7 +187,7 @@ pub async fn search_get(
     State(state): State<AppState>,
     CollectionPath(name): CollectionPath,
     QueryParams(params): QueryParams<SearchParams>,
-) -> Result<Json<SearchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     run(state, name, params).await
 }
 
@@ -172,7 +202,8 @@ pub async fn search_get(
     params(("name" = String, Path, description = "Collection name", example = "products")),
     request_body(content = SearchParams, example = json!({"q": "wireless headph", "filter": "price < 100", "facets": "category", "limit": 10})),
     responses(
-        (status = 200, description = "Hits, total, facets and timing", body = SearchResponse),
+        (status = 200, description = "Hits, total, facets, timing and where the answer came from", body = SearchResponse,
+            headers(("x-cache" = String, description = "`l1`, `l2` or `miss`, as the `cache` field"))),
         (status = 400, description = "`invalid_json`, `invalid_request_body`, `invalid_query_parameter`, `invalid_search_query`, `invalid_filter`, `invalid_sort` or `invalid_facets`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 503, description = "`index_not_ready`, `search_queue_full` or `database_unavailable`; see `Retry-After`", body = ErrorResponse),
@@ -183,6 +214,6 @@ pub async fn search_post(
     State(state): State<AppState>,
     CollectionPath(name): CollectionPath,
     Json(params): Json<SearchParams>,
-) -> Result<Json<SearchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     run(state, name, params).await
 }

@@ -2,12 +2,16 @@
 //! request per keystroke: the best matching documents' display field (the text field
 //! with the highest boost) with the typed part marked.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::cache::keys::Epoch;
+use crate::cache::{CacheOrigin, CachedJson, elapsed_ms};
 use crate::error::{ApiError, ErrorResponse};
-use crate::extract::{CollectionPath, Json, QueryParams};
+use crate::extract::{CollectionPath, QueryParams};
 use crate::schema::FieldType;
 use crate::search::highlight::HighlightOptions;
 use crate::search::{Engine, SearchRequest};
@@ -45,10 +49,13 @@ pub struct Suggestion {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"suggestions": [{"id": "sku-0042", "text": "Acme wireless headphones",
-    "highlighted": "Acme <mark>wireless</mark> <mark>headph</mark>ones"}], "tookMs": 0.31}))]
+    "highlighted": "Acme <mark>wireless</mark> <mark>headph</mark>ones"}], "tookMs": 0.31, "cache": "l1"}))]
 pub struct Suggestions {
     pub suggestions: Vec<Suggestion>,
+    /// Time spent answering, in milliseconds, server side.
     pub took_ms: f64,
+    /// Where the answer came from: `l1`, `l2` or `miss`.
+    pub cache: CacheOrigin,
 }
 
 /// Type-ahead suggestions
@@ -62,7 +69,8 @@ pub struct Suggestions {
     tag = "search",
     params(("name" = String, Path, description = "Collection name", example = "products"), SuggestParams),
     responses(
-        (status = 200, description = "Completions, best first", body = Suggestions),
+        (status = 200, description = "Completions, best first", body = Suggestions,
+            headers(("x-cache" = String, description = "`l1`, `l2` or `miss`, as the `cache` field"))),
         (status = 400, description = "`invalid_query_parameter`, `invalid_search_query` or `invalid_collection_name`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 503, description = "`index_not_ready` or `search_queue_full`; see `Retry-After`", body = ErrorResponse),
@@ -72,7 +80,8 @@ pub async fn suggest(
     State(state): State<AppState>,
     CollectionPath(name): CollectionPath,
     QueryParams(params): QueryParams<SuggestParams>,
-) -> Result<Json<Suggestions>, ApiError> {
+) -> Result<CachedJson, ApiError> {
+    let started = Instant::now();
     if params.q.chars().count() > MAX_SUGGEST_CHARS {
         return Err(ApiError::InvalidSearchQuery(format!(
             "`q` is longer than {MAX_SUGGEST_CHARS} characters"
@@ -89,6 +98,31 @@ pub async fn suggest(
         crate::routes::collections::load(&state, &name).await?;
         return Err(ApiError::IndexNotReady(name.to_string()));
     };
+    let key = state
+        .caches
+        .keys
+        .suggest(Epoch::of(&index), &params.q, limit);
+    let cached = state
+        .caches
+        .response("suggest", key, || async {
+            let suggestions = compute(&state, index, params.q, limit).await?;
+            serde_json::to_vec(&suggestions).map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(CachedJson::new(
+        &cached.json,
+        cached.origin,
+        Some(elapsed_ms(started)),
+    ))
+}
+
+/// Runs the suggestion search on the index.
+async fn compute(
+    state: &AppState,
+    index: std::sync::Arc<crate::index::CollectionIndex>,
+    q: String,
+    limit: usize,
+) -> Result<Suggestions, ApiError> {
     let display = index
         .spec
         .schema
@@ -105,7 +139,7 @@ pub async fn suggest(
         .map(|f| f.name.clone())
         .unwrap_or_default();
     let request = SearchRequest {
-        q: params.q,
+        q,
         limit,
         offset: 0,
         filter: None,
@@ -121,7 +155,7 @@ pub async fn suggest(
         after: None,
         substring: false,
     };
-    let response = crate::routes::search::search_index(&state, index, request).await?;
+    let response = crate::routes::search::search_index(state, index, request).await?;
     let suggestions = response
         .hits
         .into_iter()
@@ -147,10 +181,11 @@ pub async fn suggest(
             })
         })
         .collect();
-    Ok(Json(Suggestions {
+    Ok(Suggestions {
         suggestions,
         took_ms: response.took_ms,
-    }))
+        cache: CacheOrigin::Miss,
+    })
 }
 
 fn html_escape(text: &str) -> String {

@@ -12,6 +12,7 @@ use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, DocAddress, Order, TantivyDocument, Term};
 
+use crate::cache::CacheOrigin;
 use crate::index::CollectionIndex;
 use crate::index::fields::user_field;
 use crate::schema::FieldType;
@@ -235,6 +236,7 @@ fn substring_search(
         limit: request.limit,
         facets: BTreeMap::new(),
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        cache: CacheOrigin::Miss,
         engine: Engine::Index,
     })
 }
@@ -364,6 +366,7 @@ pub fn search(
         limit: request.limit,
         facets,
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        cache: CacheOrigin::Miss,
         engine: Engine::Index,
     })
 }

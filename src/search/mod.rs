@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::cache::CacheOrigin;
 use crate::schema::{CollectionSchema, FieldType, truncate};
 use crate::search::filter::Filter;
 use crate::search::highlight::HighlightOptions;
@@ -342,7 +343,7 @@ pub struct FacetCount {
               "highlights": {"title": "Acme <mark>wireless</mark> <mark>headph</mark>ones"}}],
     "total": 1, "offset": 0, "limit": 20,
     "facets": {"category": [{"value": "audio", "count": 1}]},
-    "tookMs": 0.42, "engine": "index"
+    "engine": "index", "tookMs": 0.42, "cache": "miss"
 }))]
 pub struct SearchResponse {
     pub hits: Vec<Hit>,
@@ -353,7 +354,11 @@ pub struct SearchResponse {
     /// Counts per value of each requested facet (the 20 most frequent); `index` engine only.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub facets: BTreeMap<String, Vec<FacetCount>>,
+    pub engine: Engine,
     /// Time spent answering, in milliseconds, server side.
     pub took_ms: f64,
-    pub engine: Engine,
+    /// Where the answer came from: `l1` (this process's memory), `l2` (Redis) or
+    /// `miss` (computed now; `ilike` and `fts` are never cached).
+    #[serde(default)]
+    pub cache: CacheOrigin,
 }

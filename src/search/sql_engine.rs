@@ -15,6 +15,7 @@ use std::time::Instant;
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use crate::cache::CacheOrigin;
 use crate::schema::{CollectionSchema, FieldType};
 use crate::search::filter::{Filter, Op, Value as FilterValue};
 use crate::search::{Engine, Hit, SearchRequest, SearchResponse, SortOrder};
@@ -306,6 +307,7 @@ pub async fn search(
         limit: request.limit,
         facets: BTreeMap::new(),
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        cache: CacheOrigin::Miss,
         engine: request.engine,
     })
 }

@@ -90,6 +90,8 @@ pub struct TestApp {
     pub shutdown: CancellationToken,
     pub server: Option<JoinHandle<std::io::Result<()>>>,
     index_dir: PathBuf,
+    /// The configuration it was started with, for restarts and peers.
+    pub config: Config,
     /// Held for its `Drop`, which drops the database; last, so it goes after the pools.
     /// `None` once handed to a restarted app.
     database: Option<TestDatabase>,
@@ -110,11 +112,29 @@ impl TestApp {
         // Under cargo's scratch directory for tests (target/tmp): an indexer still
         // finishing when a test ends cannot litter the system temp directory.
         let index_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(&database.name);
-        Self::spawn_in(database, index_dir, configure).await
+        let options = database.options.clone();
+        Self::spawn_in(Some(database), options, index_dir, configure).await
+    }
+
+    /// Another replica over the same database (its own index directory), as a second
+    /// process behind a load balancer would be. `configure` gets this app's Redis
+    /// settings first.
+    pub async fn spawn_peer(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let name = &self.database.as_ref().expect("database").name;
+        let index_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-peer-{}", uuid::Uuid::new_v4().simple()));
+        let (redis_url, cache) = (self.config.redis_url.clone(), self.config.cache.clone());
+        Self::spawn_in(None, self.db_options().clone(), index_dir, |config| {
+            config.redis_url = redis_url;
+            config.cache = cache;
+            configure(config)
+        })
+        .await
     }
 
     async fn spawn_in(
-        database: TestDatabase,
+        database: Option<TestDatabase>,
+        options: PgConnectOptions,
         index_dir: PathBuf,
         configure: impl FnOnce(&mut Config),
     ) -> TestApp {
@@ -122,17 +142,25 @@ impl TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             sift::telemetry::init_tracing(sift::config::LogFormat::Pretty, "info,sift=debug");
         }
-        let mut config = Config::for_database(database.options.clone(), index_dir.clone());
+        let mut config = Config::for_database(options.clone(), index_dir.clone());
         // Small pools: many tests run at once against one server.
         config.db_pool.max_connections = 3;
+        // Tests share a Redis: keys of their own (collection ids repeat across databases).
+        config.cache.key_prefix =
+            format!("sift-test-{}", options.get_database().unwrap_or("unknown"));
         configure(&mut config);
+        let kept = config.clone();
         let application = Application::build(config)
             .await
             .expect("application builds");
         let port = application.port();
         let shutdown = application.shutdown_token();
         let server = tokio::spawn(application.run_until_stopped());
-        let db = database.pool().await;
+        let db = PgPoolOptions::new()
+            .max_connections(3)
+            .connect_with(options)
+            .await
+            .expect("connect to test database");
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
@@ -141,7 +169,8 @@ impl TestApp {
             shutdown,
             server: Some(server),
             index_dir,
-            database: Some(database),
+            config: kept,
+            database,
         }
     }
 
@@ -161,9 +190,15 @@ impl TestApp {
             let _ = server.await;
         }
         let database = self.database.take().expect("database");
+        let options = database.options.clone();
         let index_dir = std::mem::take(&mut self.index_dir);
+        let kept = self.config.clone();
         drop(self);
-        Self::spawn_in(database, index_dir, |_| {}).await
+        Self::spawn_in(Some(database), options, index_dir, |config| {
+            config.redis_url = kept.redis_url;
+            config.cache = kept.cache;
+        })
+        .await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -241,7 +276,8 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        if self.database.is_some() {
+        // Empty once handed to a restarted app.
+        if !self.index_dir.as_os_str().is_empty() {
             let _ = std::fs::remove_dir_all(&self.index_dir);
         }
     }
@@ -383,5 +419,75 @@ impl CuttableProxy {
 impl Drop for CuttableProxy {
     fn drop(&mut self) {
         self.cut();
+    }
+}
+
+/// A Redis server of the test's own, on a port of its own, so the test can stop and
+/// resume it. Killed when dropped.
+pub struct TestRedis {
+    pub port: u16,
+    child: std::process::Child,
+    _dir: PathBuf,
+}
+
+impl TestRedis {
+    pub async fn start() -> TestRedis {
+        // A free port: bind port 0, note it, let it go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("redis-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("redis dir");
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/test.sh installs it)");
+        let redis = TestRedis {
+            port,
+            child,
+            _dir: dir,
+        };
+        let up = wait_until(Duration::from_secs(10), || async {
+            TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
+        assert!(up, "redis-server on port {port} did not start");
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open and nothing answers, the
+    /// worst case for a client.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
     }
 }

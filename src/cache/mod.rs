@@ -1,0 +1,493 @@
+//! Two cache levels in front of search, suggest and document reads.
+//!
+//! * L1 is a moka cache inside the process, weighed by entry size, with a TTL.
+//! * L2 is Redis, shared by every replica ([`redis`]), with a TTL, behind a timeout
+//!   and a circuit breaker ([`breaker`]): Redis failing costs at most the timeout and
+//!   is never an error.
+//!
+//! Why searches are never stale: their keys carry the collection's **epoch**
+//! (collection id, settings generation and the watermark the index has applied), which
+//! moves on every index commit, so an entry can only be found while the index is at
+//! the point that produced it. Replicas at the same point compute the same key and
+//! share L2 entries.
+//!
+//! Why document reads are never stale: a write, after it commits, moves the
+//! invalidation counter of each key it touched and deletes the entries, in L1 and L2,
+//! then tells the other replicas over Redis pub/sub ([`invalidation`]) and waits
+//! (briefly) for each to acknowledge before it answers. A reader notes the counter
+//! before it reads PostgreSQL and fills only if the counter has not moved, so a read
+//! that started before a write can't put the old document back. Counters are striped
+//! ([`STRIPES`] per process and in Redis), so their memory is bounded however many
+//! documents are written; a shared stripe only costs a skipped fill. A replica that is
+//! not subscribed (Redis down) does not use L1 for documents at all.
+
+pub mod breaker;
+pub mod invalidation;
+pub mod keys;
+pub mod redis;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use moka::ops::compute::Op;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::cache::invalidation::Invalidations;
+use crate::cache::redis::RedisCache;
+use crate::error::ApiError;
+
+/// Where a response came from; the `cache` field and the `X-Cache` header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheOrigin {
+    /// This process's memory.
+    L1,
+    /// Redis, shared by the replicas.
+    L2,
+    /// Computed for this request (or not cacheable: `ilike` and `fts` never are).
+    #[default]
+    Miss,
+}
+
+impl CacheOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOrigin::L1 => "l1",
+            CacheOrigin::L2 => "l2",
+            CacheOrigin::Miss => "miss",
+        }
+    }
+}
+
+/// The header that says where a response came from.
+pub const X_CACHE: &str = "x-cache";
+
+/// The cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// L1 capacity in bytes; 0 turns L1 off.
+    pub l1_capacity_bytes: u64,
+    pub l1_ttl: Duration,
+    /// Whether Redis is used as L2 (when `REDIS_URL` is set).
+    pub l2_enabled: bool,
+    pub l2_ttl: Duration,
+    /// Bound on every Redis call.
+    pub redis_timeout: Duration,
+    /// First part of every Redis key and channel, so several deployments (or tests)
+    /// can share one Redis.
+    pub key_prefix: String,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            l1_capacity_bytes: 64 * 1024 * 1024,
+            l1_ttl: Duration::from_secs(60),
+            l2_enabled: true,
+            l2_ttl: Duration::from_secs(300),
+            redis_timeout: Duration::from_millis(20),
+            key_prefix: "sift".into(),
+        }
+    }
+}
+
+/// A value in L1.
+#[derive(Debug, Clone)]
+enum Entry {
+    /// A search or suggest response, serialized once (what L2 holds too), with where
+    /// it came from when it was filled.
+    Response {
+        json: Arc<[u8]>,
+        origin: CacheOrigin,
+    },
+    /// A document read, with its `ETag`.
+    Document { etag: Arc<str>, json: Arc<[u8]> },
+}
+
+impl Entry {
+    fn weight(&self) -> u32 {
+        let payload = match self {
+            Entry::Response { json, .. } => json.len(),
+            Entry::Document { json, etag } => json.len() + etag.len(),
+        };
+        u32::try_from(payload + 64).unwrap_or(u32::MAX)
+    }
+}
+
+/// Invalidation counters per process and in Redis. A power of two.
+pub const STRIPES: usize = 4096;
+
+/// The stripe of a key: FNV-1a, the same in every process (Redis counters are shared).
+pub fn stripe(key: &str) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash as usize) & (STRIPES - 1)
+}
+
+/// A cached answer: its JSON and where it came from.
+pub struct Cached {
+    pub json: Arc<[u8]>,
+    pub origin: CacheOrigin,
+}
+
+/// A cached document read.
+pub struct CachedDocument {
+    pub etag: Arc<str>,
+    pub json: Arc<[u8]>,
+    pub origin: CacheOrigin,
+}
+
+/// The caches of one process.
+pub struct Caches {
+    l1: Option<moka::future::Cache<String, Entry>>,
+    /// L2, when Redis is configured and L2 is on.
+    pub l2: Option<Arc<RedisCache>>,
+    /// Cross-replica invalidation of document reads.
+    pub invalidations: Arc<Invalidations>,
+    pub keys: keys::Keys,
+    /// This process's invalidation counters for document keys, by [`stripe`].
+    counters: Box<[AtomicU64]>,
+}
+
+impl Caches {
+    pub fn new(config: &CacheConfig, redis: Option<deadpool_redis::Pool>) -> Caches {
+        let l1 = (config.l1_capacity_bytes > 0).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(config.l1_capacity_bytes)
+                .weigher(|key: &String, value: &Entry| {
+                    value
+                        .weight()
+                        .saturating_add(u32::try_from(key.len()).unwrap_or(u32::MAX))
+                })
+                .time_to_live(config.l1_ttl)
+                .build()
+        });
+        let l2 = redis
+            .filter(|_| config.l2_enabled)
+            .map(|pool| Arc::new(RedisCache::new(pool, config.redis_timeout, config.l2_ttl)));
+        let keys = keys::Keys::new(&config.key_prefix);
+        let invalidations = Arc::new(Invalidations::new(&keys, config.redis_timeout));
+        Caches {
+            l1,
+            l2,
+            invalidations,
+            keys,
+            counters: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Entries and weighed bytes in L1, for `/metrics`.
+    pub fn l1_size(&self) -> (u64, u64) {
+        match &self.l1 {
+            Some(l1) => (l1.entry_count(), l1.weighted_size()),
+            None => (0, 0),
+        }
+    }
+
+    /// A search or suggest answer: L1, then L2, then `compute`, which fills both.
+    /// Concurrent identical misses in this process compute once; the others wait for
+    /// that result and report `l1`.
+    pub async fn response<F, Fut>(
+        &self,
+        kind: &'static str,
+        key: String,
+        compute: F,
+    ) -> Result<Cached, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, ApiError>>,
+    {
+        let l2_key = key.clone();
+        let load = async move {
+            let key = l2_key;
+            if let Some(l2) = &self.l2
+                && let Some(json) = l2.get(&key).await
+            {
+                record(kind, CacheOrigin::L2);
+                return Ok(Entry::Response {
+                    json: json.into(),
+                    origin: CacheOrigin::L2,
+                });
+            }
+            let json = compute().await?;
+            if let Some(l2) = &self.l2 {
+                l2.set(&key, &json).await;
+            }
+            record(kind, CacheOrigin::Miss);
+            Ok::<_, ApiError>(Entry::Response {
+                json: json.into(),
+                origin: CacheOrigin::Miss,
+            })
+        };
+        let Some(l1) = &self.l1 else {
+            return match load.await? {
+                Entry::Response { json, origin } => Ok(Cached { json, origin }),
+                _ => Err(ApiError::internal(UnexpectedEntry)),
+            };
+        };
+        let entry = l1
+            .entry(key)
+            .or_try_insert_with(load)
+            .await
+            .map_err(ApiError::from_shared)?;
+        let fresh = entry.is_fresh();
+        match entry.into_value() {
+            Entry::Response { json, origin } => {
+                let origin = if fresh { origin } else { CacheOrigin::L1 };
+                if !fresh {
+                    record(kind, CacheOrigin::L1);
+                }
+                Ok(Cached { json, origin })
+            }
+            _ => Err(ApiError::internal(UnexpectedEntry)),
+        }
+    }
+
+    /// Whether L1 may hold document reads: only while this process hears the other
+    /// replicas' invalidations (always, without Redis: there is no one to hear).
+    fn documents_in_l1(&self) -> Option<&moka::future::Cache<String, Entry>> {
+        let l1 = self.l1.as_ref()?;
+        if self.l2.is_some() && !self.invalidations.is_live() {
+            return None;
+        }
+        Some(l1)
+    }
+
+    /// A document read: L1, then L2, then `load` (PostgreSQL), which returns the
+    /// `ETag` and JSON and fills both unless a write moved the key's counter meanwhile.
+    /// `Ok(None)` when `load` found nothing.
+    pub async fn document<F, Fut>(
+        &self,
+        key: String,
+        load: F,
+    ) -> Result<Option<CachedDocument>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<(String, Vec<u8>)>, ApiError>>,
+    {
+        let l1 = self.documents_in_l1();
+        if let Some(l1) = l1
+            && let Some(Entry::Document { etag, json }) = l1.get(&key).await
+        {
+            record("document", CacheOrigin::L1);
+            return Ok(Some(CachedDocument {
+                etag,
+                json,
+                origin: CacheOrigin::L1,
+            }));
+        }
+        let stripe = stripe(&key);
+        let seen_here = self.counters[stripe].load(Ordering::Acquire);
+        let counter_key = self.keys.document_counter(stripe);
+        let mut seen_l2 = None;
+        if let Some(l2) = &self.l2
+            && let Some((value, counter)) = l2.get_guarded(&key, &counter_key).await
+        {
+            if let Some((etag, json)) = value.as_deref().and_then(split_document) {
+                let (etag, json): (Arc<str>, Arc<[u8]>) = (etag.into(), json.into());
+                if let Some(l1) = l1 {
+                    self.fill_document(l1, key, stripe, seen_here, &etag, &json)
+                        .await;
+                }
+                record("document", CacheOrigin::L2);
+                return Ok(Some(CachedDocument {
+                    etag,
+                    json,
+                    origin: CacheOrigin::L2,
+                }));
+            }
+            seen_l2 = Some(counter);
+        }
+        let Some((etag, json)) = load().await? else {
+            return Ok(None);
+        };
+        if let (Some(l2), Some(seen)) = (&self.l2, &seen_l2) {
+            let mut value = Vec::with_capacity(etag.len() + 1 + json.len());
+            value.extend_from_slice(etag.as_bytes());
+            value.push(b'\n');
+            value.extend_from_slice(&json);
+            l2.fill_if_unchanged(&key, &counter_key, seen.as_deref(), &value)
+                .await;
+        }
+        let (etag, json): (Arc<str>, Arc<[u8]>) = (etag.into(), json.into());
+        if let Some(l1) = l1 {
+            self.fill_document(l1, key, stripe, seen_here, &etag, &json)
+                .await;
+        }
+        record("document", CacheOrigin::Miss);
+        Ok(Some(CachedDocument {
+            etag,
+            json,
+            origin: CacheOrigin::Miss,
+        }))
+    }
+
+    /// Puts a document in L1 unless the key's counter moved from `seen`. The check
+    /// runs under the entry's lock and an invalidation moves the counter before it
+    /// removes the entry, so a fill either sees the move or is removed after it.
+    async fn fill_document(
+        &self,
+        l1: &moka::future::Cache<String, Entry>,
+        key: String,
+        stripe: usize,
+        seen: u64,
+        etag: &Arc<str>,
+        json: &Arc<[u8]>,
+    ) {
+        l1.entry(key)
+            .and_compute_with(|_| {
+                let unchanged = self.counters[stripe].load(Ordering::Acquire) == seen;
+                std::future::ready(if unchanged {
+                    Op::Put(Entry::Document {
+                        etag: etag.clone(),
+                        json: json.clone(),
+                    })
+                } else {
+                    Op::Nop
+                })
+            })
+            .await;
+    }
+
+    /// After a write to the documents `keys` has committed: their counters move and
+    /// their entries go, in L1 and L2; then the other replicas are told and (briefly)
+    /// awaited.
+    pub async fn invalidate_documents(&self, keys: Vec<String>) {
+        self.drop_local(&keys).await;
+        if let Some(l2) = &self.l2 {
+            let pairs: Vec<(String, String)> = keys
+                .iter()
+                .map(|key| (key.clone(), self.keys.document_counter(stripe(key))))
+                .collect();
+            l2.invalidate(&pairs).await;
+            self.invalidations.broadcast(l2, keys).await;
+        }
+    }
+
+    /// Invalidates document keys in this process's L1 only (also on a message from
+    /// another replica).
+    pub async fn drop_local(&self, keys: &[String]) {
+        for key in keys {
+            self.counters[stripe(key)].fetch_add(1, Ordering::AcqRel);
+        }
+        if let Some(l1) = &self.l1 {
+            for key in keys {
+                l1.invalidate(key).await;
+            }
+        }
+    }
+
+    /// Empties L1 of documents (and everything else): after this process may have
+    /// missed invalidations.
+    pub fn clear_l1(&self) {
+        if let Some(l1) = &self.l1 {
+            l1.invalidate_all();
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cache: unexpected entry kind")]
+struct UnexpectedEntry;
+
+fn record(kind: &'static str, origin: CacheOrigin) {
+    match origin {
+        CacheOrigin::L1 | CacheOrigin::L2 => {
+            metrics::counter!("cache_hits_total", "level" => origin.as_str(), "kind" => kind)
+                .increment(1)
+        }
+        CacheOrigin::Miss => metrics::counter!("cache_misses_total", "kind" => kind).increment(1),
+    }
+}
+
+/// `<etag>\n<json>`, as L2 holds a document.
+fn split_document(value: &[u8]) -> Option<(&str, &[u8])> {
+    let newline = value.iter().position(|b| *b == b'\n')?;
+    let etag = std::str::from_utf8(&value[..newline]).ok()?;
+    Some((etag, &value[newline + 1..]))
+}
+
+/// A JSON body from the cache, answered with the `cache` field and the `X-Cache`
+/// header set for this request (and `tookMs`, when the body has one, replaced by this
+/// request's time). A cached search or suggest ends with its `tookMs` and `cache`
+/// fields (the last fields of the response structs); a cached document has neither.
+/// So the splice is a truncation: no parsing on a hit.
+pub struct CachedJson {
+    pub body: Vec<u8>,
+    pub origin: CacheOrigin,
+    /// Extra headers, such as `ETag`.
+    pub headers: axum::http::HeaderMap,
+}
+
+impl CachedJson {
+    pub fn new(json: &[u8], origin: CacheOrigin, took_ms: Option<f64>) -> CachedJson {
+        let mut body = Vec::with_capacity(json.len() + 48);
+        let cut = took_ms
+            .and_then(|_| find_last(json, br#","tookMs":"#))
+            .or_else(|| json.iter().rposition(|b| *b == b'}'))
+            .unwrap_or(json.len());
+        body.extend_from_slice(&json[..cut]);
+        if let Some(took_ms) = took_ms {
+            body.extend_from_slice(format!(r#","tookMs":{took_ms}"#).as_bytes());
+        }
+        body.extend_from_slice(format!(r#","cache":"{}"}}"#, origin.as_str()).as_bytes());
+        CachedJson {
+            body,
+            origin,
+            headers: axum::http::HeaderMap::new(),
+        }
+    }
+}
+
+fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+impl axum::response::IntoResponse for CachedJson {
+    fn into_response(self) -> axum::response::Response {
+        use axum::http::{HeaderValue, header};
+        let mut response = self.body.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(X_CACHE, HeaderValue::from_static(self.origin.as_str()));
+        headers.extend(self.headers);
+        response
+    }
+}
+
+/// Milliseconds since `started`, to the microsecond.
+pub fn elapsed_ms(started: std::time::Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_json_gets_this_requests_time_and_origin() {
+        let json =
+            br#"{"hits":[{"document":{"tookMs":1}}],"engine":"index","tookMs":3.5,"cache":"miss"}"#;
+        let out = CachedJson::new(json, CacheOrigin::L1, Some(0.012));
+        let value: serde_json::Value = serde_json::from_slice(&out.body).expect("json");
+        assert_eq!(value["tookMs"], 0.012);
+        assert_eq!(value["cache"], "l1");
+        assert_eq!(value["hits"][0]["document"]["tookMs"], 1);
+        assert_eq!(value["engine"], "index");
+    }
+
+    #[test]
+    fn cached_json_without_time_gets_the_origin() {
+        let out = CachedJson::new(br#"{"id":"a","version":2}"#, CacheOrigin::L2, None);
+        assert_eq!(out.body, br#"{"id":"a","version":2,"cache":"l2"}"#);
+    }
+}
