@@ -9,8 +9,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::Redirect;
-use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -295,7 +293,7 @@ pub fn router(state: AppState) -> Router {
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     let router = api
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
-        .route("/", get(|| async { Redirect::temporary("/docs/") }))
+        .merge(routes::page::routes())
         .fallback(route_not_found)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(from_fn_with_state(state.clone(), require_api_key))

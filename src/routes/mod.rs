@@ -18,6 +18,7 @@ pub mod documents;
 pub mod health;
 pub mod import;
 pub mod metrics;
+pub mod page;
 pub mod reindex;
 pub mod search;
 pub mod suggest;

@@ -2,6 +2,7 @@
 //! one database per test. One binary, so it is linked once.
 
 mod auth;
+mod browser;
 mod cache;
 mod collections;
 mod config;

@@ -1,0 +1,381 @@
+//! The search page and Swagger UI in a real browser: headless Chromium from Debian's
+//! `chromium` package, driven over WebDriver by Debian's `chromedriver` (both installed
+//! by `scripts/test.sh` when missing). A failing test saves a screenshot under
+//! `target/browser-screenshots/`.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, json_body, wait_until};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// chromedriver on a port of its own, and a WebDriver session with headless Chromium.
+struct Browser {
+    driver: Child,
+    client: Client,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/test.sh installs chromium-driver)");
+        let up = wait_until(WAIT, || async {
+            TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
+        assert!(up, "chromedriver did not start");
+        let profile = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("chromium-{}", uuid::Uuid::new_v4().simple()));
+        // Flags as the machine notes say: the closed network refuses Chromium's own
+        // background connections, so those are turned off.
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session with headless Chromium");
+        Browser {
+            driver,
+            client,
+            profile,
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Runs `test` with a browser and a sift holding the demo collection; on a panic,
+/// saves a screenshot named after the test, then fails.
+async fn in_browser<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(Client, TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let app = TestApp::spawn_with(|config| config.demo = true).await;
+    // The demo collection is loaded before the service starts; wait for its index.
+    let ready = wait_until(WAIT, || async {
+        app.get("/v1/collections/products/search?q=lamp")
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    assert!(ready, "the demo collection's index was not built");
+    let browser = Browser::start().await;
+    let client = browser.client.clone();
+    let outcome = AssertUnwindSafe(test(client.clone(), app))
+        .catch_unwind()
+        .await;
+    if let Err(panic) = outcome {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("..")
+            .join("browser-screenshots");
+        if let Ok(png) = client.screenshot().await {
+            let _ = std::fs::create_dir_all(&dir);
+            let path = dir.join(format!("{name}.png"));
+            if std::fs::write(&path, png).is_ok() {
+                eprintln!("screenshot: {}", path.display());
+            }
+        }
+        let _ = client.close().await;
+        std::panic::resume_unwind(panic);
+    }
+    let _ = client.close().await;
+}
+
+/// The ids of the results on the page, in order.
+async fn result_ids(client: &Client) -> Vec<String> {
+    let value = client
+        .execute(
+            "return [...document.querySelectorAll('#results [role=option]')].map(li => li.dataset.id)",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+/// The ids the API answers for `q`, as the page asks (10 hits).
+async fn api_ids(app: &TestApp, q: &str) -> Vec<String> {
+    let q = q.replace(' ', "%20");
+    json_body(
+        app.get(&format!("/v1/collections/products/search?q={q}&limit=10"))
+            .await,
+    )
+    .await["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+async fn status_text(client: &Client) -> String {
+    client
+        .find(Locator::Id("status"))
+        .await
+        .expect("status line")
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+/// Waits until `condition` holds on the page, or fails with `what`.
+async fn eventually<F, Fut>(what: &str, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    assert!(wait_until(WAIT, condition).await, "never happened: {what}");
+}
+
+async fn open_page(client: &Client, app: &TestApp) -> fantoccini::elements::Element {
+    client.goto(&app.url("/")).await.expect("page loads");
+    eventually("the page is ready", || async {
+        client
+            .execute("return document.body.dataset.ready === 'true'", vec![])
+            .await
+            .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    client.find(Locator::Id("q")).await.expect("search box")
+}
+
+#[tokio::test]
+async fn typing_a_query_with_a_typo_shows_the_expected_document_first() {
+    in_browser("typo_query", |client, app| async move {
+        let search = open_page(&client, &app).await;
+        search.send_keys("espreso machne").await.expect("typing");
+        eventually("an espresso machine comes first", || async {
+            let first = client
+                .find(Locator::Css("#results [role=option] .title"))
+                .await;
+            match first {
+                Ok(title) => title
+                    .text()
+                    .await
+                    .is_ok_and(|t| t.to_lowercase().contains("espresso machine")),
+                Err(_) => false,
+            }
+        })
+        .await;
+        // The match is highlighted, and the status says the time and cache level.
+        let marked = client
+            .find(Locator::Css("#results [role=option] .title mark"))
+            .await
+            .expect("a highlighted word");
+        assert!(!marked.text().await.expect("text").is_empty());
+        let status = status_text(&client).await;
+        assert!(status.contains("ms server time"), "{status}");
+        assert!(status.contains("cache"), "{status}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fast_typing_ends_with_the_results_of_the_last_query() {
+    in_browser("fast_typing", |client, app| async move {
+        let search = open_page(&client, &app).await;
+        // Every keystroke is an input event: "k", "ke", ... each a search of its own,
+        // typed faster than they are answered.
+        search.send_keys("kettle blac").await.expect("typing");
+        let expected = api_ids(&app, "kettle blac").await;
+        assert!(!expected.is_empty());
+        eventually("the page shows the last query's results", || async {
+            result_ids(&client).await == expected
+        })
+        .await;
+        // And nothing arrives later to replace them.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(result_ids(&client).await, expected);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn arrow_keys_move_through_results_enter_opens_escape_closes() {
+    in_browser("keyboard", |client, app| async move {
+        let search = open_page(&client, &app).await;
+        search.send_keys("lamp").await.expect("typing");
+        let ids = api_ids(&app, "lamp").await;
+        assert!(ids.len() >= 3);
+        eventually("the results of `lamp`", || async {
+            result_ids(&client).await == ids
+        })
+        .await;
+        assert_eq!(
+            search.attr("aria-activedescendant").await.expect("attr"),
+            Some("result-0".into())
+        );
+        search
+            .send_keys(&format!("{}{}", Key::Down, Key::Down))
+            .await
+            .expect("arrows");
+        search.send_keys(&Key::Up.to_string()).await.expect("up");
+        let selected = client
+            .find(Locator::Css("#results [aria-selected=true]"))
+            .await
+            .expect("a selected option");
+        assert_eq!(
+            selected.attr("id").await.expect("id"),
+            Some("result-1".into())
+        );
+        assert_eq!(
+            search.attr("aria-activedescendant").await.expect("attr"),
+            Some("result-1".into())
+        );
+
+        search
+            .send_keys(&Key::Enter.to_string())
+            .await
+            .expect("enter");
+        let panel = client.find(Locator::Id("panel")).await.expect("panel");
+        eventually("the document opens", || async {
+            panel.attr("hidden").await.is_ok_and(|h| h.is_none())
+        })
+        .await;
+        let json_text = client
+            .find(Locator::Id("panel-json"))
+            .await
+            .expect("json")
+            .text()
+            .await
+            .expect("text");
+        let document: Value = serde_json::from_str(&json_text).expect("the panel shows JSON");
+        assert_eq!(document["id"], ids[1].as_str());
+
+        client
+            .active_element()
+            .await
+            .expect("focus")
+            .send_keys(&Key::Escape.to_string())
+            .await
+            .expect("escape");
+        eventually("the panel closes", || async {
+            panel.attr("hidden").await.is_ok_and(|h| h.is_some())
+        })
+        .await;
+        let focused = client.active_element().await.expect("focus");
+        assert_eq!(focused.attr("id").await.expect("id"), Some("q".into()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_engine_switch_shows_all_three_timings() {
+    in_browser("engines", |client, app| async move {
+        let search = open_page(&client, &app).await;
+        search.send_keys("wireless").await.expect("typing");
+        eventually("results", || async { !result_ids(&client).await.is_empty() }).await;
+        client
+            .find(Locator::Css("input[name=engine][value=ilike]"))
+            .await
+            .expect("ilike switch")
+            .click()
+            .await
+            .expect("click");
+        eventually("three timings", || async {
+            let rows = client
+                .execute(
+                    "return [...document.querySelectorAll('#timings tbody tr')].map(r => [r.dataset.engine, r.cells[1].textContent])",
+                    vec![],
+                )
+                .await
+                .unwrap_or(Value::Null);
+            let rows: Vec<(String, String)> = serde_json::from_value(rows).unwrap_or_default();
+            rows.len() == 3
+                && ["index", "ilike", "fts"]
+                    .iter()
+                    .zip(&rows)
+                    .all(|(engine, (name, time))| name == engine && time.ends_with(" ms"))
+        })
+        .await;
+        let status = status_text(&client).await;
+        assert!(status.contains("ilike"), "{status}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn swagger_ui_loads_the_spec_and_try_it_out_searches() {
+    in_browser("swagger_try_it_out", |client, app| async move {
+        client.goto(&app.url("/docs/")).await.expect("Swagger UI loads");
+        let operation = client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#operations-search-search_get .opblock-summary"))
+            .await
+            .expect("the search operation is listed");
+        operation.click().await.expect("expand");
+        client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#operations-search-search_get .try-out__btn"))
+            .await
+            .expect("try it out")
+            .click()
+            .await
+            .expect("click");
+        client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#operations-search-search_get .execute"))
+            .await
+            .expect("execute")
+            .click()
+            .await
+            .expect("click");
+        eventually("a 200 with hits", || async {
+            // The live response table: a row per response, status then body.
+            let rows = client
+                .execute(
+                    "return [...document.querySelectorAll('#operations-search-search_get .live-responses-table tbody tr')].map(r => r.innerText)",
+                    vec![],
+                )
+                .await
+                .unwrap_or(Value::Null);
+            let rows: Vec<String> = serde_json::from_value(rows).unwrap_or_default();
+            rows.iter()
+                .any(|row| row.trim_start().starts_with("200") && row.contains("\"hits\""))
+        })
+        .await;
+    })
+    .await;
+}
