@@ -33,7 +33,7 @@ curl -fsS "$base/ready" >/dev/null 2>&1 || die "sift did not become ready at $ba
 cat >&2 <<MSG
 
   sift is running with the demo collection "products".
-    Search page:   $base/   (until the search page lands, this opens Swagger UI)
+    Search page:   $base/
     Swagger UI:    $base/docs/
     OpenAPI:       $base/openapi.json
     Health:        $base/health

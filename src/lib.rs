@@ -3,9 +3,11 @@
 //! The binary (`main.rs`) only parses the command line; everything else is here so
 //! that tests can build the same application on port 0.
 
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod datagen;
 pub mod db;
 pub mod demo;
 pub mod error;

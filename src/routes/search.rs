@@ -103,6 +103,7 @@ async fn run(
             (record.id, &loaded)
         }
     };
+    let use_cache = params.cache.unwrap_or(true);
     let request: SearchRequest = params.validate(schema)?;
     match request.engine {
         Engine::Index => {
@@ -122,6 +123,14 @@ async fn run(
             }
             // A rebuild may have swapped generations while waiting.
             let index = state.indexes.get(name.as_str()).unwrap_or(index);
+            if !use_cache {
+                let response = search_index(&state, index, request).await?;
+                let json = serde_json::to_vec(&response).map_err(ApiError::internal)?;
+                return Ok(
+                    CachedJson::new(&json, CacheOrigin::Miss, Some(elapsed_ms(started)))
+                        .into_response(),
+                );
+            }
             // The epoch is read before searching: the searcher is at least there.
             let key = state.caches.keys.search(Epoch::of(&index), &request);
             let cached = state

@@ -81,6 +81,9 @@ pub struct SearchParams {
     /// A consistency token from a write: wait until the index has applied it.
     #[param(example = "1042")]
     pub after: Option<String>,
+    /// `false` answers from the index without reading or filling the caches (for
+    /// measuring; default true).
+    pub cache: Option<bool>,
 }
 
 /// Which engine answers.

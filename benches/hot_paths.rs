@@ -1,0 +1,133 @@
+//! Criterion micro-benchmarks of the hot paths of a search, on a prebuilt in-memory
+//! corpus (20,000 generated reviews; no PostgreSQL needed):
+//! query building, a search on the index, cache key computation, and serializing a
+//! response.
+//!
+//! `cargo bench --bench hot_paths`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Map, Value};
+use sift::cache::keys::{Epoch, Keys};
+use sift::datagen::{Corpus, Generator};
+use sift::index::{CollectionIndex, IndexSpec, IndexedRow, Watermark};
+use sift::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
+use sift::search::query::{self, Matching};
+use sift::search::{SearchParams, SearchRequest, index_engine};
+
+const DOCUMENTS: u64 = 20_000;
+
+fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
+    let schema = Corpus::Reviews.schema("bench");
+    let fields: Vec<FieldDefinition> =
+        serde_json::from_value(schema["fields"].clone()).expect("fields");
+    let schema = CollectionSchema::parse(fields).expect("schema");
+    let spec = IndexSpec {
+        collection_id: 1,
+        name: "bench".into(),
+        settings_generation: 1,
+        schema,
+        settings: CollectionSettings::default(),
+    };
+    let index = CollectionIndex::create(dir, spec).expect("index");
+    let mut generator = Generator::new(Corpus::Reviews, 42);
+    let mut rows = Vec::new();
+    let mut line = Vec::new();
+    for n in 0..DOCUMENTS {
+        line.clear();
+        generator.write_document(n, &mut line);
+        let source = String::from_utf8_lossy(&line).trim().to_owned();
+        let body: Map<String, Value> = serde_json::from_str(&source).expect("json");
+        rows.push(IndexedRow {
+            id: format!("r{n}"),
+            version: 1,
+            body,
+            source,
+        });
+    }
+    index.apply(&[], &rows).expect("apply");
+    index
+        .commit(Watermark { txid: 1, seq: 1 }, 2)
+        .expect("commit");
+    index.merge_segments().expect("merge");
+    index
+}
+
+fn request(index: &CollectionIndex, q: &str) -> SearchRequest {
+    SearchParams {
+        q: Some(q.into()),
+        limit: Some(10),
+        ..SearchParams::default()
+    }
+    .validate(&index.spec.schema)
+    .expect("valid")
+}
+
+fn hot_paths(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("sift-hot-paths-{}", std::process::id()));
+    let index = corpus_index(&dir);
+    let searcher = index.reader.searcher();
+    let queries = ["great qualty", "battery charg", "kitchen knife sharp"];
+
+    c.bench_function("query building (typo expansion, prefix)", |b| {
+        b.iter(|| {
+            for q in queries {
+                black_box(query::build(
+                    &index,
+                    &searcher,
+                    q,
+                    Matching {
+                        typos: true,
+                        prefix: true,
+                    },
+                ));
+            }
+        })
+    });
+
+    let requests: Vec<SearchRequest> = queries.iter().map(|q| request(&index, q)).collect();
+    c.bench_function("index search, 10 hits with highlights", |b| {
+        b.iter(|| {
+            for r in &requests {
+                black_box(index_engine::search(&index, r).expect("search"));
+            }
+        })
+    });
+
+    let keys = Keys::new("sift");
+    let epoch = Epoch::of(&index);
+    c.bench_function("cache key (normalize + SHA-256)", |b| {
+        b.iter(|| {
+            for r in &requests {
+                black_box(keys.search(epoch, r));
+            }
+        })
+    });
+
+    let response = index_engine::search(&index, &requests[0]).expect("search");
+    c.bench_function("response serialization (10 hits)", |b| {
+        b.iter(|| black_box(serde_json::to_vec(&response).expect("json")))
+    });
+    let json = serde_json::to_vec(&response).expect("json");
+    c.bench_function("cached response splice (tookMs, cache)", |b| {
+        b.iter(|| {
+            black_box(sift::cache::CachedJson::new(
+                &json,
+                sift::cache::CacheOrigin::L1,
+                Some(0.012),
+            ))
+        })
+    });
+
+    drop(searcher);
+    drop(index);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = hot_paths
+}
+criterion_main!(benches);

@@ -1,0 +1,161 @@
+//! SVG plots of a benchmark report (plotters, SVG backend only: no fonts or C
+//! libraries needed).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::bench::{ENGINES, Report};
+
+const COLORS: [RGBColor; 5] = [
+    RGBColor(214, 39, 40),  // ilike
+    RGBColor(255, 127, 14), // fts
+    RGBColor(31, 119, 180), // index
+    RGBColor(44, 160, 44),  // index+L1
+    RGBColor(148, 103, 189), // index+L2
+];
+
+fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("plot: {e}")
+}
+
+/// The in-process latency distribution of each engine at the largest size: the
+/// percentile on x, the latency on a log scale on y.
+pub fn latency_distribution(path: &Path, report: &Report) -> anyhow::Result<()> {
+    let Some(run) = report.runs.iter().max_by_key(|r| r.documents) else {
+        return Ok(());
+    };
+    let points: Vec<(usize, Vec<(f64, f64)>)> = ENGINES
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| run.in_process.get(*e).map(|l| (i, l.curve.clone())))
+        .collect();
+    let (low, high) = bounds(points.iter().flat_map(|(_, c)| c.iter().map(|p| p.1)));
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "Latency distribution in process, {} documents",
+                run.documents
+            ),
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..100f64, (low..high).log_scale())
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("milliseconds (log)")
+        .draw()
+        .map_err(plot_error)?;
+    for (i, curve) in points {
+        let color = COLORS[i];
+        chart
+            .draw_series(LineSeries::new(curve.iter().copied(), color.stroke_width(2)))
+            .map_err(plot_error)?
+            .label(ENGINES[i])
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
+
+/// p50 (solid) and p99 (dashed) of each engine against the corpus size, log-log.
+pub fn scaling(path: &Path, report: &Report) -> anyhow::Result<()> {
+    let sizes: Vec<f64> = report.runs.iter().map(|r| r.documents as f64).collect();
+    let (Some(min_size), Some(max_size)) = (
+        sizes.iter().copied().reduce(f64::min),
+        sizes.iter().copied().reduce(f64::max),
+    ) else {
+        return Ok(());
+    };
+    let values = report.runs.iter().flat_map(|r| {
+        r.in_process
+            .values()
+            .flat_map(|l| [l.p50_ms, l.p99_ms])
+            .collect::<Vec<_>>()
+    });
+    let (low, high) = bounds(values);
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let x_range = (min_size * 0.8)..(max_size * 1.25);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "p50 (solid) and p99 (dashed) against corpus size, in process",
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x_range.log_scale(), (low..high).log_scale())
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("documents (log)")
+        .y_desc("milliseconds (log)")
+        .draw()
+        .map_err(plot_error)?;
+    for (i, engine) in ENGINES.iter().enumerate() {
+        let series = |pick: fn(&crate::bench::Latency) -> f64| -> Vec<(f64, f64)> {
+            report
+                .runs
+                .iter()
+                .filter_map(|r| r.in_process.get(*engine).map(|l| (r.documents as f64, pick(l))))
+                .collect()
+        };
+        let p50 = series(|l| l.p50_ms);
+        if p50.is_empty() {
+            continue;
+        }
+        let color = COLORS[i];
+        chart
+            .draw_series(LineSeries::new(p50.iter().copied(), color.stroke_width(2)))
+            .map_err(plot_error)?
+            .label(*engine)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart
+            .draw_series(p50.iter().map(|p| Circle::new(*p, 4, color.filled())))
+            .map_err(plot_error)?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                series(|l| l.p99_ms),
+                6,
+                4,
+                color.stroke_width(1),
+            ))
+            .map_err(plot_error)?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(plot_error)?;
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
+
+/// A log axis range around the values (never zero).
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut low, mut high) = (f64::MAX, f64::MIN);
+    for v in values {
+        low = low.min(v.max(0.001));
+        high = high.max(v);
+    }
+    if low > high {
+        return (0.001, 1.0);
+    }
+    (low / 1.5, high * 1.5)
+}
