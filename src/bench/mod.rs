@@ -275,6 +275,9 @@ async fn run_size(
         );
         import_seconds = Some(elapsed);
         import_per_second = Some(imported as f64 / elapsed);
+        // Fresh statistics, as autovacuum would gather soon: without them PostgreSQL
+        // may not use the full-text GIN index for `fts`.
+        sqlx::query("ANALYZE documents").execute(&state.db).await?;
     }
     let index = wait_for_index(&state, &name, size, None).await?;
     // Build throughput: a rebuild from PostgreSQL, the whole collection in one snapshot.
@@ -366,9 +369,15 @@ async fn run_size(
         };
         let key = state.caches.keys.search(Epoch::of(&index), request);
         // The first call fills L1 and L2; the second is the L1 hit measured.
-        state.caches.response("search", key.clone(), compute).await?;
+        state
+            .caches
+            .response("search", key.clone(), compute)
+            .await?;
         let started = Instant::now();
-        let hit = state.caches.response("search", key.clone(), compute).await?;
+        let hit = state
+            .caches
+            .response("search", key.clone(), compute)
+            .await?;
         std::hint::black_box(crate::cache::CachedJson::new(
             &hit.json,
             hit.origin,
@@ -400,14 +409,22 @@ async fn run_size(
         let mut split: BTreeMap<Frequency, Histogram<u64>> = BTreeMap::new();
         for (frequency, us) in samples {
             all.record(*us)?;
-            split.entry(*frequency).or_insert_with(histogram).record(*us)?;
+            split
+                .entry(*frequency)
+                .or_insert_with(histogram)
+                .record(*us)?;
         }
         in_process.insert(engine.to_string(), Latency::from(&all, None, 0));
         by_frequency.insert(
             engine.to_string(),
             split
                 .iter()
-                .map(|(f, h)| (f.as_str().to_owned(), h.value_at_quantile(0.5) as f64 / 1000.0))
+                .map(|(f, h)| {
+                    (
+                        f.as_str().to_owned(),
+                        h.value_at_quantile(0.5) as f64 / 1000.0,
+                    )
+                })
                 .collect(),
         );
     }
@@ -570,9 +587,14 @@ async fn write_to_visible(
     };
     for n in 0..100 {
         ticker.tick().await;
-        let marker = format!("zzmarker{n}x{}", uuid::Uuid::new_v4().simple());
+        let marker = format!(
+            "zzmark{n}q{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let written: Value = client
-            .put(format!("{base}/v1/collections/{name}/documents/visible-{n}"))
+            .put(format!(
+                "{base}/v1/collections/{name}/documents/visible-{n}"
+            ))
             .json(&json!({ text_field: marker }))
             .send()
             .await?

@@ -8,10 +8,10 @@ use plotters::prelude::*;
 use crate::bench::{ENGINES, Report};
 
 const COLORS: [RGBColor; 5] = [
-    RGBColor(214, 39, 40),  // ilike
-    RGBColor(255, 127, 14), // fts
-    RGBColor(31, 119, 180), // index
-    RGBColor(44, 160, 44),  // index+L1
+    RGBColor(214, 39, 40),   // ilike
+    RGBColor(255, 127, 14),  // fts
+    RGBColor(31, 119, 180),  // index
+    RGBColor(44, 160, 44),   // index+L1
     RGBColor(148, 103, 189), // index+L2
 ];
 
@@ -55,20 +55,17 @@ pub fn latency_distribution(path: &Path, report: &Report) -> anyhow::Result<()> 
     for (i, curve) in points {
         let color = COLORS[i];
         chart
-            .draw_series(LineSeries::new(curve.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                curve.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(plot_error)?
             .label(ENGINES[i])
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(plot_error)?;
-    root.present().map_err(plot_error)?;
-    Ok(())
+    finish(&mut chart, &root)
 }
 
 /// p50 (solid) and p99 (dashed) of each engine against the corpus size, log-log.
@@ -111,7 +108,11 @@ pub fn scaling(path: &Path, report: &Report) -> anyhow::Result<()> {
             report
                 .runs
                 .iter()
-                .filter_map(|r| r.in_process.get(*engine).map(|l| (r.documents as f64, pick(l))))
+                .filter_map(|r| {
+                    r.in_process
+                        .get(*engine)
+                        .map(|l| (r.documents as f64, pick(l)))
+                })
                 .collect()
         };
         let p50 = series(|l| l.p50_ms);
@@ -123,7 +124,9 @@ pub fn scaling(path: &Path, report: &Report) -> anyhow::Result<()> {
             .draw_series(LineSeries::new(p50.iter().copied(), color.stroke_width(2)))
             .map_err(plot_error)?
             .label(*engine)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(p50.iter().map(|p| Circle::new(*p, 4, color.filled())))
             .map_err(plot_error)?;
@@ -136,6 +139,16 @@ pub fn scaling(path: &Path, report: &Report) -> anyhow::Result<()> {
             ))
             .map_err(plot_error)?;
     }
+    finish(&mut chart, &root)
+}
+
+type Chart<'a, X, Y> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>;
+
+/// Draws the legend and writes the file.
+fn finish<X: Ranged, Y: Ranged>(
+    chart: &mut Chart<'_, X, Y>,
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+) -> anyhow::Result<()> {
     chart
         .configure_series_labels()
         .border_style(BLACK)

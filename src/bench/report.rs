@@ -170,11 +170,9 @@ pub fn markdown(report: &Report) -> String {
                 None => row.push_str(" – |"),
             }
         }
-        let ratio = |engine: &str| {
-            match (run.in_process.get(engine), run.in_process.get("index")) {
-                (Some(a), Some(b)) if b.p50_ms > 0.0 => format!("{:.0}×", a.p50_ms / b.p50_ms),
-                _ => "–".into(),
-            }
+        let ratio = |engine: &str| match (run.in_process.get(engine), run.in_process.get("index")) {
+            (Some(a), Some(b)) if b.p50_ms > 0.0 => format!("{:.0}×", a.p50_ms / b.p50_ms),
+            _ => "–".into(),
         };
         let _ = write!(row, " {} | {} |", ratio("ilike"), ratio("fts"));
         let _ = writeln!(md, "{row}");

@@ -133,22 +133,84 @@ impl Zipf {
 }
 
 const CATEGORIES: &[&str] = &[
-    "books", "electronics", "home", "kitchen", "garden", "toys", "sports", "beauty", "grocery",
-    "pets", "office", "music", "outdoor", "automotive", "baby", "clothing",
+    "books",
+    "electronics",
+    "home",
+    "kitchen",
+    "garden",
+    "toys",
+    "sports",
+    "beauty",
+    "grocery",
+    "pets",
+    "office",
+    "music",
+    "outdoor",
+    "automotive",
+    "baby",
+    "clothing",
 ];
 const BRANDS: &[&str] = &[
-    "Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Contoso", "Fabrikam",
-    "Northwind", "Vandelay", "Soylent", "Tyrell", "Wonka", "Cyberdyne", "Aperture",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Contoso",
+    "Fabrikam",
+    "Northwind",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Wonka",
+    "Cyberdyne",
+    "Aperture",
 ];
 const ADJECTIVES: &[&str] = &[
-    "compact", "portable", "wireless", "premium", "classic", "smart", "foldable", "quiet",
-    "heavy-duty", "ergonomic", "waterproof", "rechargeable", "digital", "stainless", "vintage",
+    "compact",
+    "portable",
+    "wireless",
+    "premium",
+    "classic",
+    "smart",
+    "foldable",
+    "quiet",
+    "heavy-duty",
+    "ergonomic",
+    "waterproof",
+    "rechargeable",
+    "digital",
+    "stainless",
+    "vintage",
     "deluxe",
 ];
 const NOUNS: &[&str] = &[
-    "headphones", "kettle", "backpack", "lamp", "blender", "speaker", "keyboard", "camera",
-    "toaster", "drill", "jacket", "tent", "watch", "charger", "mixer", "vacuum", "grinder",
-    "router", "monitor", "scooter", "novel", "cookbook", "puzzle", "stroller",
+    "headphones",
+    "kettle",
+    "backpack",
+    "lamp",
+    "blender",
+    "speaker",
+    "keyboard",
+    "camera",
+    "toaster",
+    "drill",
+    "jacket",
+    "tent",
+    "watch",
+    "charger",
+    "mixer",
+    "vacuum",
+    "grinder",
+    "router",
+    "monitor",
+    "scooter",
+    "novel",
+    "cookbook",
+    "puzzle",
+    "stroller",
 ];
 const FIRST_NAMES: &[&str] = &[
     "alex", "sam", "jordan", "taylor", "morgan", "casey", "riley", "jamie", "avery", "quinn",
@@ -223,11 +285,7 @@ impl Generator {
     }
 
     fn product_name(&mut self, out: &mut Vec<u8>) {
-        let (brand, adjective, noun) = (
-            self.pick(BRANDS),
-            self.pick(ADJECTIVES),
-            self.pick(NOUNS),
-        );
+        let (brand, adjective, noun) = (self.pick(BRANDS), self.pick(ADJECTIVES), self.pick(NOUNS));
         out.extend_from_slice(brand.as_bytes());
         out.push(b' ');
         out.extend_from_slice(adjective.as_bytes());
@@ -306,7 +364,10 @@ mod tests {
             let mut out = Vec::new();
             generate(corpus, 7, 200, &mut out).expect("generate");
             let schema = corpus.schema("x");
-            let lines: Vec<&[u8]> = out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+            let lines: Vec<&[u8]> = out
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
             assert_eq!(lines.len(), 200);
             for line in lines {
                 let doc: Value = serde_json::from_slice(line).expect("valid JSON");
@@ -334,7 +395,11 @@ mod tests {
         generate(Corpus::Reviews, 3, 500, &mut out).expect("generate");
         for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let doc: Value = serde_json::from_slice(line).expect("json");
-            let words = doc["body"].as_str().expect("body").split_whitespace().count();
+            let words = doc["body"]
+                .as_str()
+                .expect("body")
+                .split_whitespace()
+                .count();
             assert!((20..=200).contains(&words), "{words}");
         }
     }

@@ -268,6 +268,15 @@ async fn a_write_on_one_replica_invalidates_reads_on_another() {
     );
 }
 
+async fn read_if_none_match(app: &TestApp, id: &str, etag: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/v1/collections/products/documents/{id}")))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("sent")
+}
+
 #[tokio::test]
 async fn document_reads_carry_an_etag_and_answer_304() {
     let app = TestApp::spawn().await;
@@ -279,13 +288,7 @@ async fn document_reads_carry_an_etag_and_answer_304() {
         .to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
 
-    let not_modified = app
-        .client
-        .get(app.url("/v1/collections/products/documents/lamp"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .expect("sent");
+    let not_modified = read_if_none_match(&app, "lamp", &etag).await;
     assert_eq!(not_modified.status(), 304);
     assert_eq!(not_modified.headers()["etag"], etag.as_str());
     assert_eq!(not_modified.headers()["x-cache"], "l1");
@@ -295,13 +298,7 @@ async fn document_reads_carry_an_etag_and_answer_304() {
         &json!({"price": 11.0}),
     )
     .await;
-    let changed = app
-        .client
-        .get(app.url("/v1/collections/products/documents/lamp"))
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .expect("sent");
+    let changed = read_if_none_match(&app, "lamp", &etag).await;
     assert_eq!(changed.status(), 200);
     assert_ne!(changed.headers()["etag"], etag.as_str());
     assert_eq!(json_body(changed).await["document"]["price"], 11.0);
