@@ -78,8 +78,10 @@ pub struct SearchParams {
     #[serde(rename = "match")]
     #[param(rename = "match", example = "words")]
     pub match_mode: Option<String>,
-    /// A consistency token from a write: wait until the index has applied it.
-    #[param(example = "1042")]
+    /// A consistency token from a write (`consistencyToken`): wait until the index has
+    /// applied that write.
+    // No example on purpose: a made-up token from the server's future would make Swagger
+    // UI's "Try it out" wait, then answer 504.
     pub after: Option<String>,
     /// `false` answers from the index without reading or filling the caches (for
     /// measuring; default true).
