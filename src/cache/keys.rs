@@ -121,23 +121,9 @@ fn normalized_search(r: &SearchRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::Engine;
 
     fn request(q: &str) -> SearchRequest {
-        SearchRequest {
-            q: q.into(),
-            limit: 20,
-            offset: 0,
-            filter: None,
-            facets: Vec::new(),
-            sort: None,
-            engine: Engine::Index,
-            typos: true,
-            prefix: true,
-            highlight: None,
-            after: None,
-            substring: false,
-        }
+        SearchRequest::index(q.into(), 20)
     }
 
     fn epoch(seq: i64) -> Epoch {

@@ -13,8 +13,8 @@ use crate::cache::{CacheOrigin, CachedJson, elapsed_ms};
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, QueryParams};
 use crate::schema::FieldType;
+use crate::search::SearchRequest;
 use crate::search::highlight::HighlightOptions;
-use crate::search::{Engine, SearchRequest};
 use crate::state::AppState;
 
 /// Largest `limit` of suggestions.
@@ -139,21 +139,11 @@ async fn compute(
         .map(|f| f.name.clone())
         .unwrap_or_default();
     let request = SearchRequest {
-        q,
-        limit,
-        offset: 0,
-        filter: None,
-        facets: Vec::new(),
-        sort: None,
-        engine: Engine::Index,
-        typos: true,
-        prefix: true,
         highlight: Some(HighlightOptions {
             typed_part_only: true,
             ..HighlightOptions::default()
         }),
-        after: None,
-        substring: false,
+        ..SearchRequest::index(q, limit)
     };
     let response = crate::routes::search::search_index(state, index, request).await?;
     let suggestions = response

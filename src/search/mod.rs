@@ -132,6 +132,27 @@ pub struct SearchRequest {
     pub substring: bool,
 }
 
+impl SearchRequest {
+    /// A plain index search for `q`: the first `limit` hits by relevance, typos and
+    /// prefix on, no filter, facets or highlights.
+    pub fn index(q: String, limit: usize) -> SearchRequest {
+        SearchRequest {
+            q,
+            limit,
+            offset: 0,
+            filter: None,
+            facets: Vec::new(),
+            sort: None,
+            engine: Engine::Index,
+            typos: true,
+            prefix: true,
+            highlight: None,
+            after: None,
+            substring: false,
+        }
+    }
+}
+
 /// Why a search request is refused; each becomes a 400 with its own code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestProblem {
