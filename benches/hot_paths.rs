@@ -30,7 +30,8 @@ fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
         schema,
         settings: CollectionSettings::default(),
     };
-    let index = CollectionIndex::create(dir, spec).expect("index");
+    let bitsets = std::sync::Arc::new(sift::search::matches::TermBitsets::new(64 << 20));
+    let index = CollectionIndex::create(dir, spec, bitsets).expect("index");
     let mut generator = Generator::new(Corpus::Reviews, 42);
     let mut rows = Vec::new();
     let mut line = Vec::new();

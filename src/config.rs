@@ -113,6 +113,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_CONSISTENCY_TIMEOUT", default_value = "5s")]
     pub consistency_timeout: String,
 
+    /// Memory for the index's cached doc sets of common terms, which make exact totals of broad searches cheap
+    #[arg(long, env = "SIFT_INDEX_BITSET_CACHE", default_value = "128MiB")]
+    pub index_bitset_cache: String,
+
     /// Memory for the in-process cache (L1) of searches, suggestions and document reads; 0 turns it off
     #[arg(long, env = "SIFT_CACHE_L1_SIZE", default_value = "64MiB")]
     pub cache_l1_size: String,
@@ -162,6 +166,8 @@ pub struct Config {
     pub disk_min_free: u64,
     pub max_searches: usize,
     pub consistency_timeout: Duration,
+    /// Bytes of dense-term bitsets kept for counting matches (`SIFT_INDEX_BITSET_CACHE`).
+    pub index_bitset_cache_bytes: u64,
     pub cache: CacheConfig,
     pub demo: bool,
 }
@@ -329,6 +335,11 @@ impl ServeArgs {
             "consistency-timeout",
             parse_duration(&self.consistency_timeout),
         );
+        let index_bitset_cache_bytes = c.check(
+            "SIFT_INDEX_BITSET_CACHE",
+            "index-bitset-cache",
+            parse_bytes(&self.index_bitset_cache),
+        );
         let cache = self.cache_config(&mut c);
         let demo = c.check("SIFT_DEMO", "demo", parse_bool(&self.demo));
 
@@ -351,6 +362,7 @@ impl ServeArgs {
             disk_min_free,
             max_searches,
             consistency_timeout,
+            index_bitset_cache_bytes,
             cache,
             demo,
         ) {
@@ -373,6 +385,7 @@ impl ServeArgs {
                 Some(disk_min_free),
                 Some(max_searches),
                 Some(consistency_timeout),
+                Some(index_bitset_cache_bytes),
                 Some(cache),
                 Some(demo),
             ) if c.problems.is_empty() => Ok(Config {
@@ -396,6 +409,7 @@ impl ServeArgs {
                 disk_min_free,
                 max_searches: max_searches as usize,
                 consistency_timeout,
+                index_bitset_cache_bytes,
                 cache,
                 demo,
             }),
@@ -481,6 +495,7 @@ impl Config {
             disk_min_free: 0,
             max_searches: 64,
             consistency_timeout: Duration::from_secs(5),
+            index_bitset_cache_bytes: 128 << 20,
             cache: CacheConfig::default(),
             demo: false,
         }

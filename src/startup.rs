@@ -29,6 +29,7 @@ use crate::middleware::{
     REQUEST_ID_HEADER, panic_response, render_errors, require_api_key, route_not_found,
     track_metrics,
 };
+use crate::search::matches::TermBitsets;
 use crate::state::{App, AppState};
 use crate::{db, demo, routes, telemetry};
 
@@ -126,6 +127,7 @@ impl Application {
             db.clone(),
             config.index_dir.clone(),
             indexes.clone(),
+            Arc::new(TermBitsets::new(config.index_bitset_cache_bytes)),
             indexer_stop.clone(),
         );
         let indexer_task = tokio::spawn(indexer.clone().run());

@@ -57,10 +57,13 @@ impl IndexFields {
                     let indexing = TextFieldIndexing::default()
                         .set_tokenizer(TEXT_ANALYZER)
                         .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+                    // Freqs and fieldnorms although each prefix is indexed once per
+                    // document: block-max WAND only prunes term scorers that read
+                    // freqs, and tantivy records a block maximum of zero for a field
+                    // without fieldnorms, which would make WAND skip real hits.
                     let prefix_indexing = TextFieldIndexing::default()
                         .set_tokenizer("whitespace")
-                        .set_fieldnorms(false)
-                        .set_index_option(IndexRecordOption::Basic);
+                        .set_index_option(IndexRecordOption::WithFreqs);
                     prefixes.insert(
                         field.name.clone(),
                         builder.add_text_field(

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::index::{CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
 use crate::schema::CollectionSchema;
+use crate::search::matches::TermBitsets;
 use crate::store::collections::{self as collection_store, CollectionRecord};
 
 /// How often an idle indexer looks at the change log without a NOTIFY.
@@ -110,6 +111,8 @@ pub struct Indexer {
     db: PgPool,
     index_dir: PathBuf,
     registry: Arc<IndexRegistry>,
+    /// Shared by every index: keys hold segment ids, which are unique.
+    bitsets: Arc<TermBitsets>,
     /// Rings when collections change (create, settings, delete), so the manager need
     /// not wait for its next look.
     pub collections_changed: Arc<Notify>,
@@ -132,12 +135,14 @@ impl Indexer {
         db: PgPool,
         index_dir: PathBuf,
         registry: Arc<IndexRegistry>,
+        bitsets: Arc<TermBitsets>,
         stop: CancellationToken,
     ) -> Arc<Indexer> {
         Arc::new(Indexer {
             db,
             index_dir,
             registry,
+            bitsets,
             collections_changed: Arc::new(Notify::new()),
             wakers: RwLock::new(HashMap::new()),
             rebuild_requests: RwLock::new(HashSet::new()),
@@ -355,7 +360,7 @@ impl Indexer {
             // changed, a rebuild was asked for, nothing usable on disk) build a new
             // generation beside the current one, which keeps answering meanwhile.
             let on_disk = match (current.is_none() && !requested, requested) {
-                (true, _) => open_current(&self.index_dir, &spec).await?,
+                (true, _) => open_current(&self.index_dir, &spec, &self.bitsets).await?,
                 _ => None,
             };
             let on_disk_used = on_disk.as_ref().map(|_| ());
@@ -429,8 +434,11 @@ impl Indexer {
         tracing::info!(collection = %spec.name, generation = %dir.display(), "indexer: building the index");
         let create_dir = dir.clone();
         let index = Arc::new(
-            tokio::task::spawn_blocking(move || CollectionIndex::create(&create_dir, spec))
-                .await??,
+            tokio::task::spawn_blocking({
+                let bitsets = self.bitsets.clone();
+                move || CollectionIndex::create(&create_dir, spec, bitsets)
+            })
+            .await??,
         );
 
         let mut tx = self.db.begin().await?;
@@ -644,6 +652,7 @@ const CURRENT_POINTER: &str = "CURRENT";
 async fn open_current(
     index_dir: &Path,
     spec: &IndexSpec,
+    bitsets: &Arc<TermBitsets>,
 ) -> Result<Option<CollectionIndex>, IndexerError> {
     let pointer = collection_dir(index_dir, &spec.name).join(CURRENT_POINTER);
     let Ok(generation) = std::fs::read_to_string(&pointer) else {
@@ -651,7 +660,9 @@ async fn open_current(
     };
     let dir = collection_dir(index_dir, &spec.name).join(generation.trim());
     let spec = spec.clone();
-    let opened = tokio::task::spawn_blocking(move || CollectionIndex::open(&dir, spec)).await?;
+    let bitsets = bitsets.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || CollectionIndex::open(&dir, spec, bitsets)).await?;
     match opened {
         Ok(index) => Ok(index),
         // Another writer (a process stopping, say) still holds the index: try later

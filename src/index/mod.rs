@@ -20,7 +20,7 @@ pub mod fields;
 pub mod indexer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use crate::index::analysis::TEXT_ANALYZER;
 use crate::index::fields::IndexFields;
 use crate::schema::{CollectionSchema, CollectionSettings};
+use crate::search::matches::TermBitsets;
 
 /// Memory per indexing thread of an index's writer (tantivy flushes a segment when it
 /// is full). One thread per core, up to four: a rebuild is CPU-bound.
@@ -106,6 +107,8 @@ pub struct CollectionIndex {
     writer: Mutex<IndexWriter>,
     /// The generation's folder.
     pub dir: PathBuf,
+    /// Cached doc sets of dense terms, for exact totals (shared by every index).
+    pub bitsets: Arc<TermBitsets>,
     progress: watch::Sender<Progress>,
     /// The analyzers, built once (stop-word sets and stemmers are not free); each
     /// search takes a clone.
@@ -132,16 +135,24 @@ fn register_analyzers(index: &Index, spec: &IndexSpec) {
 
 impl CollectionIndex {
     /// Creates an empty index in `dir`.
-    pub fn create(dir: &Path, spec: IndexSpec) -> Result<CollectionIndex, IndexError> {
+    pub fn create(
+        dir: &Path,
+        spec: IndexSpec,
+        bitsets: Arc<TermBitsets>,
+    ) -> Result<CollectionIndex, IndexError> {
         std::fs::create_dir_all(dir)?;
         let fields = IndexFields::build(&spec.schema, spec.settings.substring_index);
         let index = Index::create_in_dir(dir, fields.schema.clone())?;
-        Self::finish_open(index, dir, spec, fields, Watermark::default())
+        Self::finish_open(index, dir, spec, fields, Watermark::default(), bitsets)
     }
 
     /// Opens the index in `dir` when it was built for `spec` (same collection, settings
     /// generation and fingerprint); `Ok(None)` when it must be rebuilt.
-    pub fn open(dir: &Path, spec: IndexSpec) -> Result<Option<CollectionIndex>, IndexError> {
+    pub fn open(
+        dir: &Path,
+        spec: IndexSpec,
+        bitsets: Arc<TermBitsets>,
+    ) -> Result<Option<CollectionIndex>, IndexError> {
         if !dir.join("meta.json").exists() {
             return Ok(None);
         }
@@ -164,7 +175,7 @@ impl CollectionIndex {
         if index.schema() != fields.schema {
             return Ok(None);
         }
-        Self::finish_open(index, dir, spec, fields, payload.watermark).map(Some)
+        Self::finish_open(index, dir, spec, fields, payload.watermark, bitsets).map(Some)
     }
 
     fn finish_open(
@@ -173,6 +184,7 @@ impl CollectionIndex {
         spec: IndexSpec,
         fields: IndexFields,
         watermark: Watermark,
+        bitsets: Arc<TermBitsets>,
     ) -> Result<CollectionIndex, IndexError> {
         register_analyzers(&index, &spec);
         let threads = std::thread::available_parallelism()
@@ -197,6 +209,7 @@ impl CollectionIndex {
             reader,
             writer: Mutex::new(writer),
             dir: dir.to_owned(),
+            bitsets,
             progress,
             analyzer,
             normalizer: analysis::normalizer(),

@@ -1,6 +1,7 @@
 //! Running a search on a collection's index. Blocking: called on the blocking pool.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::ops::Bound;
 use std::time::Instant;
 
@@ -8,9 +9,9 @@ use serde_json::Value;
 use tantivy::aggregation::AggregationCollector;
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DateTime, DocAddress, Order, TantivyDocument, Term};
+use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use crate::cache::CacheOrigin;
 use crate::index::CollectionIndex;
@@ -18,7 +19,7 @@ use crate::index::fields::user_field;
 use crate::schema::FieldType;
 use crate::search::filter::{Filter, Op, Value as FilterValue};
 use crate::search::highlight::highlight;
-use crate::search::query::{self, Matching};
+use crate::search::query::{self, Matching, QueryPlan};
 use crate::search::{Engine, FacetCount, Hit, SearchRequest, SearchResponse, SortOrder};
 
 /// Values listed per facet.
@@ -241,6 +242,140 @@ fn substring_search(
     })
 }
 
+/// The `wanted` best documents by score (score descending, then index order, as
+/// tantivy's `TopDocs`) and the exact number of matches.
+///
+/// The matches are a bitset per segment ([`TermBitsets`](crate::search::matches::TermBitsets)), so the total is a popcount.
+/// The best are found by running the plan's flat union of terms with block-max WAND,
+/// keeping only candidates in the match set: WAND skips the blocks whose best possible
+/// score can't enter the top, so a broad query scores a small part of its matches
+/// instead of all of them. For a matching document the union's score is the
+/// conjunction's, so the ranking is the same as scoring every match.
+fn top_by_score(
+    index: &CollectionIndex,
+    searcher: &Searcher,
+    plan: &QueryPlan,
+    filter: Option<&dyn Query>,
+    wanted: usize,
+    few_matches: u64,
+) -> Result<(Vec<(f32, DocAddress)>, u64), SearchError> {
+    let filter_weight = filter
+        .map(|f| f.weight(EnableScoring::disabled_from_searcher(searcher)))
+        .transpose()?;
+    let mut total = 0u64;
+    let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+    for reader in searcher.segment_readers() {
+        let matches = index
+            .bitsets
+            .segment_matches(reader, plan, filter_weight.as_deref())?;
+        total += matches.len();
+        segments.push(matches);
+    }
+    if total == 0 || wanted == 0 {
+        return Ok((Vec::new(), total));
+    }
+    // A min-heap of the best so far: its top is the score to beat once it is full.
+    let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(wanted + 1);
+    let keep = |best: &mut BinaryHeap<Reverse<Ranked>>, ranked: Ranked| {
+        best.push(Reverse(ranked));
+        if best.len() > wanted {
+            best.pop();
+        }
+    };
+    if total <= few_matches {
+        // WAND prunes only once the top is full: with few matches among many
+        // candidates it would score nearly every candidate. Score the matches alone.
+        let weights = plan
+            .words
+            .iter()
+            .flatten()
+            .map(|t| query::term_query(t).weight(EnableScoring::enabled_from_searcher(searcher)))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        for (ord, (reader, matches)) in searcher.segment_readers().iter().zip(&segments).enumerate()
+        {
+            if matches.is_empty() {
+                continue;
+            }
+            let mut scorers = weights
+                .iter()
+                .map(|w| w.scorer(reader, 1.0))
+                .collect::<tantivy::Result<Vec<_>>>()?;
+            for doc in matches.iter() {
+                let mut score = 0.0;
+                for scorer in &mut scorers {
+                    if scorer.doc() < doc {
+                        scorer.seek(doc);
+                    }
+                    if scorer.doc() == doc {
+                        score += scorer.score();
+                    }
+                }
+                let address = DocAddress::new(ord as u32, doc);
+                keep(&mut best, Ranked { score, address });
+            }
+        }
+        return Ok((ranked(best), total));
+    }
+    let scoring = plan
+        .scoring_query()
+        .weight(EnableScoring::enabled_from_searcher(searcher))?;
+    let threshold = |best: &BinaryHeap<Reverse<Ranked>>| {
+        if best.len() < wanted {
+            f32::MIN
+        } else {
+            best.peek().map_or(f32::MIN, |r| r.0.score)
+        }
+    };
+    for (ord, (reader, matches)) in searcher.segment_readers().iter().zip(&segments).enumerate() {
+        if matches.is_empty() {
+            continue;
+        }
+        let initial = threshold(&best);
+        scoring.for_each_pruning(initial, reader, &mut |doc, score| {
+            if matches.contains(doc) {
+                let address = DocAddress::new(ord as u32, doc);
+                keep(&mut best, Ranked { score, address });
+            }
+            threshold(&best)
+        })?;
+    }
+    Ok((ranked(best), total))
+}
+
+/// The heap's documents, best first.
+fn ranked(best: BinaryHeap<Reverse<Ranked>>) -> Vec<(f32, DocAddress)> {
+    let mut top: Vec<Ranked> = best.into_iter().map(|r| r.0).collect();
+    top.sort_by(|a, b| b.cmp(a));
+    top.into_iter().map(|r| (r.score, r.address)).collect()
+}
+
+/// A scored document, ordered better first: higher score, then lower address.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ranked {
+    score: f32,
+    address: DocAddress,
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.address.cmp(&self.address))
+    }
+}
+
+/// Up to this many matches, top hits are found by scoring every match; above it,
+/// with block-max WAND.
+const FEW_MATCHES: u64 = 5_000;
+
 /// Runs `request` on `index`.
 pub fn search(
     index: &CollectionIndex,
@@ -251,7 +386,7 @@ pub fn search(
         return substring_search(index, request, started);
     }
     let searcher = index.reader.searcher();
-    let (text_query, matched) = query::build(
+    let plan = query::plan(
         index,
         &searcher,
         &request.q,
@@ -260,21 +395,37 @@ pub fn search(
             prefix: request.prefix,
         },
     );
-    let full_query = match &request.filter {
-        Some(filter) => query::with_filter(text_query, filter_query(index, filter)),
-        None => text_query,
+    let filter = request.filter.as_ref().map(|f| filter_query(index, f));
+    let full_query = match &filter {
+        Some(filter) => query::with_filter(plan.query(), filter.box_clone()),
+        None => plan.query(),
     };
     let built = started.elapsed();
     let window = TopDocs::with_limit(request.limit).and_offset(request.offset);
 
     let (addresses, total) = match &request.sort {
+        None if !plan.words.is_empty() => {
+            let (top, count) = top_by_score(
+                index,
+                &searcher,
+                &plan,
+                filter.as_deref(),
+                request.offset + request.limit,
+                FEW_MATCHES,
+            )?;
+            let addresses = top
+                .into_iter()
+                .skip(request.offset)
+                .map(|(s, a)| (Some(s), a))
+                .collect();
+            (addresses, count)
+        }
         None => {
-            // One pass: the exact total means visiting every match anyway (two passes,
-            // top hits with block-max WAND and a score-free count, measured slower).
+            // No words: every document (or every filtered one) scores the same.
             let (top, count) = searcher.search(&full_query, &(window.order_by_score(), Count))?;
             let addresses: Vec<(Option<f32>, DocAddress)> =
                 top.into_iter().map(|(s, a)| (Some(s), a)).collect();
-            (addresses, count)
+            (addresses, count as u64)
         }
         Some(sort) => {
             let order = match sort.order {
@@ -288,7 +439,7 @@ pub fn search(
                     let (top, count) = searcher.search(&full_query, &($collector, Count))?;
                     (
                         top.into_iter().map(|(_, a)| (None, a)).collect::<Vec<_>>(),
-                        count,
+                        count as u64,
                     )
                 }};
             }
@@ -334,7 +485,7 @@ pub fn search(
                     if let Some(marked) = highlight(
                         text,
                         field,
-                        &matched,
+                        &plan.matched,
                         &mut normalizer,
                         &mut analyzer,
                         options,
@@ -361,7 +512,7 @@ pub fn search(
     );
     Ok(SearchResponse {
         hits,
-        total: total as u64,
+        total,
         offset: request.offset,
         limit: request.limit,
         facets,
@@ -369,4 +520,129 @@ pub fn search(
         cache: CacheOrigin::Miss,
         engine: Engine::Index,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fast ranking (match bitsets, scoring the matches or block-max WAND over the
+    //! flat union) must agree with the plain one (tantivy scoring every document of
+    //! the conjunction) on totals and on the scores at every rank, on an index with
+    //! several segments and deletes.
+
+    use std::sync::Arc;
+
+    use serde_json::{Map, Value};
+
+    use super::*;
+    use crate::datagen::{Corpus, Generator, queries};
+    use crate::index::{IndexSpec, IndexedRow, Watermark};
+    use crate::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
+    use crate::search::matches::TermBitsets;
+
+    fn reviews_index(dir: &std::path::Path) -> CollectionIndex {
+        let schema = Corpus::Reviews.schema("t");
+        let fields: Vec<FieldDefinition> =
+            serde_json::from_value(schema["fields"].clone()).expect("fields");
+        let spec = IndexSpec {
+            collection_id: 1,
+            name: "t".into(),
+            settings_generation: 1,
+            schema: CollectionSchema::parse(fields).expect("schema"),
+            settings: CollectionSettings::default(),
+        };
+        let index =
+            CollectionIndex::create(dir, spec, Arc::new(TermBitsets::new(8 << 20))).expect("index");
+        let mut generator = Generator::new(Corpus::Reviews, 7);
+        let mut line = Vec::new();
+        // Three commits: three segments.
+        for part in 0..3u64 {
+            let rows: Vec<IndexedRow> = (part * 1500..(part + 1) * 1500)
+                .map(|n| {
+                    line.clear();
+                    generator.write_document(n, &mut line);
+                    let source = String::from_utf8_lossy(&line).trim().to_owned();
+                    let body: Map<String, Value> = serde_json::from_str(&source).expect("json");
+                    IndexedRow {
+                        id: format!("r{n}"),
+                        version: 1,
+                        body,
+                        source,
+                    }
+                })
+                .collect();
+            index.apply(&[], &rows).expect("apply");
+            index
+                .commit(
+                    Watermark {
+                        txid: part + 1,
+                        seq: 1,
+                    },
+                    part + 2,
+                )
+                .expect("commit");
+        }
+        // Every seventh document deleted: the segments have alive bitsets.
+        let deleted: Vec<String> = (0..4500).step_by(7).map(|n| format!("r{n}")).collect();
+        index.apply(&deleted, &[]).expect("delete");
+        index
+            .commit(Watermark { txid: 9, seq: 1 }, 10)
+            .expect("commit");
+        index
+    }
+
+    #[test]
+    fn fast_ranking_agrees_with_scoring_every_match() {
+        let dir = std::env::temp_dir().join(format!("sift-rank-{}", uuid::Uuid::new_v4()));
+        let index = reviews_index(&dir);
+        let searcher = index.reader.searcher();
+        assert!(searcher.segment_readers().len() > 1);
+        let filter =
+            crate::search::filter::parse("rating >= 3", &index.spec.schema).expect("filter");
+        let mut checked = 0;
+        for (n, q) in queries::workload(11, 120).into_iter().enumerate() {
+            let plan = query::plan(
+                &index,
+                &searcher,
+                &q.text,
+                Matching {
+                    typos: true,
+                    prefix: true,
+                },
+            );
+            if plan.words.is_empty() {
+                continue;
+            }
+            let filter = (n % 3 == 0).then(|| filter_query(&index, &filter));
+            let plain_query = match &filter {
+                Some(f) => query::with_filter(plan.query(), f.box_clone()),
+                None => plan.query(),
+            };
+            let (want, want_total) = searcher
+                .search(
+                    &plain_query,
+                    &(TopDocs::with_limit(10).order_by_score(), Count),
+                )
+                .expect("plain");
+            // Both strategies: score the matches (every total is under the cut) and
+            // WAND (a cut of zero).
+            for few in [u64::MAX, 0] {
+                let (got, total) =
+                    top_by_score(&index, &searcher, &plan, filter.as_deref(), 10, few)
+                        .expect("fast");
+                assert_eq!(total, want_total as u64, "{q:?} (few={few})");
+                assert_eq!(got.len(), want.len(), "{q:?} (few={few})");
+                for (rank, ((g, _), (w, _))) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                        "{q:?} (few={few}) rank {rank}: {got:?} against {want:?}"
+                    );
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked >= 100, "only {checked} queries had words");
+        drop(searcher);
+        drop(index);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

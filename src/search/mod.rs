@@ -10,6 +10,7 @@
 pub mod filter;
 pub mod highlight;
 pub mod index_engine;
+pub mod matches;
 pub mod query;
 pub mod sql_engine;
 

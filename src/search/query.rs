@@ -98,6 +98,64 @@ fn expand(searcher: &Searcher, field: Field, term: &str, distance: u8) -> Vec<(S
         .collect()
 }
 
+/// One term a query word may match, with the weight its score is multiplied by.
+#[derive(Debug, Clone)]
+pub struct WeightedTerm {
+    pub term: Term,
+    pub weight: f32,
+}
+
+/// A text query taken apart: a document matches when it holds at least one term of
+/// every word; its score is the sum of the BM25 scores of the terms it holds.
+#[derive(Debug, Default, Clone)]
+pub struct QueryPlan {
+    /// Per query word, the terms it may match: each text field's analyzed word,
+    /// synonyms, typo expansions and the indexed prefix. Empty: every document matches.
+    pub words: Vec<Vec<WeightedTerm>>,
+    pub matched: MatchedTerms,
+}
+
+impl QueryPlan {
+    /// The query's meaning as one tantivy query: the conjunction of each word's union.
+    pub fn query(&self) -> Box<dyn Query> {
+        let mut required: Vec<Box<dyn Query>> = self.words.iter().map(|w| union(w)).collect();
+        match required.len() {
+            0 => Box::new(AllQuery),
+            // One word: its union alone, so tantivy can prune it with block-max WAND.
+            1 => required.remove(0),
+            _ => Box::new(BooleanQuery::new(
+                required.into_iter().map(|q| (Occur::Must, q)).collect(),
+            )),
+        }
+    }
+
+    /// Every term of every word as one flat union. For a document that matches the
+    /// plan it scores exactly what [`QueryPlan::query`] does (a sum over the terms the
+    /// document holds), and tantivy can run it with block-max WAND, so top hits are
+    /// found without scoring every match. It also matches documents that miss a word:
+    /// callers check membership against the plan's match set.
+    pub fn scoring_query(&self) -> Box<dyn Query> {
+        union(self.words.iter().flatten())
+    }
+}
+
+fn union<'a>(terms: impl IntoIterator<Item = &'a WeightedTerm>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(
+        terms
+            .into_iter()
+            .map(|t| (Occur::Should, term_query(t)))
+            .collect(),
+    ))
+}
+
+/// One weighted term as a query: BM25 on the term, times its weight.
+pub fn term_query(term: &WeightedTerm) -> Box<dyn Query> {
+    boosted(
+        TermQuery::new(term.term.clone(), IndexRecordOption::WithFreqs),
+        term.weight,
+    )
+}
+
 /// Builds the query for `text` over the index's text fields.
 pub fn build(
     index: &CollectionIndex,
@@ -105,13 +163,24 @@ pub fn build(
     text: &str,
     matching: Matching,
 ) -> (Box<dyn Query>, MatchedTerms) {
+    let plan = plan(index, searcher, text, matching);
+    (plan.query(), plan.matched)
+}
+
+/// Takes `text` apart into the terms each of its words may match.
+pub fn plan(
+    index: &CollectionIndex,
+    searcher: &Searcher,
+    text: &str,
+    matching: Matching,
+) -> QueryPlan {
     let mut normalizer = index.normalizer();
     let mut analyzer = index.analyzer();
     let mut words = analysis::words(&mut normalizer, text);
     words.truncate(MAX_QUERY_WORDS);
     let mut matched = MatchedTerms::default();
     if words.is_empty() {
-        return (Box::new(AllQuery), matched);
+        return QueryPlan::default();
     }
     // Type-ahead: the last word is still being typed unless the query ends in a space.
     let last_is_prefix = matching.prefix && !text.ends_with(char::is_whitespace);
@@ -133,7 +202,7 @@ pub fn build(
         .collect();
     let typo_rules = &index.spec.settings.typo_tolerance;
     let count = words.len();
-    let mut required: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut required: Vec<Vec<WeightedTerm>> = Vec::new();
     for (position, word) in words.iter().enumerate() {
         let is_prefix = last_is_prefix && position + 1 == count;
         let mut alternatives: Vec<String> = analysis::terms(&mut analyzer, &word.text);
@@ -174,21 +243,15 @@ pub fn build(
                 typos = 0;
             }
         }
-        let mut options: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut options: Vec<WeightedTerm> = Vec::new();
         for &(name, boost, field, prefix_field) in &text_fields {
             let field_terms = matched.terms.entry(name.to_owned()).or_default();
             for (n, term) in alternatives.iter().enumerate() {
                 let weight = if n == 0 { boost } else { boost * 0.9 };
-                options.push((
-                    Occur::Should,
-                    boosted(
-                        TermQuery::new(
-                            Term::from_field_text(field, term),
-                            IndexRecordOption::WithFreqs,
-                        ),
-                        weight,
-                    ),
-                ));
+                options.push(WeightedTerm {
+                    term: Term::from_field_text(field, term),
+                    weight,
+                });
                 field_terms.insert(term.clone());
             }
             if typos > 0
@@ -215,41 +278,29 @@ pub fn build(
                         } else {
                             TWO_TYPOS_WEIGHT
                         };
-                    options.push((
-                        Occur::Should,
-                        boosted(
-                            TermQuery::new(
-                                Term::from_field_text(field, &candidate),
-                                IndexRecordOption::WithFreqs,
-                            ),
-                            weight,
-                        ),
-                    ));
+                    options.push(WeightedTerm {
+                        term: Term::from_field_text(field, &candidate),
+                        weight,
+                    });
                     field_terms.insert(candidate);
                 }
             }
             if let (Some(prefix), Some(prefix_field)) = (&prefix, prefix_field) {
-                options.push((
-                    Occur::Should,
-                    boosted(
-                        TermQuery::new(
-                            Term::from_field_text(prefix_field, prefix),
-                            IndexRecordOption::WithFreqs,
-                        ),
-                        boost * PREFIX_WEIGHT,
-                    ),
-                ));
+                options.push(WeightedTerm {
+                    term: Term::from_field_text(prefix_field, prefix),
+                    weight: boost * PREFIX_WEIGHT,
+                });
             }
         }
         if prefix.is_some() {
             matched.prefix = prefix;
         }
-        required.push((Occur::Must, Box::new(BooleanQuery::new(options))));
+        required.push(options);
     }
-    if required.is_empty() {
-        return (Box::new(AllQuery), matched);
+    QueryPlan {
+        words: required,
+        matched,
     }
-    (Box::new(BooleanQuery::new(required)), matched)
 }
 
 fn boosted(query: TermQuery, boost: f32) -> Box<dyn Query> {

@@ -1,0 +1,266 @@
+//! The exact set of documents a query matches, as one bitset per segment.
+//!
+//! Why bitsets: the search API promises an exact `total`, and counting a broad query
+//! by walking its conjunction of unions costs as much as scoring it (a three-word
+//! query with a two-letter prefix matches most of a million documents). A word's
+//! union is instead the OR of its terms' doc sets, the query is the AND of its words,
+//! and the count is a popcount: a few machine words per 64 documents.
+//!
+//! Dense terms (in at least one document in [`DENSE_FRACTION`]) are what makes a
+//! broad query slow, and the same few recur across queries (Zipf), so their bitsets
+//! are kept in a cache bounded by bytes. Segments are immutable, so a term's bitset
+//! keyed by segment id stays true; deletes are applied from the segment's alive set,
+//! itself cached by segment and delete opstamp.
+//!
+//! The match set also lets [`QueryPlan::scoring_query`](super::query::QueryPlan)
+//! rank with block-max WAND: a candidate it finds is kept only if it is in the set.
+
+use std::sync::Arc;
+
+use tantivy::index::SegmentId;
+use tantivy::postings::BlockSegmentPostings;
+use tantivy::query::Weight;
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocId, SegmentReader, Term};
+
+use super::query::QueryPlan;
+
+/// A term is cached as a bitset when it is in at least `max_doc / DENSE_FRACTION`
+/// documents: then its bitset is no larger than about two bytes per posting, and
+/// decoding its postings would cost more than OR-ing the cached bits.
+const DENSE_FRACTION: u32 = 16;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Term(SegmentId, Term),
+    /// `None`: the segment has no deletes.
+    Alive(SegmentId, Option<u64>),
+}
+
+/// Cached doc sets of dense terms and of segments' alive documents.
+pub struct TermBitsets {
+    cache: moka::sync::Cache<Key, Arc<[u64]>>,
+}
+
+impl std::fmt::Debug for TermBitsets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TermBitsets")
+            .field("entries", &self.cache.entry_count())
+            .field("bytes", &self.cache.weighted_size())
+            .finish()
+    }
+}
+
+impl TermBitsets {
+    /// A cache holding at most `capacity_bytes` of bitsets.
+    pub fn new(capacity_bytes: u64) -> TermBitsets {
+        TermBitsets {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|_, bits: &Arc<[u64]>| u32::try_from(bits.len() * 8).unwrap_or(u32::MAX))
+                .build(),
+        }
+    }
+
+    /// The documents of `reader` that hold at least one term of every word of `plan`,
+    /// are alive, and match `filter` (a weight built with scoring disabled).
+    pub fn segment_matches(
+        &self,
+        reader: &SegmentReader,
+        plan: &QueryPlan,
+        filter: Option<&dyn Weight>,
+    ) -> tantivy::Result<DocBits> {
+        let max_doc = reader.max_doc();
+        let mut matches: Option<DocBits> = None;
+        for word in &plan.words {
+            let mut union = DocBits::empty(max_doc);
+            for weighted in word {
+                self.add_term(reader, &weighted.term, &mut union)?;
+            }
+            let joined = match matches {
+                None => union,
+                Some(mut so_far) => {
+                    so_far.and(&union.words);
+                    so_far
+                }
+            };
+            if joined.is_empty() {
+                return Ok(joined);
+            }
+            matches = Some(joined);
+        }
+        let mut matches = matches.unwrap_or_else(|| DocBits::full(max_doc));
+        if let Some(alive) = self.alive(reader) {
+            matches.and(&alive);
+        }
+        if let Some(filter) = filter {
+            let mut allowed = DocBits::empty(max_doc);
+            filter.for_each_no_score(reader, &mut |docs| {
+                for &doc in docs {
+                    allowed.insert(doc);
+                }
+            })?;
+            matches.and(&allowed.words);
+        }
+        Ok(matches)
+    }
+
+    /// ORs the documents holding `term` into `into`.
+    fn add_term(
+        &self,
+        reader: &SegmentReader,
+        term: &Term,
+        into: &mut DocBits,
+    ) -> tantivy::Result<()> {
+        let inverted = reader.inverted_index(term.field())?;
+        let Some(info) = inverted.get_term_info(term)? else {
+            return Ok(());
+        };
+        let read = |bits: &mut DocBits| -> std::io::Result<()> {
+            let mut postings =
+                inverted.read_block_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+            fill(&mut postings, bits);
+            Ok(())
+        };
+        if info.doc_freq >= (reader.max_doc() / DENSE_FRACTION).max(1) {
+            let key = Key::Term(reader.segment_id(), term.clone());
+            let bits = self.cache.try_get_with(key, || {
+                let mut bits = DocBits::empty(reader.max_doc());
+                read(&mut bits).map(|()| Arc::<[u64]>::from(bits.words))
+            });
+            let bits = bits.map_err(|e| tantivy::TantivyError::InternalError(e.to_string()))?;
+            into.or(&bits);
+        } else {
+            read(into)?;
+        }
+        Ok(())
+    }
+
+    /// The segment's alive documents as bitset words; `None` when none are deleted.
+    fn alive(&self, reader: &SegmentReader) -> Option<Arc<[u64]>> {
+        let alive = reader.alive_bitset()?;
+        let key = Key::Alive(reader.segment_id(), reader.delete_opstamp());
+        Some(self.cache.get_with(key, || {
+            let mut bits = DocBits::empty(reader.max_doc());
+            for doc in alive.iter_alive() {
+                bits.insert(doc);
+            }
+            Arc::from(bits.words)
+        }))
+    }
+}
+
+fn fill(postings: &mut BlockSegmentPostings, bits: &mut DocBits) {
+    loop {
+        let docs = postings.docs();
+        if docs.is_empty() {
+            break;
+        }
+        for &doc in docs {
+            bits.insert(doc);
+        }
+        postings.advance();
+    }
+}
+
+/// A set of a segment's documents, one bit each.
+#[derive(Debug, Clone)]
+pub struct DocBits {
+    words: Vec<u64>,
+}
+
+impl DocBits {
+    fn empty(max_doc: DocId) -> DocBits {
+        DocBits {
+            words: vec![0; (max_doc as usize).div_ceil(64)],
+        }
+    }
+
+    fn full(max_doc: DocId) -> DocBits {
+        let mut bits = DocBits {
+            words: vec![u64::MAX; (max_doc as usize).div_ceil(64)],
+        };
+        let tail = max_doc % 64;
+        if tail != 0
+            && let Some(last) = bits.words.last_mut()
+        {
+            *last = (1u64 << tail) - 1;
+        }
+        bits
+    }
+
+    fn insert(&mut self, doc: DocId) {
+        if let Some(word) = self.words.get_mut((doc / 64) as usize) {
+            *word |= 1 << (doc % 64);
+        }
+    }
+
+    pub fn contains(&self, doc: DocId) -> bool {
+        self.words
+            .get((doc / 64) as usize)
+            .is_some_and(|word| word & (1 << (doc % 64)) != 0)
+    }
+
+    fn or(&mut self, other: &[u64]) {
+        for (word, other) in self.words.iter_mut().zip(other) {
+            *word |= other;
+        }
+    }
+
+    fn and(&mut self, other: &[u64]) {
+        for (word, other) in self.words.iter_mut().zip(other) {
+            *word &= other;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
+
+    /// The documents in the set, in order.
+    pub fn iter(&self) -> impl Iterator<Item = DocId> + '_ {
+        self.words.iter().enumerate().flat_map(|(at, &word)| {
+            let base = at as DocId * 64;
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                Some(base + bit)
+            })
+        })
+    }
+
+    /// How many documents the set holds.
+    pub fn len(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_bits_set_operations() {
+        let mut a = DocBits::empty(130);
+        for doc in [0, 63, 64, 129, 500] {
+            a.insert(doc);
+        }
+        assert_eq!(a.len(), 4, "a doc past max_doc is ignored");
+        assert!(a.contains(129) && !a.contains(128) && !a.contains(500));
+        let full = DocBits::full(130);
+        assert_eq!(full.len(), 130);
+        let mut b = full.clone();
+        b.and(&a.words);
+        assert_eq!(b.len(), 4);
+        let mut c = DocBits::empty(130);
+        c.insert(1);
+        c.or(&a.words);
+        assert_eq!(c.len(), 5);
+        assert!(DocBits::empty(130).is_empty() && !c.is_empty());
+        assert_eq!(c.iter().collect::<Vec<_>>(), [0, 1, 63, 64, 129]);
+    }
+}
