@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use tokio::sync::watch;
 
@@ -143,7 +144,12 @@ impl CollectionIndex {
         std::fs::create_dir_all(dir)?;
         let fields = IndexFields::build(&spec.schema, spec.settings.substring_index);
         let index = Index::create_in_dir(dir, fields.schema.clone())?;
-        Self::finish_open(index, dir, spec, fields, Watermark::default(), bitsets)
+        let created = Self::finish_open(index, dir, spec, fields, Watermark::default(), bitsets)?;
+        // A new index is filled in bulk and then merged into one segment
+        // (`merge_segments`); merging along the way would spend the build's CPU on
+        // segments about to be merged again.
+        created.writer()?.set_merge_policy(Box::new(NoMergePolicy));
+        Ok(created)
     }
 
     /// Opens the index in `dir` when it was built for `spec` (same collection, settings
@@ -299,6 +305,12 @@ impl CollectionIndex {
         Ok(())
     }
 
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, IndexError> {
+        self.writer
+            .lock()
+            .map_err(|_| IndexError::Other("writer lock poisoned".into()))
+    }
+
     /// The names of the collection's text fields, in schema order.
     pub fn text_field_names(&self) -> Vec<&str> {
         self.spec
@@ -343,6 +355,9 @@ impl CollectionIndex {
             };
             merge.wait()?;
         }
+        // From now on the index takes small commits: merge them as they come.
+        self.writer()?
+            .set_merge_policy(Box::new(LogMergePolicy::default()));
         self.reader.reload()?;
         Ok(())
     }
