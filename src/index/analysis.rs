@@ -20,10 +20,14 @@ pub const TEXT_ANALYZER: &str = "sift_text";
 /// Words longer than this are dropped: they are rarely words, and they bloat the index.
 pub const MAX_WORD_BYTES: usize = 40;
 
-/// Shortest and longest prefix indexed for type-ahead. A query's last word of one
-/// character is matched as a whole word; prefixes longer than the maximum are cut.
+/// Type-ahead prefixes. A word's prefixes of `MIN_PREFIX_CHARS` to
+/// `MAX_PREFIX_CHARS` characters are indexed, and so is the whole word when it is
+/// longer: a short prefix would expand to thousands of words, so it is looked up as
+/// one term, while a longer one is expanded at query time to the few indexed words
+/// it begins (Meilisearch keeps prefix postings for short prefixes the same way).
+/// A query's last word of one character is matched as a whole word.
 pub const MIN_PREFIX_CHARS: usize = 2;
-pub const MAX_PREFIX_CHARS: usize = 15;
+pub const MAX_PREFIX_CHARS: usize = 5;
 
 /// The analyzer of `text` fields. `stop_words`: `None` is the English list.
 pub fn text_analyzer(stop_words: Option<&[String]>) -> TextAnalyzer {
@@ -93,30 +97,40 @@ pub fn normalize_word(word: &str) -> String {
         .join(" ")
 }
 
-/// The prefixes of a normalized word that type-ahead indexes.
+/// The terms type-ahead indexes for a normalized word: its short prefixes, and the
+/// word itself when it is longer than them.
 pub fn prefixes(word: &str) -> impl Iterator<Item = &str> {
-    let ends: Vec<usize> = word
+    let mut ends: Vec<usize> = word
         .char_indices()
         .map(|(at, c)| at + c.len_utf8())
         .enumerate()
         .filter(|(n, _)| (MIN_PREFIX_CHARS - 1..MAX_PREFIX_CHARS).contains(n))
         .map(|(_, end)| end)
         .collect();
+    if word.chars().count() > MAX_PREFIX_CHARS {
+        ends.push(word.len());
+    }
     ends.into_iter().map(move |end| &word[..end])
 }
 
-/// The prefix a query's last word is looked up by (cut to the longest indexed).
-pub fn prefix_key(word: &str) -> Option<&str> {
-    let chars = word.chars().count();
-    if chars < MIN_PREFIX_CHARS {
-        return None;
+/// How a query's last word is found as a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrefixLookup<'a> {
+    /// Too short to be a prefix.
+    None,
+    /// Indexed as it is: one term.
+    Term(&'a str),
+    /// Longer than the indexed prefixes: every indexed word beginning with it.
+    Expand(&'a str),
+}
+
+/// How `word` (normalized) is looked up as a prefix.
+pub fn prefix_lookup(word: &str) -> PrefixLookup<'_> {
+    match word.chars().count() {
+        n if n < MIN_PREFIX_CHARS => PrefixLookup::None,
+        n if n <= MAX_PREFIX_CHARS => PrefixLookup::Term(word),
+        _ => PrefixLookup::Expand(word),
     }
-    let end = word
-        .char_indices()
-        .nth(MAX_PREFIX_CHARS)
-        .map(|(at, _)| at)
-        .unwrap_or(word.len());
-    Some(&word[..end])
 }
 
 #[cfg(test)]
@@ -150,15 +164,16 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_run_from_two_to_fifteen_characters() {
+    fn short_prefixes_and_long_words_are_indexed() {
         assert_eq!(prefixes("lamp").collect::<Vec<_>>(), ["la", "lam", "lamp"]);
-        assert!(prefixes("a").next().is_none());
         assert_eq!(
-            prefixes("internationalization").last(),
-            Some("internationaliz")
+            prefixes("kettles").collect::<Vec<_>>(),
+            ["ke", "ket", "kett", "kettl", "kettles"]
         );
-        assert_eq!(prefix_key("internationalization"), Some("internationaliz"));
-        assert_eq!(prefix_key("w"), None);
+        assert!(prefixes("a").next().is_none());
         assert_eq!(prefixes("éa").collect::<Vec<_>>(), ["éa"]);
+        assert_eq!(prefix_lookup("w"), PrefixLookup::None);
+        assert_eq!(prefix_lookup("kettl"), PrefixLookup::Term("kettl"));
+        assert_eq!(prefix_lookup("kettle"), PrefixLookup::Expand("kettle"));
     }
 }

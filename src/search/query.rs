@@ -19,7 +19,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
 use crate::index::CollectionIndex;
-use crate::index::analysis::{self, prefix_key};
+use crate::index::analysis::{self, PrefixLookup, prefix_lookup};
 use crate::schema::{FieldType, TypoTolerance};
 
 /// Words of a query that count; the rest are ignored.
@@ -156,6 +156,34 @@ pub fn term_query(term: &WeightedTerm) -> Box<dyn Query> {
     )
 }
 
+/// Most indexed words one long prefix expands to. Past it the prefix matches only the
+/// first words in dictionary order; natural-language prefixes of five letters or more
+/// begin far fewer words.
+const MAX_PREFIX_EXPANSIONS: usize = 1_000;
+
+/// The indexed words of a prefix field that begin with `prefix` (longer than the
+/// indexed prefixes, so every term found is a whole word), over all segments.
+fn words_beginning(searcher: &Searcher, field: Field, prefix: &str) -> Vec<String> {
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else {
+            continue;
+        };
+        let Ok(mut stream) = inverted.terms().range().ge(prefix).into_stream() else {
+            continue;
+        };
+        while found.len() < MAX_PREFIX_EXPANSIONS && stream.advance() {
+            if !stream.key().starts_with(prefix.as_bytes()) {
+                break;
+            }
+            if let Ok(word) = std::str::from_utf8(stream.key()) {
+                found.insert(word.to_owned());
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
 /// Builds the query for `text` over the index's text fields.
 pub fn build(
     index: &CollectionIndex,
@@ -212,7 +240,10 @@ pub fn plan(
             }
         }
         let prefix = if is_prefix {
-            prefix_key(&word.text).map(str::to_owned)
+            match prefix_lookup(&word.text) {
+                PrefixLookup::None => None,
+                PrefixLookup::Term(p) | PrefixLookup::Expand(p) => Some(p.to_owned()),
+            }
         } else {
             None
         };
@@ -286,10 +317,16 @@ pub fn plan(
                 }
             }
             if let (Some(prefix), Some(prefix_field)) = (&prefix, prefix_field) {
-                options.push(WeightedTerm {
-                    term: Term::from_field_text(prefix_field, prefix),
-                    weight: boost * PREFIX_WEIGHT,
-                });
+                let terms = match prefix_lookup(prefix) {
+                    PrefixLookup::Expand(p) => words_beginning(searcher, prefix_field, p),
+                    _ => vec![prefix.clone()],
+                };
+                for term in terms {
+                    options.push(WeightedTerm {
+                        term: Term::from_field_text(prefix_field, &term),
+                        weight: boost * PREFIX_WEIGHT,
+                    });
+                }
             }
         }
         if prefix.is_some() {
