@@ -478,14 +478,24 @@ impl Indexer {
         .fetch(&mut *tx);
         let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
         let mut total = 0u64;
-        let mut applying = Duration::ZERO;
+        // One chunk is applied on a blocking thread while the next is read and parsed,
+        // so PostgreSQL and the index work at the same time. `waiting` is how long
+        // reading waited for the index.
+        let mut in_flight: Option<JoinHandle<Result<(), IndexError>>> = None;
+        let mut waiting = Duration::ZERO;
         while let Some((id, body, version)) = rows.try_next().await? {
             chunk.push(row(id, body, version));
             if chunk.len() >= REBUILD_CHUNK {
                 total += chunk.len() as u64;
-                let apply_started = std::time::Instant::now();
-                apply_blocking(&index, Vec::new(), std::mem::take(&mut chunk)).await?;
-                applying += apply_started.elapsed();
+                if let Some(previous) = in_flight.take() {
+                    let wait_started = std::time::Instant::now();
+                    previous.await??;
+                    waiting += wait_started.elapsed();
+                }
+                let (applying, rows) = (index.clone(), std::mem::take(&mut chunk));
+                in_flight = Some(tokio::task::spawn_blocking(move || {
+                    applying.apply(&[], &rows)
+                }));
                 if total % 100_000 < REBUILD_CHUNK as u64 {
                     tracing::info!(collection = %index.spec.name, documents = total, "indexer: building");
                 }
@@ -493,6 +503,9 @@ impl Indexer {
         }
         drop(rows);
         tx.commit().await?;
+        if let Some(previous) = in_flight.take() {
+            previous.await??;
+        }
         total += chunk.len() as u64;
         apply_blocking(&index, Vec::new(), chunk).await?;
         let commit_started = std::time::Instant::now();
@@ -502,7 +515,7 @@ impl Indexer {
             collection = %index.spec.name,
             documents = total,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            applying_ms = applying.as_millis() as u64,
+            waiting_for_index_ms = waiting.as_millis() as u64,
             commit_ms = commit_started.elapsed().as_millis() as u64,
             "indexer: index built"
         );
