@@ -18,7 +18,7 @@ use crate::index::CollectionIndex;
 use crate::index::fields::user_field;
 use crate::schema::FieldType;
 use crate::search::filter::{Filter, Op, Value as FilterValue};
-use crate::search::highlight::highlight;
+use crate::search::highlight::Highlighter;
 use crate::search::query::{self, Matching, QueryPlan};
 use crate::search::{Engine, FacetCount, Hit, SearchRequest, SearchResponse, SortOrder};
 
@@ -464,8 +464,7 @@ pub fn search(
     };
 
     let searched = started.elapsed();
-    let mut normalizer = index.normalizer();
-    let mut analyzer = index.analyzer();
+    let mut highlighter = Highlighter::new(index.normalizer(), index.analyzer());
     let text_fields = index.text_field_names();
     let mut hits = Vec::with_capacity(addresses.len());
     for (score, address) in addresses {
@@ -482,14 +481,8 @@ pub fn search(
                     _ => Vec::new(),
                 };
                 for text in texts {
-                    if let Some(marked) = highlight(
-                        text,
-                        field,
-                        &plan.matched,
-                        &mut normalizer,
-                        &mut analyzer,
-                        options,
-                    ) {
+                    if let Some(marked) = highlighter.highlight(text, field, &plan.matched, options)
+                    {
                         highlights.insert((*field).to_owned(), marked);
                         break;
                     }
