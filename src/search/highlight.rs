@@ -45,9 +45,9 @@ fn escape(text: &str, out: &mut String) {
     }
 }
 
-/// Marks matched words in the texts of one search's hits. It remembers each word's
-/// analyzed terms: the hits of a search share most of their words, and stemming every
-/// word of every hit again was a fifth of an uncached search's time.
+/// Marks matched words in the texts of one search's hits. It analyzes only the words
+/// that begin like a matched term, each once per search: stemming every word of every
+/// hit was a fifth of an uncached search's time.
 pub struct Highlighter {
     normalizer: TextAnalyzer,
     analyzer: TextAnalyzer,
@@ -80,95 +80,82 @@ impl Highlighter {
         matched: &MatchedTerms,
         options: &HighlightOptions,
     ) -> Option<String> {
-        highlight(self, text, field, matched, options)
-    }
-}
-
-fn highlight(
-    highlighter: &mut Highlighter,
-    text: &str,
-    field: &str,
-    matched: &MatchedTerms,
-    options: &HighlightOptions,
-) -> Option<String> {
-    let words = analysis::words(&mut highlighter.normalizer, text);
-    let field_terms = matched.terms.get(field);
-    // For each word: not matched, or matched over its first N bytes (all of it, or
-    // only the typed part of a prefix match when `typed_part_only`).
-    let marks: Vec<Option<usize>> = words
-        .iter()
-        .map(|word| {
-            // Stemming keeps a word's first letter (a test checks it over the word
-            // list), so only words that begin like a matched term are analyzed.
-            let by_term = field_terms.is_some_and(|set| {
-                let first = word.text.chars().next();
-                set.iter().any(|t| t.chars().next() == first)
-                    && highlighter
-                        .terms_of(&word.text)
-                        .iter()
-                        .any(|t| set.contains(t))
-            });
-            let by_prefix = matched
-                .prefix
-                .as_deref()
-                .filter(|p| word.text.starts_with(*p));
-            let original = &text[word.from..word.to];
-            match (by_term, by_prefix) {
-                (false, Some(prefix)) if options.typed_part_only => {
-                    let chars = prefix.chars().count();
-                    Some(
-                        original
-                            .char_indices()
-                            .nth(chars)
-                            .map(|(at, _)| at)
-                            .unwrap_or(original.len()),
-                    )
+        let words = analysis::words(&mut self.normalizer, text);
+        let field_terms = matched.terms.get(field);
+        // For each word: not matched, or matched over its first N bytes (all of it, or
+        // only the typed part of a prefix match when `typed_part_only`).
+        let marks: Vec<Option<usize>> = words
+            .iter()
+            .map(|word| {
+                // Stemming keeps a word's first letter (a test checks it over the word
+                // list), so only words that begin like a matched term are analyzed.
+                let by_term = field_terms.is_some_and(|set| {
+                    let first = word.text.chars().next();
+                    set.iter().any(|t| t.chars().next() == first)
+                        && self.terms_of(&word.text).iter().any(|t| set.contains(t))
+                });
+                let by_prefix = matched
+                    .prefix
+                    .as_deref()
+                    .filter(|p| word.text.starts_with(*p));
+                let original = &text[word.from..word.to];
+                match (by_term, by_prefix) {
+                    (false, Some(prefix)) if options.typed_part_only => {
+                        let chars = prefix.chars().count();
+                        Some(
+                            original
+                                .char_indices()
+                                .nth(chars)
+                                .map(|(at, _)| at)
+                                .unwrap_or(original.len()),
+                        )
+                    }
+                    (true, _) | (false, Some(_)) => Some(original.len()),
+                    (false, None) => None,
                 }
-                (true, _) | (false, Some(_)) => Some(original.len()),
-                (false, None) => None,
-            }
-        })
-        .collect();
-    let hits: Vec<bool> = marks.iter().map(Option::is_some).collect();
-    let first = hits.iter().position(|&h| h)?;
-    // Crop to a window of words starting a little before the first match.
-    let (from_word, to_word) = if words.len() > options.crop_words {
-        let start = first.saturating_sub(options.crop_words / 4);
-        (start, (start + options.crop_words).min(words.len()))
-    } else {
-        (0, words.len())
-    };
-    let start = if from_word == 0 {
-        0
-    } else {
-        words[from_word].from
-    };
-    let end = if to_word == words.len() {
-        text.len()
-    } else {
-        words[to_word - 1].to
-    };
-    let mut out = String::with_capacity(end - start + 32);
-    if start > 0 {
-        out.push('…');
+            })
+            .collect();
+        let hits: Vec<bool> = marks.iter().map(Option::is_some).collect();
+        let first = hits.iter().position(|&h| h)?;
+        // Crop to a window of words starting a little before the first match.
+        let (from_word, to_word) = if words.len() > options.crop_words {
+            let start = first.saturating_sub(options.crop_words / 4);
+            (start, (start + options.crop_words).min(words.len()))
+        } else {
+            (0, words.len())
+        };
+        let start = if from_word == 0 {
+            0
+        } else {
+            words[from_word].from
+        };
+        let end = if to_word == words.len() {
+            text.len()
+        } else {
+            words[to_word - 1].to
+        };
+        let mut out = String::with_capacity(end - start + 32);
+        if start > 0 {
+            out.push('…');
+        }
+        let mut at = start;
+        for (word, mark) in words[from_word..to_word]
+            .iter()
+            .zip(&marks[from_word..to_word])
+        {
+            let Some(length) = *mark else { continue };
+            escape(&text[at..word.from], &mut out);
+            out.push_str(&options.pre_tag);
+            escape(&text[word.from..word.from + length], &mut out);
+            out.push_str(&options.post_tag);
+            at = word.from + length;
+        }
+        escape(&text[at..end], &mut out);
+        if end < text.len() {
+            out.push('…');
+        }
+        Some(out)
     }
-    let mut at = start;
-    for (word, mark) in words[from_word..to_word]
-        .iter()
-        .zip(&marks[from_word..to_word])
-    {
-        let Some(length) = *mark else { continue };
-        escape(&text[at..word.from], &mut out);
-        out.push_str(&options.pre_tag);
-        escape(&text[word.from..word.from + length], &mut out);
-        out.push_str(&options.post_tag);
-        at = word.from + length;
-    }
-    escape(&text[at..end], &mut out);
-    if end < text.len() {
-        out.push('…');
-    }
-    Some(out)
 }
 
 #[cfg(test)]
