@@ -4,6 +4,7 @@
 //! * [`filter`]: the `filter` language, parsed and checked against the schema.
 //! * [`query`]: the query string as a tantivy query (BM25, typos, prefix, synonyms).
 //! * [`highlight`]: matched words marked in the returned fields.
+//! * [`matches`]: the exact set of matching documents as bitsets (the total).
 //! * [`index_engine`]: running a search on a collection's index.
 //! * [`sql_engine`]: the same search as `ILIKE` or Postgres full-text search.
 
