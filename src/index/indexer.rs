@@ -151,6 +151,11 @@ impl Indexer {
         })
     }
 
+    /// The cache of dense terms' doc sets every index of this process shares.
+    pub fn bitsets(&self) -> &TermBitsets {
+        &self.bitsets
+    }
+
     /// Starts the manager and the NOTIFY listener; returns when `stop` is cancelled and
     /// every indexer has stopped.
     pub async fn run(self: Arc<Self>) {

@@ -634,6 +634,11 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 100, "only {checked} queries had words");
+        let (entries, bytes) = index.bitsets.size();
+        assert!(
+            entries > 0 && bytes > 0,
+            "common terms' doc sets are cached"
+        );
         drop(searcher);
         drop(index);
         let _ = std::fs::remove_dir_all(&dir);

@@ -62,6 +62,12 @@ impl TermBitsets {
         }
     }
 
+    /// Entries and bytes held, for `/metrics`.
+    pub fn size(&self) -> (u64, u64) {
+        self.cache.run_pending_tasks();
+        (self.cache.entry_count(), self.cache.weighted_size())
+    }
+
     /// The documents of `reader` that hold at least one term of every word of `plan`,
     /// are alive, and match `filter` (a weight built with scoring disabled).
     pub fn segment_matches(

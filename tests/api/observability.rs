@@ -38,6 +38,7 @@ async fn metrics_count_requests_by_route_and_errors_by_code() {
     ));
     assert!(after.contains("db_pool_connections{state=\"idle\"}"));
     assert!(after.contains("http_requests_in_flight"));
+    assert!(after.contains("search_bitset_cache_bytes"));
     assert!(
         !after.contains("route=\"/v1/collections/unknown-one\""),
         "routes are templates, not raw paths"
