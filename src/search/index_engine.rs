@@ -543,8 +543,9 @@ mod tests {
             schema: CollectionSchema::parse(fields).expect("schema"),
             settings: CollectionSettings::default(),
         };
-        let index =
-            CollectionIndex::create(dir, spec, Arc::new(TermBitsets::new(8 << 20))).expect("index");
+        // Small segments are cached too, so the cached path is the one checked.
+        let bitsets = Arc::new(TermBitsets::new(8 << 20).caching_every_segment());
+        let index = CollectionIndex::create(dir, spec, bitsets).expect("index");
         let mut generator = Generator::new(Corpus::Reviews, 7);
         let mut line = Vec::new();
         // Three commits: three segments.

@@ -30,6 +30,15 @@ use super::query::QueryPlan;
 /// decoding its postings would cost more than OR-ing the cached bits.
 const DENSE_FRACTION: u32 = 16;
 
+/// Segments smaller than this (by default) are never cached: their postings are read in
+/// microseconds, and the small segments that commits make come and go (merged away),
+/// so caching them would fill the cache with entries nobody asks for again.
+const MIN_CACHED_SEGMENT_DOCS: u32 = 65_536;
+
+/// What an entry costs beyond its bits (key, term bytes, the cache's own bookkeeping),
+/// counted so the capacity bounds memory rather than bits alone.
+const ENTRY_OVERHEAD_BYTES: usize = 256;
+
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
     Term(SegmentId, Term),
@@ -40,6 +49,8 @@ enum Key {
 /// Cached doc sets of dense terms and of segments' alive documents.
 pub struct TermBitsets {
     cache: moka::sync::Cache<Key, Arc<[u64]>>,
+    /// [`MIN_CACHED_SEGMENT_DOCS`]; lower in tests, so small indexes use the cache.
+    min_segment_docs: u32,
 }
 
 impl std::fmt::Debug for TermBitsets {
@@ -57,9 +68,18 @@ impl TermBitsets {
         TermBitsets {
             cache: moka::sync::Cache::builder()
                 .max_capacity(capacity_bytes)
-                .weigher(|_, bits: &Arc<[u64]>| u32::try_from(bits.len() * 8).unwrap_or(u32::MAX))
+                .weigher(|_, bits: &Arc<[u64]>| {
+                    u32::try_from(bits.len() * 8 + ENTRY_OVERHEAD_BYTES).unwrap_or(u32::MAX)
+                })
                 .build(),
+            min_segment_docs: MIN_CACHED_SEGMENT_DOCS,
         }
+    }
+
+    /// Caches segments of any size (tests of the cached path on small indexes).
+    pub fn caching_every_segment(mut self) -> TermBitsets {
+        self.min_segment_docs = 0;
+        self
     }
 
     /// Entries and bytes held, for `/metrics`.
@@ -128,7 +148,9 @@ impl TermBitsets {
             fill(&mut postings, bits);
             Ok(())
         };
-        if info.doc_freq >= (reader.max_doc() / DENSE_FRACTION).max(1) {
+        if reader.max_doc() >= self.min_segment_docs
+            && info.doc_freq >= (reader.max_doc() / DENSE_FRACTION).max(1)
+        {
             let key = Key::Term(reader.segment_id(), term.clone());
             let bits = self.cache.try_get_with(key, || {
                 let mut bits = DocBits::empty(reader.max_doc());
@@ -145,14 +167,18 @@ impl TermBitsets {
     /// The segment's alive documents as bitset words; `None` when none are deleted.
     fn alive(&self, reader: &SegmentReader) -> Option<Arc<[u64]>> {
         let alive = reader.alive_bitset()?;
-        let key = Key::Alive(reader.segment_id(), reader.delete_opstamp());
-        Some(self.cache.get_with(key, || {
+        let read = || {
             let mut bits = DocBits::empty(reader.max_doc());
             for doc in alive.iter_alive() {
                 bits.insert(doc);
             }
             Arc::from(bits.words)
-        }))
+        };
+        if reader.max_doc() < self.min_segment_docs {
+            return Some(read());
+        }
+        let key = Key::Alive(reader.segment_id(), reader.delete_opstamp());
+        Some(self.cache.get_with(key, read))
     }
 }
 
