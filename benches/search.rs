@@ -250,6 +250,15 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
             index_on_sql_subset.record(micros.max(1))?;
         }
     }
+    // The same queries again: the bitsets of common terms are now cached, as in a
+    // service that has been answering for a while.
+    let mut index_warm = Histogram::<u64>::new(3)?;
+    for q in &queries {
+        let request = request_for(q, "index")?;
+        let started = Instant::now();
+        index_engine::search(&index, &request)?;
+        index_warm.record((started.elapsed().as_micros() as u64).max(1))?;
+    }
     let mut ilike_latency = Histogram::<u64>::new(3)?;
     let mut fts_latency = Histogram::<u64>::new(3)?;
     for q in queries.iter().take(sql_queries) {
@@ -435,6 +444,10 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
     println!("| engine (in process) | p50 ms | p95 ms | p99 ms | max ms | queries |");
     println!("|---|---|---|---|---|---|");
     println!("{}", summary("index, all queries", &index_latency));
+    println!(
+        "{}",
+        summary("index, all queries again (bitsets cached)", &index_warm)
+    );
     println!("{}", summary("index, the SQL subset", &index_on_sql_subset));
     println!("{}", summary("fts", &fts_latency));
     println!("{}", summary("ilike", &ilike_latency));
