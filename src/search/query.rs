@@ -7,7 +7,8 @@
 //!   match the same (tantivy#563), so the fuzzy automaton is run against the term
 //!   dictionary here and each term it finds becomes a real term query, weighted down
 //!   by its distance: an exact match outranks a typo, and highlighting knows the terms;
-//! * the last word is also a prefix (type-ahead), one lookup in the indexed prefixes;
+//! * the last word is also a prefix (type-ahead): one lookup in the indexed prefixes
+//!   up to five characters, the indexed words it begins past that;
 //! * synonyms (one way: a word also matches its listed alternatives).
 
 use std::collections::{BTreeSet, HashMap};
@@ -110,7 +111,8 @@ pub struct WeightedTerm {
 #[derive(Debug, Default, Clone)]
 pub struct QueryPlan {
     /// Per query word, the terms it may match: each text field's analyzed word,
-    /// synonyms, typo expansions and the indexed prefix. Empty: every document matches.
+    /// synonyms, typo expansions and the prefix (or the words it expands to). Empty:
+    /// every document matches.
     pub words: Vec<Vec<WeightedTerm>>,
     pub matched: MatchedTerms,
 }
@@ -157,7 +159,7 @@ pub fn term_query(term: &WeightedTerm) -> Box<dyn Query> {
 }
 
 /// Most indexed words one long prefix expands to. Past it the prefix matches only the
-/// first words in dictionary order; natural-language prefixes of five letters or more
+/// first words in dictionary order; natural-language prefixes of six letters or more
 /// begin far fewer words.
 const MAX_PREFIX_EXPANSIONS: usize = 1_000;
 
