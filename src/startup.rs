@@ -123,17 +123,16 @@ impl Application {
                 })?;
         let indexes = Arc::new(IndexRegistry::default());
         let indexer_stop = CancellationToken::new();
-        let caches = Arc::new(Caches::new(&config.cache, redis.clone()));
         let indexer = Indexer::new(
             db.clone(),
             config.index_dir.clone(),
             indexes.clone(),
             Arc::new(TermBitsets::new(config.index_bitset_cache_bytes)),
-            caches.clone(),
             indexer_stop.clone(),
         );
         let indexer_task = tokio::spawn(indexer.clone().run());
         let search_permits = Arc::new(Semaphore::new(config.max_searches));
+        let caches = Arc::new(Caches::new(&config.cache, redis.clone()));
         let invalidations_stop = CancellationToken::new();
         if let (Some(url), Some(_)) = (&config.redis_url, &caches.l2) {
             tokio::spawn(invalidation::follow(

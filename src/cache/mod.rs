@@ -370,23 +370,6 @@ impl Caches {
         }
     }
 
-    /// Invalidates document keys in this process's L1 and in L2, without telling other
-    /// replicas: for the indexer, which sees every change (plain SQL too) on every
-    /// replica, so each replica's indexer clears its own L1. Keys go to Redis a thousand
-    /// at a time, so no call outgrows the Redis timeout.
-    pub async fn forget_documents(&self, keys: Vec<String>) {
-        self.drop_local(&keys).await;
-        if let Some(l2) = &self.l2 {
-            for chunk in keys.chunks(1_000) {
-                let pairs: Vec<(String, String)> = chunk
-                    .iter()
-                    .map(|key| (key.clone(), self.keys.document_counter(stripe(key))))
-                    .collect();
-                l2.invalidate(&pairs).await;
-            }
-        }
-    }
-
     /// Invalidates document keys in this process's L1 only (also on a message from
     /// another replica).
     pub async fn drop_local(&self, keys: &[String]) {

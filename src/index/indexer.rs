@@ -26,7 +26,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::Caches;
 use crate::index::{CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
 use crate::schema::CollectionSchema;
 use crate::search::matches::TermBitsets;
@@ -114,9 +113,6 @@ pub struct Indexer {
     registry: Arc<IndexRegistry>,
     /// Shared by every index: keys hold segment ids, which are unique.
     bitsets: Arc<TermBitsets>,
-    /// Cached document reads are forgotten as changes are applied, so a plain-SQL
-    /// write by another program reaches reads as it reaches searches.
-    caches: Arc<Caches>,
     /// Rings when collections change (create, settings, delete), so the manager need
     /// not wait for its next look.
     pub collections_changed: Arc<Notify>,
@@ -140,7 +136,6 @@ impl Indexer {
         index_dir: PathBuf,
         registry: Arc<IndexRegistry>,
         bitsets: Arc<TermBitsets>,
-        caches: Arc<Caches>,
         stop: CancellationToken,
     ) -> Arc<Indexer> {
         Arc::new(Indexer {
@@ -148,7 +143,6 @@ impl Indexer {
             index_dir,
             registry,
             bitsets,
-            caches,
             collections_changed: Arc::new(Notify::new()),
             wakers: RwLock::new(HashMap::new()),
             rebuild_requests: RwLock::new(HashSet::new()),
@@ -396,7 +390,7 @@ impl Indexer {
                 }
             };
             let index = Arc::new(index);
-            catch_up(&self.db, &index, &self.caches).await?;
+            catch_up(&self.db, &index).await?;
             write_current_pointer(&self.index_dir, &spec, &index.dir)?;
             let previous = current.replace(index.clone());
             self.registry.set(index.clone());
@@ -423,7 +417,7 @@ impl Indexer {
             return Ok(Step::Idle);
         }
         if let Some(index) = current.as_ref() {
-            catch_up(&self.db, index, &self.caches).await?;
+            catch_up(&self.db, index).await?;
         }
         Ok(Step::Idle)
     }
@@ -589,13 +583,8 @@ pub async fn current_horizon(db: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(xmin.parse().unwrap_or(0))
 }
 
-/// Applies every finished change past the watermark, and commits once. The changed
-/// documents' cached reads are forgotten in `caches`.
-pub async fn catch_up(
-    db: &PgPool,
-    index: &Arc<CollectionIndex>,
-    caches: &Caches,
-) -> Result<(), IndexerError> {
+/// Applies every finished change past the watermark, and commits once.
+pub async fn catch_up(db: &PgPool, index: &Arc<CollectionIndex>) -> Result<(), IndexerError> {
     let horizon = current_horizon(db).await?;
     let start = index.progress().watermark;
     let mut watermark = start;
@@ -636,11 +625,6 @@ pub async fn catch_up(
         .into_iter()
         .map(|(id, body, version)| row(id, body, version))
         .collect();
-        let keys = ids
-            .iter()
-            .map(|id| caches.keys.document(index.spec.collection_id, id))
-            .collect();
-        caches.forget_documents(keys).await;
         apply_blocking(index, ids, rows).await?;
         watermark = next;
         if (changes.len() as i64) < CHANGES_PER_READ {

@@ -371,30 +371,3 @@ async fn a_stopped_redis_costs_a_timeout_never_an_error() {
     // And Redis serves again: a fresh query is filled into L2.
     assert_eq!(search(&app, "q=kettle").await.1, "miss");
 }
-
-#[tokio::test]
-async fn a_plain_sql_write_reaches_cached_reads_through_the_indexer() {
-    let redis = TestRedis::start().await;
-    let app = with_redis(&redis).await;
-    catalog(&app).await;
-    let cached = wait_until(Duration::from_secs(10), || async {
-        read(&app, "kettle").await.1 == "l1"
-    })
-    .await;
-    assert!(cached, "the document was never served from L1");
-
-    // Another program writes with plain SQL: no API call invalidates anything.
-    sqlx::query("UPDATE documents SET body = jsonb_set(body, '{price}', '99') WHERE id = 'kettle'")
-        .execute(&app.db)
-        .await
-        .expect("plain SQL update");
-
-    // The indexer applies the change and forgets the cached read, long before the
-    // 60 s L1 TTL would have.
-    let fresh = wait_until(Duration::from_secs(10), || async {
-        read(&app, "kettle").await.0["document"]["price"] == 99
-    })
-    .await;
-    assert!(fresh, "the cached read never saw the plain SQL write");
-    assert_eq!(read(&app, "kettle").await.0["version"], 2);
-}
