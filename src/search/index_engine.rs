@@ -396,7 +396,9 @@ pub fn search(
         },
     );
     let filter = request.filter.as_ref().map(|f| filter_query(index, f));
-    let full_query = match &filter {
+    // The conjunction with the filter, for the paths that visit every match (no
+    // words, a sort by field, facets); built only when one of them runs.
+    let full_query = || match &filter {
         Some(filter) => query::with_filter(plan.query(), filter.box_clone()),
         None => plan.query(),
     };
@@ -422,7 +424,7 @@ pub fn search(
         }
         None => {
             // No words: every document (or every filtered one) scores the same.
-            let (top, count) = searcher.search(&full_query, &(window.order_by_score(), Count))?;
+            let (top, count) = searcher.search(&full_query(), &(window.order_by_score(), Count))?;
             let addresses: Vec<(Option<f32>, DocAddress)> =
                 top.into_iter().map(|(s, a)| (Some(s), a)).collect();
             (addresses, count as u64)
@@ -436,7 +438,7 @@ pub fn search(
             // The fast-field sort is typed; one arm per type.
             macro_rules! by {
                 ($collector:expr) => {{
-                    let (top, count) = searcher.search(&full_query, &($collector, Count))?;
+                    let (top, count) = searcher.search(&full_query(), &($collector, Count))?;
                     (
                         top.into_iter().map(|(_, a)| (None, a)).collect::<Vec<_>>(),
                         count as u64,
@@ -457,7 +459,7 @@ pub fn search(
     let facets = match facet_aggregations(&request.facets) {
         Some(aggregations) => {
             let collector = AggregationCollector::from_aggs(aggregations, Default::default());
-            let results = searcher.search(&full_query, &collector)?;
+            let results = searcher.search(&full_query(), &collector)?;
             facet_counts(&serde_json::to_value(results).unwrap_or(Value::Null))
         }
         None => BTreeMap::new(),
