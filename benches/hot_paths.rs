@@ -74,7 +74,7 @@ fn hot_paths(c: &mut Criterion) {
     c.bench_function("query building (typo expansion, prefix)", |b| {
         b.iter(|| {
             for q in queries {
-                black_box(query::build(
+                black_box(query::plan(
                     &index,
                     &searcher,
                     q,

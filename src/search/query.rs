@@ -186,17 +186,6 @@ fn words_beginning(searcher: &Searcher, field: Field, prefix: &str) -> Vec<Strin
     found.into_iter().collect()
 }
 
-/// Builds the query for `text` over the index's text fields.
-pub fn build(
-    index: &CollectionIndex,
-    searcher: &Searcher,
-    text: &str,
-    matching: Matching,
-) -> (Box<dyn Query>, MatchedTerms) {
-    let plan = plan(index, searcher, text, matching);
-    (plan.query(), plan.matched)
-}
-
 /// Takes `text` apart into the terms each of its words may match.
 pub fn plan(
     index: &CollectionIndex,
