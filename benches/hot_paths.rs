@@ -9,12 +9,12 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value};
-use sift::cache::keys::{Epoch, Keys};
-use sift::datagen::{Corpus, Generator};
+use sift::cache::keys::Keys;
 use sift::index::{CollectionIndex, IndexSpec, IndexedRow, Watermark};
 use sift::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
 use sift::search::query::{self, Matching};
 use sift::search::{SearchParams, SearchRequest, index_engine};
+use sift_datagen::{Corpus, Generator};
 
 const DOCUMENTS: u64 = 20_000;
 
@@ -30,7 +30,7 @@ fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
         schema,
         settings: CollectionSettings::default(),
     };
-    let bitsets = std::sync::Arc::new(sift::search::matches::TermBitsets::new(64 << 20));
+    let bitsets = std::sync::Arc::new(sift::index::bitsets::TermBitsets::new(64 << 20));
     let index = CollectionIndex::create(dir, spec, bitsets).expect("index");
     let mut generator = Generator::new(Corpus::Reviews, 42);
     let mut rows = Vec::new();
@@ -97,11 +97,11 @@ fn hot_paths(c: &mut Criterion) {
     });
 
     let keys = Keys::new("sift");
-    let epoch = Epoch::of(&index);
+    let epoch = index.epoch();
     c.bench_function("cache key (normalize + SHA-256)", |b| {
         b.iter(|| {
             for r in &requests {
-                black_box(keys.search(epoch, r));
+                black_box(keys.search(epoch, &r.fingerprint()));
             }
         })
     });
@@ -113,7 +113,7 @@ fn hot_paths(c: &mut Criterion) {
     let json = serde_json::to_vec(&response).expect("json");
     c.bench_function("cached response splice (tookMs, cache)", |b| {
         b.iter(|| {
-            black_box(sift::cache::CachedJson::new(
+            black_box(sift::routes::cached_json::CachedJson::new(
                 &json,
                 sift::cache::CacheOrigin::L1,
                 Some(0.012),

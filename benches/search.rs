@@ -21,27 +21,8 @@ use sift::config::Config;
 use sift::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
 use sift::search::{SearchParams, index_engine, sql_engine};
 use sift::startup::Application;
+use sift_datagen::Rng;
 use sqlx::postgres::PgConnectOptions;
-
-/// A small deterministic generator (xorshift), so every run sees the same corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 const SYLLABLES: &[&str] = &[
     "ka", "lo", "mer", "tin", "sa", "ru", "ven", "dor", "pi", "qua", "ble", "ston", "ar", "el",
@@ -106,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> anyhow::Result<()> {
-    let mut rng = Rng(0x5eed_5eed_5eed_5eed);
+    let mut rng = Rng::new(0x5eed_5eed_5eed_5eed);
     let words = vocabulary(&mut rng, 20_000);
     let pool = sift::db::connect(
         options.clone(),
@@ -227,7 +208,7 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
         SearchParams {
             q: Some(q.to_owned()),
             limit: Some(10),
-            engine: Some(engine.to_owned()),
+            engine: engine.parse().ok(),
             ..SearchParams::default()
         }
         .validate(&schema)
@@ -298,14 +279,13 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
             (&mut l2_hit, &l2_only),
         ] {
             let started = Instant::now();
-            let key = caches
-                .keys
-                .search(sift::cache::keys::Epoch::of(&index), &request);
+            let key = caches.keys.search(index.epoch(), &request.fingerprint());
             let cached = caches
                 .response("search", key, compute)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let body = sift::cache::CachedJson::new(&cached.json, cached.origin, Some(0.0));
+            let body =
+                sift::routes::cached_json::CachedJson::new(&cached.json, cached.origin, Some(0.0));
             std::hint::black_box(body);
             histogram.record((started.elapsed().as_nanos() as u64 / 1000).max(1))?;
             if cached.origin == sift::cache::CacheOrigin::L2 {
@@ -327,7 +307,7 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
         for c in 0..clients {
             let (client, base, queries) = (client.clone(), base.clone(), queries.clone());
             tasks.push(tokio::spawn(async move {
-                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (c as u64 + 1));
+                let mut rng = Rng::new(c as u64 + 1);
                 let mut latency = Histogram::<u64>::new(3)?;
                 let (mut errors, mut hits) = (0u64, 0u64);
                 while started.elapsed() < run_for {

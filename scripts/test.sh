@@ -10,4 +10,4 @@ command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 # The browser tests drive Debian's Chromium through Debian's chromedriver.
 { [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null 2>&1; } || apt_install chromium chromium-driver
 say "running the tests"
-exec cargo test --locked "$@"
+exec cargo test --locked --workspace "$@"

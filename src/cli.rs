@@ -1,5 +1,6 @@
-//! The command line: `sift serve`, `sift migrate up|down`, `sift openapi`, `sift check`,
-//! `sift datagen`, `sift bench`.
+//! The command line: `sift serve`, `sift migrate up|down`, `sift openapi`, `sift check`.
+//! The benchmark tooling (`sift-bench datagen`, `sift-bench run`) is a crate of its own,
+//! `crates/sift-bench`, so that the server does not carry its dependencies.
 
 use std::process::ExitCode;
 
@@ -42,26 +43,6 @@ pub enum Command {
         #[arg(long, env = "SIFT_INDEX_DIR", default_value = "./index")]
         index_dir: std::path::PathBuf,
     },
-    /// Write generated documents as NDJSON (deterministic for a seed), or a corpus's schema
-    Datagen {
-        /// Which corpus
-        #[arg(long, value_enum, default_value = "reviews")]
-        corpus: crate::datagen::Corpus,
-        /// How many documents
-        #[arg(long, default_value = "50000")]
-        count: u64,
-        /// Seed: the same seed gives the same documents
-        #[arg(long, default_value = "42")]
-        seed: u64,
-        /// Write here instead of stdout
-        #[arg(long, short)]
-        output: Option<std::path::PathBuf>,
-        /// Print the corpus's collection schema (for POST /v1/collections) instead
-        #[arg(long)]
-        schema: bool,
-    },
-    /// Measure ILIKE, full-text search and the index (uncached, L1, L2) on generated corpora
-    Bench(Box<crate::bench::BenchArgs>),
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -92,48 +73,6 @@ pub async fn run(cli: Cli) -> ExitCode {
             database_url,
             index_dir,
         } => check(&collection, database_url, &index_dir).await,
-        Command::Datagen {
-            corpus,
-            count,
-            seed,
-            output,
-            schema,
-        } => datagen(corpus, count, seed, output, schema),
-        Command::Bench(args) => match crate::bench::run(*args).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("sift bench: {error:#}");
-                ExitCode::FAILURE
-            }
-        },
-    }
-}
-
-fn datagen(
-    corpus: crate::datagen::Corpus,
-    count: u64,
-    seed: u64,
-    output: Option<std::path::PathBuf>,
-    schema: bool,
-) -> ExitCode {
-    if schema {
-        println!("{:#}", corpus.schema(corpus.name()));
-        return ExitCode::SUCCESS;
-    }
-    let result = match &output {
-        Some(path) => std::fs::File::create(path).and_then(|file| {
-            crate::datagen::generate(corpus, seed, count, &mut std::io::BufWriter::new(file))
-        }),
-        None => crate::datagen::generate(corpus, seed, count, &mut std::io::stdout().lock()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        // A closed pipe (`| head`) is a normal way to stop.
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("sift datagen: {error}");
-            ExitCode::FAILURE
-        }
     }
 }
 

@@ -12,6 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::cache::UnexpectedEntry;
+use crate::schema::SchemaError;
+use crate::search::SearchRequestError;
+use crate::search::index_engine::SearchError;
+
 /// Declares the table of error codes once; the enum, its status, its wire code and its
 /// description all come from here, so the README table, the OpenAPI description and
 /// the responses cannot disagree.
@@ -229,6 +234,48 @@ impl ApiError {
             ApiError::SearchQueueFull => ApiError::SearchQueueFull,
             _ => ApiError::Internal(Box::new(error)),
         }
+    }
+}
+
+/// Domain errors become API errors here, and only here: the domain modules know
+/// nothing of codes or statuses (as Meilisearch maps `milli::Error`).
+impl From<SchemaError> for ApiError {
+    fn from(error: SchemaError) -> Self {
+        match error {
+            SchemaError::CollectionName(m) => ApiError::InvalidCollectionName(m),
+            SchemaError::DocumentId(m) => ApiError::InvalidDocumentId(m),
+            SchemaError::Schema(m) => ApiError::InvalidSchema(m),
+            SchemaError::Settings(m) => ApiError::InvalidSettings(m),
+            SchemaError::Document(m) => ApiError::InvalidDocument(m),
+        }
+    }
+}
+
+impl From<SearchRequestError> for ApiError {
+    fn from(error: SearchRequestError) -> Self {
+        match error {
+            SearchRequestError::Query(m) => ApiError::InvalidSearchQuery(m),
+            SearchRequestError::Filter(m) => ApiError::InvalidFilter(m),
+            SearchRequestError::Sort(m) => ApiError::InvalidSort(m),
+            SearchRequestError::Facets(m) => ApiError::InvalidFacets(m),
+            SearchRequestError::Parameter(m) => ApiError::InvalidQueryParameter(m),
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::SubstringNotEnabled => ApiError::InvalidQueryParameter(error.to_string()),
+            SearchError::TooBroad(_) => ApiError::InvalidSearchQuery(error.to_string()),
+            SearchError::Index(_) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<UnexpectedEntry> for ApiError {
+    fn from(error: UnexpectedEntry) -> Self {
+        ApiError::internal(error)
     }
 }
 

@@ -3,11 +3,9 @@
 //! The binary (`main.rs`) only parses the command line; everything else is here so
 //! that tests can build the same application on port 0.
 
-pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod config;
-pub mod datagen;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -17,7 +15,9 @@ pub mod middleware;
 pub mod routes;
 pub mod schema;
 pub mod search;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod validation;

@@ -13,7 +13,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use validator::Validate;
+
+/// Why a name, id, schema, settings change or document is refused. Domain errors,
+/// free of HTTP: `crate::error` maps each to its code and status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    #[error("{0}")]
+    CollectionName(String),
+    #[error("{0}")]
+    DocumentId(String),
+    #[error("{0}")]
+    Schema(String),
+    #[error("{0}")]
+    Settings(String),
+    #[error("{0}")]
+    Document(String),
+}
 
 static COLLECTION_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9_-]{1,64}$").expect("valid regex"));
@@ -32,11 +48,11 @@ pub const MAX_BOOST: f64 = 100.0;
 pub struct CollectionName(String);
 
 impl CollectionName {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, SchemaError> {
         if COLLECTION_NAME.is_match(raw) {
             Ok(CollectionName(raw.to_owned()))
         } else {
-            Err(ApiError::InvalidCollectionName(format!(
+            Err(SchemaError::CollectionName(format!(
                 "collection name `{}` is invalid: use 1 to 64 characters from a-z, 0-9, `_` and `-`",
                 truncate(raw, 80)
             )))
@@ -59,11 +75,11 @@ impl fmt::Display for CollectionName {
 pub struct DocumentId(String);
 
 impl DocumentId {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+    pub fn parse(raw: &str) -> Result<Self, SchemaError> {
         if DOCUMENT_ID.is_match(raw) {
             Ok(DocumentId(raw.to_owned()))
         } else {
-            Err(ApiError::InvalidDocumentId(format!(
+            Err(SchemaError::DocumentId(format!(
                 "document id `{}` is invalid: use 1 to 511 characters from A-Z, a-z, 0-9, `_` and `-`",
                 truncate(raw, 80)
             )))
@@ -130,16 +146,20 @@ fn is_default_boost(boost: &f64) -> bool {
 }
 
 /// One field of a collection schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"name": "title", "type": "text", "boost": 3.0}))]
 pub struct FieldDefinition {
     /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, unique in the collection, not `id`.
+    #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    #[validate(regex(path = *FIELD_NAME))]
     pub name: String,
     #[serde(rename = "type")]
     pub field_type: FieldType,
     /// Weight of matches in this field; `text` fields only; in (0, 100]. Default 1.
     #[serde(default = "default_boost", skip_serializing_if = "is_default_boost")]
+    #[schema(exclusive_minimum = 0.0, maximum = 100.0)]
+    #[validate(range(exclusive_min = 0.0, max = MAX_BOOST))]
     pub boost: f64,
     /// Count values of this field in search facets (`keyword`, numbers, `bool`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -153,11 +173,14 @@ pub struct FieldDefinition {
 }
 
 /// Typo tolerance, by word length (Damerau–Levenshtein distance).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TypoTolerance {
     pub enabled: bool,
-    /// Words at least this long may have one typo. Default 5.
+    /// Words at least this long may have one typo (at least 1, at most
+    /// `twoTyposMinLength`). Default 5.
+    #[schema(minimum = 1)]
+    #[validate(range(min = 1))]
     pub one_typo_min_length: u8,
     /// Words at least this long may have two typos. Default 9.
     pub two_typos_min_length: u8,
@@ -190,28 +213,30 @@ pub struct CollectionSettings {
 }
 
 impl CollectionSettings {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SchemaError> {
         let typo = &self.typo_tolerance;
-        if typo.one_typo_min_length == 0 || typo.one_typo_min_length > typo.two_typos_min_length {
-            return Err(format!(
+        if Validate::validate(typo).is_err() || typo.one_typo_min_length > typo.two_typos_min_length
+        {
+            return Err(SchemaError::Settings(format!(
                 "typoTolerance: oneTypoMinLength ({}) must be at least 1 and at most twoTyposMinLength ({})",
                 typo.one_typo_min_length, typo.two_typos_min_length
-            ));
+            )));
         }
+        let invalid = |message: &str| Err(SchemaError::Settings(message.into()));
         if self.synonyms.len() > 10_000 {
-            return Err("synonyms: at most 10000 entries".into());
+            return invalid("synonyms: at most 10000 entries");
         }
         for (word, alternatives) in &self.synonyms {
             if word.trim().is_empty() || alternatives.iter().any(|a| a.trim().is_empty()) {
-                return Err("synonyms: words must not be empty".into());
+                return invalid("synonyms: words must not be empty");
             }
         }
         if let Some(stop_words) = &self.stop_words {
             if stop_words.len() > 10_000 {
-                return Err("stopWords: at most 10000 words".into());
+                return invalid("stopWords: at most 10000 words");
             }
             if stop_words.iter().any(|w| w.trim().is_empty()) {
-                return Err("stopWords: words must not be empty".into());
+                return invalid("stopWords: words must not be empty");
             }
         }
         Ok(())
@@ -227,14 +252,19 @@ pub struct CollectionSchema {
 impl CollectionSchema {
     /// Checks the rules of a schema: known types (by deserialization), valid and unique
     /// field names, boosts on text fields in (0, 100], at least one text field.
-    pub fn parse(fields: Vec<FieldDefinition>) -> Result<Self, ApiError> {
-        let invalid = |message: String| Err(ApiError::InvalidSchema(message));
+    pub fn parse(fields: Vec<FieldDefinition>) -> Result<Self, SchemaError> {
+        let invalid = |message: String| Err(SchemaError::Schema(message));
         if fields.len() > MAX_FIELDS {
             return invalid(format!("a collection has at most {MAX_FIELDS} fields"));
         }
         let mut seen = HashSet::new();
         for field in &fields {
-            if !FIELD_NAME.is_match(&field.name) {
+            let shape = Validate::validate(field).err();
+            let shape = shape
+                .as_ref()
+                .map(validator::ValidationErrors::field_errors);
+            let wrong = |name: &str| shape.as_ref().is_some_and(|e| e.contains_key(name));
+            if wrong("name") {
                 return invalid(format!(
                     "field name `{}` is invalid: start with a letter or `_`, then up to 63 letters, digits or `_`",
                     truncate(&field.name, 80)
@@ -248,7 +278,7 @@ impl CollectionSchema {
             if !seen.insert(field.name.as_str()) {
                 return invalid(format!("field `{}` is declared twice", field.name));
             }
-            if !(field.boost > 0.0 && field.boost <= MAX_BOOST) {
+            if wrong("boost") {
                 return invalid(format!(
                     "field `{}`: boost must be greater than 0 and at most {MAX_BOOST}",
                     field.name
@@ -287,22 +317,22 @@ impl CollectionSchema {
     }
 
     /// Applies new boosts (field name → boost) to text fields.
-    pub fn with_boosts(&self, boosts: &BTreeMap<String, f64>) -> Result<Self, ApiError> {
+    pub fn with_boosts(&self, boosts: &BTreeMap<String, f64>) -> Result<Self, SchemaError> {
         let mut fields = self.fields.clone();
         for (name, boost) in boosts {
             let Some(field) = fields.iter_mut().find(|f| &f.name == name) else {
-                return Err(ApiError::InvalidSettings(format!(
+                return Err(SchemaError::Settings(format!(
                     "boosts: the collection has no field `{}`",
                     truncate(name, 80)
                 )));
             };
             if field.field_type != FieldType::Text {
-                return Err(ApiError::InvalidSettings(format!(
+                return Err(SchemaError::Settings(format!(
                     "boosts: `{name}` is not a text field; only text fields take a boost"
                 )));
             }
             if !(*boost > 0.0 && *boost <= MAX_BOOST) {
-                return Err(ApiError::InvalidSettings(format!(
+                return Err(SchemaError::Settings(format!(
                     "boosts: `{name}` must be greater than 0 and at most {MAX_BOOST}"
                 )));
             }
@@ -313,7 +343,7 @@ impl CollectionSchema {
 
     /// Checks a document body against the schema. Fields the schema does not declare
     /// are kept but not checked; declared fields may be absent or `null`.
-    pub fn validate_document(&self, body: &Map<String, Value>) -> Result<(), String> {
+    pub fn validate_document(&self, body: &Map<String, Value>) -> Result<(), SchemaError> {
         for field in &self.fields {
             let Some(value) = body.get(&field.name) else {
                 continue;
@@ -321,12 +351,12 @@ impl CollectionSchema {
             if value.is_null() || matches_type(field.field_type, value) {
                 continue;
             }
-            return Err(format!(
+            return Err(SchemaError::Document(format!(
                 "field `{}` must be {}, got {}",
                 field.name,
                 field.field_type.describe(),
                 json_kind(value)
-            ));
+            )));
         }
         Ok(())
     }
@@ -369,9 +399,9 @@ fn json_kind(value: &Value) -> &'static str {
 pub fn document_identity(
     mut body: Value,
     expected: Option<&DocumentId>,
-) -> Result<(DocumentId, Map<String, Value>, bool), ApiError> {
+) -> Result<(DocumentId, Map<String, Value>, bool), SchemaError> {
     let Value::Object(ref mut map) = body else {
-        return Err(ApiError::InvalidDocument(format!(
+        return Err(SchemaError::Document(format!(
             "a document must be a JSON object, got {}",
             json_kind(&body)
         )));
@@ -388,14 +418,14 @@ pub fn document_identity(
             if let Some(expected) = expected
                 && expected != &id
             {
-                return Err(ApiError::InvalidDocumentId(format!(
+                return Err(SchemaError::DocumentId(format!(
                     "the body's id `{id}` differs from the path's id `{expected}`"
                 )));
             }
             id
         }
         (Some(other), _) => {
-            return Err(ApiError::InvalidDocumentId(format!(
+            return Err(SchemaError::DocumentId(format!(
                 "`id` must be a string, got {}",
                 json_kind(other)
             )));
@@ -515,7 +545,7 @@ mod tests {
             let error = schema
                 .validate_document(value.as_object().expect("object"))
                 .expect_err("invalid document");
-            assert!(error.contains(expected), "{value}: {error}");
+            assert!(error.to_string().contains(expected), "{value}: {error}");
         }
         assert!(
             schema

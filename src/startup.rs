@@ -24,14 +24,15 @@ use tokio::sync::Semaphore;
 
 use crate::cache::{Caches, invalidation};
 use crate::config::{Config, CorsOrigins};
+use crate::index::bitsets::TermBitsets;
 use crate::index::indexer::{IndexRegistry, Indexer};
 use crate::middleware::{
     REQUEST_ID_HEADER, panic_response, render_errors, require_api_key, route_not_found,
     track_metrics,
 };
-use crate::search::matches::TermBitsets;
 use crate::state::{App, AppState};
 use crate::{db, demo, routes, telemetry};
+use tokio_util::task::TaskTracker;
 
 /// Why the service could not start. Each message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +152,8 @@ impl Application {
             indexer,
             search_permits,
             caches,
+            background: TaskTracker::new(),
+            fts_rebuilds: Arc::default(),
         }));
         let router = router(state.clone());
         Ok(Application {
@@ -208,6 +211,17 @@ impl Application {
                 Ok(())
             }
         };
+        // Background work (full-text index rebuilds) gets what is left of the grace.
+        state.background.close();
+        if tokio::time::timeout(grace, state.background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                tasks = state.background.len(),
+                "background work did not finish within the shutdown timeout; abandoning it"
+            );
+        }
         indexer_stop.cancel();
         let _ = indexer_task.await;
         invalidations_stop.cancel();

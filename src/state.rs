@@ -8,6 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use crate::cache::Caches;
 use crate::config::Config;
@@ -39,6 +40,12 @@ pub struct App {
     /// L1 (in process) and L2 (Redis) caches of searches, suggestions and document
     /// reads. Shared with the task that follows other replicas' invalidations.
     pub caches: Arc<Caches>,
+    /// Work that outlives the request that started it (full-text index rebuilds).
+    /// Shutdown closes it and waits for it, within the shutdown timeout, so a rebuild
+    /// is not cut off halfway by a clean stop.
+    pub background: TaskTracker,
+    /// One full-text index rebuild at a time: two would race for the temporary name.
+    pub fts_rebuilds: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The axum state: cheap to clone, one `App` behind it.

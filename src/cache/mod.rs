@@ -37,7 +37,6 @@ use utoipa::ToSchema;
 
 use crate::cache::invalidation::Invalidations;
 use crate::cache::redis::RedisCache;
-use crate::error::ApiError;
 
 /// Where a response came from; the `cache` field and the `X-Cache` header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -61,9 +60,6 @@ impl CacheOrigin {
         }
     }
 }
-
-/// The header that says where a response came from.
-pub const X_CACHE: &str = "x-cache";
 
 /// The cache settings.
 #[derive(Debug, Clone)]
@@ -193,15 +189,19 @@ impl Caches {
     /// A search or suggest answer: L1, then L2, then `compute`, which fills both.
     /// Concurrent identical misses in this process compute once; the others wait for
     /// that result and report `l1`.
-    pub async fn response<F, Fut>(
+    ///
+    /// The error is shared (an `Arc`) because the waiters of a single-flight all get
+    /// the one computation's error.
+    pub async fn response<F, Fut, E>(
         &self,
         kind: &'static str,
         key: String,
         compute: F,
-    ) -> Result<Cached, ApiError>
+    ) -> Result<Cached, Arc<E>>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Vec<u8>, ApiError>>,
+        Fut: Future<Output = Result<Vec<u8>, E>>,
+        E: From<UnexpectedEntry> + Send + Sync + 'static,
     {
         let l2_key = key.clone();
         let load = async move {
@@ -220,22 +220,18 @@ impl Caches {
                 l2.set(&key, &json).await;
             }
             record(kind, CacheOrigin::Miss);
-            Ok::<_, ApiError>(Entry::Response {
+            Ok::<_, E>(Entry::Response {
                 json: json.into(),
                 origin: CacheOrigin::Miss,
             })
         };
         let Some(l1) = &self.l1 else {
-            return match load.await? {
+            return match load.await.map_err(Arc::new)? {
                 Entry::Response { json, origin } => Ok(Cached { json, origin }),
-                _ => Err(ApiError::internal(UnexpectedEntry)),
+                _ => Err(Arc::new(E::from(UnexpectedEntry))),
             };
         };
-        let entry = l1
-            .entry(key)
-            .or_try_insert_with(load)
-            .await
-            .map_err(ApiError::from_shared)?;
+        let entry = l1.entry(key).or_try_insert_with(load).await?;
         let fresh = entry.is_fresh();
         match entry.into_value() {
             Entry::Response { json, origin } => {
@@ -245,7 +241,7 @@ impl Caches {
                 }
                 Ok(Cached { json, origin })
             }
-            _ => Err(ApiError::internal(UnexpectedEntry)),
+            _ => Err(Arc::new(E::from(UnexpectedEntry))),
         }
     }
 
@@ -262,14 +258,14 @@ impl Caches {
     /// A document read: L1, then L2, then `load` (PostgreSQL), which returns the
     /// `ETag` and JSON and fills both unless a write moved the key's counter meanwhile.
     /// `Ok(None)` when `load` found nothing.
-    pub async fn document<F, Fut>(
+    pub async fn document<F, Fut, E>(
         &self,
         key: String,
         load: F,
-    ) -> Result<Option<CachedDocument>, ApiError>
+    ) -> Result<Option<CachedDocument>, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<(String, Vec<u8>)>, ApiError>>,
+        Fut: Future<Output = Result<Option<(String, Vec<u8>)>, E>>,
     {
         let l1 = self.documents_in_l1();
         if let Some(l1) = l1
@@ -392,9 +388,11 @@ impl Caches {
     }
 }
 
+/// An L1 entry of the wrong kind under a key: a bug (search, suggest and document keys
+/// have distinct namespaces), reported as an internal error, never a panic.
 #[derive(Debug, thiserror::Error)]
 #[error("cache: unexpected entry kind")]
-struct UnexpectedEntry;
+pub struct UnexpectedEntry;
 
 fn record(kind: &'static str, origin: CacheOrigin) {
     match origin {
@@ -411,83 +409,4 @@ fn split_document(value: &[u8]) -> Option<(&str, &[u8])> {
     let newline = value.iter().position(|b| *b == b'\n')?;
     let etag = std::str::from_utf8(&value[..newline]).ok()?;
     Some((etag, &value[newline + 1..]))
-}
-
-/// A JSON body from the cache, answered with the `cache` field and the `X-Cache`
-/// header set for this request (and `tookMs`, when the body has one, replaced by this
-/// request's time). A cached search or suggest ends with its `tookMs` and `cache`
-/// fields (the last fields of the response structs); a cached document has neither.
-/// So the splice is a truncation: no parsing on a hit.
-pub struct CachedJson {
-    pub body: Vec<u8>,
-    pub origin: CacheOrigin,
-    /// Extra headers, such as `ETag`.
-    pub headers: axum::http::HeaderMap,
-}
-
-impl CachedJson {
-    pub fn new(json: &[u8], origin: CacheOrigin, took_ms: Option<f64>) -> CachedJson {
-        let mut body = Vec::with_capacity(json.len() + 48);
-        let cut = took_ms
-            .and_then(|_| find_last(json, br#","tookMs":"#))
-            .or_else(|| json.iter().rposition(|b| *b == b'}'))
-            .unwrap_or(json.len());
-        body.extend_from_slice(&json[..cut]);
-        if let Some(took_ms) = took_ms {
-            body.extend_from_slice(format!(r#","tookMs":{took_ms}"#).as_bytes());
-        }
-        body.extend_from_slice(format!(r#","cache":"{}"}}"#, origin.as_str()).as_bytes());
-        CachedJson {
-            body,
-            origin,
-            headers: axum::http::HeaderMap::new(),
-        }
-    }
-}
-
-fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
-}
-
-impl axum::response::IntoResponse for CachedJson {
-    fn into_response(self) -> axum::response::Response {
-        use axum::http::{HeaderValue, header};
-        let mut response = self.body.into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(X_CACHE, HeaderValue::from_static(self.origin.as_str()));
-        headers.extend(self.headers);
-        response
-    }
-}
-
-/// Milliseconds since `started`, to the microsecond.
-pub fn elapsed_ms(started: std::time::Instant) -> f64 {
-    (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cached_json_gets_this_requests_time_and_origin() {
-        let json =
-            br#"{"hits":[{"document":{"tookMs":1}}],"engine":"index","tookMs":3.5,"cache":"miss"}"#;
-        let out = CachedJson::new(json, CacheOrigin::L1, Some(0.012));
-        let value: serde_json::Value = serde_json::from_slice(&out.body).expect("json");
-        assert_eq!(value["tookMs"], 0.012);
-        assert_eq!(value["cache"], "l1");
-        assert_eq!(value["hits"][0]["document"]["tookMs"], 1);
-        assert_eq!(value["engine"], "index");
-    }
-
-    #[test]
-    fn cached_json_without_time_gets_the_origin() {
-        let out = CachedJson::new(br#"{"id":"a","version":2}"#, CacheOrigin::L2, None);
-        assert_eq!(out.body, br#"{"id":"a","version":2,"cache":"l2"}"#);
-    }
 }

@@ -26,9 +26,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::index::bitsets::TermBitsets;
 use crate::index::{CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
-use crate::schema::CollectionSchema;
-use crate::search::matches::TermBitsets;
 use crate::store::collections::{self as collection_store, CollectionRecord};
 
 /// How often an idle indexer looks at the change log without a NOTIFY.
@@ -539,8 +538,8 @@ fn spec_of(record: &CollectionRecord) -> IndexSpec {
         collection_id: record.id,
         name: record.name.clone(),
         settings_generation: record.settings_generation,
-        schema: CollectionSchema::from_stored(record.fields.0.clone()),
-        settings: record.settings.0.clone(),
+        schema: record.schema.clone(),
+        settings: record.settings.clone(),
     }
 }
 

@@ -2,6 +2,8 @@
 //! kept in step with it by following the change log.
 //!
 //! * [`analysis`]: how text becomes terms.
+//! * [`bitsets`]: the exact set of documents a query matches, per segment, with the
+//!   dense terms' doc sets cached (the search's exact total).
 //! * [`fields`]: the tantivy schema of a collection and its documents.
 //! * [`CollectionIndex`]: one generation of one collection's index on disk, with its
 //!   one writer and one reader (a `Searcher` is taken per request).
@@ -15,6 +17,7 @@
 //! the indexer re-reads the current row of every changed document.
 
 pub mod analysis;
+pub mod bitsets;
 pub mod check;
 pub mod fields;
 pub mod indexer;
@@ -30,9 +33,9 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use tokio::sync::watch;
 
 use crate::index::analysis::TEXT_ANALYZER;
+use crate::index::bitsets::TermBitsets;
 use crate::index::fields::IndexFields;
 use crate::schema::{CollectionSchema, CollectionSettings};
-use crate::search::matches::TermBitsets;
 
 /// Memory per indexing thread of an index's writer (tantivy flushes a segment when it
 /// is full). One thread per core, up to four: a rebuild is CPU-bound.
@@ -54,6 +57,16 @@ pub struct Progress {
     pub horizon: u64,
     /// Moves on every commit; with the settings generation it makes the epoch.
     pub commits: u64,
+}
+
+/// The point an index is at: searches cached under one epoch are exactly what the
+/// index answers at that point, on any replica that has reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Epoch {
+    pub collection_id: i64,
+    pub settings_generation: i64,
+    pub txid: u64,
+    pub seq: i64,
 }
 
 /// The commit payload.
@@ -234,6 +247,18 @@ impl CollectionIndex {
 
     pub fn progress(&self) -> Progress {
         *self.progress.borrow()
+    }
+
+    /// The point this index is at now; read it before taking a searcher, so that an
+    /// answer cached under it is never older than the epoch says.
+    pub fn epoch(&self) -> Epoch {
+        let watermark = self.progress().watermark;
+        Epoch {
+            collection_id: self.spec.collection_id,
+            settings_generation: self.spec.settings_generation,
+            txid: watermark.txid,
+            seq: watermark.seq,
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Progress> {

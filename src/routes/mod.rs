@@ -13,6 +13,7 @@
 //! | `/live`, `/ready`, `/health` | [`health`] |
 //! | `/metrics` | [`metrics`] |
 
+pub mod cached_json;
 pub mod collections;
 pub mod documents;
 pub mod health;

@@ -1,4 +1,5 @@
-//! `POST /v1/collections/{name}/reindex`: rebuild a collection's index from PostgreSQL.
+//! `POST /v1/collections/{name}/reindex`: rebuild a collection's index from PostgreSQL
+//! ([`crate::state::App::reindex`]).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,7 +8,6 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, Json};
-use crate::routes::collections::load as load_collection;
 use crate::state::AppState;
 
 /// A rebuild was started.
@@ -43,9 +43,7 @@ pub async fn reindex(
     State(state): State<AppState>,
     CollectionPath(name): CollectionPath,
 ) -> Result<(StatusCode, Json<ReindexStarted>), ApiError> {
-    let collection = load_collection(&state, &name).await?;
-    state.indexer.request_rebuild(collection.id);
-    tracing::info!(collection = %name, "index rebuild requested");
+    state.reindex(&name).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ReindexStarted {

@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn analysis_keeps_the_first_letter() {
         let mut analyzer = analysis::text_analyzer(None);
-        for word in crate::datagen::vocabulary().iter().chain(&[
+        for word in sift_datagen::vocabulary().iter().chain(&[
             "dying",
             "skies",
             "ugly",

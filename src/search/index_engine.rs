@@ -13,7 +13,6 @@ use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, RangeQ
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
 
-use crate::cache::CacheOrigin;
 use crate::index::CollectionIndex;
 use crate::index::fields::user_field;
 use crate::schema::FieldType;
@@ -237,7 +236,6 @@ fn substring_search(
         limit: request.limit,
         facets: BTreeMap::new(),
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        cache: CacheOrigin::Miss,
         engine: Engine::Index,
     })
 }
@@ -245,7 +243,7 @@ fn substring_search(
 /// The `wanted` best documents by score (score descending, then index order, as
 /// tantivy's `TopDocs`) and the exact number of matches.
 ///
-/// The matches are a bitset per segment ([`TermBitsets`](crate::search::matches::TermBitsets)), so the total is a popcount.
+/// The matches are a bitset per segment ([`TermBitsets`](crate::index::bitsets::TermBitsets)), so the total is a popcount.
 /// The best are found by running the plan's flat union of terms with block-max WAND,
 /// keeping only candidates in the match set: WAND skips the blocks whose best possible
 /// score can't enter the top, so a broad query scores a small part of its matches
@@ -265,9 +263,13 @@ fn top_by_score(
     let mut total = 0u64;
     let mut segments = Vec::with_capacity(searcher.segment_readers().len());
     for reader in searcher.segment_readers() {
+        let words = plan
+            .words
+            .iter()
+            .map(|word| word.iter().map(|weighted| &weighted.term));
         let matches = index
             .bitsets
-            .segment_matches(reader, plan, filter_weight.as_deref())?;
+            .segment_matches(reader, words, filter_weight.as_deref())?;
         total += matches.len();
         segments.push(matches);
     }
@@ -512,7 +514,6 @@ pub fn search(
         limit: request.limit,
         facets,
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        cache: CacheOrigin::Miss,
         engine: Engine::Index,
     })
 }
@@ -529,10 +530,10 @@ mod tests {
     use serde_json::{Map, Value};
 
     use super::*;
-    use crate::datagen::{Corpus, Generator, queries};
+    use crate::index::bitsets::TermBitsets;
     use crate::index::{IndexSpec, IndexedRow, Watermark};
     use crate::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
-    use crate::search::matches::TermBitsets;
+    use sift_datagen::{Corpus, Generator, queries};
 
     fn reviews_index(dir: &std::path::Path) -> CollectionIndex {
         let schema = Corpus::Reviews.schema("t");

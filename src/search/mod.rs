@@ -4,14 +4,12 @@
 //! * [`filter`]: the `filter` language, parsed and checked against the schema.
 //! * [`query`]: the query string as a tantivy query (BM25, typos, prefix, synonyms).
 //! * [`highlight`]: matched words marked in the returned fields.
-//! * [`matches`]: the exact set of matching documents as bitsets (the total).
 //! * [`index_engine`]: running a search on a collection's index.
 //! * [`sql_engine`]: the same search as `ILIKE` or Postgres full-text search.
 
 pub mod filter;
 pub mod highlight;
 pub mod index_engine;
-pub mod matches;
 pub mod query;
 pub mod sql_engine;
 
@@ -20,8 +18,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
 
-use crate::cache::CacheOrigin;
 use crate::schema::{CollectionSchema, FieldType, truncate};
 use crate::search::filter::Filter;
 use crate::search::highlight::HighlightOptions;
@@ -32,20 +30,24 @@ pub const MAX_LIMIT: usize = 100;
 pub const DEFAULT_LIMIT: usize = 20;
 /// `offset + limit` may not pass this: deep pages cost offset + limit in every engine.
 pub const MAX_WINDOW: usize = 1_000;
-/// Longest query string, in characters.
+/// Longest query string, in characters (also in [`SearchParams`]' `validate` rule).
 pub const MAX_QUERY_CHARS: usize = 512;
 
 /// The parameters of a search, as query parameters (`GET`) or a JSON body (`POST`).
-#[derive(Debug, Default, Clone, Deserialize, IntoParams, ToSchema)]
+// Shape rules (lengths, ranges) are declared here with `validator`; what needs the
+// collection's schema (filter, facets, sort) is checked by `SearchParams::validate`.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// The query: words, the last one a prefix. Empty matches every document.
-    #[param(example = "wireless headph")]
-    #[schema(example = "wireless headph")]
+    #[param(example = "wireless headph", max_length = 512)]
+    #[schema(example = "wireless headph", max_length = 512)]
+    #[validate(length(max = 512, message = "`q` is longer than 512 characters"))]
     pub q: Option<String>,
     /// Hits per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, example = 10)]
+    #[validate(range(min = 1, max = 100, message = "`limit` must be from 1 to 100"))]
     pub limit: Option<usize>,
     /// Hits to skip; `offset + limit` is at most 1000.
     #[param(minimum = 0, example = 0)]
@@ -60,8 +62,8 @@ pub struct SearchParams {
     #[param(example = "price:asc")]
     pub sort: Option<String>,
     /// `index` (default), `ilike` or `fts`.
-    #[param(example = "index")]
-    pub engine: Option<String>,
+    #[param(inline, example = "index")]
+    pub engine: Option<Engine>,
     /// Typo tolerance (default true).
     pub fuzzy: Option<bool>,
     /// Treat the last word as a prefix (default true).
@@ -69,17 +71,29 @@ pub struct SearchParams {
     /// Return highlights (default true).
     pub highlight: Option<bool>,
     /// Opening mark of highlights (default `<mark>`).
+    #[param(max_length = 64)]
+    #[validate(
+        length(max = 64, message = "highlight tags are at most 64 bytes"),
+        custom(function = "at_most_64_bytes")
+    )]
     pub highlight_pre_tag: Option<String>,
     /// Closing mark of highlights (default `</mark>`).
+    #[param(max_length = 64)]
+    #[validate(
+        length(max = 64, message = "highlight tags are at most 64 bytes"),
+        custom(function = "at_most_64_bytes")
+    )]
     pub highlight_post_tag: Option<String>,
     /// Words kept around the first match in long highlighted fields (default 30).
+    #[param(minimum = 1, maximum = 1000)]
+    #[validate(range(min = 1, max = 1000, message = "`cropLength` must be from 1 to 1000"))]
     pub crop_length: Option<usize>,
     /// `words` (default): ranked word matching. `substring`: ILIKE semantics (every
     /// whitespace-separated part of `q` occurs, ignoring case, in some text field),
     /// answered from the collection's n-gram index (`substringIndex` setting).
     #[serde(rename = "match")]
-    #[param(rename = "match", example = "words")]
-    pub match_mode: Option<String>,
+    #[param(rename = "match", inline, example = "words")]
+    pub match_mode: Option<MatchMode>,
     /// A consistency token from a write (`consistencyToken`): wait until the index has
     /// applied that write.
     // No example on purpose: a made-up token from the server's future would make Swagger
@@ -88,6 +102,26 @@ pub struct SearchParams {
     /// `false` answers from the index without reading or filling the caches (for
     /// measuring; default true).
     pub cache: Option<bool>,
+}
+
+/// Highlight tags are bounded in bytes (they are copied around every match).
+fn at_most_64_bytes(tag: &str) -> Result<(), validator::ValidationError> {
+    if tag.len() > 64 {
+        return Err(validator::ValidationError::new("length")
+            .with_message("highlight tags are at most 64 bytes".into()));
+    }
+    Ok(())
+}
+
+/// How the words of `q` match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchMode {
+    /// Ranked word matching: typos, the last word a prefix.
+    #[default]
+    Words,
+    /// `ILIKE` semantics from the collection's n-gram index.
+    Substring,
 }
 
 /// Which engine answers.
@@ -100,6 +134,30 @@ pub enum Engine {
     Ilike,
     /// PostgreSQL full-text search (`tsvector`, GIN index, `ts_rank_cd`).
     Fts,
+}
+
+impl Engine {
+    /// The engine's name, as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Index => "index",
+            Engine::Ilike => "ilike",
+            Engine::Fts => "fts",
+        }
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "index" => Ok(Engine::Index),
+            "ilike" => Ok(Engine::Ilike),
+            "fts" => Ok(Engine::Fts),
+            other => Err(format!("`{other}` is not index, ilike or fts")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,172 +213,73 @@ impl SearchRequest {
     }
 }
 
-/// Why a search request is refused; each becomes a 400 with its own code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestProblem {
+/// Why a search request is refused; each becomes a 400 with its own code (mapped in
+/// `crate::error`, the one place that knows HTTP).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SearchRequestError {
+    /// `q` itself: too long, unbalanced quotes.
+    #[error("{0}")]
     Query(String),
+    #[error("{0}")]
     Filter(String),
+    #[error("{0}")]
     Sort(String),
+    #[error("{0}")]
     Facets(String),
+    /// Any other parameter.
+    #[error("{0}")]
     Parameter(String),
 }
 
+/// The first shape error of the parameters, as the client should read it: `q` before
+/// the other parameters.
+fn shape_error(errors: &validator::ValidationErrors) -> SearchRequestError {
+    match crate::validation::first_error(errors, &["q", "limit", "crop_length"]) {
+        Some((field, message)) if field == "q" => SearchRequestError::Query(message),
+        Some((_, message)) => SearchRequestError::Parameter(message),
+        None => SearchRequestError::Parameter("invalid search parameters".into()),
+    }
+}
+
 impl SearchParams {
-    /// Checks the parameters against the collection's schema.
-    pub fn validate(self, schema: &CollectionSchema) -> Result<SearchRequest, RequestProblem> {
+    /// Checks the parameters: their shape, then what the collection's schema decides.
+    pub fn validate(self, schema: &CollectionSchema) -> Result<SearchRequest, SearchRequestError> {
+        Validate::validate(&self).map_err(|errors| shape_error(&errors))?;
         let q = self.q.unwrap_or_default();
-        if q.chars().count() > MAX_QUERY_CHARS {
-            return Err(RequestProblem::Query(format!(
-                "`q` is longer than {MAX_QUERY_CHARS} characters"
-            )));
-        }
         if q.chars().filter(|&c| c == '"').count() % 2 == 1 {
-            return Err(RequestProblem::Query(
+            return Err(SearchRequestError::Query(
                 "`q` has an unbalanced double quote".into(),
             ));
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(RequestProblem::Parameter(format!(
-                "`limit` must be from 1 to {MAX_LIMIT}, got {limit}"
-            )));
-        }
         let offset = self.offset.unwrap_or(0);
         if offset.saturating_add(limit) > MAX_WINDOW {
-            return Err(RequestProblem::Parameter(format!(
+            return Err(SearchRequestError::Parameter(format!(
                 "`offset` + `limit` must be at most {MAX_WINDOW}; narrow the query or the filter instead of paging deeper"
             )));
         }
-        let filter = match self.filter.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(
-                filter::parse(text, schema)
-                    .map_err(|m| RequestProblem::Filter(format!("`filter`: {m}")))?,
-            ),
-        };
-        let mut facets = Vec::new();
-        for name in self
-            .facets
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            match schema.field(name) {
-                Some(f) if f.facet && f.field_type == FieldType::Keyword => {
-                    facets.push(f.name.clone())
-                }
-                Some(_) => {
-                    return Err(RequestProblem::Facets(format!(
-                        "`facets`: `{name}` is not a keyword field declared with \"facet\": true"
-                    )));
-                }
-                None => {
-                    return Err(RequestProblem::Facets(format!(
-                        "`facets`: unknown field `{}`",
-                        truncate(name, 40)
-                    )));
-                }
-            }
-            if facets.len() > 20 {
-                return Err(RequestProblem::Facets("`facets`: at most 20 fields".into()));
-            }
-        }
-        let sort = match self.sort.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                let (name, order) = match text.rsplit_once(':') {
-                    Some((name, "asc")) => (name, SortOrder::Asc),
-                    Some((name, "desc")) => (name, SortOrder::Desc),
-                    Some(_) => {
-                        return Err(RequestProblem::Sort(
-                            "`sort` must be `field:asc` or `field:desc`".into(),
-                        ));
-                    }
-                    None => (text, SortOrder::Asc),
-                };
-                match schema.field(name) {
-                    Some(f) if f.sortable && f.field_type != FieldType::Text => Some(Sort {
-                        field: f.name.clone(),
-                        field_type: f.field_type,
-                        order,
-                    }),
-                    Some(_) => {
-                        return Err(RequestProblem::Sort(format!(
-                            "`sort`: `{name}` is not declared with \"sortable\": true"
-                        )));
-                    }
-                    None => {
-                        return Err(RequestProblem::Sort(format!(
-                            "`sort`: unknown field `{}`",
-                            truncate(name, 40)
-                        )));
-                    }
-                }
-            }
-        };
-        let engine = match self.engine.as_deref().unwrap_or("index") {
-            "index" => Engine::Index,
-            "ilike" => Engine::Ilike,
-            "fts" => Engine::Fts,
-            other => {
-                return Err(RequestProblem::Parameter(format!(
-                    "`engine` must be index, ilike or fts, got `{}`",
-                    truncate(other, 20)
-                )));
-            }
-        };
-        let highlight = if self.highlight.unwrap_or(true) {
+        let filter = parse_filter(self.filter.as_deref(), schema)?;
+        let facets = parse_facets(self.facets.as_deref(), schema)?;
+        let sort = parse_sort(self.sort.as_deref(), schema)?;
+        let engine = self.engine.unwrap_or(Engine::Index);
+        let highlight = self.highlight.unwrap_or(true).then(|| {
             let defaults = HighlightOptions::default();
-            let crop_words = self.crop_length.unwrap_or(defaults.crop_words);
-            if !(1..=1000).contains(&crop_words) {
-                return Err(RequestProblem::Parameter(
-                    "`cropLength` must be from 1 to 1000".into(),
-                ));
-            }
-            let pre_tag = self.highlight_pre_tag.unwrap_or(defaults.pre_tag);
-            let post_tag = self.highlight_post_tag.unwrap_or(defaults.post_tag);
-            if pre_tag.len() > 64 || post_tag.len() > 64 {
-                return Err(RequestProblem::Parameter(
-                    "highlight tags are at most 64 bytes".into(),
-                ));
-            }
-            Some(HighlightOptions {
-                pre_tag,
-                post_tag,
-                crop_words,
+            HighlightOptions {
+                pre_tag: self.highlight_pre_tag.unwrap_or(defaults.pre_tag),
+                post_tag: self.highlight_post_tag.unwrap_or(defaults.post_tag),
+                crop_words: self.crop_length.unwrap_or(defaults.crop_words),
                 typed_part_only: false,
-            })
-        } else {
-            None
-        };
-        let after = match self.after.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(token) => Some(token.parse::<u64>().map_err(|_| {
-                RequestProblem::Parameter(format!(
-                    "`after` is not a consistency token: `{}`",
-                    truncate(token, 40)
-                ))
-            })?),
-        };
-        let substring = match self.match_mode.as_deref().unwrap_or("words") {
-            "words" => false,
-            "substring" => true,
-            other => {
-                return Err(RequestProblem::Parameter(format!(
-                    "`match` must be words or substring, got `{}`",
-                    truncate(other, 20)
-                )));
             }
-        };
+        });
+        let after = parse_after(self.after.as_deref())?;
+        let substring = self.match_mode.unwrap_or_default() == MatchMode::Substring;
         if substring && engine != Engine::Index {
-            return Err(RequestProblem::Parameter(
+            return Err(SearchRequestError::Parameter(
                 "`match=substring` is for `engine=index` (ilike already matches substrings)".into(),
             ));
         }
         if substring && sort.is_some() {
-            return Err(RequestProblem::Sort(
+            return Err(SearchRequestError::Sort(
                 "`sort` cannot be combined with `match=substring`".into(),
             ));
         }
@@ -338,6 +297,134 @@ impl SearchParams {
             highlight,
             after,
         })
+    }
+}
+
+/// `filter`: parsed and checked against the schema; empty means none.
+fn parse_filter(
+    raw: Option<&str>,
+    schema: &CollectionSchema,
+) -> Result<Option<Filter>, SearchRequestError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => filter::parse(text, schema)
+            .map(Some)
+            .map_err(|m| SearchRequestError::Filter(format!("`filter`: {m}"))),
+    }
+}
+
+/// Most facet fields one search may count.
+pub const MAX_FACETS: usize = 20;
+
+/// `facets`: comma-separated keyword fields declared `facet`.
+fn parse_facets(
+    raw: Option<&str>,
+    schema: &CollectionSchema,
+) -> Result<Vec<String>, SearchRequestError> {
+    let mut facets = Vec::new();
+    for name in raw
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match schema.field(name) {
+            Some(f) if f.facet && f.field_type == FieldType::Keyword => facets.push(f.name.clone()),
+            Some(_) => {
+                return Err(SearchRequestError::Facets(format!(
+                    "`facets`: `{name}` is not a keyword field declared with \"facet\": true"
+                )));
+            }
+            None => {
+                return Err(SearchRequestError::Facets(format!(
+                    "`facets`: unknown field `{}`",
+                    truncate(name, 40)
+                )));
+            }
+        }
+        if facets.len() > MAX_FACETS {
+            return Err(SearchRequestError::Facets(format!(
+                "`facets`: at most {MAX_FACETS} fields"
+            )));
+        }
+    }
+    Ok(facets)
+}
+
+/// `sort`: `field:asc` or `field:desc` on a sortable, non-text field.
+fn parse_sort(
+    raw: Option<&str>,
+    schema: &CollectionSchema,
+) -> Result<Option<Sort>, SearchRequestError> {
+    let text = match raw.map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some(text) => text,
+    };
+    let (name, order) = match text.rsplit_once(':') {
+        Some((name, "asc")) => (name, SortOrder::Asc),
+        Some((name, "desc")) => (name, SortOrder::Desc),
+        Some(_) => {
+            return Err(SearchRequestError::Sort(
+                "`sort` must be `field:asc` or `field:desc`".into(),
+            ));
+        }
+        None => (text, SortOrder::Asc),
+    };
+    match schema.field(name) {
+        Some(f) if f.sortable && f.field_type != FieldType::Text => Ok(Some(Sort {
+            field: f.name.clone(),
+            field_type: f.field_type,
+            order,
+        })),
+        Some(_) => Err(SearchRequestError::Sort(format!(
+            "`sort`: `{name}` is not declared with \"sortable\": true"
+        ))),
+        None => Err(SearchRequestError::Sort(format!(
+            "`sort`: unknown field `{}`",
+            truncate(name, 40)
+        ))),
+    }
+}
+
+/// `after`: a consistency token (a transaction id); empty means none.
+fn parse_after(raw: Option<&str>) -> Result<Option<u64>, SearchRequestError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(token) => token.parse::<u64>().map(Some).map_err(|_| {
+            SearchRequestError::Parameter(format!(
+                "`after` is not a consistency token: `{}`",
+                truncate(token, 40)
+            ))
+        }),
+    }
+}
+
+/// The query as the analyzer sees it: case and runs of whitespace don't matter.
+pub fn normalize_query(q: &str) -> String {
+    q.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl SearchRequest {
+    /// Every parameter that changes the answer, defaults filled in (the request is
+    /// validated), in a fixed order: what a cache key is made from. `after` is left
+    /// out: it says when to answer, not what.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}",
+            normalize_query(&self.q),
+            self.limit,
+            self.offset,
+            self.filter,
+            self.facets,
+            self.sort,
+            self.typos,
+            self.prefix,
+            self.highlight,
+            self.substring,
+        )
     }
 }
 
@@ -383,10 +470,7 @@ pub struct SearchResponse {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub facets: BTreeMap<String, Vec<FacetCount>>,
     pub engine: Engine,
-    /// Time spent answering, in milliseconds, server side.
+    /// Time spent answering, in milliseconds, server side. The last field: a cached
+    /// answer gets this request's time (and its `cache` origin) spliced in here.
     pub took_ms: f64,
-    /// Where the answer came from: `l1` (this process's memory), `l2` (Redis) or
-    /// `miss` (computed now; `ilike` and `fts` are never cached).
-    #[serde(default)]
-    pub cache: CacheOrigin,
 }

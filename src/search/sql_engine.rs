@@ -15,7 +15,6 @@ use std::time::Instant;
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use crate::cache::CacheOrigin;
 use crate::schema::{CollectionSchema, FieldType};
 use crate::search::filter::{Filter, Op, Value as FilterValue};
 use crate::search::{Engine, Hit, SearchRequest, SearchResponse, SortOrder};
@@ -62,6 +61,36 @@ pub async fn create_fts_index(
     )))
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Builds the collection's full-text index again after its boosts changed, without
+/// blocking writes: the new index is built `CONCURRENTLY` under a temporary name, the
+/// old one is dropped `CONCURRENTLY`, and the new one takes its name. (A plain
+/// `CREATE INDEX` on the shared `documents` table would block writes to every
+/// collection until it ends.) A build that failed earlier leaves an invalid index
+/// under the temporary name; it is dropped first.
+pub async fn rebuild_fts_index(
+    db: &PgPool,
+    collection_id: i64,
+    schema: &CollectionSchema,
+) -> Result<(), sqlx::Error> {
+    let name = index_name(collection_id);
+    let building = format!("{name}_next");
+    for statement in [
+        format!("DROP INDEX CONCURRENTLY IF EXISTS {building}"),
+        format!(
+            "CREATE INDEX CONCURRENTLY {building} ON documents USING gin ({}) WHERE collection_id = {collection_id}",
+            tsvector_expression(schema)
+        ),
+        format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"),
+        format!("ALTER INDEX {building} RENAME TO {name}"),
+    ] {
+        // One statement per call: `CONCURRENTLY` cannot run inside a transaction block.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(db)
+            .await?;
+    }
     Ok(())
 }
 
@@ -307,7 +336,6 @@ pub async fn search(
         limit: request.limit,
         facets: BTreeMap::new(),
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        cache: CacheOrigin::Miss,
         engine: request.engine,
     })
 }

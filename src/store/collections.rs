@@ -1,21 +1,57 @@
-//! The `collections` table.
+//! The `collections` table. Functions return [`CollectionRecord`]s, with the schema
+//! and settings already decoded, so no caller handles raw `jsonb`.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::types::Json;
 
-use crate::schema::{CollectionSettings, FieldDefinition};
+use crate::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
 
-/// A row of `collections`.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Every column of `collections`, as [`Row`] reads them: a macro, so that statements are
+/// `concat!`-ed at compile time and stay `&'static str` (sqlx's `SqlSafeStr`).
+macro_rules! columns {
+    () => {
+        "id, name, fields, settings, settings_generation, created_at, updated_at"
+    };
+}
+
+/// A stored collection.
+#[derive(Debug, Clone)]
 pub struct CollectionRecord {
     pub id: i64,
     pub name: String,
-    pub fields: Json<Vec<FieldDefinition>>,
-    pub settings: Json<CollectionSettings>,
+    /// Validated when it was written, so it is not validated again on reading.
+    pub schema: CollectionSchema,
+    pub settings: CollectionSettings,
     pub settings_generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A row of `collections` as PostgreSQL returns it.
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    fields: Json<Vec<FieldDefinition>>,
+    settings: Json<CollectionSettings>,
+    settings_generation: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Row> for CollectionRecord {
+    fn from(row: Row) -> Self {
+        CollectionRecord {
+            id: row.id,
+            name: row.name,
+            schema: CollectionSchema::from_stored(row.fields.0),
+            settings: row.settings.0,
+            settings_generation: row.settings_generation,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 /// Inserts a collection; `None` when the name is taken. The unique constraint
@@ -26,26 +62,41 @@ pub async fn insert(
     fields: &[FieldDefinition],
     settings: &CollectionSettings,
 ) -> Result<Option<CollectionRecord>, sqlx::Error> {
-    sqlx::query_as("INSERT INTO collections (name, fields, settings) VALUES ($1, $2, $3)
-         ON CONFLICT (name) DO NOTHING RETURNING id, name, fields, settings, settings_generation, created_at, updated_at")
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "INSERT INTO collections (name, fields, settings) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO NOTHING RETURNING ",
+        columns!(),
+        ""
+    ))
     .bind(name)
     .bind(Json(fields))
     .bind(Json(settings))
     .fetch_optional(pool)
-    .await
+    .await?;
+    Ok(row.map(CollectionRecord::from))
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<CollectionRecord>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, fields, settings, settings_generation, created_at, updated_at FROM collections ORDER BY name")
-        .fetch_all(pool)
-        .await
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM collections ORDER BY name"
+    ))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(CollectionRecord::from).collect())
 }
 
 pub async fn find(pool: &PgPool, name: &str) -> Result<Option<CollectionRecord>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, fields, settings, settings_generation, created_at, updated_at FROM collections WHERE name = $1")
-        .bind(name)
-        .fetch_optional(pool)
-        .await
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM collections WHERE name = $1"
+    ))
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(CollectionRecord::from))
 }
 
 /// Changes a collection's fields and settings in one transaction, holding the row
@@ -58,27 +109,32 @@ pub async fn update<E>(
     change: impl Fn(&CollectionRecord) -> Result<(Vec<FieldDefinition>, CollectionSettings), E>,
 ) -> Result<Option<Result<CollectionRecord, E>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let current: Option<CollectionRecord> =
-        sqlx::query_as("SELECT id, name, fields, settings, settings_generation, created_at, updated_at FROM collections WHERE name = $1 FOR UPDATE")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(current) = current else {
+    let current: Option<Row> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM collections WHERE name = $1 FOR UPDATE"
+    ))
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(current) = current.map(CollectionRecord::from) else {
         return Ok(None);
     };
     let (fields, settings) = match change(&current) {
         Ok(values) => values,
         Err(error) => return Ok(Some(Err(error))),
     };
-    let updated: CollectionRecord = sqlx::query_as("UPDATE collections SET fields = $2, settings = $3, settings_generation = settings_generation + 1
-         WHERE id = $1 RETURNING id, name, fields, settings, settings_generation, created_at, updated_at")
+    let updated: Row = sqlx::query_as(concat!(
+        "UPDATE collections SET fields = $2, settings = $3, settings_generation = settings_generation + 1
+         WHERE id = $1 RETURNING ", columns!(), ""
+    ))
     .bind(current.id)
     .bind(Json(&fields))
     .bind(Json(&settings))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Some(Ok(updated)))
+    Ok(Some(Ok(updated.into())))
 }
 
 /// Deletes a collection with its documents; its id, or `None` when it did not exist.
@@ -109,10 +165,13 @@ pub async fn document_count(pool: &PgPool, collection_id: i64) -> Result<i64, sq
 }
 
 pub async fn find_by_id(pool: &PgPool, id: i64) -> Result<Option<CollectionRecord>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, fields, settings, settings_generation, created_at, updated_at FROM collections WHERE id = $1",
-    )
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM collections WHERE id = $1"
+    ))
     .bind(id)
     .fetch_optional(pool)
-    .await
+    .await?;
+    Ok(row.map(CollectionRecord::from))
 }

@@ -4,25 +4,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
+use sift_datagen::Rng;
 
 use crate::helpers::{TestApp, assert_error, json_body};
-
-/// A small deterministic generator, so a failure can be reproduced.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
-        items[self.next() % items.len()]
-    }
-}
 
 const WORDS: &[&str] = &[
     "Wireless",
@@ -85,11 +69,15 @@ async fn substring_matches_exactly_what_ilike_matches() {
         )
         .await;
     assert_eq!(response.status(), 201);
-    let mut rng = Lcg(42);
+    let mut rng = Rng::new(42);
     let mut lines = Vec::new();
     for n in 0..90 {
-        let title: Vec<&str> = (0..1 + rng.next() % 4).map(|_| rng.pick(WORDS)).collect();
-        let notes: Vec<&str> = (0..rng.next() % 6).map(|_| rng.pick(WORDS)).collect();
+        let title: Vec<&str> = (0..1 + rng.next_u64() as usize % 4)
+            .map(|_| *rng.pick(WORDS))
+            .collect();
+        let notes: Vec<&str> = (0..rng.next_u64() as usize % 6)
+            .map(|_| *rng.pick(WORDS))
+            .collect();
         let mut doc = json!({"id": format!("d{n}"), "title": title.join(" ")});
         if !notes.is_empty() {
             doc["notes"] = Value::String(notes.join(" "));
@@ -113,8 +101,8 @@ async fn substring_matches_exactly_what_ilike_matches() {
             // A fragment from the middle of a word.
             1 | 2 => {
                 let word: Vec<char> = rng.pick(WORDS).chars().collect();
-                let start = rng.next() % word.len();
-                let len = 1 + rng.next() % (word.len() - start);
+                let start = rng.next_u64() as usize % word.len();
+                let len = 1 + rng.next_u64() as usize % (word.len() - start);
                 word[start..start + len].iter().collect()
             }
             // Two parts, each a fragment.
@@ -124,7 +112,9 @@ async fn substring_matches_exactly_what_ilike_matches() {
                 format!("{a} {b}")
             }
             // Something that is not there, or odd characters.
-            _ => ["zzz", "_", "%", "'", "-C", "p-l", "qq xx"][rng.next() % 7].to_owned(),
+            _ => {
+                ["zzz", "_", "%", "'", "-C", "p-l", "qq xx"][rng.next_u64() as usize % 7].to_owned()
+            }
         };
         queries.push(if query.trim().is_empty() {
             "x".to_owned()

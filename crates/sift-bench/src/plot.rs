@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::bench::{ENGINES, Report};
+use crate::{ENGINES, Report};
 
 const COLORS: [RGBColor; 5] = [
     RGBColor(214, 39, 40),   // ilike
@@ -104,7 +104,7 @@ pub fn scaling(path: &Path, report: &Report) -> anyhow::Result<()> {
         .draw()
         .map_err(plot_error)?;
     for (i, engine) in ENGINES.iter().enumerate() {
-        let series = |pick: fn(&crate::bench::Latency) -> f64| -> Vec<(f64, f64)> {
+        let series = |pick: fn(&crate::Latency) -> f64| -> Vec<(f64, f64)> {
             report
                 .runs
                 .iter()

@@ -1,4 +1,4 @@
-//! `sift bench`: the `ILIKE`-versus-index experiment, reproducible in one command.
+//! `sift-bench run`: the `ILIKE`-versus-index experiment, reproducible in one command.
 //!
 //! For each corpus size: a sift on port 0 in this process (so its memory is this
 //! process's), a collection of generated documents imported over HTTP (or reused when
@@ -23,14 +23,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 
-use crate::cache::{CacheConfig, Caches, keys::Epoch};
-use crate::config::Config;
-use crate::datagen::queries::{Frequency, Query, workload};
-use crate::datagen::{Corpus, Generator, Rng, Zipf};
-use crate::search::{SearchParams, SearchRequest, index_engine, sql_engine};
-use crate::startup::Application;
+use sift::cache::{CacheConfig, Caches};
+use sift::config::Config;
+use sift::search::{SearchParams, SearchRequest, index_engine, sql_engine};
+use sift::startup::Application;
+use sift_datagen::queries::{Frequency, Query, workload};
+use sift_datagen::{Corpus, Generator, Rng, Zipf};
 
-/// The options of `sift bench`.
+/// The options of `sift-bench run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Which generated corpus to use
@@ -176,9 +176,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("== {} documents", size);
         runs.push(run_size(&args, options.clone(), size, &queries).await?);
     }
-    let pool = crate::db::connect(
+    let pool = sift::db::connect(
         options,
-        &crate::db::PoolSettings {
+        &sift::db::PoolSettings {
             max_connections: 2,
             acquire_timeout: Duration::from_secs(10),
         },
@@ -341,9 +341,9 @@ async fn run_size(
         for engine in ["ilike", "fts"] {
             let mut request = request.clone();
             request.engine = if engine == "ilike" {
-                crate::search::Engine::Ilike
+                sift::search::Engine::Ilike
             } else {
-                crate::search::Engine::Fts
+                sift::search::Engine::Fts
             };
             let started = Instant::now();
             sql_engine::search(&state.db, collection_id, &schema, &request).await?;
@@ -364,10 +364,13 @@ async fn run_size(
     for (query, request) in queries.iter().zip(&requests) {
         let compute = || async {
             let response =
-                index_engine::search(&index, request).map_err(crate::error::ApiError::internal)?;
-            serde_json::to_vec(&response).map_err(crate::error::ApiError::internal)
+                index_engine::search(&index, request).map_err(sift::error::ApiError::internal)?;
+            serde_json::to_vec(&response).map_err(sift::error::ApiError::internal)
         };
-        let key = state.caches.keys.search(Epoch::of(&index), request);
+        let key = state
+            .caches
+            .keys
+            .search(index.epoch(), &request.fingerprint());
         // The first call fills L1 and L2; the second is the L1 hit measured.
         state
             .caches
@@ -378,7 +381,7 @@ async fn run_size(
             .caches
             .response("search", key.clone(), compute)
             .await?;
-        std::hint::black_box(crate::cache::CachedJson::new(
+        std::hint::black_box(sift::routes::cached_json::CachedJson::new(
             &hit.json,
             hit.origin,
             Some(0.0),
@@ -390,7 +393,7 @@ async fn run_size(
         if state.redis.is_some() {
             let started = Instant::now();
             let hit = l2_only.response("search", key, compute).await?;
-            std::hint::black_box(crate::cache::CachedJson::new(
+            std::hint::black_box(sift::routes::cached_json::CachedJson::new(
                 &hit.json,
                 hit.origin,
                 Some(0.0),
@@ -547,11 +550,11 @@ async fn import(
 /// Waits until the collection's index (a new generation, when `previous` is given) holds
 /// `size` documents.
 async fn wait_for_index(
-    state: &crate::state::AppState,
+    state: &sift::state::AppState,
     name: &str,
     size: u64,
-    previous: Option<&Arc<crate::index::CollectionIndex>>,
-) -> anyhow::Result<Arc<crate::index::CollectionIndex>> {
+    previous: Option<&Arc<sift::index::CollectionIndex>>,
+) -> anyhow::Result<Arc<sift::index::CollectionIndex>> {
     let started = Instant::now();
     let progress = bar(size, "indexing");
     loop {

@@ -12,8 +12,12 @@
 //! keyed by segment id stays true; deletes are applied from the segment's alive set,
 //! itself cached by segment and delete opstamp.
 //!
-//! The match set also lets [`QueryPlan::scoring_query`](super::query::QueryPlan)
-//! rank with block-max WAND: a candidate it finds is kept only if it is in the set.
+//! The match set also lets the search rank with block-max WAND: a candidate it finds
+//! is kept only if it is in the set.
+//!
+//! This lives with the index, not the search, because the cache is per process and
+//! keyed by segment: every generation of every collection shares it, and the indexer
+//! hands it to each index it opens. It knows terms and words, not query plans.
 
 use std::sync::Arc;
 
@@ -22,8 +26,6 @@ use tantivy::postings::BlockSegmentPostings;
 use tantivy::query::Weight;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, SegmentReader, Term};
-
-use super::query::QueryPlan;
 
 /// A term is cached as a bitset when it is in at least `max_doc / DENSE_FRACTION`
 /// documents: then its bitset is no larger than about two bytes per posting, and
@@ -88,20 +90,24 @@ impl TermBitsets {
         (self.cache.entry_count(), self.cache.weighted_size())
     }
 
-    /// The documents of `reader` that hold at least one term of every word of `plan`,
-    /// are alive, and match `filter` (a weight built with scoring disabled).
-    pub fn segment_matches(
+    /// The documents of `reader` that hold at least one term of every word (a word
+    /// being the terms it may match), are alive, and match `filter` (a weight built
+    /// with scoring disabled).
+    pub fn segment_matches<'t, Word>(
         &self,
         reader: &SegmentReader,
-        plan: &QueryPlan,
+        words: impl IntoIterator<Item = Word>,
         filter: Option<&dyn Weight>,
-    ) -> tantivy::Result<DocBits> {
+    ) -> tantivy::Result<DocBits>
+    where
+        Word: IntoIterator<Item = &'t Term>,
+    {
         let max_doc = reader.max_doc();
         let mut matches: Option<DocBits> = None;
-        for word in &plan.words {
+        for word in words {
             let mut union = DocBits::empty(max_doc);
-            for weighted in word {
-                self.add_term(reader, &weighted.term, &mut union)?;
+            for term in word {
+                self.add_term(reader, term, &mut union)?;
             }
             let joined = match matches {
                 None => union,

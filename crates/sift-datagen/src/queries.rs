@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::datagen::{Rng, vocabulary};
+use crate::{Rng, vocabulary};
 
 /// How frequent a query's words are in the corpus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::bench::{BenchArgs, ENGINES, Report, plot};
+use crate::{BenchArgs, ENGINES, Report, plot};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,7 +85,7 @@ pub fn rss_bytes() -> u64 {
 pub fn command_line(args: &BenchArgs) -> String {
     let join = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     format!(
-        "sift bench --corpus {} --sizes {} --seed {} --queries {} --sql-queries {} --http-seconds {} --concurrency {}",
+        "sift-bench run --corpus {} --sizes {} --seed {} --queries {} --sql-queries {} --http-seconds {} --concurrency {}",
         args.corpus.name(),
         join(&args.sizes),
         args.seed,
@@ -129,7 +129,7 @@ pub fn markdown(report: &Report) -> String {
     let m = &report.machine;
     let _ = writeln!(
         md,
-        "# sift bench: corpus `{}`, {}\n",
+        "# sift-bench run: corpus `{}`, {}\n",
         report.corpus, report.date
     );
     let _ = writeln!(md, "Reproduce: `{}`\n", report.command);

@@ -1,4 +1,4 @@
-//! `sift datagen`: deterministic, realistic documents for benchmarks, streamed as NDJSON.
+//! `sift-bench datagen`: deterministic, realistic documents for benchmarks, streamed as NDJSON.
 //!
 //! Words come from an English vocabulary (`words.txt`: about 420 common words in rough
 //! frequency order, then words from SCOWL's American English list via Debian's
@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-/// The corpora `sift datagen` can make.
+/// The corpora `sift-bench datagen` can make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Corpus {
     /// Product reviews: product name, title, body (20–200 words), rating, category,
@@ -96,6 +96,16 @@ impl Rng {
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// One of `items` (not empty), uniformly.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
     }
 }
 

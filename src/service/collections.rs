@@ -1,0 +1,314 @@
+//! Collections: create, list, read with statistics, change settings, delete, rebuild.
+//! The request and response shapes live here too, since the service takes and returns
+//! them; `routes::collections` only adds HTTP and the OpenAPI description.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+use utoipa::ToSchema;
+
+use crate::db;
+use crate::error::ApiError;
+use crate::index::indexer;
+use crate::schema::{
+    CollectionName, CollectionSchema, CollectionSettings, FieldDefinition, TypoTolerance,
+};
+use crate::search::sql_engine;
+use crate::state::App;
+use crate::store::collections::{self as store, CollectionRecord};
+
+/// The body of `POST /v1/collections`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "products",
+    "fields": [
+        {"name": "title", "type": "text", "boost": 3.0},
+        {"name": "description", "type": "text"},
+        {"name": "category", "type": "keyword", "facet": true},
+        {"name": "price", "type": "float", "sortable": true, "filterable": true}
+    ]
+}))]
+pub struct CreateCollection {
+    /// `^[a-z0-9_-]{1,64}$`
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
+    pub name: String,
+    /// At least one `text` field.
+    pub fields: Vec<FieldDefinition>,
+    #[serde(default)]
+    pub settings: CollectionSettings,
+}
+
+/// The body of `PATCH /v1/collections/{name}`: every key is optional, and a present
+/// key replaces that setting.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"boosts": {"title": 5.0}, "synonyms": {"tv": ["television"]}}))]
+pub struct UpdateCollection {
+    /// New boosts of text fields, by field name.
+    pub boosts: Option<BTreeMap<String, f64>>,
+    pub typo_tolerance: Option<TypoTolerance>,
+    pub synonyms: Option<BTreeMap<String, Vec<String>>>,
+    /// Replaces the stop word list; `[]` means no stop words. Left out, the current
+    /// list (by default the English one) stays.
+    pub stop_words: Option<Vec<String>>,
+    /// Build the index for `match=substring` (rebuilds the index).
+    pub substring_index: Option<bool>,
+}
+
+impl UpdateCollection {
+    /// The collection's fields and settings with this change applied, validated.
+    fn apply(
+        &self,
+        current: &CollectionRecord,
+    ) -> Result<(Vec<FieldDefinition>, CollectionSettings), ApiError> {
+        let schema = match &self.boosts {
+            Some(boosts) => current.schema.with_boosts(boosts)?,
+            None => current.schema.clone(),
+        };
+        let mut settings = current.settings.clone();
+        if let Some(typo) = &self.typo_tolerance {
+            settings.typo_tolerance = typo.clone();
+        }
+        if let Some(synonyms) = &self.synonyms {
+            settings.synonyms = synonyms.clone();
+        }
+        if let Some(stop_words) = &self.stop_words {
+            settings.stop_words = Some(stop_words.clone());
+        }
+        if let Some(substring_index) = self.substring_index {
+            settings.substring_index = substring_index;
+        }
+        settings.validate()?;
+        Ok((schema.fields().to_vec(), settings))
+    }
+}
+
+/// Figures about a collection: PostgreSQL's and the index's.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionStats {
+    /// Documents in PostgreSQL.
+    pub documents: i64,
+    /// Documents in the search index.
+    pub indexed_documents: i64,
+    /// Bytes the search index takes on disk.
+    pub index_size_bytes: u64,
+    /// How far the index has applied the change log (a transaction id), if at all.
+    pub watermark: Option<String>,
+    /// Changes written to PostgreSQL and not yet in the index.
+    pub lag: i64,
+    /// `building` until the first index is ready; `rebuilding` while a new generation is
+    /// built; otherwise `ready`.
+    pub index_status: IndexStatus,
+}
+
+/// Whether the collection's index can answer searches.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexStatus {
+    /// The first index is being built; searches answer 503 `index_not_ready`.
+    Building,
+    /// A new generation is being built; the current one answers.
+    Rebuilding,
+    Ready,
+}
+
+/// A collection as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "name": "products",
+    "fields": [{"name": "title", "type": "text", "boost": 3.0}, {"name": "category", "type": "keyword", "facet": true}],
+    "settings": {"typoTolerance": {"enabled": true, "oneTypoMinLength": 5, "twoTyposMinLength": 9}, "synonyms": {}},
+    "settingsGeneration": 1,
+    "createdAt": "2026-11-21T10:00:00Z",
+    "updatedAt": "2026-11-21T10:00:00Z",
+    "stats": {"documents": 120, "indexedDocuments": 120, "indexSizeBytes": 48213, "watermark": "1042", "lag": 0, "indexStatus": "ready"}
+}))]
+pub struct Collection {
+    pub name: String,
+    pub fields: Vec<FieldDefinition>,
+    pub settings: CollectionSettings,
+    /// Moves on every settings change.
+    pub settings_generation: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Present on `GET /v1/collections/{name}` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<CollectionStats>,
+}
+
+impl From<CollectionRecord> for Collection {
+    fn from(record: CollectionRecord) -> Self {
+        Collection {
+            name: record.name,
+            fields: record.schema.fields().to_vec(),
+            settings: record.settings,
+            settings_generation: record.settings_generation,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            stats: None,
+        }
+    }
+}
+
+/// The list of collections.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionList {
+    pub data: Vec<Collection>,
+    pub total: usize,
+}
+
+impl App {
+    /// Reads a collection or answers 404.
+    pub async fn collection(&self, name: &CollectionName) -> Result<CollectionRecord, ApiError> {
+        db::retry(|| store::find(&self.db, name.as_str()))
+            .await?
+            .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))
+    }
+
+    /// Validates and stores a new collection; its first index is built in the background.
+    #[tracing::instrument(skip_all, fields(collection = %request.name))]
+    pub async fn create_collection(
+        &self,
+        request: CreateCollection,
+    ) -> Result<Collection, ApiError> {
+        let name = CollectionName::parse(&request.name)?;
+        let schema = CollectionSchema::parse(request.fields)?;
+        request.settings.validate()?;
+        let record = db::retry(|| {
+            store::insert(&self.db, name.as_str(), schema.fields(), &request.settings)
+        })
+        .await?
+        .ok_or_else(|| ApiError::CollectionAlreadyExists(name.to_string()))?;
+        // The GIN index behind `engine=fts`. The collection is empty, so this is quick.
+        if let Err(error) = sql_engine::create_fts_index(&self.db, record.id, &schema).await {
+            tracing::warn!(error = %error, "cannot create the full-text index; engine=fts will scan");
+        }
+        self.indexer.collections_changed.notify_one();
+        tracing::info!("collection created");
+        Ok(record.into())
+    }
+
+    /// Every collection, by name, without statistics.
+    pub async fn list_collections(&self) -> Result<CollectionList, ApiError> {
+        let data: Vec<Collection> = db::retry(|| store::list(&self.db))
+            .await?
+            .into_iter()
+            .map(Collection::from)
+            .collect();
+        Ok(CollectionList {
+            total: data.len(),
+            data,
+        })
+    }
+
+    /// One collection with its statistics.
+    pub async fn collection_with_stats(
+        &self,
+        name: &CollectionName,
+    ) -> Result<Collection, ApiError> {
+        let record = self.collection(name).await?;
+        let documents = db::retry(|| store::document_count(&self.db, record.id)).await?;
+        let index = self
+            .indexes
+            .get(name.as_str())
+            .filter(|index| index.spec.collection_id == record.id);
+        let stats = match index {
+            Some(index) => {
+                let lag = db::retry(|| indexer::lag(&self.db, &index)).await?;
+                let progress = index.progress();
+                CollectionStats {
+                    documents,
+                    indexed_documents: i64::try_from(index.num_docs()).unwrap_or(i64::MAX),
+                    index_size_bytes: index.size_bytes(),
+                    watermark: Some(progress.watermark.txid.to_string()),
+                    lag,
+                    index_status: if self.indexer.is_rebuilding(index.spec.collection_id) {
+                        IndexStatus::Rebuilding
+                    } else {
+                        IndexStatus::Ready
+                    },
+                }
+            }
+            None => CollectionStats {
+                documents,
+                indexed_documents: 0,
+                index_size_bytes: 0,
+                watermark: None,
+                lag: 0,
+                index_status: IndexStatus::Building,
+            },
+        };
+        let mut collection = Collection::from(record);
+        collection.stats = Some(stats);
+        Ok(collection)
+    }
+
+    /// Changes settings (a new settings generation: the index is rebuilt in the
+    /// background while the old one answers). New boosts also rebuild the full-text
+    /// index, concurrently, in a tracked background task.
+    #[tracing::instrument(skip_all, fields(collection = %name))]
+    pub async fn update_collection(
+        &self,
+        name: &CollectionName,
+        request: UpdateCollection,
+    ) -> Result<Collection, ApiError> {
+        let record = db::retry(|| store::update(&self.db, name.as_str(), |c| request.apply(c)))
+            .await?
+            .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))??;
+        self.indexer.collections_changed.notify_one();
+        if request.boosts.is_some() {
+            self.rebuild_fts_index(record.id, record.schema.clone());
+        }
+        tracing::info!(
+            generation = record.settings_generation,
+            "collection settings changed"
+        );
+        Ok(record.into())
+    }
+
+    /// Deletes a collection with its documents.
+    #[tracing::instrument(skip_all, fields(collection = %name))]
+    pub async fn delete_collection(&self, name: &CollectionName) -> Result<(), ApiError> {
+        let id = db::retry(|| store::delete(&self.db, name.as_str()))
+            .await?
+            .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))?;
+        if let Err(error) = sql_engine::drop_fts_index(&self.db, id).await {
+            tracing::warn!(error = %error, "cannot drop the full-text index");
+        }
+        self.indexer.collections_changed.notify_one();
+        tracing::info!("collection deleted");
+        Ok(())
+    }
+
+    /// Asks for a rebuild of the collection's index from PostgreSQL.
+    #[tracing::instrument(skip_all, fields(collection = %name))]
+    pub async fn reindex(&self, name: &CollectionName) -> Result<(), ApiError> {
+        let collection = self.collection(name).await?;
+        self.indexer.request_rebuild(collection.id);
+        tracing::info!("index rebuild requested");
+        Ok(())
+    }
+
+    /// Builds the collection's full-text index again (`CREATE INDEX CONCURRENTLY`, so
+    /// writes to the shared `documents` table go on), one rebuild at a time, in a
+    /// background task that shutdown waits for.
+    fn rebuild_fts_index(&self, collection_id: i64, schema: CollectionSchema) {
+        let (db, lock) = (self.db.clone(), self.fts_rebuilds.clone());
+        self.background.spawn(
+            async move {
+                let _one_at_a_time = lock.lock().await;
+                if let Err(error) = sql_engine::rebuild_fts_index(&db, collection_id, &schema).await
+                {
+                    tracing::warn!(error = %error, "cannot rebuild the full-text index");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+}
