@@ -38,6 +38,34 @@ pub enum CorsOrigins {
     List(Vec<HeaderValue>),
 }
 
+/// Every default, once: clap shows them in `--help`, and [`ServeArgs::default`] (so
+/// [`Config::for_database`]) parses the same strings.
+pub mod defaults {
+    pub const BIND: &str = "127.0.0.1:8080";
+    pub const DB_MAX_CONNECTIONS: &str = "10";
+    pub const DB_ACQUIRE_TIMEOUT: &str = "3s";
+    pub const REDIS_POOL_SIZE: &str = "16";
+    pub const REQUEST_TIMEOUT: &str = "30s";
+    pub const BODY_LIMIT: &str = "1MiB";
+    pub const CORS_ORIGINS: &str = "";
+    pub const LOG_FORMAT: &str = "auto";
+    pub const LOG_LEVEL: &str = "info";
+    pub const SLOW_REQUEST_THRESHOLD: &str = "1s";
+    pub const SHUTDOWN_TIMEOUT: &str = "30s";
+    pub const DISK_MIN_FREE: &str = "1GiB";
+    pub const MAX_SEARCHES: &str = "64";
+    pub const CONSISTENCY_TIMEOUT: &str = "5s";
+    pub const INDEX_BITSET_CACHE: &str = "128MiB";
+    pub const CACHE_L1_SIZE: &str = "64MiB";
+    pub const CACHE_L1_TTL: &str = "60s";
+    pub const CACHE_L2: &str = "true";
+    pub const CACHE_L2_TTL: &str = "5m";
+    pub const REDIS_TIMEOUT: &str = "20ms";
+    pub const REDIS_KEY_PREFIX: &str = "sift";
+    pub const DEMO: &str = "false";
+    pub const INDEX_DIR: &str = "./index";
+}
+
 /// The flags and environment variables of `sift serve`, as given.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -50,43 +78,43 @@ pub struct ServeArgs {
     pub redis_url: Option<String>,
 
     /// Address and port to listen on
-    #[arg(long, env = "SIFT_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "SIFT_BIND", default_value = defaults::BIND)]
     pub bind: String,
 
     /// Directory holding the search indexes (one folder per collection)
-    #[arg(long, env = "SIFT_INDEX_DIR", default_value = "./index")]
+    #[arg(long, env = "SIFT_INDEX_DIR", default_value = defaults::INDEX_DIR)]
     pub index_dir: PathBuf,
 
     /// Most PostgreSQL connections in the pool
-    #[arg(long, env = "SIFT_DB_MAX_CONNECTIONS", default_value = "10")]
+    #[arg(long, env = "SIFT_DB_MAX_CONNECTIONS", default_value = defaults::DB_MAX_CONNECTIONS)]
     pub db_max_connections: String,
 
     /// How long a request waits for a free PostgreSQL connection before answering 503
-    #[arg(long, env = "SIFT_DB_ACQUIRE_TIMEOUT", default_value = "3s")]
+    #[arg(long, env = "SIFT_DB_ACQUIRE_TIMEOUT", default_value = defaults::DB_ACQUIRE_TIMEOUT)]
     pub db_acquire_timeout: String,
 
     /// Most Redis connections in the pool
-    #[arg(long, env = "SIFT_REDIS_POOL_SIZE", default_value = "16")]
+    #[arg(long, env = "SIFT_REDIS_POOL_SIZE", default_value = defaults::REDIS_POOL_SIZE)]
     pub redis_pool_size: String,
 
     /// Longest a request may take before it is answered 408 (imports are exempt)
-    #[arg(long, env = "SIFT_REQUEST_TIMEOUT", default_value = "30s")]
+    #[arg(long, env = "SIFT_REQUEST_TIMEOUT", default_value = defaults::REQUEST_TIMEOUT)]
     pub request_timeout: String,
 
     /// Largest request body, and largest line of an NDJSON import (e.g. 1MiB, 512KiB, 1048576)
-    #[arg(long, env = "SIFT_BODY_LIMIT", default_value = "1MiB")]
+    #[arg(long, env = "SIFT_BODY_LIMIT", default_value = defaults::BODY_LIMIT)]
     pub body_limit: String,
 
     /// Origins allowed to call the API from a browser, comma-separated, or `*` (default: none)
-    #[arg(long, env = "SIFT_CORS_ORIGINS", default_value = "")]
+    #[arg(long, env = "SIFT_CORS_ORIGINS", default_value = defaults::CORS_ORIGINS)]
     pub cors_origins: String,
 
     /// Log format: json, pretty, or auto (pretty on a terminal, json otherwise)
-    #[arg(long, env = "SIFT_LOG_FORMAT", default_value = "auto")]
+    #[arg(long, env = "SIFT_LOG_FORMAT", default_value = defaults::LOG_FORMAT)]
     pub log_format: String,
 
     /// Log level or filter directives, such as info or sift=debug,tower_http=info
-    #[arg(long, env = "SIFT_LOG_LEVEL", default_value = "info")]
+    #[arg(long, env = "SIFT_LOG_LEVEL", default_value = defaults::LOG_LEVEL)]
     pub log_level: String,
 
     /// Admin API key; when set, every write needs `Authorization: Bearer <key>` (at least 16 characters)
@@ -94,56 +122,90 @@ pub struct ServeArgs {
     pub api_key: Option<String>,
 
     /// Requests slower than this are logged at warn level
-    #[arg(long, env = "SIFT_SLOW_REQUEST_THRESHOLD", default_value = "1s")]
+    #[arg(long, env = "SIFT_SLOW_REQUEST_THRESHOLD", default_value = defaults::SLOW_REQUEST_THRESHOLD)]
     pub slow_request_threshold: String,
 
     /// On SIGTERM or SIGINT, how long in-flight requests may take to finish
-    #[arg(long, env = "SIFT_SHUTDOWN_TIMEOUT", default_value = "30s")]
+    #[arg(long, env = "SIFT_SHUTDOWN_TIMEOUT", default_value = defaults::SHUTDOWN_TIMEOUT)]
     pub shutdown_timeout: String,
 
     /// `/health` reports the index directory as degraded below this much free space
-    #[arg(long, env = "SIFT_DISK_MIN_FREE", default_value = "1GiB")]
+    #[arg(long, env = "SIFT_DISK_MIN_FREE", default_value = defaults::DISK_MIN_FREE)]
     pub disk_min_free: String,
 
     /// Searches running or waiting at once; more are answered 503 with Retry-After
-    #[arg(long, env = "SIFT_MAX_SEARCHES", default_value = "64")]
+    #[arg(long, env = "SIFT_MAX_SEARCHES", default_value = defaults::MAX_SEARCHES)]
     pub max_searches: String,
 
     /// Longest a search with `after=<token>` waits for the index to apply that write before answering 504
-    #[arg(long, env = "SIFT_CONSISTENCY_TIMEOUT", default_value = "5s")]
+    #[arg(long, env = "SIFT_CONSISTENCY_TIMEOUT", default_value = defaults::CONSISTENCY_TIMEOUT)]
     pub consistency_timeout: String,
 
     /// Memory for the index's cached doc sets of common terms, which make exact totals of broad searches cheap
-    #[arg(long, env = "SIFT_INDEX_BITSET_CACHE", default_value = "128MiB")]
+    #[arg(long, env = "SIFT_INDEX_BITSET_CACHE", default_value = defaults::INDEX_BITSET_CACHE)]
     pub index_bitset_cache: String,
 
     /// Memory for the in-process cache (L1) of searches, suggestions and document reads; 0 turns it off
-    #[arg(long, env = "SIFT_CACHE_L1_SIZE", default_value = "64MiB")]
+    #[arg(long, env = "SIFT_CACHE_L1_SIZE", default_value = defaults::CACHE_L1_SIZE)]
     pub cache_l1_size: String,
 
     /// How long an L1 entry lives
-    #[arg(long, env = "SIFT_CACHE_L1_TTL", default_value = "60s")]
+    #[arg(long, env = "SIFT_CACHE_L1_TTL", default_value = defaults::CACHE_L1_TTL)]
     pub cache_l1_ttl: String,
 
     /// Use Redis (`REDIS_URL`) as the shared cache (L2)
-    #[arg(long, env = "SIFT_CACHE_L2", default_value = "true", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "SIFT_CACHE_L2", default_value = defaults::CACHE_L2, num_args = 0..=1, default_missing_value = "true")]
     pub cache_l2: String,
 
     /// How long an L2 entry lives
-    #[arg(long, env = "SIFT_CACHE_L2_TTL", default_value = "5m")]
+    #[arg(long, env = "SIFT_CACHE_L2_TTL", default_value = defaults::CACHE_L2_TTL)]
     pub cache_l2_ttl: String,
 
     /// Longest any Redis call may take; a slower Redis is treated as a cache miss
-    #[arg(long, env = "SIFT_REDIS_TIMEOUT", default_value = "20ms")]
+    #[arg(long, env = "SIFT_REDIS_TIMEOUT", default_value = defaults::REDIS_TIMEOUT)]
     pub redis_timeout: String,
 
     /// First part of every Redis key and channel (`<prefix>:v1:...`), so deployments can share a Redis
-    #[arg(long, env = "SIFT_REDIS_KEY_PREFIX", default_value = "sift")]
+    #[arg(long, env = "SIFT_REDIS_KEY_PREFIX", default_value = defaults::REDIS_KEY_PREFIX)]
     pub redis_key_prefix: String,
 
     /// Create and fill the demo collection `products` at start when it does not exist
-    #[arg(long, env = "SIFT_DEMO", default_value = "false", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "SIFT_DEMO", default_value = defaults::DEMO, num_args = 0..=1, default_missing_value = "true")]
     pub demo: String,
+}
+
+impl Default for ServeArgs {
+    /// Every setting at its default; no database or Redis URL, no API key.
+    fn default() -> Self {
+        ServeArgs {
+            database_url: None,
+            redis_url: None,
+            api_key: None,
+            index_dir: PathBuf::from(defaults::INDEX_DIR),
+            bind: defaults::BIND.into(),
+            db_max_connections: defaults::DB_MAX_CONNECTIONS.into(),
+            db_acquire_timeout: defaults::DB_ACQUIRE_TIMEOUT.into(),
+            redis_pool_size: defaults::REDIS_POOL_SIZE.into(),
+            request_timeout: defaults::REQUEST_TIMEOUT.into(),
+            body_limit: defaults::BODY_LIMIT.into(),
+            cors_origins: defaults::CORS_ORIGINS.into(),
+            log_format: defaults::LOG_FORMAT.into(),
+            log_level: defaults::LOG_LEVEL.into(),
+            slow_request_threshold: defaults::SLOW_REQUEST_THRESHOLD.into(),
+            shutdown_timeout: defaults::SHUTDOWN_TIMEOUT.into(),
+            disk_min_free: defaults::DISK_MIN_FREE.into(),
+            max_searches: defaults::MAX_SEARCHES.into(),
+            consistency_timeout: defaults::CONSISTENCY_TIMEOUT.into(),
+            index_bitset_cache: defaults::INDEX_BITSET_CACHE.into(),
+            cache_l1_size: defaults::CACHE_L1_SIZE.into(),
+            cache_l1_ttl: defaults::CACHE_L1_TTL.into(),
+            cache_l2: defaults::CACHE_L2.into(),
+            cache_l2_ttl: defaults::CACHE_L2_TTL.into(),
+            redis_timeout: defaults::REDIS_TIMEOUT.into(),
+            redis_key_prefix: defaults::REDIS_KEY_PREFIX.into(),
+            demo: defaults::DEMO.into(),
+        }
+    }
 }
 
 /// The validated configuration of a running service.
@@ -201,11 +263,52 @@ impl Checker {
 }
 
 impl ServeArgs {
-    /// Validates every value; on failure returns all the problems found.
+    /// Validates every value; on failure returns all the problems found. Each section
+    /// checks its own values and records what is wrong; the configuration exists only
+    /// when every section does and nothing was recorded.
     pub fn validate(&self) -> Result<Config, Vec<ConfigProblem>> {
         let mut c = Checker {
             problems: Vec::new(),
         };
+        let storage = self.storage(&mut c);
+        let server = self.server(&mut c);
+        let logging = self.logging(&mut c);
+        let search = self.search(&mut c);
+        let cache = self.cache_config(&mut c);
+        let demo = c.check("SIFT_DEMO", "demo", parse_bool(&self.demo));
+        let config = (|| {
+            let (storage, server, logging, search) = (storage?, server?, logging?, search?);
+            Some(Config {
+                database: storage.database,
+                redis_url: storage.redis_url,
+                index_dir: storage.index_dir,
+                db_pool: storage.db_pool,
+                redis_pool_size: storage.redis_pool_size,
+                disk_min_free: storage.disk_min_free,
+                bind: server.bind,
+                request_timeout: server.request_timeout,
+                body_limit: server.body_limit,
+                cors_origins: server.cors_origins,
+                api_key: server.api_key,
+                slow_request_threshold: server.slow_request_threshold,
+                shutdown_timeout: server.shutdown_timeout,
+                log_format: logging.0,
+                log_filter: logging.1,
+                max_searches: search.max_searches,
+                consistency_timeout: search.consistency_timeout,
+                index_bitset_cache_bytes: search.index_bitset_cache_bytes,
+                cache: cache?,
+                demo: demo?,
+            })
+        })();
+        match config {
+            Some(config) if c.problems.is_empty() => Ok(config),
+            _ => Err(c.problems),
+        }
+    }
+
+    /// Where data lives: PostgreSQL, Redis, the index directory, and their limits.
+    fn storage(&self, c: &mut Checker) -> Option<Storage> {
         let database = c.check(
             "DATABASE_URL",
             "database-url",
@@ -222,6 +325,46 @@ impl ServeArgs {
                 Some(url) => parse_redis_url(url).map(Some),
             },
         );
+        let index_dir = c.check(
+            "SIFT_INDEX_DIR",
+            "index-dir",
+            parse_index_dir(&self.index_dir),
+        );
+        let max_connections = c.check(
+            "SIFT_DB_MAX_CONNECTIONS",
+            "db-max-connections",
+            parse_count(&self.db_max_connections, 1, 1000),
+        );
+        let acquire_timeout = c.check(
+            "SIFT_DB_ACQUIRE_TIMEOUT",
+            "db-acquire-timeout",
+            parse_duration(&self.db_acquire_timeout),
+        );
+        let redis_pool_size = c.check(
+            "SIFT_REDIS_POOL_SIZE",
+            "redis-pool-size",
+            parse_count(&self.redis_pool_size, 1, 1000),
+        );
+        let disk_min_free = c.check(
+            "SIFT_DISK_MIN_FREE",
+            "disk-min-free",
+            parse_bytes(&self.disk_min_free),
+        );
+        Some(Storage {
+            database: database?,
+            redis_url: redis_url?,
+            index_dir: index_dir?,
+            db_pool: PoolSettings {
+                max_connections: max_connections? as u32,
+                acquire_timeout: acquire_timeout?,
+            },
+            redis_pool_size: redis_pool_size? as usize,
+            disk_min_free: disk_min_free?,
+        })
+    }
+
+    /// The HTTP server: address, limits, timeouts, CORS, the admin key.
+    fn server(&self, c: &mut Checker) -> Option<Server> {
         let bind = c.check(
             "SIFT_BIND",
             "bind",
@@ -231,35 +374,6 @@ impl ServeArgs {
                     self.bind
                 )
             }),
-        );
-        let index_dir = c.check(
-            "SIFT_INDEX_DIR",
-            "index-dir",
-            if self.index_dir.as_os_str().is_empty() {
-                Err("must not be empty".into())
-            } else if self.index_dir.exists() && !self.index_dir.is_dir() {
-                Err(format!(
-                    "`{}` exists and is not a directory",
-                    self.index_dir.display()
-                ))
-            } else {
-                Ok(self.index_dir.clone())
-            },
-        );
-        let db_max_connections = c.check(
-            "SIFT_DB_MAX_CONNECTIONS",
-            "db-max-connections",
-            parse_count(&self.db_max_connections, 1, 1000),
-        );
-        let db_acquire_timeout = c.check(
-            "SIFT_DB_ACQUIRE_TIMEOUT",
-            "db-acquire-timeout",
-            parse_duration(&self.db_acquire_timeout),
-        );
-        let redis_pool_size = c.check(
-            "SIFT_REDIS_POOL_SIZE",
-            "redis-pool-size",
-            parse_count(&self.redis_pool_size, 1, 1000),
         );
         let request_timeout = c.check(
             "SIFT_REQUEST_TIMEOUT",
@@ -277,38 +391,10 @@ impl ServeArgs {
             "cors-origins",
             parse_cors(&self.cors_origins),
         );
-        let log_format = c.check(
-            "SIFT_LOG_FORMAT",
-            "log-format",
-            match self.log_format.trim().to_ascii_lowercase().as_str() {
-                "json" => Ok(LogFormat::Json),
-                "pretty" => Ok(LogFormat::Pretty),
-                "auto" | "" => Ok(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                    LogFormat::Pretty
-                } else {
-                    LogFormat::Json
-                }),
-                other => Err(format!("`{other}` is not one of json, pretty, auto")),
-            },
-        );
-        let log_filter = c.check(
-            "SIFT_LOG_LEVEL",
-            "log-level",
-            parse_log_filter(&self.log_level),
-        );
         let api_key = c.check(
             "SIFT_API_KEY",
             "api-key",
-            match self.api_key.as_deref() {
-                None | Some("") => Ok(None),
-                Some(key) if key.chars().count() < 16 => {
-                    Err("must be at least 16 characters long".into())
-                }
-                Some(key) if key.chars().any(char::is_whitespace) => {
-                    Err("must not contain whitespace".into())
-                }
-                Some(key) => Ok(Some(key.to_owned())),
-            },
+            parse_api_key(self.api_key.as_deref()),
         );
         let slow_request_threshold = c.check(
             "SIFT_SLOW_REQUEST_THRESHOLD",
@@ -320,11 +406,34 @@ impl ServeArgs {
             "shutdown-timeout",
             parse_duration(&self.shutdown_timeout),
         );
-        let disk_min_free = c.check(
-            "SIFT_DISK_MIN_FREE",
-            "disk-min-free",
-            parse_bytes(&self.disk_min_free),
+        Some(Server {
+            bind: bind?,
+            request_timeout: request_timeout?,
+            body_limit: body_limit?,
+            cors_origins: cors_origins?,
+            api_key: api_key?,
+            slow_request_threshold: slow_request_threshold?,
+            shutdown_timeout: shutdown_timeout?,
+        })
+    }
+
+    /// Log format and filter.
+    fn logging(&self, c: &mut Checker) -> Option<(LogFormat, String)> {
+        let format = c.check(
+            "SIFT_LOG_FORMAT",
+            "log-format",
+            parse_log_format(&self.log_format),
         );
+        let filter = c.check(
+            "SIFT_LOG_LEVEL",
+            "log-level",
+            parse_log_filter(&self.log_level),
+        );
+        Some((format?, filter?))
+    }
+
+    /// The search queue, read-your-writes wait and the index's bitset cache.
+    fn search(&self, c: &mut Checker) -> Option<Search> {
         let max_searches = c.check(
             "SIFT_MAX_SEARCHES",
             "max-searches",
@@ -340,81 +449,73 @@ impl ServeArgs {
             "index-bitset-cache",
             parse_bytes(&self.index_bitset_cache),
         );
-        let cache = self.cache_config(&mut c);
-        let demo = c.check("SIFT_DEMO", "demo", parse_bool(&self.demo));
+        Some(Search {
+            max_searches: max_searches? as usize,
+            consistency_timeout: consistency_timeout?,
+            index_bitset_cache_bytes: index_bitset_cache_bytes?,
+        })
+    }
+}
 
-        match (
-            database,
-            redis_url,
-            bind,
-            index_dir,
-            db_max_connections,
-            db_acquire_timeout,
-            redis_pool_size,
-            request_timeout,
-            body_limit,
-            cors_origins,
-            log_format,
-            log_filter,
-            api_key,
-            slow_request_threshold,
-            shutdown_timeout,
-            disk_min_free,
-            max_searches,
-            consistency_timeout,
-            index_bitset_cache_bytes,
-            cache,
-            demo,
-        ) {
-            (
-                Some(database),
-                Some(redis_url),
-                Some(bind),
-                Some(index_dir),
-                Some(max_connections),
-                Some(acquire_timeout),
-                Some(redis_pool_size),
-                Some(request_timeout),
-                Some(body_limit),
-                Some(cors_origins),
-                Some(log_format),
-                Some(log_filter),
-                Some(api_key),
-                Some(slow_request_threshold),
-                Some(shutdown_timeout),
-                Some(disk_min_free),
-                Some(max_searches),
-                Some(consistency_timeout),
-                Some(index_bitset_cache_bytes),
-                Some(cache),
-                Some(demo),
-            ) if c.problems.is_empty() => Ok(Config {
-                database,
-                redis_url,
-                bind,
-                index_dir,
-                db_pool: PoolSettings {
-                    max_connections: max_connections as u32,
-                    acquire_timeout,
-                },
-                redis_pool_size: redis_pool_size as usize,
-                request_timeout,
-                body_limit,
-                cors_origins,
-                log_format,
-                log_filter,
-                api_key,
-                slow_request_threshold,
-                shutdown_timeout,
-                disk_min_free,
-                max_searches: max_searches as usize,
-                consistency_timeout,
-                index_bitset_cache_bytes,
-                cache,
-                demo,
-            }),
-            _ => Err(c.problems),
+/// The storage section of the configuration, validated.
+struct Storage {
+    database: PgConnectOptions,
+    redis_url: Option<String>,
+    index_dir: PathBuf,
+    db_pool: PoolSettings,
+    redis_pool_size: usize,
+    disk_min_free: u64,
+}
+
+/// The server section of the configuration, validated.
+struct Server {
+    bind: SocketAddr,
+    request_timeout: Duration,
+    body_limit: usize,
+    cors_origins: CorsOrigins,
+    api_key: Option<String>,
+    slow_request_threshold: Duration,
+    shutdown_timeout: Duration,
+}
+
+/// The search section of the configuration, validated.
+struct Search {
+    max_searches: usize,
+    consistency_timeout: Duration,
+    index_bitset_cache_bytes: u64,
+}
+
+fn parse_index_dir(dir: &std::path::Path) -> Result<PathBuf, String> {
+    if dir.as_os_str().is_empty() {
+        Err("must not be empty".into())
+    } else if dir.exists() && !dir.is_dir() {
+        Err(format!("`{}` exists and is not a directory", dir.display()))
+    } else {
+        Ok(dir.to_path_buf())
+    }
+}
+
+fn parse_log_format(raw: &str) -> Result<LogFormat, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "json" => Ok(LogFormat::Json),
+        "pretty" => Ok(LogFormat::Pretty),
+        "auto" | "" => Ok(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Json
+        }),
+        other => Err(format!("`{other}` is not one of json, pretty, auto")),
+    }
+}
+
+fn parse_api_key(key: Option<&str>) -> Result<Option<String>, String> {
+    match key {
+        None | Some("") => Ok(None),
+        Some(key) if key.chars().count() < 16 => Err("must be at least 16 characters long".into()),
+        Some(key) if key.chars().any(char::is_whitespace) => {
+            Err("must not contain whitespace".into())
         }
+        Some(key) => Ok(Some(key.to_owned())),
     }
 }
 
@@ -472,33 +573,22 @@ impl ServeArgs {
 
 impl Config {
     /// A configuration for tests and tools: the given database, everything else at its
-    /// default, listening on port 0 (any free port).
+    /// default ([`defaults`], the same values `sift serve` starts with), listening on
+    /// port 0 (any free port) and logging readably.
     pub fn for_database(database: PgConnectOptions, index_dir: PathBuf) -> Config {
-        Config {
-            database,
-            redis_url: None,
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        let args = ServeArgs {
+            // Replaced below; given so that the defaults validate as a whole.
+            database_url: Some("postgres://localhost/sift".into()),
+            bind: "127.0.0.1:0".into(),
+            log_format: "pretty".into(),
             index_dir,
-            db_pool: PoolSettings {
-                max_connections: 5,
-                acquire_timeout: Duration::from_secs(3),
-            },
-            redis_pool_size: 4,
-            request_timeout: Duration::from_secs(30),
-            body_limit: 1024 * 1024,
-            cors_origins: CorsOrigins::None,
-            log_format: LogFormat::Pretty,
-            log_filter: "info".into(),
-            api_key: None,
-            slow_request_threshold: Duration::from_secs(1),
-            shutdown_timeout: Duration::from_secs(30),
-            disk_min_free: 0,
-            max_searches: 64,
-            consistency_timeout: Duration::from_secs(5),
-            index_bitset_cache_bytes: 128 << 20,
-            cache: CacheConfig::default(),
-            demo: false,
-        }
+            ..ServeArgs::default()
+        };
+        let mut config = args
+            .validate()
+            .expect("the defaults are valid: `defaults_are_valid` tests them");
+        config.database = database;
+        config
     }
 }
 
@@ -642,6 +732,28 @@ mod tests {
         let mut argv = vec!["sift"];
         argv.extend_from_slice(flags);
         Wrapper::try_parse_from(argv).expect("parses").args
+    }
+
+    #[test]
+    fn defaults_are_valid_and_the_same_for_clap_and_tools() {
+        // What `sift serve` starts with (clap fills in the defaults)...
+        let parsed = args(&["--database-url", "postgres://localhost/sift"])
+            .validate()
+            .expect("defaults are valid");
+        // ...and what tests and tools start with.
+        let tools = Config::for_database(parsed.database.clone(), "./index".into());
+        assert_eq!(parsed.disk_min_free, tools.disk_min_free);
+        assert_eq!(
+            parsed.db_pool.max_connections,
+            tools.db_pool.max_connections
+        );
+        assert_eq!(
+            parsed.cache.l1_capacity_bytes,
+            tools.cache.l1_capacity_bytes
+        );
+        assert_eq!(parsed.max_searches, tools.max_searches);
+        assert_eq!(parsed.body_limit, tools.body_limit);
+        assert_eq!(tools.bind.port(), 0);
     }
 
     #[test]

@@ -83,11 +83,6 @@ error_codes! {
 }
 
 impl ErrorCode {
-    /// The anchor of this code in the README's error table.
-    pub fn docs_anchor(self) -> String {
-        format!("README.md#error-{}", self.as_str().replace('_', "-"))
-    }
-
     /// The code a bare status maps to, for error responses produced by layers that
     /// know nothing of our codes (timeouts, method routing).
     pub fn for_status(status: StatusCode) -> ErrorCode {

@@ -19,5 +19,6 @@ pub mod service;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod validation;

@@ -9,6 +9,7 @@
 //! Written by hand: the state machine is twenty lines, and the crates that offer one
 //! bring their own timers and futures wrappers that the timeout already covers.
 
+use crate::sync;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -75,9 +76,7 @@ impl Breaker {
     }
 
     fn allow_at(&self, now: Instant) -> bool {
-        let Ok(mut inner) = self.inner.lock() else {
-            return true;
-        };
+        let mut inner = sync::lock(&self.inner);
         match *inner {
             Inner::Closed { .. } => true,
             Inner::Open { until } if now >= until => {
@@ -94,9 +93,7 @@ impl Breaker {
     }
 
     pub fn record_success(&self) {
-        if let Ok(mut inner) = self.inner.lock() {
-            *inner = Inner::Closed { failures: 0 };
-        }
+        *sync::lock(&self.inner) = Inner::Closed { failures: 0 };
     }
 
     pub fn record_failure(&self) {
@@ -104,7 +101,8 @@ impl Breaker {
     }
 
     fn record_failure_at(&self, now: Instant) {
-        if let Ok(mut inner) = self.inner.lock() {
+        {
+            let mut inner = sync::lock(&self.inner);
             *inner = match *inner {
                 Inner::Closed { failures } if failures + 1 < FAILURES_TO_OPEN => Inner::Closed {
                     failures: failures + 1,
@@ -117,10 +115,10 @@ impl Breaker {
     }
 
     pub fn state(&self) -> BreakerState {
-        match self.inner.lock().as_deref() {
-            Ok(Inner::Closed { .. }) | Err(_) => BreakerState::Closed,
-            Ok(Inner::Open { .. }) => BreakerState::Open,
-            Ok(Inner::HalfOpen { .. }) => BreakerState::HalfOpen,
+        match *sync::lock(&self.inner) {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { .. } => BreakerState::Open,
+            Inner::HalfOpen { .. } => BreakerState::HalfOpen,
         }
     }
 }

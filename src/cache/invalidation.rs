@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::Caches;
 use crate::cache::keys::Keys;
 use crate::cache::redis::RedisCache;
+use crate::sync;
 
 /// How often the subscription is checked.
 pub const PING_EVERY: Duration = Duration::from_millis(500);
@@ -73,9 +74,7 @@ impl Invalidations {
     pub async fn broadcast(&self, l2: &RedisCache, keys: Vec<String>) {
         let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
         let (sender, mut acks) = mpsc::unbounded_channel();
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(nonce, sender);
-        }
+        sync::lock(&self.pending).insert(nonce, sender);
         let message = Message {
             replica: self.replica,
             nonce,
@@ -99,15 +98,11 @@ impl Invalidations {
                 );
             }
         }
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.remove(&nonce);
-        }
+        sync::lock(&self.pending).remove(&nonce);
     }
 
     fn acknowledged(&self, nonce: u64) {
-        if let Ok(pending) = self.pending.lock()
-            && let Some(sender) = pending.get(&nonce)
-        {
+        if let Some(sender) = sync::lock(&self.pending).get(&nonce) {
             let _ = sender.send(());
         }
     }
@@ -202,7 +197,8 @@ async fn handle(caches: &Arc<Caches>, message: &redis::Msg) {
         return;
     };
     if message.replica == invalidations.replica {
-        // Our own write: L1 already holds the tombstones.
+        // Our own write: `invalidate_documents` already moved this process's counters
+        // and dropped the keys from L1 before it broadcast.
         invalidations.acknowledged(message.nonce);
         return;
     }

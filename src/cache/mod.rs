@@ -61,7 +61,7 @@ impl CacheOrigin {
     }
 }
 
-/// The cache settings.
+/// The cache settings (defaults in `config::defaults`).
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
     /// L1 capacity in bytes; 0 turns L1 off.
@@ -75,19 +75,6 @@ pub struct CacheConfig {
     /// First part of every Redis key and channel, so several deployments (or tests)
     /// can share one Redis.
     pub key_prefix: String,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            l1_capacity_bytes: 64 * 1024 * 1024,
-            l1_ttl: Duration::from_secs(60),
-            l2_enabled: true,
-            l2_ttl: Duration::from_secs(300),
-            redis_timeout: Duration::from_millis(20),
-            key_prefix: "sift".into(),
-        }
-    }
 }
 
 /// A value in L1.

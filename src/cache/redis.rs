@@ -170,23 +170,6 @@ impl RedisCache {
         self.run("publish", cmd).await
     }
 
-    /// Whether Redis answers a PING within the timeout, bypassing the breaker (for
-    /// `/health`). The error, if any, is for the log.
-    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
-        let call = async {
-            let mut connection = self.pool.get().await.map_err(|e| e.to_string())?;
-            redis::cmd("PING")
-                .query_async::<String>(&mut connection)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        match tokio::time::timeout(timeout, call).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err("timed out".into()),
-        }
-    }
-
     pub fn close(&self) {
         self.pool.close();
     }

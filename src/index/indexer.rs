@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::index::bitsets::TermBitsets;
 use crate::index::{CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
 use crate::store::collections::{self as collection_store, CollectionRecord};
+use crate::sync;
 
 /// How often an idle indexer looks at the change log without a NOTIFY.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -70,7 +71,7 @@ impl Default for IndexRegistry {
 
 impl IndexRegistry {
     pub fn get(&self, name: &str) -> Option<Arc<CollectionIndex>> {
-        self.current.read().ok()?.get(name).cloned()
+        sync::read(&self.current).get(name).cloned()
     }
 
     /// The collection's index, waiting for its first build if need be.
@@ -87,17 +88,15 @@ impl IndexRegistry {
     }
 
     fn set(&self, index: Arc<CollectionIndex>) {
-        if let Ok(mut current) = self.current.write() {
-            current.insert(index.spec.name.clone(), index);
-        }
+        sync::write(&self.current).insert(index.spec.name.clone(), index);
         self.changes.send_modify(|n| *n += 1);
     }
 
     fn remove(&self, name: &str, collection_id: i64) {
-        if let Ok(mut current) = self.current.write()
-            && current
-                .get(name)
-                .is_some_and(|i| i.spec.collection_id == collection_id)
+        let mut current = sync::write(&self.current);
+        if current
+            .get(name)
+            .is_some_and(|i| i.spec.collection_id == collection_id)
         {
             current.remove(name);
         }
@@ -191,9 +190,7 @@ impl Indexer {
             if !keep {
                 r.task.abort();
                 self.registry.remove(&r.name, *id);
-                if let Ok(mut wakers) = self.wakers.write() {
-                    wakers.remove(id);
-                }
+                sync::write(&self.wakers).remove(id);
                 if !present.contains(id) {
                     remove_collection_dir(&self.index_dir, &r.name, *id);
                 }
@@ -230,42 +227,29 @@ impl Indexer {
     }
 
     fn waker(&self, collection_id: i64) -> Arc<Notify> {
-        if let Ok(mut wakers) = self.wakers.write() {
-            return wakers.entry(collection_id).or_default().clone();
-        }
-        Arc::new(Notify::new())
+        sync::write(&self.wakers)
+            .entry(collection_id)
+            .or_default()
+            .clone()
     }
 
     /// Asks for a new generation of the collection's index, built from PostgreSQL while
     /// the current one keeps answering.
     pub fn request_rebuild(&self, collection_id: i64) {
-        if let Ok(mut requests) = self.rebuild_requests.write() {
-            requests.insert(collection_id);
-        }
+        sync::write(&self.rebuild_requests).insert(collection_id);
         self.wake(collection_id);
     }
 
     /// Whether a rebuild of the collection's index is asked for or running.
     pub fn is_rebuilding(&self, collection_id: i64) -> bool {
-        let requested = self
-            .rebuild_requests
-            .read()
-            .is_ok_and(|r| r.contains(&collection_id));
-        requested
-            || self
-                .rebuilding
-                .read()
-                .is_ok_and(|r| r.contains(&collection_id))
+        sync::read(&self.rebuild_requests).contains(&collection_id)
+            || sync::read(&self.rebuilding).contains(&collection_id)
     }
 
     /// Wakes the indexer of a collection (after a write through the API, say).
     pub fn wake(&self, collection_id: i64) {
-        if let Some(wake) = self
-            .wakers
-            .read()
-            .ok()
-            .and_then(|w| w.get(&collection_id).cloned())
-        {
+        let wake = sync::read(&self.wakers).get(&collection_id).cloned();
+        if let Some(wake) = wake {
             wake.notify_one();
         }
     }
@@ -307,10 +291,8 @@ impl Indexer {
     }
 
     fn wake_all(&self) {
-        if let Ok(wakers) = self.wakers.read() {
-            for wake in wakers.values() {
-                wake.notify_one();
-            }
+        for wake in sync::read(&self.wakers).values() {
+            wake.notify_one();
         }
     }
 
@@ -353,7 +335,8 @@ impl Indexer {
         let requested = self
             .rebuild_requests
             .write()
-            .is_ok_and(|mut r| r.remove(&collection_id));
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&collection_id);
         let up_to_date = !requested
             && current.as_ref().is_some_and(|c| {
                 c.spec.settings_generation == spec.settings_generation
@@ -379,9 +362,7 @@ impl Indexer {
                         Err(error) => {
                             if requested {
                                 // Try again on the next pass.
-                                if let Ok(mut r) = self.rebuild_requests.write() {
-                                    r.insert(collection_id);
-                                }
+                                sync::write(&self.rebuild_requests).insert(collection_id);
                             }
                             return Err(error);
                         }
@@ -422,7 +403,8 @@ impl Indexer {
     }
 
     fn mark_rebuilding(&self, collection_id: i64, on: bool) {
-        if let Ok(mut rebuilding) = self.rebuilding.write() {
+        {
+            let mut rebuilding = sync::write(&self.rebuilding);
             if on {
                 rebuilding.insert(collection_id);
             } else {

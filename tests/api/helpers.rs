@@ -3,6 +3,11 @@
 //! `DATABASE_URL` names a server where the tests may create databases (the README's
 //! test command provisions one). Each `TestApp` creates `sift_test_<uuid>`, and drops
 //! it when the test ends.
+//!
+//! Migrations run once, into a template database named after the migrations
+//! themselves (`sift_template_<hash>`); each test's database is a copy of it
+//! (`CREATE DATABASE ... TEMPLATE`), as crates.io's `crates_io_test_db` does, so no
+//! test pays for the migrations.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -30,17 +35,85 @@ pub struct TestDatabase {
     pub options: PgConnectOptions,
 }
 
+/// The migrated template every test database is copied from: made once per server
+/// and set of migrations (a changed migration gets a new name), under a temporary name
+/// that is renamed when complete, so a run cut short never leaves a half-made template.
+async fn template() -> &'static str {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for migration in sift::db::MIGRATOR.iter() {
+                for byte in migration.checksum.iter() {
+                    hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+            let name = format!("sift_template_{hash:016x}");
+            let admin = admin_url();
+            let mut connection = PgConnection::connect(&admin)
+                .await
+                .expect("connect to DATABASE_URL");
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut connection)
+                    .await
+                    .expect("look for the template");
+            if !exists {
+                let building = format!("sift_template_building_{}", uuid::Uuid::new_v4().simple());
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "CREATE DATABASE \"{building}\""
+                )))
+                .execute(&mut connection)
+                .await
+                .expect("create the template");
+                let options = PgConnectOptions::from_str(&admin)
+                    .expect("valid DATABASE_URL")
+                    .database(&building);
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .expect("connect to the template");
+                sift::db::migrate_up(&pool)
+                    .await
+                    .expect("migrate the template");
+                pool.close().await;
+                // Another test process may have won the race: then this copy goes.
+                let renamed = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+                )))
+                .execute(&mut connection)
+                .await;
+                if renamed.is_err() {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{building}\""
+                    )))
+                    .execute(&mut connection)
+                    .await;
+                }
+            }
+            connection.close().await.ok();
+            name
+        })
+        .await
+}
+
 impl TestDatabase {
+    /// A database of its own, migrated (a copy of the template).
     pub async fn create() -> TestDatabase {
         let admin = admin_url();
+        let template = template().await;
         let name = format!("sift_test_{}", uuid::Uuid::new_v4().simple());
         let mut connection = PgConnection::connect(&admin)
             .await
             .expect("connect to DATABASE_URL");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut connection)
-            .await
-            .expect("create test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+        )))
+        .execute(&mut connection)
+        .await
+        .expect("create test database");
         connection.close().await.ok();
         let options = PgConnectOptions::from_str(&admin)
             .expect("valid DATABASE_URL")
