@@ -332,20 +332,27 @@ async fn a_stopped_redis_costs_a_timeout_never_an_error() {
 
     redis.pause();
     // Each new query misses L1 and tries Redis twice (read, then fill); a frozen
-    // Redis answers nothing, so only the timeout (20 ms) bounds the wait.
+    // Redis answers nothing, so only the timeout (20 ms) bounds the wait: two timeouts
+    // and a debug-build search on two documents stay far under the bound, which only
+    // leaves room for a loaded machine.
+    let bound = Duration::from_millis(500);
     for i in 0..10 {
         let started = Instant::now();
         let (result, origin) = search(&app, &format!("q=lamp&limit={}", i + 1)).await;
         assert_eq!(origin, "miss");
         assert_eq!(result["total"], 2);
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < bound,
             "a frozen Redis held a search for {:?}",
             started.elapsed()
         );
         let started = Instant::now();
         read(&app, ["lamp", "lamps", "kettle"][i % 3]).await;
-        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            started.elapsed() < bound,
+            "a frozen Redis held a read for {:?}",
+            started.elapsed()
+        );
     }
     let health = json_body(app.get("/health").await).await;
     assert_eq!(health["status"], "degraded", "{health}");

@@ -4,6 +4,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{TestApp, assert_error, json_body, wait_until};
 
@@ -166,13 +167,29 @@ async fn a_restart_in_the_middle_of_indexing_converges_and_check_finds_differenc
         app.db_options().get_port(),
         app.db_options().get_database().unwrap_or_default()
     );
-    // Stop while the indexer is (most likely) in the middle of these changes.
+    // A transaction that stays open holds the indexer back (it applies only changes
+    // of transactions older than every running one), so the restart below is certain
+    // to come while these changes are not yet in the index.
+    let mut blocker = PgConnection::connect_with(app.db_options())
+        .await
+        .expect("connect");
+    let mut held = blocker.begin().await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *held)
+        .await
+        .expect("take a transaction id");
     let report = json_body(app.import("products", import_lines(5000)).await).await;
     let token = report["consistencyToken"]
         .as_str()
         .expect("token")
         .to_owned();
+    let stats = json_body(app.get("/v1/collections/products").await).await;
+    assert!(
+        stats["stats"]["lag"].as_i64() >= Some(5000),
+        "none of the import is applied yet: {stats}"
+    );
     let restarted = app.restart().await;
+    held.rollback().await.expect("let the indexer go on");
     assert_eq!(
         search_total(&restarted, &format!("q=gadget&after={token}")).await,
         5000
