@@ -2,6 +2,25 @@
 //!
 //! The binary (`main.rs`) only parses the command line; everything else is here so
 //! that tests can build the same application on port 0.
+//!
+//! # Layout
+//!
+//! Calls go one way, top to bottom (`tests/api/architecture.rs` checks it; the
+//! picture is in `docs/architecture.md`):
+//!
+//! * HTTP: [`startup`] (the server, middleware stack, shutdown), [`middleware`],
+//!   [`routes`] (one module per path family: extract, call the service, respond),
+//!   [`extract`].
+//! * The service layer: [`service`], methods on [`state::App`] that do what each
+//!   endpoint does; [`error`] maps every domain error to a stable code.
+//! * The domain: [`search`] (request, filter language, engines), [`index`] (tantivy,
+//!   the indexer following the change log, match bitsets), [`cache`] (L1 and L2),
+//!   [`store`] (SQL), [`schema`] (names, ids, field types, document validation).
+//! * Plumbing: [`config`], [`db`], [`telemetry`], [`validation`], [`sync`], [`demo`],
+//!   [`cli`].
+//!
+//! The benchmark tooling lives in the workspace crates `crates/sift-datagen` and
+//! `crates/sift-bench`.
 
 pub mod cache;
 pub mod cli;
