@@ -196,6 +196,21 @@ impl Default for TypoTolerance {
     }
 }
 
+/// Which words may be dropped, and in which order, when all of them together cannot
+/// fill the page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchingStrategy {
+    /// Drop words from the end of the query (Meilisearch's default).
+    #[default]
+    Last,
+    /// Drop the most common word first: a generic word ("fast", "client") goes before
+    /// a distinctive one.
+    Frequency,
+    /// Every word must match.
+    All,
+}
+
 /// The search settings of a collection; all optional, with defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -210,6 +225,20 @@ pub struct CollectionSettings {
     /// semantics) is answered from the index. Makes indexing slower and the index larger.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub substring_index: bool,
+    /// Ranking rules, in order (see the README's "Ranking"); `null` is the default
+    /// `["words", "typo", "proximity", "attribute", "exactness", "score"]`. Add a
+    /// sortable numeric field as `"popularity:desc"` to rank by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["words", "typo", "proximity", "attribute", "exactness", "score", "popularity:desc"]))]
+    pub ranking_rules: Option<Vec<String>>,
+    /// Which words a search may drop when all of them together cannot fill the page
+    /// (`last`, `frequency` or `all`); a search's `matchingStrategy` overrides it.
+    #[serde(skip_serializing_if = "is_default_strategy")]
+    pub matching_strategy: MatchingStrategy,
+}
+
+fn is_default_strategy(strategy: &MatchingStrategy) -> bool {
+    *strategy == MatchingStrategy::default()
 }
 
 impl CollectionSettings {

@@ -25,8 +25,8 @@ pub const MAX_WORD_BYTES: usize = 40;
 /// longer: a short prefix would expand to thousands of words, so it is looked up as
 /// one term, while a longer one is expanded at query time to the few indexed words
 /// it begins (Meilisearch keeps prefix postings for short prefixes the same way).
-/// A query's last word of one character is matched as a whole word.
-pub const MIN_PREFIX_CHARS: usize = 2;
+/// One character is a prefix too, so the first keystroke and `name-x` find something.
+pub const MIN_PREFIX_CHARS: usize = 1;
 pub const MAX_PREFIX_CHARS: usize = 5;
 
 /// The analyzer of `text` fields. `stop_words`: `None` is the English list.
@@ -165,14 +165,19 @@ mod tests {
 
     #[test]
     fn short_prefixes_and_long_words_are_indexed() {
-        assert_eq!(prefixes("lamp").collect::<Vec<_>>(), ["la", "lam", "lamp"]);
+        assert_eq!(
+            prefixes("lamp").collect::<Vec<_>>(),
+            ["l", "la", "lam", "lamp"]
+        );
         assert_eq!(
             prefixes("kettles").collect::<Vec<_>>(),
-            ["ke", "ket", "kett", "kettl", "kettles"]
+            ["k", "ke", "ket", "kett", "kettl", "kettles"]
         );
-        assert!(prefixes("a").next().is_none());
-        assert_eq!(prefixes("éa").collect::<Vec<_>>(), ["éa"]);
-        assert_eq!(prefix_lookup("w"), PrefixLookup::None);
+        assert_eq!(prefixes("a").collect::<Vec<_>>(), ["a"]);
+        assert_eq!(prefixes("éa").collect::<Vec<_>>(), ["é", "éa"]);
+        // The first keystroke is a prefix too.
+        assert_eq!(prefix_lookup("w"), PrefixLookup::Term("w"));
+        assert_eq!(prefix_lookup(""), PrefixLookup::None);
         assert_eq!(prefix_lookup("kettl"), PrefixLookup::Term("kettl"));
         assert_eq!(prefix_lookup("kettle"), PrefixLookup::Expand("kettle"));
     }

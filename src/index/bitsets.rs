@@ -137,6 +137,43 @@ impl TermBitsets {
         Ok(matches)
     }
 
+    /// The documents of `reader` holding at least one of `terms` (a query word's
+    /// union), whether alive or not.
+    pub fn word_matches<'t>(
+        &self,
+        reader: &SegmentReader,
+        terms: impl IntoIterator<Item = &'t Term>,
+    ) -> tantivy::Result<DocBits> {
+        let mut union = DocBits::empty(reader.max_doc());
+        for term in terms {
+            self.add_term(reader, term, &mut union)?;
+        }
+        Ok(union)
+    }
+
+    /// The documents of `reader` that are alive and match `filter` (a weight built
+    /// with scoring disabled; none: every alive document).
+    pub fn allowed(
+        &self,
+        reader: &SegmentReader,
+        filter: Option<&dyn Weight>,
+    ) -> tantivy::Result<DocBits> {
+        let mut allowed = DocBits::full(reader.max_doc());
+        if let Some(alive) = self.alive(reader) {
+            allowed.and(&alive);
+        }
+        if let Some(filter) = filter {
+            let mut matching = DocBits::empty(reader.max_doc());
+            filter.for_each_no_score(reader, &mut |docs| {
+                for &doc in docs {
+                    matching.insert(doc);
+                }
+            })?;
+            allowed.and(&matching.words);
+        }
+        Ok(allowed)
+    }
+
     /// ORs the documents holding `term` into `into`.
     fn add_term(
         &self,
@@ -237,6 +274,18 @@ impl DocBits {
         self.words
             .get((doc / 64) as usize)
             .is_some_and(|word| word & (1 << (doc % 64)) != 0)
+    }
+
+    /// Keeps the documents also in `other`.
+    pub fn intersect(&mut self, other: &DocBits) {
+        self.and(&other.words);
+    }
+
+    /// Drops the documents in `other`.
+    pub fn subtract(&mut self, other: &DocBits) {
+        for (word, other) in self.words.iter_mut().zip(&other.words) {
+            *word &= !other;
+        }
     }
 
     fn or(&mut self, other: &[u64]) {

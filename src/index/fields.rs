@@ -232,7 +232,7 @@ pub fn fingerprint(
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    hasher.update(b"sift-index-v4\n");
+    hasher.update(b"sift-index-v5\n");
     for field in schema.fields() {
         hasher.update(format!("{}:{:?}\n", field.name, field.field_type).as_bytes());
     }

@@ -1,7 +1,6 @@
 //! Running a search on a collection's index. Blocking: called on the blocking pool.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::time::Instant;
 
@@ -9,16 +8,17 @@ use serde_json::Value;
 use tantivy::aggregation::AggregationCollector;
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DateTime, DocAddress, Order, Searcher, TantivyDocument, Term};
+use tantivy::{DateTime, DocAddress, Order, TantivyDocument, Term};
 
 use crate::index::CollectionIndex;
 use crate::index::fields::user_field;
 use crate::schema::FieldType;
 use crate::search::filter::{Filter, Op, Value as FilterValue};
 use crate::search::highlight::Highlighter;
-use crate::search::query::{self, Matching, QueryPlan};
+use crate::search::query::{self, Matching};
+use crate::search::ranking;
 use crate::search::{Engine, FacetCount, Hit, SearchRequest, SearchResponse, SortOrder};
 
 /// Values listed per facet.
@@ -240,144 +240,6 @@ fn substring_search(
     })
 }
 
-/// The `wanted` best documents by score (score descending, then index order, as
-/// tantivy's `TopDocs`) and the exact number of matches.
-///
-/// The matches are a bitset per segment ([`TermBitsets`](crate::index::bitsets::TermBitsets)), so the total is a popcount.
-/// The best are found by running the plan's flat union of terms with block-max WAND,
-/// keeping only candidates in the match set: WAND skips the blocks whose best possible
-/// score can't enter the top, so a broad query scores a small part of its matches
-/// instead of all of them. For a matching document the union's score is the
-/// conjunction's, so the ranking is the same as scoring every match.
-fn top_by_score(
-    index: &CollectionIndex,
-    searcher: &Searcher,
-    plan: &QueryPlan,
-    filter: Option<&dyn Query>,
-    wanted: usize,
-    few_matches: u64,
-) -> Result<(Vec<(f32, DocAddress)>, u64), SearchError> {
-    let filter_weight = filter
-        .map(|f| f.weight(EnableScoring::disabled_from_searcher(searcher)))
-        .transpose()?;
-    let mut total = 0u64;
-    let mut segments = Vec::with_capacity(searcher.segment_readers().len());
-    for reader in searcher.segment_readers() {
-        let words = plan
-            .words
-            .iter()
-            .map(|word| word.iter().map(|weighted| &weighted.term));
-        let matches = index
-            .bitsets
-            .segment_matches(reader, words, filter_weight.as_deref())?;
-        total += matches.len();
-        segments.push(matches);
-    }
-    if total == 0 || wanted == 0 {
-        return Ok((Vec::new(), total));
-    }
-    // A min-heap of the best so far: its top is the score to beat once it is full.
-    let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::with_capacity(wanted + 1);
-    let keep = |best: &mut BinaryHeap<Reverse<Ranked>>, ranked: Ranked| {
-        best.push(Reverse(ranked));
-        if best.len() > wanted {
-            best.pop();
-        }
-    };
-    if total <= few_matches {
-        // WAND prunes only once the top is full: with few matches among many
-        // candidates it would score nearly every candidate. Score the matches alone.
-        let weights = plan
-            .words
-            .iter()
-            .flatten()
-            .map(|t| query::term_query(t).weight(EnableScoring::enabled_from_searcher(searcher)))
-            .collect::<tantivy::Result<Vec<_>>>()?;
-        for (ord, (reader, matches)) in searcher.segment_readers().iter().zip(&segments).enumerate()
-        {
-            if matches.is_empty() {
-                continue;
-            }
-            let mut scorers = weights
-                .iter()
-                .map(|w| w.scorer(reader, 1.0))
-                .collect::<tantivy::Result<Vec<_>>>()?;
-            for doc in matches.iter() {
-                let mut score = 0.0;
-                for scorer in &mut scorers {
-                    if scorer.doc() < doc {
-                        scorer.seek(doc);
-                    }
-                    if scorer.doc() == doc {
-                        score += scorer.score();
-                    }
-                }
-                let address = DocAddress::new(ord as u32, doc);
-                keep(&mut best, Ranked { score, address });
-            }
-        }
-        return Ok((ranked(best), total));
-    }
-    let scoring = plan
-        .scoring_query()
-        .weight(EnableScoring::enabled_from_searcher(searcher))?;
-    let threshold = |best: &BinaryHeap<Reverse<Ranked>>| {
-        if best.len() < wanted {
-            f32::MIN
-        } else {
-            best.peek().map_or(f32::MIN, |r| r.0.score)
-        }
-    };
-    for (ord, (reader, matches)) in searcher.segment_readers().iter().zip(&segments).enumerate() {
-        if matches.is_empty() {
-            continue;
-        }
-        let initial = threshold(&best);
-        scoring.for_each_pruning(initial, reader, &mut |doc, score| {
-            if matches.contains(doc) {
-                let address = DocAddress::new(ord as u32, doc);
-                keep(&mut best, Ranked { score, address });
-            }
-            threshold(&best)
-        })?;
-    }
-    Ok((ranked(best), total))
-}
-
-/// The heap's documents, best first.
-fn ranked(best: BinaryHeap<Reverse<Ranked>>) -> Vec<(f32, DocAddress)> {
-    let mut top: Vec<Ranked> = best.into_iter().map(|r| r.0).collect();
-    top.sort_by(|a, b| b.cmp(a));
-    top.into_iter().map(|r| (r.score, r.address)).collect()
-}
-
-/// A scored document, ordered better first: higher score, then lower address.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Ranked {
-    score: f32,
-    address: DocAddress,
-}
-
-impl Eq for Ranked {}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then_with(|| other.address.cmp(&self.address))
-    }
-}
-
-/// Up to this many matches, top hits are found by scoring every match; above it,
-/// with block-max WAND.
-const FEW_MATCHES: u64 = 5_000;
-
 /// Runs `request` on `index`.
 pub fn search(
     index: &CollectionIndex,
@@ -409,15 +271,21 @@ pub fn search(
 
     let (addresses, total) = match &request.sort {
         None if !plan.words.is_empty() => {
-            let (top, count) = top_by_score(
+            let strategy = request
+                .matching_strategy
+                .unwrap_or(index.spec.settings.matching_strategy);
+            let ranked = ranking::rank(
                 index,
                 &searcher,
                 &plan,
                 filter.as_deref(),
                 request.offset + request.limit,
-                FEW_MATCHES,
+                strategy,
+                &ranking::rules_of(index),
             )?;
-            let addresses = top
+            let count = ranked.total;
+            let addresses = ranked
+                .hits
                 .into_iter()
                 .skip(request.offset)
                 .map(|(s, a)| (Some(s), a))
@@ -520,10 +388,9 @@ pub fn search(
 
 #[cfg(test)]
 mod tests {
-    //! The fast ranking (match bitsets, scoring the matches or block-max WAND over the
-    //! flat union) must agree with the plain one (tantivy scoring every document of
-    //! the conjunction) on totals and on the scores at every rank, on an index with
-    //! several segments and deletes.
+    //! The ranking (match bitsets, buckets, rules, and block-max WAND cuts) must agree
+    //! with a brute-force ranker that reads every term's postings through tantivy, on
+    //! totals and at every rank, on an index with several segments and deletes.
 
     use std::sync::Arc;
 
@@ -587,15 +454,154 @@ mod tests {
         index
     }
 
+    /// What a brute-force ranker knows of one document.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Brute {
+        bucket: usize,
+        typos: u32,
+        attribute: u32,
+        exact: u32,
+        score: f32,
+        rating: Option<i64>,
+    }
+
+    /// Ranks every document by reading each term's full posting list through tantivy,
+    /// independently of the bitsets, scorers and cuts of `ranking::rank`.
+    fn brute_force(
+        searcher: &tantivy::Searcher,
+        plan: &query::QueryPlan,
+        filter: Option<&dyn Query>,
+        wanted: usize,
+        strategy: ranking::MatchingStrategy,
+        by_rating: bool,
+    ) -> (Vec<Brute>, u64) {
+        use std::collections::{HashMap, HashSet};
+        let everything = 10_000;
+        let allowed: Option<HashSet<DocAddress>> = filter.map(|f| {
+            searcher
+                .search(f, &DocSetCollector)
+                .expect("filter")
+                .into_iter()
+                .collect()
+        });
+        // Per document, per word: (typos, attribute, exact) of its best term; and scores.
+        let mut seen: HashMap<DocAddress, (Vec<Option<(u8, u8, bool)>>, f32)> = HashMap::new();
+        for term in plan.words.iter().flatten() {
+            let found = searcher
+                .search(
+                    &query::term_query(term),
+                    &TopDocs::with_limit(everything).order_by_score(),
+                )
+                .expect("term");
+            for (score, address) in found {
+                if allowed.as_ref().is_some_and(|a| !a.contains(&address)) {
+                    continue;
+                }
+                let entry = seen
+                    .entry(address)
+                    .or_insert_with(|| (vec![None; plan.words.len()], 0.0));
+                entry.1 += score;
+                let this = (term.typos, term.attribute, term.typos == 0 && !term.prefix);
+                let slot = &mut entry.0[term.word];
+                *slot = Some(match *slot {
+                    None => this,
+                    Some(b) => (b.0.min(this.0), b.1.min(this.1), b.2 || this.2),
+                });
+            }
+        }
+        let n = plan.words.len();
+        let frequencies: Vec<u64> = (0..n)
+            .map(|w| {
+                seen.values()
+                    .filter(|(words, _)| words[w].is_some())
+                    .count() as u64
+            })
+            .collect();
+        let drops: Vec<usize> = match strategy {
+            ranking::MatchingStrategy::All => Vec::new(),
+            ranking::MatchingStrategy::Last => (1..n).rev().collect(),
+            ranking::MatchingStrategy::Frequency => {
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| frequencies[b].cmp(&frequencies[a]).then(b.cmp(&a)));
+                order.truncate(n.saturating_sub(1));
+                order
+            }
+        };
+        let mut ranked: Vec<Brute> = Vec::new();
+        let mut kept: Vec<usize> = (0..n).collect();
+        let mut total = 0;
+        for step in 0..=drops.len() {
+            let matches =
+                |words: &Vec<Option<(u8, u8, bool)>>| kept.iter().all(|&w| words[w].is_some());
+            total = seen.values().filter(|(words, _)| matches(words)).count() as u64;
+            let mut bucket: Vec<Brute> = seen
+                .iter()
+                .filter(|(_, (words, _))| matches(words))
+                .filter(|(_, (words, _))| {
+                    // Not in an earlier bucket.
+                    step == 0 || {
+                        let earlier: Vec<usize> = kept
+                            .iter()
+                            .copied()
+                            .chain(std::iter::once(drops[step - 1]))
+                            .collect();
+                        !earlier.iter().all(|&w| words[w].is_some())
+                    }
+                })
+                .map(|(address, (words, score))| {
+                    let matched = words.iter().flatten();
+                    let rating = searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .i64("u_rating")
+                        .ok()
+                        .and_then(|c| c.first(address.doc_id));
+                    Brute {
+                        bucket: step,
+                        typos: matched.clone().map(|m| u32::from(m.0)).sum(),
+                        attribute: matched.clone().map(|m| u32::from(m.1)).sum(),
+                        exact: matched.map(|m| u32::from(m.2)).sum(),
+                        score: *score,
+                        rating: if by_rating { rating } else { None },
+                    }
+                })
+                .collect();
+            bucket.sort_by(|a, b| {
+                a.typos
+                    .cmp(&b.typos)
+                    .then(a.attribute.cmp(&b.attribute))
+                    .then(b.exact.cmp(&a.exact))
+                    .then(b.score.total_cmp(&a.score))
+                    .then(b.rating.cmp(&a.rating))
+            });
+            bucket.truncate(wanted - ranked.len());
+            ranked.extend(bucket);
+            if ranked.len() >= wanted || step == drops.len() {
+                break;
+            }
+            kept.retain(|&w| w != drops[step]);
+        }
+        (ranked, total)
+    }
+
     #[test]
-    fn fast_ranking_agrees_with_scoring_every_match() {
+    fn ranking_agrees_with_a_brute_force_ranker() {
         let dir = std::env::temp_dir().join(format!("sift-rank-{}", uuid::Uuid::new_v4()));
         let index = reviews_index(&dir);
         let searcher = index.reader.searcher();
         assert!(searcher.segment_readers().len() > 1);
         let filter =
             crate::search::filter::parse("rating >= 3", &index.spec.schema).expect("filter");
-        let mut checked = 0;
+        let strategies = [
+            ranking::MatchingStrategy::Last,
+            ranking::MatchingStrategy::Frequency,
+            ranking::MatchingStrategy::All,
+        ];
+        let rules_of = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            ranking::parse_rules(&names, &index.spec.schema).expect("rules")
+        };
+        let (mut checked, mut dropped) = (0, 0);
         for (n, q) in queries::workload(11, 120).into_iter().enumerate() {
             let plan = query::plan(
                 &index,
@@ -610,34 +616,76 @@ mod tests {
                 continue;
             }
             let filter = (n % 3 == 0).then(|| filter_query(&index, &filter));
-            let plain_query = match &filter {
-                Some(f) => query::with_filter(plan.query(), f.box_clone()),
-                None => plan.query(),
-            };
-            let (want, want_total) = searcher
-                .search(
-                    &plain_query,
-                    &(TopDocs::with_limit(10).order_by_score(), Count),
-                )
-                .expect("plain");
-            // Both strategies: score the matches (every total is under the cut) and
-            // WAND (a cut of zero).
-            for few in [u64::MAX, 0] {
-                let (got, total) =
-                    top_by_score(&index, &searcher, &plan, filter.as_deref(), 10, few)
-                        .expect("fast");
-                assert_eq!(total, want_total as u64, "{q:?} (few={few})");
-                assert_eq!(got.len(), want.len(), "{q:?} (few={few})");
-                for (rank, ((g, _), (w, _))) in got.iter().zip(&want).enumerate() {
-                    assert!(
-                        (g - w).abs() <= 1e-4 * w.abs().max(1.0),
-                        "{q:?} (few={few}) rank {rank}: {got:?} against {want:?}"
-                    );
-                }
+            let strategy = strategies[n % 3];
+            let by_rating = n % 2 == 0;
+            let (want, want_total) =
+                brute_force(&searcher, &plan, filter.as_deref(), 10, strategy, by_rating);
+            // The default rules, every bucket ranked whole; with a field rule on odd
+            // queries.
+            let mut names = ranking::DEFAULT_RULES.to_vec();
+            if by_rating {
+                names.push("rating:desc");
+            }
+            let got = ranking::rank(
+                &index,
+                &searcher,
+                &plan,
+                filter.as_deref(),
+                10,
+                strategy,
+                &rules_of(&names),
+            )
+            .expect("rank");
+            assert_eq!(got.total, want_total, "{q:?} {strategy:?}");
+            assert_eq!(got.hits.len(), want.len(), "{q:?} {strategy:?}");
+            for (rank, ((score, _), w)) in got.hits.iter().zip(&want).enumerate() {
+                assert!(
+                    (score - w.score).abs() <= 1e-3 * w.score.abs().max(1.0),
+                    "{q:?} {strategy:?} rank {rank}: {:?} against {want:?}",
+                    got.hits
+                );
+            }
+            if want.iter().any(|w| w.bucket > 0) {
+                dropped += 1;
+            }
+            // Buckets cut by score first (block-max WAND), ranked by score alone: the
+            // same scores as the brute force's, rank by rank, within each bucket.
+            let cut = ranking::rank_with(
+                &index,
+                &searcher,
+                &plan,
+                filter.as_deref(),
+                10,
+                strategy,
+                &rules_of(&["words", "score"]),
+                ranking::Limits {
+                    exact: 0,
+                    window: 10,
+                },
+            )
+            .expect("rank");
+            let (mut plain, _) = brute_force(
+                &searcher,
+                &plan,
+                filter.as_deref(),
+                usize::MAX / 2,
+                strategy,
+                false,
+            );
+            plain.sort_by(|a, b| a.bucket.cmp(&b.bucket).then(b.score.total_cmp(&a.score)));
+            plain.truncate(10);
+            assert_eq!(cut.hits.len(), plain.len(), "{q:?}");
+            for (rank, ((score, _), w)) in cut.hits.iter().zip(&plain).enumerate() {
+                assert!(
+                    (score - w.score).abs() <= 1e-3 * w.score.abs().max(1.0),
+                    "{q:?} {strategy:?} cut rank {rank}: {:?} against {plain:?}",
+                    cut.hits
+                );
             }
             checked += 1;
         }
         assert!(checked >= 100, "only {checked} queries had words");
+        assert!(dropped >= 5, "only {dropped} queries dropped words");
         let (entries, bytes) = index.bitsets.size();
         assert!(
             entries > 0 && bytes > 0,

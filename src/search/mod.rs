@@ -4,6 +4,7 @@
 //! * [`filter`]: the `filter` language, parsed and checked against the schema.
 //! * [`query`]: the query string as a tantivy query (BM25, typos, prefix, synonyms).
 //! * [`highlight`]: matched words marked in the returned fields.
+//! * [`ranking`]: the matching strategy (word dropping) and the ranking rules.
 //! * [`index_engine`]: running a search on a collection's index.
 //! * [`sql_engine`]: the same search as `ILIKE` or Postgres full-text search.
 
@@ -11,6 +12,7 @@ pub mod filter;
 pub mod highlight;
 pub mod index_engine;
 pub mod query;
+pub mod ranking;
 pub mod sql_engine;
 
 use std::collections::BTreeMap;
@@ -20,7 +22,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::schema::{CollectionSchema, FieldType, truncate};
+use crate::schema::{CollectionSchema, FieldType, MatchingStrategy, truncate};
 use crate::search::filter::Filter;
 use crate::search::highlight::HighlightOptions;
 
@@ -102,6 +104,11 @@ pub struct SearchParams {
     /// `false` answers from the index without reading or filling the caches (for
     /// measuring; default true).
     pub cache: Option<bool>,
+    /// Which words may be dropped when all of them together cannot fill the page:
+    /// `last` (from the end), `frequency` (the most common first) or `all` (none);
+    /// default: the collection's setting (`last` unless changed).
+    #[param(inline)]
+    pub matching_strategy: Option<MatchingStrategy>,
 }
 
 /// Highlight tags are bounded in bytes (they are copied around every match).
@@ -190,6 +197,8 @@ pub struct SearchRequest {
     pub after: Option<u64>,
     /// ILIKE semantics from the n-gram index.
     pub substring: bool,
+    /// The request's matching strategy; `None`: the collection's.
+    pub matching_strategy: Option<MatchingStrategy>,
 }
 
 impl SearchRequest {
@@ -209,6 +218,7 @@ impl SearchRequest {
             highlight: None,
             after: None,
             substring: false,
+            matching_strategy: None,
         }
     }
 }
@@ -296,6 +306,7 @@ impl SearchParams {
             prefix: self.prefix.unwrap_or(true),
             highlight,
             after,
+            matching_strategy: self.matching_strategy,
         })
     }
 }
@@ -413,7 +424,7 @@ impl SearchRequest {
     /// out: it says when to answer, not what.
     pub fn fingerprint(&self) -> String {
         format!(
-            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}",
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}",
             normalize_query(&self.q),
             self.limit,
             self.offset,
@@ -424,6 +435,7 @@ impl SearchRequest {
             self.prefix,
             self.highlight,
             self.substring,
+            self.matching_strategy,
         )
     }
 }

@@ -66,10 +66,30 @@ pub fn allowed_typos(rules: &TypoTolerance, word: &str) -> u8 {
     }
 }
 
-/// Terms of `field` within `distance` of `term`, with their distance, exact one
-/// excluded; the closest first.
-fn expand(searcher: &Searcher, field: Field, term: &str, distance: u8) -> Vec<(String, u8)> {
-    let query = FuzzyTermQuery::new(Term::from_field_text(field, term), distance, true);
+/// Typos between `typed` and `found` for ranking: the edit distance (transpositions
+/// count one), and one more when the first letter differs, since people rarely get
+/// the first letter wrong.
+pub fn typo_count(typed: &str, found: &str, distance: u8) -> u8 {
+    let first_differs = typed.chars().next() != found.chars().next();
+    distance.saturating_add(u8::from(first_differs))
+}
+
+/// Terms of `field` within `distance` of `term` (or, with `prefix`, beginning with a
+/// string within `distance` of it), with their distance, `term` itself excluded; the
+/// closest first.
+fn expand(
+    searcher: &Searcher,
+    field: Field,
+    term: &str,
+    distance: u8,
+    prefix: bool,
+) -> Vec<(String, u8)> {
+    let term_of = Term::from_field_text(field, term);
+    let query = if prefix {
+        FuzzyTermQuery::new_prefix(term_of, distance, true)
+    } else {
+        FuzzyTermQuery::new(term_of, distance, true)
+    };
     let Ok(automaton) = query.automaton() else {
         return Vec::new();
     };
@@ -87,7 +107,17 @@ fn expand(searcher: &Searcher, field: Field, term: &str, distance: u8) -> Vec<(S
             if let Ok(candidate) = std::str::from_utf8(stream.key())
                 && candidate != term
             {
-                let d = strsim::osa_distance(term, candidate).min(usize::from(distance)) as u8;
+                let compared = if prefix {
+                    // The candidate's beginning as long as what was typed, give or take.
+                    let end = candidate
+                        .char_indices()
+                        .nth(term.chars().count())
+                        .map_or(candidate.len(), |(at, _)| at);
+                    &candidate[..end]
+                } else {
+                    candidate
+                };
+                let d = strsim::osa_distance(term, compared).min(usize::from(distance)) as u8;
                 found.insert((d.max(1), candidate.to_owned()));
             }
         }
@@ -99,11 +129,21 @@ fn expand(searcher: &Searcher, field: Field, term: &str, distance: u8) -> Vec<(S
         .collect()
 }
 
-/// One term a query word may match, with the weight its score is multiplied by.
+/// One term a query word may match, with the weight its score is multiplied by and
+/// what a match on it says for the ranking rules.
 #[derive(Debug, Clone)]
 pub struct WeightedTerm {
     pub term: Term,
     pub weight: f32,
+    /// The query word it stands for (index into [`QueryPlan::words`]).
+    pub word: usize,
+    /// Typos between the word as typed and this term's word (a first-letter typo
+    /// counts twice, as in Meilisearch).
+    pub typos: u8,
+    /// A prefix match (the word being typed), not a whole word.
+    pub prefix: bool,
+    /// The field's rank among the text fields, by boost: 0 is the most important.
+    pub attribute: u8,
 }
 
 /// A text query taken apart: a document matches when it holds at least one term of
@@ -203,22 +243,7 @@ pub fn plan(
     }
     // Type-ahead: the last word is still being typed unless the query ends in a space.
     let last_is_prefix = matching.prefix && !text.ends_with(char::is_whitespace);
-    let text_fields: Vec<(&str, f32, Field, Option<Field>)> = index
-        .spec
-        .schema
-        .fields()
-        .iter()
-        .filter(|f| f.field_type == FieldType::Text)
-        .filter_map(|f| {
-            let (_, handle) = index.fields.declared.get(&f.name)?;
-            Some((
-                f.name.as_str(),
-                f.boost as f32,
-                *handle,
-                index.fields.prefixes.get(&f.name).copied(),
-            ))
-        })
-        .collect();
+    let text_fields = text_fields(index);
     let typo_rules = &index.spec.settings.typo_tolerance;
     let count = words.len();
     let mut required: Vec<Vec<WeightedTerm>> = Vec::new();
@@ -255,9 +280,9 @@ pub fn plan(
         {
             let frequency: u64 = text_fields
                 .iter()
-                .map(|&(_, _, field, _)| {
+                .map(|f| {
                     searcher
-                        .doc_freq(&Term::from_field_text(field, first))
+                        .doc_freq(&Term::from_field_text(f.field, first))
                         .unwrap_or(0)
                 })
                 .sum();
@@ -265,58 +290,91 @@ pub fn plan(
                 typos = 0;
             }
         }
+        let slot = required.len();
         let mut options: Vec<WeightedTerm> = Vec::new();
-        for &(name, boost, field, prefix_field) in &text_fields {
-            let field_terms = matched.terms.entry(name.to_owned()).or_default();
-            for (n, term) in alternatives.iter().enumerate() {
-                let weight = if n == 0 { boost } else { boost * 0.9 };
+        for f in &text_fields {
+            let field_terms = matched.terms.entry(f.name.to_owned()).or_default();
+            let mut push = |term: Term, weight: f32, typos: u8, prefix: bool| {
                 options.push(WeightedTerm {
-                    term: Term::from_field_text(field, term),
+                    term,
                     weight,
+                    word: slot,
+                    typos,
+                    prefix,
+                    attribute: f.attribute,
                 });
+            };
+            for (n, term) in alternatives.iter().enumerate() {
+                let weight = if n == 0 { f.boost } else { f.boost * 0.9 };
+                push(Term::from_field_text(f.field, term), weight, 0, false);
                 field_terms.insert(term.clone());
             }
-            if typos > 0
-                && let Some(first) = alternatives.first()
-            {
-                // Typos are looked for around the stem and around the word as typed:
-                // a misspelt word often stems differently (`wireles` → `wirel`) or not
-                // at all (`headphnes`).
-                let mut candidates = expand(searcher, field, first, typos);
-                if word.text != *first {
-                    for (candidate, distance) in expand(searcher, field, &word.text, typos) {
-                        if !candidates.iter().any(|(c, _)| *c == candidate) {
-                            candidates.push((candidate, distance));
+            let Some(prefix_field) = f.prefix_field else {
+                continue;
+            };
+            if typos > 0 {
+                // Typos are found among the words as written (the prefix field's
+                // dictionary holds every word unstemmed), then match every form of
+                // the word through its stem: `intelnal` is one edit from `internal`,
+                // but more than two from its stem `intern`.
+                let mut stems: HashMap<String, u8> = HashMap::new();
+                for (candidate, distance) in
+                    expand(searcher, prefix_field, &word.text, typos, false)
+                {
+                    let typos = typo_count(&word.text, &candidate, distance);
+                    for stem in analysis::terms(&mut analyzer, &candidate) {
+                        if alternatives.contains(&stem) {
+                            continue;
                         }
+                        let best = stems.entry(stem).or_insert(typos);
+                        *best = (*best).min(typos);
                     }
                 }
-                for (candidate, distance) in candidates {
-                    if alternatives.contains(&candidate) {
-                        continue;
-                    }
-                    let weight = boost
-                        * if distance == 1 {
-                            ONE_TYPO_WEIGHT
-                        } else {
-                            TWO_TYPOS_WEIGHT
-                        };
-                    options.push(WeightedTerm {
-                        term: Term::from_field_text(field, &candidate),
-                        weight,
-                    });
-                    field_terms.insert(candidate);
+                for (stem, typos) in stems {
+                    push(
+                        Term::from_field_text(f.field, &stem),
+                        f.boost * typo_weight(typos),
+                        typos,
+                        false,
+                    );
+                    field_terms.insert(stem);
                 }
             }
-            if let (Some(prefix), Some(prefix_field)) = (&prefix, prefix_field) {
+            if let Some(prefix) = &prefix {
                 let terms = match prefix_lookup(prefix) {
                     PrefixLookup::Expand(p) => words_beginning(searcher, prefix_field, p),
                     _ => vec![prefix.clone()],
                 };
-                for term in terms {
-                    options.push(WeightedTerm {
-                        term: Term::from_field_text(prefix_field, &term),
-                        weight: boost * PREFIX_WEIGHT,
-                    });
+                for term in &terms {
+                    push(
+                        Term::from_field_text(prefix_field, term),
+                        f.boost * PREFIX_WEIGHT,
+                        0,
+                        true,
+                    );
+                }
+                // The word being typed may have a typo too: words beginning with
+                // something within the allowed typos of it.
+                let prefix_typos = if matching.typos {
+                    allowed_typos(typo_rules, prefix)
+                } else {
+                    0
+                };
+                if prefix_typos > 0 {
+                    for (candidate, distance) in
+                        expand(searcher, prefix_field, prefix, prefix_typos, true)
+                    {
+                        if terms.contains(&candidate) {
+                            continue;
+                        }
+                        let typos = typo_count(prefix, &candidate, distance);
+                        push(
+                            Term::from_field_text(prefix_field, &candidate),
+                            f.boost * PREFIX_WEIGHT * typo_weight(typos),
+                            typos,
+                            true,
+                        );
+                    }
                 }
             }
         }
@@ -328,6 +386,52 @@ pub fn plan(
     QueryPlan {
         words: required,
         matched,
+    }
+}
+
+/// A text field as the plan uses it.
+struct TextField<'a> {
+    name: &'a str,
+    boost: f32,
+    field: Field,
+    prefix_field: Option<Field>,
+    /// Rank by boost, 0 the highest (equal boosts share a rank).
+    attribute: u8,
+}
+
+fn text_fields(index: &CollectionIndex) -> Vec<TextField<'_>> {
+    let fields: Vec<&crate::schema::FieldDefinition> = index
+        .spec
+        .schema
+        .fields()
+        .iter()
+        .filter(|f| f.field_type == FieldType::Text)
+        .collect();
+    let mut boosts: Vec<f64> = fields.iter().map(|f| f.boost).collect();
+    boosts.sort_by(|a, b| b.total_cmp(a));
+    boosts.dedup();
+    fields
+        .into_iter()
+        .filter_map(|f| {
+            let (_, handle) = index.fields.declared.get(&f.name)?;
+            let attribute = boosts.iter().position(|b| *b == f.boost).unwrap_or(0);
+            Some(TextField {
+                name: f.name.as_str(),
+                boost: f.boost as f32,
+                field: *handle,
+                prefix_field: index.fields.prefixes.get(&f.name).copied(),
+                attribute: u8::try_from(attribute).unwrap_or(u8::MAX),
+            })
+        })
+        .collect()
+}
+
+/// How much a match with `typos` typos counts against an exact one.
+fn typo_weight(typos: u8) -> f32 {
+    match typos {
+        0 => 1.0,
+        1 => ONE_TYPO_WEIGHT,
+        _ => TWO_TYPOS_WEIGHT,
     }
 }
 

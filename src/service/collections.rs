@@ -13,9 +13,10 @@ use crate::db;
 use crate::error::ApiError;
 use crate::index::indexer;
 use crate::schema::{
-    CollectionName, CollectionSchema, CollectionSettings, FieldDefinition, TypoTolerance,
+    CollectionName, CollectionSchema, CollectionSettings, FieldDefinition, MatchingStrategy,
+    TypoTolerance,
 };
-use crate::search::sql_engine;
+use crate::search::{ranking, sql_engine};
 use crate::state::App;
 use crate::store::collections::{self as store, CollectionRecord};
 
@@ -56,6 +57,33 @@ pub struct UpdateCollection {
     pub stop_words: Option<Vec<String>>,
     /// Build the index for `match=substring` (rebuilds the index).
     pub substring_index: Option<bool>,
+    /// Replaces the ranking rules; `null` goes back to the default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub ranking_rules: Option<Option<Vec<String>>>,
+    /// The default matching strategy of searches.
+    pub matching_strategy: Option<MatchingStrategy>,
+}
+
+/// A key that is present (even as `null`) is `Some`: `null` means "back to the default".
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Settings rules that need the schema: the ranking rules name sortable fields.
+fn validate_settings(
+    settings: &CollectionSettings,
+    schema: &CollectionSchema,
+) -> Result<(), ApiError> {
+    settings.validate()?;
+    if let Some(rules) = &settings.ranking_rules {
+        ranking::parse_rules(rules, schema).map_err(ApiError::InvalidSettings)?;
+    }
+    Ok(())
 }
 
 impl UpdateCollection {
@@ -81,7 +109,13 @@ impl UpdateCollection {
         if let Some(substring_index) = self.substring_index {
             settings.substring_index = substring_index;
         }
-        settings.validate()?;
+        if let Some(rules) = &self.ranking_rules {
+            settings.ranking_rules = rules.clone();
+        }
+        if let Some(strategy) = self.matching_strategy {
+            settings.matching_strategy = strategy;
+        }
+        validate_settings(&settings, &schema)?;
         Ok((schema.fields().to_vec(), settings))
     }
 }
@@ -179,7 +213,7 @@ impl App {
     ) -> Result<Collection, ApiError> {
         let name = CollectionName::parse(&request.name)?;
         let schema = CollectionSchema::parse(request.fields)?;
-        request.settings.validate()?;
+        validate_settings(&request.settings, &schema)?;
         let record = db::retry(|| {
             store::insert(&self.db, name.as_str(), schema.fields(), &request.settings)
         })

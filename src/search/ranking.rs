@@ -1,0 +1,531 @@
+//! Ranking rules and the matching strategy: the order users of Meilisearch and
+//! Typesense expect, with BM25 inside it.
+//!
+//! A search's matches are taken in *buckets*. The first bucket holds the documents
+//! that match every word of the query; when it cannot fill the page, the matching
+//! strategy drops a word (`last`: the last word first; `frequency`: the most common
+//! word first; `all`: never) and the next bucket holds the documents that match the
+//! words left but were not in an earlier bucket, and so on down to one word. So an
+//! answer is never empty while some word matches, and a document matching more words
+//! always ranks above one matching fewer.
+//!
+//! Inside a bucket, documents are ordered by the collection's ranking rules, in
+//! order, each breaking the ties of the one before:
+//!
+//! | rule | better |
+//! |---|---|
+//! | `words` | more query words matched (the bucket) |
+//! | `typo` | fewer typos over the matched words (a first-letter typo counts two) |
+//! | `proximity` | (accepted, not yet applied: positions are not read) |
+//! | `attribute` | the words found in more important fields (by boost) |
+//! | `exactness` | more words matched as whole words, neither prefix nor typo |
+//! | `score` | higher BM25 (each field weighted by its boost, typos and prefixes weighted down) |
+//! | `field:desc`, `field:asc` | a numeric or date field declared `sortable`: popularity, sales, rating |
+//!
+//! A bucket of up to [`EXACT_RANK_LIMIT`] documents is ranked whole. A larger one (a
+//! query of one common word or a short prefix) is first cut to its
+//! [`RERANK_WINDOW`] best documents by score with block-max WAND, and those are
+//! ranked by the rules: a document outside that window by BM25 would have to win on
+//! a rule before `score` to be missed.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use tantivy::query::{EnableScoring, Query, Weight};
+use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader};
+
+use crate::index::CollectionIndex;
+use crate::index::bitsets::DocBits;
+use crate::index::fields::user_field;
+use crate::schema::{CollectionSchema, FieldType};
+use crate::search::query::{self, QueryPlan};
+
+/// A bucket up to this size is ranked whole by the rules.
+pub const EXACT_RANK_LIMIT: u64 = 10_000;
+/// A larger bucket is cut to this many documents by score before the rules rank them.
+pub const RERANK_WINDOW: usize = 1_000;
+
+/// The rules when a collection does not set its own.
+pub const DEFAULT_RULES: [&str; 6] = [
+    "words",
+    "typo",
+    "proximity",
+    "attribute",
+    "exactness",
+    "score",
+];
+
+pub use crate::schema::MatchingStrategy;
+
+/// One ranking rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    Words,
+    Typo,
+    Proximity,
+    Attribute,
+    Exactness,
+    Score,
+    /// A sortable numeric or date field: higher first when `descending`.
+    Field {
+        name: String,
+        field_type: FieldType,
+        descending: bool,
+    },
+}
+
+/// Parses ranking rules (`words`, `typo`, `proximity`, `attribute`, `exactness`,
+/// `score`, `field:asc|desc`) against the schema.
+pub fn parse_rules(raw: &[String], schema: &CollectionSchema) -> Result<Vec<Rule>, String> {
+    if raw.is_empty() || raw.len() > 16 {
+        return Err("rankingRules: give 1 to 16 rules".into());
+    }
+    let mut rules = Vec::with_capacity(raw.len());
+    for text in raw {
+        let rule = match text.as_str() {
+            "words" => Rule::Words,
+            "typo" => Rule::Typo,
+            "proximity" => Rule::Proximity,
+            "attribute" => Rule::Attribute,
+            "exactness" => Rule::Exactness,
+            "score" => Rule::Score,
+            other => {
+                let (name, descending) = match other.rsplit_once(':') {
+                    Some((name, "desc")) => (name, true),
+                    Some((name, "asc")) => (name, false),
+                    _ => {
+                        return Err(format!(
+                            "rankingRules: `{}` is not words, typo, proximity, attribute, exactness, score or field:asc|desc",
+                            crate::schema::truncate(other, 40)
+                        ));
+                    }
+                };
+                match schema.field(name) {
+                    Some(f)
+                        if f.sortable
+                            && matches!(
+                                f.field_type,
+                                FieldType::Integer | FieldType::Float | FieldType::Datetime
+                            ) =>
+                    {
+                        Rule::Field {
+                            name: f.name.clone(),
+                            field_type: f.field_type,
+                            descending,
+                        }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "rankingRules: `{}` is not a sortable integer, float or datetime field",
+                            crate::schema::truncate(name, 40)
+                        ));
+                    }
+                }
+            }
+        };
+        if rules.contains(&rule) {
+            return Err(format!("rankingRules: `{text}` is given twice"));
+        }
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+/// The collection's rules (its own, or the default).
+pub fn rules_of(index: &CollectionIndex) -> Vec<Rule> {
+    let default: Vec<String> = DEFAULT_RULES.iter().map(|r| (*r).to_owned()).collect();
+    let raw = index
+        .spec
+        .settings
+        .ranking_rules
+        .as_deref()
+        .unwrap_or(&default);
+    parse_rules(raw, &index.spec.schema)
+        .or_else(|_| parse_rules(&default, &index.spec.schema))
+        .unwrap_or_default()
+}
+
+/// What the rules know of one candidate.
+#[derive(Debug, Clone)]
+struct Candidate {
+    address: DocAddress,
+    /// The bucket: 0 matched every word.
+    bucket: usize,
+    typos: u32,
+    attribute: u32,
+    exact: u32,
+    score: f32,
+    /// One value per field rule, in rule order.
+    values: Vec<Option<f64>>,
+}
+
+fn compare(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
+    let mut field = 0;
+    for rule in rules {
+        let order = match rule {
+            Rule::Words => a.bucket.cmp(&b.bucket),
+            Rule::Typo => a.typos.cmp(&b.typos),
+            Rule::Proximity => Ordering::Equal,
+            Rule::Attribute => a.attribute.cmp(&b.attribute),
+            Rule::Exactness => b.exact.cmp(&a.exact),
+            Rule::Score => b.score.total_cmp(&a.score),
+            Rule::Field { descending, .. } => {
+                let (x, y) = (a.values[field], b.values[field]);
+                field += 1;
+                match (x, y) {
+                    (Some(x), Some(y)) if *descending => y.total_cmp(&x),
+                    (Some(x), Some(y)) => x.total_cmp(&y),
+                    // A document without the value goes after those with one.
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (None, None) => Ordering::Equal,
+                }
+            }
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    // Buckets always come first, whatever the rules say.
+    a.bucket
+        .cmp(&b.bucket)
+        .then_with(|| a.address.cmp(&b.address))
+}
+
+/// The words in the order the strategy drops them (never the last one left).
+fn drop_order(strategy: MatchingStrategy, frequencies: &[u64]) -> Vec<usize> {
+    let n = frequencies.len();
+    match strategy {
+        MatchingStrategy::All => Vec::new(),
+        MatchingStrategy::Last => (1..n).rev().collect(),
+        MatchingStrategy::Frequency => {
+            let mut order: Vec<usize> = (0..n).collect();
+            // Most frequent first; among equals, the later word first.
+            order.sort_by(|&a, &b| frequencies[b].cmp(&frequencies[a]).then(b.cmp(&a)));
+            order.truncate(n.saturating_sub(1));
+            order
+        }
+    }
+}
+
+/// The ranked documents, best first, and the exact number of documents in the buckets
+/// visited.
+pub struct Ranked {
+    pub hits: Vec<(f32, DocAddress)>,
+    pub total: u64,
+    /// Which query words every document of the last bucket visited matched (indexes
+    /// into the plan's words): all of them unless words were dropped.
+    pub kept_words: Vec<usize>,
+}
+
+/// Where ranking switches from ranking a bucket whole to cutting it by score first.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// [`EXACT_RANK_LIMIT`]
+    pub exact: u64,
+    /// [`RERANK_WINDOW`]
+    pub window: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            exact: EXACT_RANK_LIMIT,
+            window: RERANK_WINDOW,
+        }
+    }
+}
+
+/// Ranks the matches of `plan` (restricted by `filter`) and returns the `wanted` best.
+pub fn rank(
+    index: &CollectionIndex,
+    searcher: &Searcher,
+    plan: &QueryPlan,
+    filter: Option<&dyn Query>,
+    wanted: usize,
+    strategy: MatchingStrategy,
+    rules: &[Rule],
+) -> tantivy::Result<Ranked> {
+    rank_with(
+        index,
+        searcher,
+        plan,
+        filter,
+        wanted,
+        strategy,
+        rules,
+        Limits::default(),
+    )
+}
+
+/// [`rank`] with other limits (tests reach the cut-by-score path on small indexes).
+#[allow(clippy::too_many_arguments)]
+pub fn rank_with(
+    index: &CollectionIndex,
+    searcher: &Searcher,
+    plan: &QueryPlan,
+    filter: Option<&dyn Query>,
+    wanted: usize,
+    strategy: MatchingStrategy,
+    rules: &[Rule],
+    limits: Limits,
+) -> tantivy::Result<Ranked> {
+    let filter_weight = filter
+        .map(|f| f.weight(EnableScoring::disabled_from_searcher(searcher)))
+        .transpose()?;
+    let readers = searcher.segment_readers();
+    let n = plan.words.len();
+    // Per segment: the allowed documents, and each word's documents among them.
+    let mut words: Vec<Vec<DocBits>> = Vec::with_capacity(readers.len());
+    let mut frequencies = vec![0u64; n];
+    for reader in readers {
+        let allowed = index.bitsets.allowed(reader, filter_weight.as_deref())?;
+        let mut per_word = Vec::with_capacity(n);
+        for (w, word) in plan.words.iter().enumerate() {
+            let mut bits = index
+                .bitsets
+                .word_matches(reader, word.iter().map(|t| &t.term))?;
+            bits.intersect(&allowed);
+            frequencies[w] += bits.len();
+            per_word.push(bits);
+        }
+        words.push(per_word);
+    }
+    let drops = drop_order(strategy, &frequencies);
+    let mut kept: Vec<usize> = (0..n).collect();
+    let mut previous: Option<Vec<DocBits>> = None;
+    let mut ranked: Vec<Candidate> = Vec::new();
+    let mut total = 0;
+    let scorer_weights = plan
+        .words
+        .iter()
+        .flatten()
+        .map(|t| query::term_query(t).weight(EnableScoring::enabled_from_searcher(searcher)))
+        .collect::<tantivy::Result<Vec<_>>>()?;
+    let terms: Vec<&query::WeightedTerm> = plan.words.iter().flatten().collect();
+    for step in 0..=drops.len() {
+        // The documents matching every kept word, and the bucket: those not in an
+        // earlier bucket.
+        let matching: Vec<DocBits> = words
+            .iter()
+            .map(|per_word| {
+                let mut all = per_word[kept[0]].clone();
+                for &w in &kept[1..] {
+                    all.intersect(&per_word[w]);
+                }
+                all
+            })
+            .collect();
+        total = matching.iter().map(DocBits::len).sum();
+        let bucket: Vec<DocBits> = match &previous {
+            None => matching.clone(),
+            Some(previous) => matching
+                .iter()
+                .zip(previous)
+                .map(|(m, p)| {
+                    let mut b = m.clone();
+                    b.subtract(p);
+                    b
+                })
+                .collect(),
+        };
+        let size: u64 = bucket.iter().map(DocBits::len).sum();
+        if size > 0 {
+            let candidates: Vec<Vec<DocId>> = if size <= limits.exact {
+                bucket.iter().map(|b| b.iter().collect()).collect()
+            } else {
+                best_by_score(plan, searcher, &bucket, limits.window.max(wanted))?
+            };
+            let mut found = describe(readers, &candidates, &scorer_weights, &terms, step, rules)?;
+            found.sort_by(|a, b| compare(a, b, rules));
+            found.truncate(wanted.saturating_sub(ranked.len()));
+            ranked.extend(found);
+        }
+        if ranked.len() >= wanted || step == drops.len() {
+            break;
+        }
+        previous = Some(matching);
+        kept.retain(|&w| w != drops[step]);
+    }
+    Ok(Ranked {
+        hits: ranked.into_iter().map(|c| (c.score, c.address)).collect(),
+        total,
+        kept_words: kept,
+    })
+}
+
+/// The `wanted` best documents of a bucket by score, per segment in doc order.
+fn best_by_score(
+    plan: &QueryPlan,
+    searcher: &Searcher,
+    bucket: &[DocBits],
+    wanted: usize,
+) -> tantivy::Result<Vec<Vec<DocId>>> {
+    #[derive(PartialEq)]
+    struct Entry(f32, u32, DocId);
+    impl Eq for Entry {}
+    impl PartialOrd for Entry {
+        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Entry {
+        // The heap's top is the worst kept: lowest score, then highest address.
+        fn cmp(&self, other: &Self) -> Ordering {
+            other
+                .0
+                .total_cmp(&self.0)
+                .then_with(|| (self.1, self.2).cmp(&(other.1, other.2)))
+        }
+    }
+    let scoring = plan
+        .scoring_query()
+        .weight(EnableScoring::enabled_from_searcher(searcher))?;
+    let mut best: BinaryHeap<Entry> = BinaryHeap::with_capacity(wanted + 1);
+    for (ord, (reader, matches)) in searcher.segment_readers().iter().zip(bucket).enumerate() {
+        if matches.is_empty() {
+            continue;
+        }
+        let threshold = |best: &BinaryHeap<Entry>| {
+            if best.len() < wanted {
+                f32::MIN
+            } else {
+                best.peek().map_or(f32::MIN, |e| e.0)
+            }
+        };
+        let initial = threshold(&best);
+        scoring.for_each_pruning(initial, reader, &mut |doc, score| {
+            if matches.contains(doc) {
+                best.push(Entry(score, ord as u32, doc));
+                if best.len() > wanted {
+                    best.pop();
+                }
+            }
+            threshold(&best)
+        })?;
+    }
+    let mut out = vec![Vec::new(); bucket.len()];
+    for Entry(_, ord, doc) in best {
+        out[ord as usize].push(doc);
+    }
+    for docs in &mut out {
+        docs.sort_unstable();
+    }
+    Ok(out)
+}
+
+/// What the rules need of each candidate: per term present, the word, typos,
+/// attribute and exactness it gives, and the BM25 sum; the field rules' values.
+fn describe(
+    readers: &[SegmentReader],
+    candidates: &[Vec<DocId>],
+    weights: &[Box<dyn Weight>],
+    terms: &[&query::WeightedTerm],
+    bucket: usize,
+    rules: &[Rule],
+) -> tantivy::Result<Vec<Candidate>> {
+    let words = terms.iter().map(|t| t.word + 1).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for (ord, (reader, docs)) in readers.iter().zip(candidates).enumerate() {
+        if docs.is_empty() {
+            continue;
+        }
+        let mut scorers = weights
+            .iter()
+            .map(|w| w.scorer(reader, 1.0))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        let columns = field_columns(reader, rules);
+        for &doc in docs {
+            // Per word: (typos, attribute, exact) of its best term present.
+            let mut best: Vec<Option<(u8, u8, bool)>> = vec![None; words];
+            let mut score = 0.0;
+            for (scorer, term) in scorers.iter_mut().zip(terms) {
+                if scorer.doc() < doc {
+                    scorer.seek(doc);
+                }
+                if scorer.doc() != doc {
+                    continue;
+                }
+                score += scorer.score();
+                let this = (term.typos, term.attribute, term.typos == 0 && !term.prefix);
+                let slot = &mut best[term.word];
+                *slot = Some(match *slot {
+                    None => this,
+                    Some((typos, attribute, exact)) => {
+                        (typos.min(this.0), attribute.min(this.1), exact || this.2)
+                    }
+                });
+            }
+            let matched = best.iter().flatten();
+            let (mut typos, mut attribute, mut exact) = (0u32, 0u32, 0u32);
+            for &(t, a, e) in matched {
+                typos += u32::from(t);
+                attribute += u32::from(a);
+                exact += u32::from(e);
+            }
+            out.push(Candidate {
+                address: DocAddress::new(ord as u32, doc),
+                bucket,
+                typos,
+                attribute,
+                exact,
+                score,
+                values: columns.iter().map(|c| c.value(doc)).collect(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A field rule's column in one segment.
+enum Column {
+    Integer(tantivy::columnar::Column<i64>),
+    Float(tantivy::columnar::Column<f64>),
+    Date(tantivy::columnar::Column<tantivy::DateTime>),
+    Missing,
+}
+
+impl Column {
+    fn value(&self, doc: DocId) -> Option<f64> {
+        match self {
+            Column::Integer(c) => c.first(doc).map(|v| v as f64),
+            Column::Float(c) => c.first(doc),
+            Column::Date(c) => c.first(doc).map(|d| d.into_timestamp_micros() as f64),
+            Column::Missing => None,
+        }
+    }
+}
+
+fn field_columns(reader: &SegmentReader, rules: &[Rule]) -> Vec<Column> {
+    let fast = reader.fast_fields();
+    rules
+        .iter()
+        .filter_map(|rule| match rule {
+            Rule::Field {
+                name, field_type, ..
+            } => {
+                let name = user_field(name);
+                Some(match field_type {
+                    FieldType::Integer => fast.i64(&name).map_or(Column::Missing, Column::Integer),
+                    FieldType::Float => fast.f64(&name).map_or(Column::Missing, Column::Float),
+                    FieldType::Datetime => fast.date(&name).map_or(Column::Missing, Column::Date),
+                    _ => Column::Missing,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_dropped_last_first_or_most_frequent_first() {
+        assert_eq!(drop_order(MatchingStrategy::Last, &[5, 9, 1]), [2, 1]);
+        assert_eq!(drop_order(MatchingStrategy::Frequency, &[5, 9, 1]), [1, 0]);
+        assert!(drop_order(MatchingStrategy::All, &[5, 9, 1]).is_empty());
+        assert!(drop_order(MatchingStrategy::Last, &[5]).is_empty());
+    }
+}
