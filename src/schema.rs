@@ -202,10 +202,11 @@ impl Default for TypoTolerance {
 #[serde(rename_all = "lowercase")]
 pub enum MatchingStrategy {
     /// Drop words from the end of the query (Meilisearch's default).
-    #[default]
     Last,
     /// Drop the most common word first: a generic word ("fast", "client") goes before
-    /// a distinctive one.
+    /// a distinctive one. The default: on the practice set it finds what was meant
+    /// behind an extra word twice as often as `last`, and costs nothing elsewhere.
+    #[default]
     Frequency,
     /// Every word must match.
     All,

@@ -28,6 +28,10 @@ pub struct IndexFields {
     pub declared: HashMap<String, (FieldType, Field)>,
     /// Text fields: name → the prefix field.
     pub prefixes: HashMap<String, Field>,
+    /// Every word of every text field as written (normalized, not stemmed), once per
+    /// document: the one dictionary typos are looked for in, so a misspelt word is
+    /// compared with words rather than stems, in one pass rather than one per field.
+    pub words: Field,
     /// Character 1- to 3-grams of every text field, lower-cased, when the collection
     /// has `substringIndex`.
     pub grams: Option<Field>,
@@ -84,6 +88,15 @@ impl IndexFields {
             };
             declared.insert(field.name.clone(), (field.field_type, handle));
         }
+        let words = builder.add_text_field(
+            "_words",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer("whitespace")
+                    .set_fieldnorms(false)
+                    .set_index_option(IndexRecordOption::Basic),
+            ),
+        );
         let grams = substring_index.then(|| {
             let indexing = TextFieldIndexing::default()
                 .set_tokenizer("whitespace")
@@ -101,6 +114,7 @@ impl IndexFields {
             source,
             declared,
             prefixes,
+            words,
             grams,
         }
     }
@@ -124,6 +138,7 @@ impl IndexFields {
         // type-ahead, how often it occurs does not matter.
         let mut grams: Option<std::collections::HashSet<String>> =
             self.grams.map(|_| Default::default());
+        let mut all_words: std::collections::HashSet<String> = Default::default();
         for (name, (field_type, field)) in &self.declared {
             let Some(value) = body.get(name) else {
                 continue;
@@ -147,6 +162,9 @@ impl IndexFields {
                                 std::collections::HashSet::with_capacity(words.len() * 6);
                             let mut joined = String::with_capacity(text.len() * 4);
                             for word in &words {
+                                if !all_words.contains(&word.text) {
+                                    all_words.insert(word.text.clone());
+                                }
                                 for p in analysis::prefixes(&word.text) {
                                     if seen.insert(p) {
                                         joined.push_str(p);
@@ -177,6 +195,10 @@ impl IndexFields {
                     _ => {}
                 }
             }
+        }
+        if !all_words.is_empty() {
+            let joined: Vec<String> = all_words.into_iter().collect();
+            doc.add_text(self.words, joined.join(" "));
         }
         if let (Some(field), Some(grams)) = (self.grams, grams) {
             let joined: Vec<String> = grams.into_iter().collect();
@@ -232,7 +254,7 @@ pub fn fingerprint(
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    hasher.update(b"sift-index-v5\n");
+    hasher.update(b"sift-index-v6\n");
     for field in schema.fields() {
         hasher.update(format!("{}:{:?}\n", field.name, field.field_type).as_bytes());
     }

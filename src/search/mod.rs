@@ -106,7 +106,7 @@ pub struct SearchParams {
     pub cache: Option<bool>,
     /// Which words may be dropped when all of them together cannot fill the page:
     /// `last` (from the end), `frequency` (the most common first) or `all` (none);
-    /// default: the collection's setting (`last` unless changed).
+    /// default: the collection's setting (`frequency` unless changed).
     #[param(inline)]
     pub matching_strategy: Option<MatchingStrategy>,
 }

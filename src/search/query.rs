@@ -74,26 +74,150 @@ pub fn typo_count(typed: &str, found: &str, distance: u8) -> u8 {
     distance.saturating_add(u8::from(first_differs))
 }
 
-/// Terms of `field` within `distance` of `term` (or, with `prefix`, beginning with a
-/// string within `distance` of it), with their distance, `term` itself excluded; the
-/// closest first.
+/// Terms of `field` within `budget` typos of `word` (or, with `prefix`, beginning with
+/// a string within `budget` typos of it), `word` itself excluded, with their edit
+/// distance; the closest first.
+///
+/// A first-letter typo counts two, as in Meilisearch, and that is also what keeps
+/// this fast: the dictionary is searched under the word's own first letter with the
+/// whole budget (one branch of the FST instead of all of it), and across first
+/// letters only for words with the rest typed exactly (one edit, at the front).
 fn expand(
     searcher: &Searcher,
     field: Field,
-    term: &str,
-    distance: u8,
+    word: &str,
+    budget: u8,
     prefix: bool,
 ) -> Vec<(String, u8)> {
-    let term_of = Term::from_field_text(field, term);
-    let query = if prefix {
-        FuzzyTermQuery::new_prefix(term_of, distance, true)
-    } else {
-        FuzzyTermQuery::new(term_of, distance, true)
-    };
-    let Ok(automaton) = query.automaton() else {
+    let Some(first) = word.chars().next() else {
         return Vec::new();
     };
+    let rest = &word[first.len_utf8()..];
+    let dfa = |text: &str, distance: u8| {
+        let term = Term::from_field_text(field, text);
+        let query = if prefix {
+            FuzzyTermQuery::new_prefix(term, distance, true)
+        } else {
+            FuzzyTermQuery::new(term, distance, true)
+        };
+        query.automaton().ok()
+    };
     let mut found: BTreeSet<(u8, String)> = BTreeSet::new();
+    let keep = |found: &mut BTreeSet<(u8, String)>, candidate: &str| {
+        if candidate == word {
+            return;
+        }
+        let compared = if prefix {
+            // The candidate's beginning as long as what was typed, give or take.
+            let end = candidate
+                .char_indices()
+                .nth(word.chars().count())
+                .map_or(candidate.len(), |(at, _)| at);
+            &candidate[..end]
+        } else {
+            candidate
+        };
+        let d = strsim::osa_distance(word, compared).min(usize::from(budget)) as u8;
+        found.insert((d.max(1), candidate.to_owned()));
+    };
+    let mut first_bytes = [0u8; 4];
+    let first_bytes = first.encode_utf8(&mut first_bytes).as_bytes().to_vec();
+    // The closest words first: two typos are looked for only when no word is one
+    // away (a distance-2 search costs several times a distance-1 one).
+    for distance in 1..=budget {
+        if let Some(rest_dfa) = dfa(rest, distance) {
+            search_terms(
+                searcher,
+                field,
+                AfterFirst {
+                    first: first_bytes.clone(),
+                    rest: rest_dfa,
+                },
+                &mut |candidate| keep(&mut found, candidate),
+            );
+        }
+        if !found.is_empty() {
+            break;
+        }
+    }
+    // A first-letter typo with the rest typed exactly: the few words that can be
+    // are looked up one by one rather than searched for across the dictionary.
+    if budget >= 1 {
+        for variant in first_letter_variants(first, rest) {
+            for candidate in lookup(searcher, field, &variant, prefix) {
+                keep(&mut found, &candidate);
+            }
+        }
+    }
+    found
+        .into_iter()
+        .take(MAX_EXPANSIONS)
+        .map(|(d, t)| (t, d))
+        .collect()
+}
+
+/// The words one first-letter edit away from `first` + `rest` with `rest` unchanged:
+/// another first letter, one more in front, the first one left out, the first two
+/// swapped. Letters are the folded alphabet and digits, as the analyzers produce.
+fn first_letter_variants(first: char, rest: &str) -> Vec<String> {
+    let letters = ('a'..='z').chain('0'..='9');
+    let mut variants: Vec<String> = Vec::new();
+    for letter in letters {
+        if letter != first {
+            variants.push(format!("{letter}{rest}"));
+        }
+        variants.push(format!("{letter}{first}{rest}"));
+    }
+    if !rest.is_empty() {
+        variants.push(rest.to_owned());
+    }
+    let mut chars = rest.chars();
+    if let Some(second) = chars.next()
+        && second != first
+    {
+        variants.push(format!("{second}{first}{}", chars.as_str()));
+    }
+    variants
+}
+
+/// The terms of `field` equal to `key` or, with `prefix`, the first few beginning
+/// with it.
+fn lookup(searcher: &Searcher, field: Field, key: &str, prefix: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else {
+            continue;
+        };
+        if !prefix {
+            if inverted.terms().get(key).ok().flatten().is_some() && !out.iter().any(|o| o == key) {
+                out.push(key.to_owned());
+            }
+            continue;
+        }
+        let Ok(mut stream) = inverted.terms().range().ge(key).into_stream() else {
+            continue;
+        };
+        let mut taken = 0;
+        while taken < 4 && stream.advance() {
+            if !stream.key().starts_with(key.as_bytes()) {
+                break;
+            }
+            if let Ok(word) = std::str::from_utf8(stream.key()) {
+                out.push(word.to_owned());
+            }
+            taken += 1;
+        }
+    }
+    out
+}
+
+/// Calls `found` with the terms of `field` that `automaton` accepts, in every segment,
+/// up to a bound per segment.
+fn search_terms<A>(searcher: &Searcher, field: Field, automaton: A, found: &mut dyn FnMut(&str))
+where
+    A: tantivy_fst::Automaton,
+    A::State: Clone,
+{
     for segment in searcher.segment_readers() {
         let Ok(inverted) = segment.inverted_index(field) else {
             continue;
@@ -104,29 +228,66 @@ fn expand(
         let mut seen = 0;
         while stream.advance() && seen < MAX_EXPANSIONS * 4 {
             seen += 1;
-            if let Ok(candidate) = std::str::from_utf8(stream.key())
-                && candidate != term
-            {
-                let compared = if prefix {
-                    // The candidate's beginning as long as what was typed, give or take.
-                    let end = candidate
-                        .char_indices()
-                        .nth(term.chars().count())
-                        .map_or(candidate.len(), |(at, _)| at);
-                    &candidate[..end]
-                } else {
-                    candidate
-                };
-                let d = strsim::osa_distance(term, compared).min(usize::from(distance)) as u8;
-                found.insert((d.max(1), candidate.to_owned()));
+            if let Ok(candidate) = std::str::from_utf8(stream.key()) {
+                found(candidate);
             }
         }
     }
-    found
-        .into_iter()
-        .take(MAX_EXPANSIONS)
-        .map(|(d, t)| (t, d))
-        .collect()
+}
+
+/// Accepts the bytes of one first character, then what `rest` accepts: a Levenshtein
+/// automaton confined to one branch of the dictionary.
+struct AfterFirst<A> {
+    first: Vec<u8>,
+    rest: A,
+}
+
+#[derive(Clone)]
+enum AfterFirstState<S> {
+    First(usize),
+    Rest(S),
+    Dead,
+}
+
+impl<A: tantivy_fst::Automaton> tantivy_fst::Automaton for AfterFirst<A>
+where
+    A::State: Clone,
+{
+    type State = AfterFirstState<A::State>;
+
+    fn start(&self) -> Self::State {
+        if self.first.is_empty() {
+            AfterFirstState::Rest(self.rest.start())
+        } else {
+            AfterFirstState::First(0)
+        }
+    }
+
+    fn is_match(&self, state: &Self::State) -> bool {
+        matches!(state, AfterFirstState::Rest(s) if self.rest.is_match(s))
+    }
+
+    fn can_match(&self, state: &Self::State) -> bool {
+        match state {
+            AfterFirstState::First(_) => true,
+            AfterFirstState::Rest(s) => self.rest.can_match(s),
+            AfterFirstState::Dead => false,
+        }
+    }
+
+    fn accept(&self, state: &Self::State, byte: u8) -> Self::State {
+        match state {
+            AfterFirstState::First(at) if self.first.get(*at) == Some(&byte) => {
+                if at + 1 == self.first.len() {
+                    AfterFirstState::Rest(self.rest.start())
+                } else {
+                    AfterFirstState::First(at + 1)
+                }
+            }
+            AfterFirstState::Rest(s) => AfterFirstState::Rest(self.rest.accept(s, byte)),
+            _ => AfterFirstState::Dead,
+        }
+    }
 }
 
 /// One term a query word may match, with the weight its score is multiplied by and
@@ -290,6 +451,54 @@ pub fn plan(
                 typos = 0;
             }
         }
+        // Typos are found among the words as written (one dictionary of every text
+        // field's words), then match every form of the word through its stem:
+        // `intelnal` is one edit from `internal`, but more than two from `intern`.
+        let timer = std::time::Instant::now();
+        let typo_stems = if typos > 0 {
+            stems_of(
+                &mut analyzer,
+                expand(searcher, index.fields.words, &word.text, typos, false),
+                &word.text,
+                &alternatives,
+            )
+        } else {
+            Vec::new()
+        };
+        // The word being typed may have a typo too: whole words beginning with
+        // something within the allowed typos of it, unless some word begins with it
+        // as typed (then it is taken to be spelt right, as whole words are).
+        let typo_us = timer.elapsed().as_micros() as u64;
+        let prefix_typo_stems = match &prefix {
+            Some(p)
+                if matching.typos
+                    && allowed_typos(typo_rules, p) > 0
+                    && !begins_some_word(searcher, &text_fields, p) =>
+            {
+                stems_of(
+                    &mut analyzer,
+                    expand(
+                        searcher,
+                        index.fields.words,
+                        p,
+                        allowed_typos(typo_rules, p),
+                        true,
+                    ),
+                    p,
+                    &alternatives,
+                )
+            }
+            _ => Vec::new(),
+        };
+        tracing::debug!(
+            word = %word.text,
+            typos,
+            typo_us,
+            prefix_typo_us = timer.elapsed().as_micros() as u64 - typo_us,
+            typo_stems = typo_stems.len(),
+            prefix_typo_stems = prefix_typo_stems.len(),
+            "query word"
+        );
         let slot = required.len();
         let mut options: Vec<WeightedTerm> = Vec::new();
         for f in &text_fields {
@@ -312,33 +521,23 @@ pub fn plan(
             let Some(prefix_field) = f.prefix_field else {
                 continue;
             };
-            if typos > 0 {
-                // Typos are found among the words as written (the prefix field's
-                // dictionary holds every word unstemmed), then match every form of
-                // the word through its stem: `intelnal` is one edit from `internal`,
-                // but more than two from its stem `intern`.
-                let mut stems: HashMap<String, u8> = HashMap::new();
-                for (candidate, distance) in
-                    expand(searcher, prefix_field, &word.text, typos, false)
-                {
-                    let typos = typo_count(&word.text, &candidate, distance);
-                    for stem in analysis::terms(&mut analyzer, &candidate) {
-                        if alternatives.contains(&stem) {
-                            continue;
-                        }
-                        let best = stems.entry(stem).or_insert(typos);
-                        *best = (*best).min(typos);
-                    }
-                }
-                for (stem, typos) in stems {
-                    push(
-                        Term::from_field_text(f.field, &stem),
-                        f.boost * typo_weight(typos),
-                        typos,
-                        false,
-                    );
-                    field_terms.insert(stem);
-                }
+            for (stem, typos) in &typo_stems {
+                push(
+                    Term::from_field_text(f.field, stem),
+                    f.boost * typo_weight(*typos),
+                    *typos,
+                    false,
+                );
+                field_terms.insert(stem.clone());
+            }
+            for (stem, typos) in &prefix_typo_stems {
+                push(
+                    Term::from_field_text(f.field, stem),
+                    f.boost * PREFIX_WEIGHT * typo_weight(*typos),
+                    *typos,
+                    true,
+                );
+                field_terms.insert(stem.clone());
             }
             if let Some(prefix) = &prefix {
                 let terms = match prefix_lookup(prefix) {
@@ -352,29 +551,6 @@ pub fn plan(
                         0,
                         true,
                     );
-                }
-                // The word being typed may have a typo too: words beginning with
-                // something within the allowed typos of it.
-                let prefix_typos = if matching.typos {
-                    allowed_typos(typo_rules, prefix)
-                } else {
-                    0
-                };
-                if prefix_typos > 0 {
-                    for (candidate, distance) in
-                        expand(searcher, prefix_field, prefix, prefix_typos, true)
-                    {
-                        if terms.contains(&candidate) {
-                            continue;
-                        }
-                        let typos = typo_count(prefix, &candidate, distance);
-                        push(
-                            Term::from_field_text(prefix_field, &candidate),
-                            f.boost * PREFIX_WEIGHT * typo_weight(typos),
-                            typos,
-                            true,
-                        );
-                    }
                 }
             }
         }
@@ -424,6 +600,43 @@ fn text_fields(index: &CollectionIndex) -> Vec<TextField<'_>> {
             })
         })
         .collect()
+}
+
+/// The stems of typo candidates (whole words with their distance to `typed`), with
+/// the fewest typos each, leaving out the word's own terms.
+fn stems_of(
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+    candidates: Vec<(String, u8)>,
+    typed: &str,
+    own: &[String],
+) -> Vec<(String, u8)> {
+    let mut stems: HashMap<String, u8> = HashMap::new();
+    for (candidate, distance) in candidates {
+        let typos = typo_count(typed, &candidate, distance);
+        for stem in analysis::terms(analyzer, &candidate) {
+            if own.contains(&stem) {
+                continue;
+            }
+            let best = stems.entry(stem).or_insert(typos);
+            *best = (*best).min(typos);
+        }
+    }
+    let mut stems: Vec<(String, u8)> = stems.into_iter().collect();
+    stems.sort();
+    stems
+}
+
+/// Whether some indexed word of some text field begins with `prefix`.
+fn begins_some_word(searcher: &Searcher, fields: &[TextField<'_>], prefix: &str) -> bool {
+    fields
+        .iter()
+        .filter_map(|f| f.prefix_field)
+        .any(|field| match prefix_lookup(prefix) {
+            PrefixLookup::Expand(p) => !words_beginning(searcher, field, p).is_empty(),
+            _ => searcher
+                .doc_freq(&Term::from_field_text(field, prefix))
+                .is_ok_and(|n| n > 0),
+        })
 }
 
 /// How much a match with `typos` typos counts against an exact one.

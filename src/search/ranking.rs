@@ -192,20 +192,25 @@ fn compare(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
         .then_with(|| a.address.cmp(&b.address))
 }
 
-/// The words in the order the strategy drops them (never the last one left).
+/// The words in the order the strategy drops them (never the last one left). Words
+/// that match nothing at all go first whatever the strategy (but `all`): keeping one
+/// to the end would leave the answer empty while other words match.
 fn drop_order(strategy: MatchingStrategy, frequencies: &[u64]) -> Vec<usize> {
     let n = frequencies.len();
+    let mut order: Vec<usize> = (0..n).collect();
     match strategy {
-        MatchingStrategy::All => Vec::new(),
-        MatchingStrategy::Last => (1..n).rev().collect(),
+        MatchingStrategy::All => return Vec::new(),
+        // The later word first.
+        MatchingStrategy::Last => order.reverse(),
+        // Most frequent first; among equals, the later word first.
         MatchingStrategy::Frequency => {
-            let mut order: Vec<usize> = (0..n).collect();
-            // Most frequent first; among equals, the later word first.
-            order.sort_by(|&a, &b| frequencies[b].cmp(&frequencies[a]).then(b.cmp(&a)));
-            order.truncate(n.saturating_sub(1));
-            order
+            order.sort_by(|&a, &b| frequencies[b].cmp(&frequencies[a]).then(b.cmp(&a)))
         }
     }
+    // Stable: the strategy's order stays among the words that match something.
+    order.sort_by_key(|&w| frequencies[w] > 0);
+    order.truncate(n.saturating_sub(1));
+    order
 }
 
 /// The ranked documents, best first, and the exact number of documents in the buckets
@@ -527,5 +532,8 @@ mod tests {
         assert_eq!(drop_order(MatchingStrategy::Frequency, &[5, 9, 1]), [1, 0]);
         assert!(drop_order(MatchingStrategy::All, &[5, 9, 1]).is_empty());
         assert!(drop_order(MatchingStrategy::Last, &[5]).is_empty());
+        // A word that matches nothing goes first, so the last one kept matches.
+        assert_eq!(drop_order(MatchingStrategy::Last, &[0, 9, 1]), [0, 2]);
+        assert_eq!(drop_order(MatchingStrategy::Frequency, &[5, 9, 0]), [2, 1]);
     }
 }
