@@ -305,6 +305,10 @@ pub struct WeightedTerm {
     pub prefix: bool,
     /// The field's rank among the text fields, by boost: 0 is the most important.
     pub attribute: u8,
+    /// The word exactly as typed, in the dictionary of words as written: it scores
+    /// nothing and matches nothing its word's other terms don't; it tells the
+    /// `exactness` rule that the document has the very word, not another form of it.
+    pub form: bool,
 }
 
 /// A text query taken apart: a document matches when it holds at least one term of
@@ -455,16 +459,12 @@ pub fn plan(
         // field's words), then match every form of the word through its stem:
         // `intelnal` is one edit from `internal`, but more than two from `intern`.
         let timer = std::time::Instant::now();
-        let typo_stems = if typos > 0 {
-            stems_of(
-                &mut analyzer,
-                expand(searcher, index.fields.words, &word.text, typos, false),
-                &word.text,
-                &alternatives,
-            )
+        let typo_words = if typos > 0 {
+            expand(searcher, index.fields.words, &word.text, typos, false)
         } else {
             Vec::new()
         };
+        let typo_stems = stems_of(&mut analyzer, typo_words.clone(), &word.text, &alternatives);
         // The word being typed may have a typo too: whole words beginning with
         // something within the allowed typos of it, unless some word begins with it
         // as typed (then it is taken to be spelt right, as whole words are).
@@ -511,6 +511,7 @@ pub fn plan(
                     typos,
                     prefix,
                     attribute: f.attribute,
+                    form: false,
                 });
             };
             for (n, term) in alternatives.iter().enumerate() {
@@ -553,6 +554,36 @@ pub fn plan(
                     );
                 }
             }
+        }
+        // The corrected spellings as written: a document holding the very word meant
+        // (`developing` for `develpoing`) is exact, one with another form of it
+        // (`development`) is not.
+        for (candidate, distance) in &typo_words {
+            options.push(WeightedTerm {
+                term: Term::from_field_text(index.fields.words, candidate),
+                weight: 0.0,
+                word: slot,
+                typos: typo_count(&word.text, candidate, *distance),
+                prefix: false,
+                attribute: u8::MAX,
+                form: true,
+            });
+        }
+        if !alternatives.is_empty() {
+            let form = Term::from_field_text(index.fields.words, &word.text);
+            options.push(WeightedTerm {
+                // On the word being typed, a document holding it complete as typed
+                // so far says less than a finished word does, unless the word is
+                // likely finished: most documents with a word beginning so have
+                // this very word (`emails`, not `goo` among `google`s).
+                prefix: is_prefix && !likely_finished(searcher, &text_fields, &form, &word.text),
+                term: form,
+                weight: 0.0,
+                word: slot,
+                typos: 0,
+                attribute: u8::MAX,
+                form: true,
+            });
         }
         if prefix.is_some() {
             matched.prefix = prefix;
@@ -626,6 +657,35 @@ fn stems_of(
     stems
 }
 
+/// Whether `word`, still being typed, is likely finished: at least half of the
+/// documents with a word beginning with it (in its busiest field) hold it exactly.
+fn likely_finished(searcher: &Searcher, fields: &[TextField<'_>], form: &Term, word: &str) -> bool {
+    let exact = searcher.doc_freq(form).unwrap_or(0);
+    if exact == 0 {
+        return false;
+    }
+    let beginning = fields
+        .iter()
+        .filter_map(|f| f.prefix_field)
+        .map(|field| match prefix_lookup(word) {
+            PrefixLookup::Expand(p) => words_beginning(searcher, field, p)
+                .iter()
+                .map(|w| {
+                    searcher
+                        .doc_freq(&Term::from_field_text(field, w))
+                        .unwrap_or(0)
+                })
+                .sum(),
+            _ => searcher
+                .doc_freq(&Term::from_field_text(field, word))
+                .unwrap_or(0),
+        })
+        .max()
+        .unwrap_or(0);
+    tracing::debug!(word, exact, beginning, "word being typed");
+    exact.saturating_mul(2) >= beginning
+}
+
 /// Whether some indexed word of some text field begins with `prefix`.
 fn begins_some_word(searcher: &Searcher, fields: &[TextField<'_>], prefix: &str) -> bool {
     fields
@@ -649,6 +709,9 @@ fn typo_weight(typos: u8) -> f32 {
 }
 
 fn boosted(query: TermQuery, boost: f32) -> Box<dyn Query> {
+    if boost == 0.0 {
+        return Box::new(ConstScoreQuery::new(Box::new(query), 0.0));
+    }
     if (boost - 1.0).abs() < f32::EPSILON {
         Box::new(query)
     } else {

@@ -16,11 +16,16 @@
 //! |---|---|
 //! | `words` | more query words matched (the bucket) |
 //! | `typo` | fewer typos over the matched words (a first-letter typo counts two) |
-//! | `proximity` | (accepted, not yet applied: positions are not read) |
-//! | `attribute` | the words found in more important fields (by boost) |
-//! | `exactness` | more words matched as whole words, neither prefix nor typo |
+//! | `proximity` | the matched words closer together, and in the query's order |
+//! | `attribute` | the words found in more important fields (by boost), then nearer the start of the field |
+//! | `exactness` | more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix |
 //! | `score` | higher BM25 (each field weighted by its boost, typos and prefixes weighted down) |
 //! | `field:desc`, `field:asc` | a numeric or date field declared `sortable`: popularity, sales, rating |
+//!
+//! Word positions (for `proximity` and the start of `attribute`) are read only for
+//! the best [`POSITIONS_WINDOW`] of a bucket by the other rules: reading positions
+//! costs more than everything else a document needs. A prefix still being typed has
+//! no positions; it counts as far from the other words for every document alike.
 //!
 //! A bucket of up to [`EXACT_RANK_LIMIT`] documents is ranked whole. A larger one (a
 //! query of one common word or a short prefix) is first cut to its
@@ -45,13 +50,20 @@ pub const EXACT_RANK_LIMIT: u64 = 10_000;
 /// A larger bucket is cut to this many documents by score before the rules rank them.
 pub const RERANK_WINDOW: usize = 1_000;
 
+/// How many of a bucket's best documents get their word positions read.
+pub const POSITIONS_WINDOW: usize = 200;
+/// The proximity cost of two words further apart than this, or in different fields.
+const MAX_PROXIMITY: u32 = 8;
+/// Where in a field a match counts as "late"; later ones count the same.
+const MAX_POSITION: u32 = 16;
+
 /// The rules when a collection does not set its own.
 pub const DEFAULT_RULES: [&str; 6] = [
     "words",
     "typo",
     "proximity",
-    "attribute",
     "exactness",
+    "attribute",
     "score",
 ];
 
@@ -152,8 +164,16 @@ struct Candidate {
     /// The bucket: 0 matched every word.
     bucket: usize,
     typos: u32,
+    /// Lower is closer; 0 until positions are read.
+    proximity: u32,
     attribute: u32,
+    /// Where the words stand in their best field; 0 until positions are read.
+    position: u32,
+    /// Finished words found exactly as typed.
     exact: u32,
+    /// The word still being typed found complete as typed so far: weaker evidence
+    /// than a finished word, so it only breaks ties of BM25's rank, just before it.
+    typed_exact: bool,
     score: f32,
     /// One value per field rule, in rule order.
     values: Vec<Option<f64>>,
@@ -165,10 +185,16 @@ fn compare(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
         let order = match rule {
             Rule::Words => a.bucket.cmp(&b.bucket),
             Rule::Typo => a.typos.cmp(&b.typos),
-            Rule::Proximity => Ordering::Equal,
-            Rule::Attribute => a.attribute.cmp(&b.attribute),
+            Rule::Proximity => a.proximity.cmp(&b.proximity),
+            Rule::Attribute => a
+                .attribute
+                .cmp(&b.attribute)
+                .then(a.position.cmp(&b.position)),
             Rule::Exactness => b.exact.cmp(&a.exact),
-            Rule::Score => b.score.total_cmp(&a.score),
+            Rule::Score => b
+                .typed_exact
+                .cmp(&a.typed_exact)
+                .then(b.score.total_cmp(&a.score)),
             Rule::Field { descending, .. } => {
                 let (x, y) = (a.values[field], b.values[field]);
                 field += 1;
@@ -343,6 +369,14 @@ pub fn rank_with(
             };
             let mut found = describe(readers, &candidates, &scorer_weights, &terms, step, rules)?;
             found.sort_by(|a, b| compare(a, b, rules));
+            let window = POSITIONS_WINDOW.max(wanted).min(found.len());
+            if rules
+                .iter()
+                .any(|r| matches!(r, Rule::Proximity | Rule::Attribute))
+            {
+                read_positions(readers, &mut found[..window], &terms)?;
+                found[..window].sort_by(|a, b| compare(a, b, rules));
+            }
             found.truncate(wanted.saturating_sub(ranked.len()));
             ranked.extend(found);
         }
@@ -441,8 +475,11 @@ fn describe(
             .collect::<tantivy::Result<Vec<_>>>()?;
         let columns = field_columns(reader, rules);
         for &doc in docs {
-            // Per word: (typos, attribute, exact) of its best term present.
-            let mut best: Vec<Option<(u8, u8, bool)>> = vec![None; words];
+            // Per word: (typos, attribute) of its best term present, and the fewest
+            // typos with which the word is there exactly as written.
+            let mut best: Vec<Option<(u8, u8)>> = vec![None; words];
+            let mut as_written: Vec<Option<u8>> = vec![None; words];
+            let mut typed_exact = false;
             let mut score = 0.0;
             for (scorer, term) in scorers.iter_mut().zip(terms) {
                 if scorer.doc() < doc {
@@ -451,35 +488,141 @@ fn describe(
                 if scorer.doc() != doc {
                     continue;
                 }
+                if term.form {
+                    if term.prefix {
+                        typed_exact = true;
+                    } else {
+                        let slot = &mut as_written[term.word];
+                        *slot = Some(slot.map_or(term.typos, |t| t.min(term.typos)));
+                    }
+                    continue;
+                }
                 score += scorer.score();
-                let this = (term.typos, term.attribute, term.typos == 0 && !term.prefix);
+                let this = (term.typos, term.attribute);
                 let slot = &mut best[term.word];
                 *slot = Some(match *slot {
                     None => this,
-                    Some((typos, attribute, exact)) => {
-                        (typos.min(this.0), attribute.min(this.1), exact || this.2)
-                    }
+                    Some((typos, attribute)) => (typos.min(this.0), attribute.min(this.1)),
                 });
             }
-            let matched = best.iter().flatten();
             let (mut typos, mut attribute, mut exact) = (0u32, 0u32, 0u32);
-            for &(t, a, e) in matched {
-                typos += u32::from(t);
-                attribute += u32::from(a);
-                exact += u32::from(e);
+            for (word, found) in best.iter().enumerate() {
+                if let Some((t, a)) = found {
+                    typos += u32::from(*t);
+                    attribute += u32::from(*a);
+                    // Exact when written as the closest spelling the document has.
+                    exact += u32::from(as_written[word] == Some(*t));
+                }
             }
             out.push(Candidate {
                 address: DocAddress::new(ord as u32, doc),
                 bucket,
                 typos,
+                proximity: 0,
                 attribute,
+                position: 0,
                 exact,
+                typed_exact,
                 score,
                 values: columns.iter().map(|c| c.value(doc)).collect(),
             });
         }
     }
     Ok(out)
+}
+
+/// Reads the positions of the candidates' matched words (whole-word terms of the text
+/// fields; prefixes have none) and sets their `proximity` and `position`.
+fn read_positions(
+    readers: &[SegmentReader],
+    candidates: &mut [Candidate],
+    terms: &[&query::WeightedTerm],
+) -> tantivy::Result<()> {
+    use tantivy::postings::Postings;
+    use tantivy::schema::IndexRecordOption;
+    let words = terms.iter().map(|t| t.word + 1).max().unwrap_or(0);
+    // Documents in order per segment, so each term's postings only move forward.
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by_key(|&i| candidates[i].address);
+    let mut postings: Vec<Option<tantivy::postings::SegmentPostings>> = Vec::new();
+    let mut segment = u32::MAX;
+    let mut buffer = Vec::new();
+    for i in order {
+        let address = candidates[i].address;
+        if address.segment_ord != segment {
+            segment = address.segment_ord;
+            let reader = &readers[segment as usize];
+            postings = terms
+                .iter()
+                .map(|t| {
+                    if t.form || t.prefix && t.typos == 0 {
+                        return Ok(None);
+                    }
+                    let inverted = reader.inverted_index(t.term.field())?;
+                    Ok(inverted
+                        .read_postings(&t.term, IndexRecordOption::WithFreqsAndPositions)?)
+                })
+                .collect::<tantivy::Result<_>>()?;
+        }
+        // Per word, per field (by attribute), its positions.
+        let mut at: Vec<Vec<(u8, u32)>> = vec![Vec::new(); words];
+        for (postings, term) in postings.iter_mut().zip(terms) {
+            let Some(postings) = postings else {
+                continue;
+            };
+            if postings.doc() < address.doc_id {
+                postings.seek(address.doc_id);
+            }
+            if postings.doc() != address.doc_id {
+                continue;
+            }
+            buffer.clear();
+            postings.positions(&mut buffer);
+            at[term.word].extend(buffer.iter().map(|&p| (term.attribute, p)));
+        }
+        let candidate = &mut candidates[i];
+        candidate.proximity = proximity(&at);
+        candidate.position = at
+            .iter()
+            .filter(|positions| !positions.is_empty())
+            .map(|positions| {
+                let best = positions.iter().map(|p| p.0).min().unwrap_or(0);
+                positions
+                    .iter()
+                    .filter(|p| p.0 == best)
+                    .map(|p| p.1.min(MAX_POSITION))
+                    .min()
+                    .unwrap_or(MAX_POSITION)
+            })
+            .sum();
+    }
+    Ok(())
+}
+
+/// The proximity cost of words at these (field, position)s: per pair of query words
+/// next to each other in the query, the smallest distance between them in one field
+/// (1 when adjacent and in order, one more when reversed), up to [`MAX_PROXIMITY`];
+/// a word without positions costs the most.
+fn proximity(at: &[Vec<(u8, u32)>]) -> u32 {
+    at.windows(2)
+        .map(|pair| {
+            let mut best = MAX_PROXIMITY;
+            for &(field, first) in &pair[0] {
+                for &(other, second) in &pair[1] {
+                    if field != other {
+                        continue;
+                    }
+                    let cost = if second > first {
+                        second - first
+                    } else {
+                        first - second + 1
+                    };
+                    best = best.min(cost);
+                }
+            }
+            best
+        })
+        .sum()
 }
 
 /// A field rule's column in one segment.
@@ -525,6 +668,20 @@ fn field_columns(reader: &SegmentReader, rules: &[Rule]) -> Vec<Column> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proximity_counts_distance_order_and_fields() {
+        let adjacent = vec![vec![(0, 3)], vec![(0, 4)]];
+        assert_eq!(proximity(&adjacent), 1);
+        let reversed = vec![vec![(0, 4)], vec![(0, 3)]];
+        assert_eq!(proximity(&reversed), 2);
+        let apart = vec![vec![(0, 1)], vec![(1, 2)]];
+        assert_eq!(proximity(&apart), MAX_PROXIMITY, "different fields");
+        let missing = vec![vec![(0, 1)], vec![]];
+        assert_eq!(proximity(&missing), MAX_PROXIMITY);
+        let far = vec![vec![(0, 1)], vec![(0, 40)]];
+        assert_eq!(proximity(&far), MAX_PROXIMITY);
+    }
 
     #[test]
     fn words_are_dropped_last_first_or_most_frequent_first() {
