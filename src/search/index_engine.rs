@@ -461,8 +461,20 @@ mod tests {
         typos: u32,
         attribute: u32,
         exact: u32,
+        typed_exact: bool,
         score: f32,
         rating: Option<i64>,
+        /// Ties go to the lower address, as in the engine.
+        address: DocAddress,
+    }
+
+    /// What a document holds of one word: the fewest typos of a term present, the best
+    /// attribute, and the fewest typos with which it is there exactly as written.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Held {
+        typos: Option<u8>,
+        attribute: u8,
+        written: Option<u8>,
     }
 
     /// Ranks every document by reading each term's full posting list through tantivy,
@@ -484,8 +496,9 @@ mod tests {
                 .into_iter()
                 .collect()
         });
-        // Per document, per word: (typos, attribute, exact) of its best term; and scores.
-        let mut seen: HashMap<DocAddress, (Vec<Option<(u8, u8, bool)>>, f32)> = HashMap::new();
+        // Per document: per word what it holds, whether the word being typed is there
+        // complete, and the score.
+        let mut seen: HashMap<DocAddress, (Vec<Held>, bool, f32)> = HashMap::new();
         for term in plan.words.iter().flatten() {
             let found = searcher
                 .search(
@@ -499,30 +512,39 @@ mod tests {
                 }
                 let entry = seen
                     .entry(address)
-                    .or_insert_with(|| (vec![None; plan.words.len()], 0.0));
-                entry.1 += score;
-                let this = (term.typos, term.attribute, term.typos == 0 && !term.prefix);
-                let slot = &mut entry.0[term.word];
-                *slot = Some(match *slot {
-                    None => this,
-                    Some(b) => (b.0.min(this.0), b.1.min(this.1), b.2 || this.2),
-                });
+                    .or_insert_with(|| (vec![Held::default(); plan.words.len()], false, 0.0));
+                let held = &mut entry.0[term.word];
+                if term.form && term.prefix {
+                    entry.1 = true;
+                } else if term.form {
+                    held.written = Some(held.written.map_or(term.typos, |t| t.min(term.typos)));
+                } else {
+                    entry.2 += score;
+                    held.attribute = match held.typos {
+                        None => term.attribute,
+                        Some(_) => held.attribute.min(term.attribute),
+                    };
+                    held.typos = Some(held.typos.map_or(term.typos, |t| t.min(term.typos)));
+                }
             }
         }
         let n = plan.words.len();
         let frequencies: Vec<u64> = (0..n)
             .map(|w| {
                 seen.values()
-                    .filter(|(words, _)| words[w].is_some())
+                    .filter(|(words, _, _)| words[w].typos.is_some())
                     .count() as u64
             })
             .collect();
+        // Words matching nothing go first, then the strategy's order.
         let drops: Vec<usize> = match strategy {
             ranking::MatchingStrategy::All => Vec::new(),
-            ranking::MatchingStrategy::Last => (1..n).rev().collect(),
-            ranking::MatchingStrategy::Frequency => {
-                let mut order: Vec<usize> = (0..n).collect();
-                order.sort_by(|&a, &b| frequencies[b].cmp(&frequencies[a]).then(b.cmp(&a)));
+            ranking::MatchingStrategy::Last | ranking::MatchingStrategy::Frequency => {
+                let mut order: Vec<usize> = (0..n).rev().collect();
+                if strategy == ranking::MatchingStrategy::Frequency {
+                    order.sort_by(|&a, &b| frequencies[b].cmp(&frequencies[a]).then(b.cmp(&a)));
+                }
+                order.sort_by_key(|&w| frequencies[w] > 0);
                 order.truncate(n.saturating_sub(1));
                 order
             }
@@ -531,13 +553,12 @@ mod tests {
         let mut kept: Vec<usize> = (0..n).collect();
         let mut total = 0;
         for step in 0..=drops.len() {
-            let matches =
-                |words: &Vec<Option<(u8, u8, bool)>>| kept.iter().all(|&w| words[w].is_some());
-            total = seen.values().filter(|(words, _)| matches(words)).count() as u64;
+            let matches = |words: &Vec<Held>| kept.iter().all(|&w| words[w].typos.is_some());
+            total = seen.values().filter(|(words, _, _)| matches(words)).count() as u64;
             let mut bucket: Vec<Brute> = seen
                 .iter()
-                .filter(|(_, (words, _))| matches(words))
-                .filter(|(_, (words, _))| {
+                .filter(|(_, (words, _, _))| matches(words))
+                .filter(|(_, (words, _, _))| {
                     // Not in an earlier bucket.
                     step == 0 || {
                         let earlier: Vec<usize> = kept
@@ -545,11 +566,11 @@ mod tests {
                             .copied()
                             .chain(std::iter::once(drops[step - 1]))
                             .collect();
-                        !earlier.iter().all(|&w| words[w].is_some())
+                        !earlier.iter().all(|&w| words[w].typos.is_some())
                     }
                 })
-                .map(|(address, (words, score))| {
-                    let matched = words.iter().flatten();
+                .map(|(address, (words, typed_exact, score))| {
+                    let matched = words.iter().filter(|h| h.typos.is_some());
                     let rating = searcher
                         .segment_reader(address.segment_ord)
                         .fast_fields()
@@ -558,21 +579,27 @@ mod tests {
                         .and_then(|c| c.first(address.doc_id));
                     Brute {
                         bucket: step,
-                        typos: matched.clone().map(|m| u32::from(m.0)).sum(),
-                        attribute: matched.clone().map(|m| u32::from(m.1)).sum(),
-                        exact: matched.map(|m| u32::from(m.2)).sum(),
+                        typos: matched
+                            .clone()
+                            .map(|h| u32::from(h.typos.unwrap_or(0)))
+                            .sum(),
+                        attribute: matched.clone().map(|h| u32::from(h.attribute)).sum(),
+                        exact: matched.map(|h| u32::from(h.written == h.typos)).sum(),
+                        typed_exact: *typed_exact,
                         score: *score,
                         rating: if by_rating { rating } else { None },
+                        address: *address,
                     }
                 })
                 .collect();
             bucket.sort_by(|a, b| {
                 a.typos
                     .cmp(&b.typos)
-                    .then(a.attribute.cmp(&b.attribute))
                     .then(b.exact.cmp(&a.exact))
+                    .then(b.typed_exact.cmp(&a.typed_exact))
                     .then(b.score.total_cmp(&a.score))
                     .then(b.rating.cmp(&a.rating))
+                    .then(a.address.cmp(&b.address))
             });
             bucket.truncate(wanted - ranked.len());
             ranked.extend(bucket);
@@ -620,9 +647,10 @@ mod tests {
             let by_rating = n % 2 == 0;
             let (want, want_total) =
                 brute_force(&searcher, &plan, filter.as_deref(), 10, strategy, by_rating);
-            // The default rules, every bucket ranked whole; with a field rule on odd
-            // queries.
-            let mut names = ranking::DEFAULT_RULES.to_vec();
+            // The rules that need no word positions (proximity and the position part
+            // of attribute have tests of their own), every bucket ranked whole; with a
+            // field rule on odd queries.
+            let mut names = vec!["words", "typo", "exactness", "score"];
             if by_rating {
                 names.push("rating:desc");
             }
@@ -672,8 +700,34 @@ mod tests {
                 strategy,
                 false,
             );
-            plain.sort_by(|a, b| a.bucket.cmp(&b.bucket).then(b.score.total_cmp(&a.score)));
-            plain.truncate(10);
+            // Each bucket cut to its 10 best by BM25, then ordered by the `score` rule
+            // (the word being typed found complete first, then BM25).
+            plain.sort_by(|a, b| {
+                a.bucket
+                    .cmp(&b.bucket)
+                    .then(b.score.total_cmp(&a.score))
+                    .then(a.address.cmp(&b.address))
+            });
+            let mut cut_want: Vec<Brute> = Vec::new();
+            for bucket in 0.. {
+                if cut_want.len() >= 10 || !plain.iter().any(|b| b.bucket >= bucket) {
+                    break;
+                }
+                let mut best: Vec<Brute> = plain
+                    .iter()
+                    .filter(|b| b.bucket == bucket)
+                    .take(10)
+                    .cloned()
+                    .collect();
+                best.sort_by(|a, b| {
+                    b.typed_exact
+                        .cmp(&a.typed_exact)
+                        .then(b.score.total_cmp(&a.score))
+                });
+                best.truncate(10 - cut_want.len());
+                cut_want.extend(best);
+            }
+            let plain = cut_want;
             assert_eq!(cut.hits.len(), plain.len(), "{q:?}");
             for (rank, ((score, _), w)) in cut.hits.iter().zip(&plain).enumerate() {
                 assert!(

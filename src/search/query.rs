@@ -346,10 +346,13 @@ impl QueryPlan {
     }
 }
 
+/// The union of a word's terms; the markers of words as written (`form`) match
+/// nothing of their own, so they are left out.
 fn union<'a>(terms: impl IntoIterator<Item = &'a WeightedTerm>) -> Box<dyn Query> {
     Box::new(BooleanQuery::new(
         terms
             .into_iter()
+            .filter(|t| !t.form)
             .map(|t| (Occur::Should, term_query(t)))
             .collect(),
     ))

@@ -313,9 +313,11 @@ pub fn rank_with(
         let allowed = index.bitsets.allowed(reader, filter_weight.as_deref())?;
         let mut per_word = Vec::with_capacity(n);
         for (w, word) in plan.words.iter().enumerate() {
+            // The markers of words as written only tell `exactness`; they match
+            // nothing a word's other terms don't (a stop word has no stem).
             let mut bits = index
                 .bitsets
-                .word_matches(reader, word.iter().map(|t| &t.term))?;
+                .word_matches(reader, word.iter().filter(|t| !t.form).map(|t| &t.term))?;
             bits.intersect(&allowed);
             frequencies[w] += bits.len();
             per_word.push(bits);
@@ -552,17 +554,18 @@ fn read_positions(
         if address.segment_ord != segment {
             segment = address.segment_ord;
             let reader = &readers[segment as usize];
-            postings = terms
-                .iter()
-                .map(|t| {
-                    if t.form || t.prefix && t.typos == 0 {
-                        return Ok(None);
-                    }
-                    let inverted = reader.inverted_index(t.term.field())?;
-                    Ok(inverted
-                        .read_postings(&t.term, IndexRecordOption::WithFreqsAndPositions)?)
-                })
-                .collect::<tantivy::Result<_>>()?;
+            postings =
+                terms
+                    .iter()
+                    .map(|t| {
+                        if t.form || t.prefix && t.typos == 0 {
+                            return Ok(None);
+                        }
+                        let inverted = reader.inverted_index(t.term.field())?;
+                        Ok(inverted
+                            .read_postings(&t.term, IndexRecordOption::WithFreqsAndPositions)?)
+                    })
+                    .collect::<tantivy::Result<_>>()?;
         }
         // Per word, per field (by attribute), its positions.
         let mut at: Vec<Vec<(u8, u32)>> = vec![Vec::new(); words];
