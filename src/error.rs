@@ -59,7 +59,7 @@ error_codes! {
     InvalidSettings => (BAD_REQUEST, "invalid_settings", "A settings change names an unknown field or has a value out of range."),
     InvalidDocument => (BAD_REQUEST, "invalid_document", "The document is not a JSON object or a field does not match the collection schema; the message names the field."),
     InvalidDocumentId => (BAD_REQUEST, "invalid_document_id", "A document id must be a string matching `^[A-Za-z0-9_-]{1,511}$`, and the same in the path and the body."),
-    InvalidSearchQuery => (BAD_REQUEST, "invalid_search_query", "The search's `q` is too long or has an unbalanced quote."),
+    InvalidSearchQuery => (BAD_REQUEST, "invalid_search_query", "The search's `q` is too long."),
     InvalidFilter => (BAD_REQUEST, "invalid_filter", "The `filter` expression does not parse, names an unknown or unfilterable field, or has a value of the wrong type."),
     InvalidSort => (BAD_REQUEST, "invalid_sort", "`sort` names an unknown field or one not declared `sortable`, or is not `field:asc`/`field:desc`."),
     InvalidFacets => (BAD_REQUEST, "invalid_facets", "`facets` names an unknown field or one that is not a keyword field declared `facet`."),

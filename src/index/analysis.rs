@@ -87,6 +87,23 @@ pub fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     out
 }
 
+/// The analyzed terms of `text` with their positions (stop words leave gaps, as in
+/// the index), first at 0: a phrase's terms as a phrase query wants them.
+pub fn positioned_terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(usize, String)> {
+    let mut stream = analyzer.token_stream(text);
+    let mut out: Vec<(usize, String)> = Vec::new();
+    while stream.advance() {
+        let token = stream.token();
+        out.push((token.position, token.text.clone()));
+    }
+    if let Some(first) = out.first().map(|t| t.0) {
+        for term in &mut out {
+            term.0 -= first;
+        }
+    }
+    out
+}
+
 /// A normalized word lower-cased and folded the way the analyzers do.
 pub fn normalize_word(word: &str) -> String {
     let mut normalizer = normalizer();

@@ -237,6 +237,7 @@ fn substring_search(
         facets: BTreeMap::new(),
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         engine: Engine::Index,
+        matched_words: None,
     })
 }
 
@@ -259,7 +260,15 @@ pub fn search(
             prefix: request.prefix,
         },
     );
-    let filter = request.filter.as_ref().map(|f| filter_query(index, f));
+    let user_filter = request.filter.as_ref().map(|f| filter_query(index, f));
+    // Phrases restrict the matches the way a filter does.
+    let filter: Option<Box<dyn Query>> = match (user_filter, query::phrase_filter(index, &plan)) {
+        (Some(user), Some(phrases)) => Some(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, user),
+            (Occur::Must, phrases),
+        ]))),
+        (user, phrases) => user.or(phrases),
+    };
     // The conjunction with the filter, for the paths that visit every match (no
     // words, a sort by field, facets); built only when one of them runs.
     let full_query = || match &filter {
@@ -268,6 +277,7 @@ pub fn search(
     };
     let built = started.elapsed();
     let window = TopDocs::with_limit(request.limit).and_offset(request.offset);
+    let mut matched_words = None;
 
     let (addresses, total) = match &request.sort {
         None if !plan.words.is_empty() => {
@@ -284,6 +294,13 @@ pub fn search(
                 &ranking::rules_of(index),
             )?;
             let count = ranked.total;
+            matched_words = Some(
+                ranked
+                    .kept_words
+                    .iter()
+                    .filter_map(|&w| plan.texts.get(w).cloned())
+                    .collect(),
+            );
             let addresses = ranked
                 .hits
                 .into_iter()
@@ -383,6 +400,7 @@ pub fn search(
         facets,
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         engine: Engine::Index,
+        matched_words,
     })
 }
 

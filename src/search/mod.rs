@@ -255,12 +255,8 @@ impl SearchParams {
     /// Checks the parameters: their shape, then what the collection's schema decides.
     pub fn validate(self, schema: &CollectionSchema) -> Result<SearchRequest, SearchRequestError> {
         Validate::validate(&self).map_err(|errors| shape_error(&errors))?;
+        // Words in double quotes are a phrase; a lone quote is only a character.
         let q = self.q.unwrap_or_default();
-        if q.chars().filter(|&c| c == '"').count() % 2 == 1 {
-            return Err(SearchRequestError::Query(
-                "`q` has an unbalanced double quote".into(),
-            ));
-        }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         let offset = self.offset.unwrap_or(0);
         if offset.saturating_add(limit) > MAX_WINDOW {
@@ -482,6 +478,11 @@ pub struct SearchResponse {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub facets: BTreeMap<String, Vec<FacetCount>>,
     pub engine: Engine,
+    /// The query words every hit matches (normalized): all of them, unless the
+    /// matching strategy had to drop some to fill the page. `index` engine only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["wireless", "headph"]))]
+    pub matched_words: Option<Vec<String>>,
     /// Time spent answering, in milliseconds, server side. The last field: a cached
     /// answer gets this request's time (and its `cache` origin) spliced in here.
     pub took_ms: f64,

@@ -320,6 +320,31 @@ pub struct QueryPlan {
     /// every document matches.
     pub words: Vec<Vec<WeightedTerm>>,
     pub matched: MatchedTerms,
+    /// The query words as typed (normalized), one per entry of `words`.
+    pub texts: Vec<String>,
+    /// Phrases in double quotes, as analyzed terms with their positions: a document
+    /// must hold each one, in order and adjacent, in one text field.
+    pub phrases: Vec<Vec<(usize, String)>>,
+}
+
+/// The parts of a query in double quotes with a closing quote (a lone quote is text),
+/// and the query without its quotes.
+pub fn phrases(text: &str) -> (Vec<&str>, String) {
+    let parts: Vec<&str> = text.split('"').collect();
+    // An even number of parts means an odd number of quotes: the last one is lone.
+    let closed = if parts.len() % 2 == 0 {
+        parts.len() - 1
+    } else {
+        parts.len()
+    };
+    let phrases = parts
+        .iter()
+        .take(closed)
+        .skip(1)
+        .step_by(2)
+        .copied()
+        .collect();
+    (phrases, text.replace('"', " "))
 }
 
 impl QueryPlan {
@@ -403,14 +428,23 @@ pub fn plan(
 ) -> QueryPlan {
     let mut normalizer = index.normalizer();
     let mut analyzer = index.analyzer();
-    let mut words = analysis::words(&mut normalizer, text);
+    let (quoted, unquoted) = phrases(text);
+    let mut words = analysis::words(&mut normalizer, &unquoted);
     words.truncate(MAX_QUERY_WORDS);
     let mut matched = MatchedTerms::default();
     if words.is_empty() {
         return QueryPlan::default();
     }
-    // Type-ahead: the last word is still being typed unless the query ends in a space.
-    let last_is_prefix = matching.prefix && !text.ends_with(char::is_whitespace);
+    let phrases: Vec<Vec<(usize, String)>> = quoted
+        .iter()
+        .map(|phrase| analysis::positioned_terms(&mut analyzer, phrase))
+        .filter(|terms| terms.len() > 1)
+        .collect();
+    // Type-ahead: the last word is still being typed unless the query ends in a space
+    // (or closes a phrase, whose words are whole).
+    let ends_phrase = text.trim_end().ends_with('"') && text.matches('"').count() % 2 == 0;
+    let last_is_prefix = matching.prefix && !text.ends_with(char::is_whitespace) && !ends_phrase;
+    let mut texts = Vec::new();
     let text_fields = text_fields(index);
     let typo_rules = &index.spec.settings.typo_tolerance;
     let count = words.len();
@@ -592,10 +626,13 @@ pub fn plan(
             matched.prefix = prefix;
         }
         required.push(options);
+        texts.push(word.text.clone());
     }
     QueryPlan {
         words: required,
         matched,
+        texts,
+        phrases,
     }
 }
 
@@ -720,6 +757,38 @@ fn boosted(query: TermQuery, boost: f32) -> Box<dyn Query> {
     } else {
         Box::new(BoostQuery::new(Box::new(query), boost))
     }
+}
+
+/// The documents holding every phrase of the plan (in one text field each), as a
+/// filter; `None` without phrases.
+pub fn phrase_filter(index: &CollectionIndex, plan: &QueryPlan) -> Option<Box<dyn Query>> {
+    if plan.phrases.is_empty() {
+        return None;
+    }
+    let fields: Vec<Field> = text_fields(index).iter().map(|f| f.field).collect();
+    let each: Vec<(Occur, Box<dyn Query>)> = plan
+        .phrases
+        .iter()
+        .map(|terms| {
+            let in_some_field: Vec<(Occur, Box<dyn Query>)> = fields
+                .iter()
+                .map(|&field| {
+                    let phrase = tantivy::query::PhraseQuery::new_with_offset(
+                        terms
+                            .iter()
+                            .map(|(at, t)| (*at, Term::from_field_text(field, t)))
+                            .collect(),
+                    );
+                    (Occur::Should, Box::new(phrase) as Box<dyn Query>)
+                })
+                .collect();
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(in_some_field)) as Box<dyn Query>,
+            )
+        })
+        .collect();
+    Some(Box::new(BooleanQuery::new(each)))
 }
 
 /// `query` restricted to documents `filter` matches, without `filter` adding to scores.

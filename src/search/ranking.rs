@@ -244,8 +244,8 @@ fn drop_order(strategy: MatchingStrategy, frequencies: &[u64]) -> Vec<usize> {
 pub struct Ranked {
     pub hits: Vec<(f32, DocAddress)>,
     pub total: u64,
-    /// Which query words every document of the last bucket visited matched (indexes
-    /// into the plan's words): all of them unless words were dropped.
+    /// Which query words every hit matches (indexes into the plan's words): all of
+    /// them unless words were dropped.
     pub kept_words: Vec<usize>,
 }
 
@@ -329,6 +329,8 @@ pub fn rank_with(
     let mut previous: Option<Vec<DocBits>> = None;
     let mut ranked: Vec<Candidate> = Vec::new();
     let mut total = 0;
+    // The words of the last bucket that gave hits: every hit matches them.
+    let mut matched = kept.clone();
     let scorer_weights = plan
         .words
         .iter()
@@ -380,6 +382,9 @@ pub fn rank_with(
                 found[..window].sort_by(|a, b| compare(a, b, rules));
             }
             found.truncate(wanted.saturating_sub(ranked.len()));
+            if !found.is_empty() {
+                matched = kept.clone();
+            }
             ranked.extend(found);
         }
         if ranked.len() >= wanted || step == drops.len() {
@@ -391,7 +396,7 @@ pub fn rank_with(
     Ok(Ranked {
         hits: ranked.into_iter().map(|c| (c.score, c.address)).collect(),
         total,
-        kept_words: kept,
+        kept_words: matched,
     })
 }
 

@@ -336,6 +336,7 @@ pub async fn search(
         limit: request.limit,
         facets: BTreeMap::new(),
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        matched_words: None,
         engine: request.engine,
     })
 }

@@ -16,6 +16,7 @@ mod indexing;
 mod migrations;
 mod observability;
 mod openapi;
+mod relevance;
 mod search;
 mod shutdown;
 mod substring;

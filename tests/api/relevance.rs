@@ -1,0 +1,259 @@
+//! What a person typing expects, pinned on small hand-made collections: typos found
+//! among the words as written, words dropped when all of them match nothing, the
+//! ranking rules in their order, identifiers by prefix (one character too), phrases,
+//! and a numeric field breaking ties.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, json_body, wait_until};
+
+/// A collection `docs` (`title` boost 3, `body`, `popularity` sortable) holding
+/// `documents`; returns once every one is searchable.
+async fn collection(app: &TestApp, documents: &[Value]) {
+    let schema = json!({"name": "docs", "fields": [
+        {"name": "title", "type": "text", "boost": 3.0},
+        {"name": "body", "type": "text"},
+        {"name": "popularity", "type": "integer", "sortable": true}
+    ]});
+    let response = app.post_json("/v1/collections", &schema).await;
+    assert_eq!(response.status(), 201);
+    let lines: Vec<String> = documents.iter().map(Value::to_string).collect();
+    let report = json_body(app.import("docs", lines.join("\n")).await).await;
+    assert_eq!(report["failed"], 0, "{report}");
+    let token = report["consistencyToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // The import is searchable once a search waiting for its token answers.
+    let response = app
+        .get(&format!("/v1/collections/docs/search?q=&after={token}"))
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+/// The ids of a search's hits, and its body.
+async fn ids(app: &TestApp, query: &str) -> (Vec<String>, Value) {
+    let response = app
+        .get(&format!("/v1/collections/docs/search?{query}&cache=false"))
+        .await;
+    assert_eq!(response.status(), 200, "{query}");
+    let body = json_body(response).await;
+    let ids = body["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    (ids, body)
+}
+
+#[tokio::test]
+async fn a_typo_is_found_among_the_words_as_written_and_the_word_meant_ranks_first() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "internal", "title": "internal tools"}),
+            // Same stem (`intern`), another word.
+            json!({"id": "interns", "title": "interns program"}),
+        ],
+    )
+    .await;
+    // `intelnal` is one edit from `internal`, three from its stem `intern`.
+    let (found, _) = ids(&app, "q=intelnal%20").await;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("internal"),
+        "{found:?}"
+    );
+    // The word being typed may have a typo too.
+    let (found, _) = ids(&app, "q=intelna").await;
+    assert!(found.contains(&"internal".to_owned()), "{found:?}");
+}
+
+#[tokio::test]
+async fn words_are_dropped_the_most_common_first_and_never_into_an_empty_answer() {
+    let app = TestApp::spawn().await;
+    let mut documents = vec![json!({"id": "parser", "title": "rust json parser"})];
+    for n in 0..5 {
+        documents.push(json!({"id": format!("car{n}"), "title": "fast cars"}));
+    }
+    collection(&app, &documents).await;
+    // No document has all three words. `frequency` (the default) drops `fast`, the
+    // most common, first.
+    let (found, body) = ids(&app, "q=fast%20json%20parser%20").await;
+    assert_eq!(found, ["parser"], "{body}");
+    assert_eq!(body["matchedWords"], json!(["json", "parser"]));
+    // `last` drops `parser`, then `json`: only `fast` is left to match.
+    let (found, body) = ids(&app, "q=fast%20json%20parser%20&matchingStrategy=last").await;
+    assert_eq!(found.len(), 5, "{body}");
+    assert!(found.iter().all(|id| id.starts_with("car")), "{found:?}");
+    assert_eq!(body["matchedWords"], json!(["fast"]));
+    // `all` drops nothing.
+    let (found, body) = ids(&app, "q=fast%20json%20parser%20&matchingStrategy=all").await;
+    assert!(found.is_empty(), "{body}");
+    assert_eq!(body["total"], 0);
+    // A word that matches nothing is dropped whatever the strategy.
+    let (found, _) = ids(&app, "q=zzzzqq%20json%20&matchingStrategy=last").await;
+    assert_eq!(found, ["parser"]);
+}
+
+#[tokio::test]
+async fn documents_matching_more_words_rank_above_those_matching_fewer() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // `lamp` many times in the title: the best BM25 for that word alone.
+            json!({"id": "lamps", "title": "lamp lamp lamp"}),
+            json!({"id": "both", "body": "a desk lamp with a long cable"}),
+        ],
+    )
+    .await;
+    // `last` drops `cable` once the documents with both words are taken.
+    let (found, _) = ids(&app, "q=lamp%20cable%20&matchingStrategy=last").await;
+    assert_eq!(found, ["both", "lamps"]);
+}
+
+#[tokio::test]
+async fn ranking_rules_apply_in_their_order_and_can_be_changed() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // Another form of the word (the same stem, `connect`), in the most
+            // important field.
+            json!({"id": "title", "title": "connected"}),
+            // The word as typed, in a lesser field.
+            json!({"id": "body", "body": "connecting"}),
+        ],
+    )
+    .await;
+    // Default: exactness before attribute.
+    let (found, _) = ids(&app, "q=connecting%20").await;
+    assert_eq!(found, ["body", "title"]);
+    // Attribute first.
+    let response = app
+        .patch_json(
+            "/v1/collections/docs",
+            &json!({"rankingRules": ["words", "typo", "attribute", "exactness", "score"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    // The index is rebuilt for the new settings; the old one answers meanwhile.
+    let swapped = wait_until(Duration::from_secs(10), || async {
+        ids(&app, "q=connecting%20").await.0 == ["title", "body"]
+    })
+    .await;
+    assert!(swapped, "{:?}", ids(&app, "q=connecting%20").await.0);
+    // Unknown rules and fields that are not sortable numbers are refused.
+    for rules in [json!(["words", "nearness"]), json!(["title:desc"])] {
+        assert_error(
+            app.patch_json("/v1/collections/docs", &json!({"rankingRules": rules}))
+                .await,
+            400,
+            "invalid_settings",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn proximity_puts_words_together_first() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "apart", "body": "light and strong and weight"}),
+            json!({"id": "together", "body": "strong light weight"}),
+        ],
+    )
+    .await;
+    let (found, _) = ids(&app, "q=light%20weight%20").await;
+    assert_eq!(found, ["together", "apart"]);
+}
+
+#[tokio::test]
+async fn a_numeric_field_breaks_ties_when_it_is_a_ranking_rule() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "one", "title": "lamp", "popularity": 1}),
+            json!({"id": "five", "title": "lamp", "popularity": 5}),
+            json!({"id": "three", "title": "lamp", "popularity": 3}),
+            json!({"id": "none", "title": "lamp"}),
+        ],
+    )
+    .await;
+    let response = app
+        .patch_json(
+            "/v1/collections/docs",
+            &json!({"rankingRules": ["words", "typo", "proximity", "exactness", "attribute", "popularity:desc", "score"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        (found, _) = ids(&app, "q=lamp").await;
+        if found == ["five", "three", "one", "none"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        found,
+        ["five", "three", "one", "none"],
+        "missing values last"
+    );
+}
+
+#[tokio::test]
+async fn identifiers_are_found_by_any_typed_prefix_one_character_included() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "retry", "title": "node-fetch-retry"}),
+            json!({"id": "fetch", "title": "node-fetch"}),
+            json!({"id": "py3", "title": "py3-foo-bar"}),
+            json!({"id": "lib", "title": "lib1.2-core"}),
+            json!({"id": "xy", "title": "x-y"}),
+        ],
+    )
+    .await;
+    for (query, expected) in [
+        ("node-fetch-r", "retry"),
+        ("py3-foo-b", "py3"),
+        ("lib1.2-c", "lib"),
+        ("x-y", "xy"),
+        ("x", "xy"),
+    ] {
+        let (found, body) = ids(&app, &format!("q={query}")).await;
+        assert_eq!(
+            found.first().map(String::as_str),
+            Some(expected),
+            "{query}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn words_in_quotes_are_a_phrase_and_a_lone_quote_is_just_text() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "phrase", "body": "over light weight"}),
+            json!({"id": "scattered", "body": "light over there"}),
+        ],
+    )
+    .await;
+    let (found, _) = ids(&app, "q=%22over%20light%22").await;
+    assert_eq!(found, ["phrase"]);
+    // A lone quote is neither an error nor a phrase.
+    let (found, _) = ids(&app, "q=%22over%20light%20").await;
+    assert_eq!(found.len(), 2, "{found:?}");
+}
