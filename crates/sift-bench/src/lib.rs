@@ -7,6 +7,7 @@
 //! engine: in process (the engine call only) and over HTTP with closed-loop clients.
 //! Results go to `<out>/<corpus>.json` and `.md`, with SVG plots ([`plot`]).
 
+pub mod eval;
 pub mod plot;
 pub mod report;
 

@@ -1,6 +1,7 @@
 //! `sift-bench`: the benchmark tooling, kept out of the server's binary and dependency
 //! tree. `sift-bench datagen` writes generated corpora as NDJSON; `sift-bench run`
-//! measures `ILIKE`, full-text search and the index on them.
+//! measures `ILIKE`, full-text search and the index on them; `sift-bench eval`
+//! measures relevance on judged queries.
 
 use std::process::ExitCode;
 
@@ -37,6 +38,8 @@ enum Command {
     },
     /// Measure ILIKE, full-text search and the index (uncached, L1, L2) on generated corpora
     Run(Box<sift_bench::BenchArgs>),
+    /// Measure relevance (Recall@10, MRR@10, nDCG@10, empty answers, latency) on judged queries
+    Eval(Box<sift_bench::eval::EvalArgs>),
 }
 
 #[tokio::main]
@@ -52,6 +55,13 @@ async fn main() -> ExitCode {
             output,
             schema,
         } => datagen(corpus, count, seed, output, schema),
+        Command::Eval(args) => match sift_bench::eval::run(*args).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("sift-bench eval: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run(args) => match sift_bench::run(*args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
