@@ -226,11 +226,11 @@ pub struct CollectionSettings {
     /// semantics) is answered from the index. Makes indexing slower and the index larger.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub substring_index: bool,
-    /// Ranking rules, in order (see the README's "Ranking"); `null` is the default
-    /// `["words", "typo", "proximity", "attribute", "exactness", "score"]`. Add a
-    /// sortable numeric field as `"popularity:desc"` to rank by it.
+    /// Ranking rules, in order (see the README's "How the index engine matches"); `null`
+    /// is the default `["words", "typo", "exactness", "proximity", "attribute", "score"]`.
+    /// Add a sortable numeric field as `"popularity:desc"` to rank by it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!(["words", "typo", "proximity", "attribute", "exactness", "score", "popularity:desc"]))]
+    #[schema(example = json!(["words", "typo", "exactness", "proximity", "attribute", "popularity:desc", "score"]))]
     pub ranking_rules: Option<Vec<String>>,
     /// Which words a search may drop when all of them together cannot fill the page
     /// (`last`, `frequency` or `all`); a search's `matchingStrategy` overrides it.
