@@ -377,19 +377,7 @@ impl Indexer {
             if on_disk_used.is_none() {
                 // A fresh build leaves many segments; merge them in the background
                 // while the index already answers.
-                tokio::task::spawn_blocking(move || {
-                    let started = std::time::Instant::now();
-                    match index.merge_segments() {
-                        Ok(()) => tracing::info!(
-                            collection = %index.spec.name,
-                            merge_ms = started.elapsed().as_millis() as u64,
-                            "indexer: segments merged"
-                        ),
-                        Err(error) => {
-                            tracing::warn!(collection = %index.spec.name, error = %error, "indexer: merging segments failed")
-                        }
-                    }
-                });
+                merge_in_background(index, "build");
             }
             if let Some(previous) = previous {
                 remove_generation(previous);
@@ -397,7 +385,11 @@ impl Indexer {
             return Ok(Step::Idle);
         }
         if let Some(index) = current.as_ref() {
-            catch_up(&self.db, index).await?;
+            let applied = catch_up(&self.db, index).await?;
+            // Idle after a burst of writes (a bulk import): merge what it left.
+            if !applied && index.wants_compaction() {
+                merge_in_background(index.clone(), "idle");
+            }
         }
         Ok(Step::Idle)
     }
@@ -564,8 +556,29 @@ pub async fn current_horizon(db: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(xmin.parse().unwrap_or(0))
 }
 
-/// Applies every finished change past the watermark, and commits once.
-pub async fn catch_up(db: &PgPool, index: &Arc<CollectionIndex>) -> Result<(), IndexerError> {
+/// Merges every segment of `index` into one on the blocking pool, while it answers.
+fn merge_in_background(index: Arc<CollectionIndex>, reason: &'static str) {
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let segments = index.segment_count();
+        match index.merge_segments() {
+            Ok(()) => tracing::info!(
+                collection = %index.spec.name,
+                reason,
+                segments,
+                merge_ms = started.elapsed().as_millis() as u64,
+                "indexer: segments merged"
+            ),
+            Err(error) => {
+                tracing::warn!(collection = %index.spec.name, reason, error = %error, "indexer: merging segments failed")
+            }
+        }
+    });
+}
+
+/// Applies every finished change past the watermark, and commits once; whether there
+/// was anything to apply.
+pub async fn catch_up(db: &PgPool, index: &Arc<CollectionIndex>) -> Result<bool, IndexerError> {
     let horizon = current_horizon(db).await?;
     let start = index.progress().watermark;
     let mut watermark = start;
@@ -612,13 +625,14 @@ pub async fn catch_up(db: &PgPool, index: &Arc<CollectionIndex>) -> Result<(), I
             break;
         }
     }
-    if watermark != start {
+    let applied = watermark != start;
+    if applied {
         let committing = index.clone();
         tokio::task::spawn_blocking(move || committing.commit(watermark, horizon)).await??;
     } else {
         index.advance_horizon(horizon);
     }
-    Ok(())
+    Ok(applied)
 }
 
 /// Changes written and not yet applied.

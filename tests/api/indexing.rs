@@ -38,6 +38,45 @@ fn sift_check(app: &TestApp, database_url: &str) -> (bool, String) {
 }
 
 #[tokio::test]
+async fn segments_left_by_a_bulk_import_are_merged_once_the_indexer_is_idle() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    // Six imports, each visible before the next: six commits, six segments, fewer than
+    // the log merge policy waits for (eight) before it merges anything.
+    let mut token = String::new();
+    for batch in 0..6 {
+        let lines = (0..200)
+            .map(|n| {
+                json!({"id": format!("b{batch}-{n}"), "title": format!("gadget {batch} {n}")})
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let report = json_body(app.import("products", lines).await).await;
+        token = report["consistencyToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        assert_eq!(
+            search_total(&app, &format!("q=gadget&after={token}&cache=false")).await,
+            200 * (batch + 1)
+        );
+    }
+    let merged = wait_until(Duration::from_secs(30), || async {
+        let stats = json_body(app.get("/v1/collections/products").await).await;
+        stats["stats"]["indexSegments"] == 1
+    })
+    .await;
+    let stats = json_body(app.get("/v1/collections/products").await).await;
+    assert!(merged, "segments merged: {}", stats["stats"]);
+    assert_eq!(stats["stats"]["indexedDocuments"], 1200);
+    assert_eq!(
+        search_total(&app, &format!("q=gadget&after={token}&cache=false")).await,
+        1200
+    );
+}
+
+#[tokio::test]
 async fn reindex_swaps_generations_while_searches_keep_answering() {
     let app = TestApp::spawn().await;
     app.create_products().await;
