@@ -260,6 +260,9 @@ impl CollectionSettings {
             if word.trim().is_empty() || alternatives.iter().any(|a| a.trim().is_empty()) {
                 return invalid("synonyms: words must not be empty");
             }
+            if word.contains('\0') || alternatives.iter().any(|a| a.contains('\0')) {
+                return invalid("synonyms: a word contains a NUL character (\\u0000)");
+            }
         }
         if let Some(stop_words) = &self.stop_words {
             if stop_words.len() > 10_000 {
@@ -267,6 +270,9 @@ impl CollectionSettings {
             }
             if stop_words.iter().any(|w| w.trim().is_empty()) {
                 return invalid("stopWords: words must not be empty");
+            }
+            if stop_words.iter().any(|w| w.contains('\0')) {
+                return invalid("stopWords: a word contains a NUL character (\\u0000)");
             }
         }
         Ok(())
@@ -374,6 +380,9 @@ impl CollectionSchema {
     /// Checks a document body against the schema. Fields the schema does not declare
     /// are kept but not checked; declared fields may be absent or `null`.
     pub fn validate_document(&self, body: &Map<String, Value>) -> Result<(), SchemaError> {
+        for (key, value) in body {
+            storable(key, value, 0).map_err(SchemaError::Document)?;
+        }
         for field in &self.fields {
             let Some(value) = body.get(&field.name) else {
                 continue;
@@ -389,6 +398,112 @@ impl CollectionSchema {
             )));
         }
         Ok(())
+    }
+}
+
+/// Nesting deeper than this is refused (PostgreSQL and every reader of the body must
+/// walk it; serde_json itself stops at 128).
+pub const MAX_DOCUMENT_DEPTH: usize = 64;
+
+/// Whether `value` (at `path` in a document) is stored as given and read back the same:
+/// PostgreSQL's `jsonb` cannot hold a NUL character (`\u0000`) in a string or a key,
+/// stores numbers as exact decimals without an exponent (so `-0` comes back as `0`),
+/// and a float near the largest one written out that way no longer parses as a JSON
+/// number. Such a value is refused with the field's path, before anything is written.
+fn storable(path: &str, value: &Value, depth: usize) -> Result<(), String> {
+    if path.contains('\0') {
+        return Err(format!(
+            "the field name `{}` contains a NUL character (\\u0000), which cannot be stored",
+            truncate(&path.replace('\0', "\\u0000"), 80)
+        ));
+    }
+    if depth > MAX_DOCUMENT_DEPTH {
+        return Err(format!(
+            "field `{}` is nested deeper than {MAX_DOCUMENT_DEPTH} levels",
+            truncate(path, 80)
+        ));
+    }
+    match value {
+        Value::String(text) if text.contains('\0') => Err(format!(
+            "field `{}` contains a NUL character (\\u0000), which cannot be stored; remove it or replace it (e.g. with a space)",
+            truncate(path, 80)
+        )),
+        Value::Number(number) => match number.as_f64() {
+            Some(float) if number.is_f64() && !float_round_trips(float) => Err(if float == 0.0 {
+                format!(
+                    "field `{}`: -0 would be stored as 0; send 0",
+                    truncate(path, 80)
+                )
+            } else {
+                format!(
+                    "field `{}`: the number {number} cannot be stored and read back exactly; keep numbers below 1e308 in magnitude",
+                    truncate(path, 80)
+                )
+            }),
+            _ => Ok(()),
+        },
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| storable(&format!("{path}[{i}]"), item, depth + 1)),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(key, item)| storable(&format!("{path}.{key}"), item, depth + 1)),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a float comes back unchanged from `jsonb`, which prints it as an exact
+/// decimal without an exponent (`1e308` as `1` and 308 zeros), parsed again by
+/// serde_json.
+fn float_round_trips(float: f64) -> bool {
+    if float == 0.0 {
+        return float.is_sign_positive();
+    }
+    let written = serde_json::Number::from_f64(float).map(|n| n.to_string());
+    let Some(written) = written else {
+        return false;
+    };
+    let plain = plain_decimal(&written);
+    serde_json::from_str::<f64>(&plain).is_ok_and(|back| back.to_bits() == float.to_bits())
+}
+
+/// `1.5e3` as `1500`, `2e-3` as `0.002`: a number as PostgreSQL's `numeric` prints it.
+fn plain_decimal(text: &str) -> String {
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
+        None => return text.to_owned(),
+    };
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{whole}{fraction}");
+    // Where the decimal point falls within `digits`.
+    let point = whole.len() as i64 + exponent;
+    let (int_part, frac_part) = if point <= 0 {
+        (
+            "0".to_owned(),
+            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        (
+            digits[..point as usize].to_owned(),
+            digits[point as usize..].to_owned(),
+        )
+    };
+    let int_part = int_part.trim_start_matches('0');
+    let int_part = if int_part.is_empty() { "0" } else { int_part };
+    if frac_part.is_empty() {
+        format!("{sign}{int_part}")
+    } else {
+        format!("{sign}{int_part}.{frac_part}")
     }
 }
 
@@ -618,5 +733,55 @@ mod tests {
                 .with_boosts(&BTreeMap::from([("nope".to_owned(), 2.0)]))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn plain_decimals_are_what_numeric_prints() {
+        assert_eq!(plain_decimal("1.5e3"), "1500");
+        assert_eq!(plain_decimal("2e-3"), "0.002");
+        assert_eq!(plain_decimal("-1.25e-1"), "-0.125");
+        assert_eq!(plain_decimal("1.7976931348623157e308").len(), 309);
+        assert_eq!(plain_decimal("12.5"), "12.5");
+    }
+
+    #[test]
+    fn values_that_do_not_come_back_from_jsonb_are_refused_with_their_path() {
+        let fields: Vec<FieldDefinition> =
+            serde_json::from_value(json!([{"name": "title", "type": "text"}])).expect("fields");
+        let schema = CollectionSchema::parse(fields).expect("schema");
+        let refused = |body: Value| {
+            schema
+                .validate_document(body.as_object().expect("object"))
+                .expect_err("refused")
+                .to_string()
+        };
+        assert!(refused(json!({"a": {"b": ["x", "y\u{0}z"]}})).contains("`a.b[1]`"));
+        assert!(refused(json!({"k\u{0}": 1})).contains("NUL"));
+        assert!(refused(json!({"p": f64::MAX})).contains("`p`"));
+        assert!(refused(json!({"p": -0.0})).contains("send 0"));
+        let mut deep = json!(1);
+        for _ in 0..=MAX_DOCUMENT_DEPTH {
+            deep = json!([deep]);
+        }
+        assert!(refused(json!({ "d": deep })).contains("nested deeper"));
+        for fine in [
+            1e308,
+            -1e308,
+            1e-320,
+            5e-324,
+            0.1,
+            123.456,
+            1.0e20,
+            f64::MIN_POSITIVE,
+        ] {
+            assert!(float_round_trips(fine), "{fine}");
+        }
+        schema
+            .validate_document(
+                json!({"n": 18446744073709551615u64, "i": -5, "f": 2.5, "s": "ok"})
+                    .as_object()
+                    .expect("object"),
+            )
+            .expect("storable");
     }
 }

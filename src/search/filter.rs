@@ -327,6 +327,9 @@ pub fn parse(input: &str, schema: &CollectionSchema) -> Result<Filter, String> {
     if input.len() > MAX_FILTER_BYTES {
         return Err(format!("longer than {MAX_FILTER_BYTES} bytes"));
     }
+    if input.contains('\0') {
+        return Err("contains a NUL character (\\u0000); remove it".into());
+    }
     let tokens = tokenize(input)?;
     if tokens.is_empty() {
         return Err("empty".into());

@@ -257,6 +257,11 @@ impl SearchParams {
         Validate::validate(&self).map_err(|errors| shape_error(&errors))?;
         // Words in double quotes are a phrase; a lone quote is only a character.
         let q = self.q.unwrap_or_default();
+        if q.contains('\0') {
+            return Err(SearchRequestError::Query(
+                "`q` contains a NUL character (\\u0000); remove it".into(),
+            ));
+        }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         let offset = self.offset.unwrap_or(0);
         if offset.saturating_add(limit) > MAX_WINDOW {

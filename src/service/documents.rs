@@ -171,6 +171,11 @@ pub fn parse_list_query(
             }
             field => match schema.field(field) {
                 Some(f) if f.field_type == FieldType::Keyword => {
+                    if value.contains('\0') {
+                        return Err(ApiError::InvalidQueryParameter(format!(
+                            "query parameter `{field}` contains a NUL character (\\u0000); remove it"
+                        )));
+                    }
                     query.filters.push((f.name.clone(), value))
                 }
                 Some(_) => {

@@ -11,6 +11,7 @@ mod documents;
 mod errors;
 mod health;
 mod helpers;
+mod hostile_input;
 mod import;
 mod indexing;
 mod migrations;
