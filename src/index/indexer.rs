@@ -569,6 +569,11 @@ fn merge_in_background(index: Arc<CollectionIndex>, reason: &'static str) {
                 merge_ms = started.elapsed().as_millis() as u64,
                 "indexer: segments merged"
             ),
+            // An idle merge that lost a race with the merge policy is tried again on
+            // the next idle pass: not worth a warning.
+            Err(error) if reason == "idle" => {
+                tracing::info!(collection = %index.spec.name, reason, error = %error, "indexer: merging segments failed; will retry")
+            }
             Err(error) => {
                 tracing::warn!(collection = %index.spec.name, reason, error = %error, "indexer: merging segments failed")
             }

@@ -405,15 +405,20 @@ impl CollectionIndex {
         if self.merging.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        // Counted from the merge's start: what is written meanwhile stays outside it.
+        let written = self.written_since_merge.swap(0, Ordering::Relaxed);
         let merged = self.merge_all();
+        if merged.is_err() {
+            // Most often a merge of the log merge policy took some of the segments
+            // first: the next idle pass tries again.
+            self.written_since_merge
+                .fetch_add(written, Ordering::Relaxed);
+        }
         self.merging.store(false, Ordering::Release);
         merged
     }
 
     fn merge_all(&self) -> Result<(), IndexError> {
-        // Counted from the merge's start: what is written meanwhile stays outside it.
-        self.written_since_merge
-            .store(0, std::sync::atomic::Ordering::Relaxed);
         let segments = self.index.searchable_segment_ids()?;
         if segments.len() > 1 {
             // Start the merge under the lock, wait for it without: the indexer keeps
