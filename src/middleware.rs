@@ -162,7 +162,7 @@ pub async fn require_api_key(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .unwrap_or("");
     let expected = Sha256::digest(key.as_bytes());
     let given = Sha256::digest(presented.as_bytes());
@@ -176,6 +176,32 @@ pub async fn require_api_key(
         );
         response
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 7235), so `bearer` and `BEARER` work too.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
+/// The longest client-sent `x-request-id` kept; a longer one, or one with characters
+/// other than visible ASCII, is replaced by a generated id (it is echoed in every
+/// response and written on every log line).
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Drops a client's `x-request-id` that is too long or not printable ASCII, so that
+/// the request-id layer generates one instead.
+pub async fn bound_request_id(mut request: Request<Body>, next: Next) -> Response<Body> {
+    let unfit = request.headers().get(REQUEST_ID_HEADER).is_some_and(|v| {
+        v.len() > MAX_REQUEST_ID_LEN || !v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    });
+    if unfit {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(request).await
 }
 
 /// Turns a panic in a handler into a 500 with the usual shape; the panic message is
@@ -265,5 +291,14 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"]["code"], "internal");
         assert!(!body.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
     }
 }

@@ -32,6 +32,19 @@ async fn writes_need_the_admin_key_and_reads_do_not() {
         "one generic message"
     );
 
+    // The scheme is case-insensitive (RFC 7235).
+    let mut lower = products_schema();
+    lower["name"] = serde_json::json!("lowercase_scheme");
+    let response = app
+        .client
+        .post(app.url("/v1/collections"))
+        .header("authorization", format!("bearer {KEY}"))
+        .json(&lower)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 201);
+
     let response = app
         .client
         .post(app.url("/v1/collections"))

@@ -71,3 +71,33 @@ async fn a_client_request_id_is_kept_and_reported() {
         "one is made when the client sends none"
     );
 }
+
+#[tokio::test]
+async fn an_overlong_or_unprintable_request_id_is_replaced() {
+    let app = TestApp::spawn().await;
+    for sent in ["x".repeat(10_000), "tab\there".to_owned()] {
+        let response = app
+            .client
+            .get(app.url("/v1/collections/missing"))
+            .header("x-request-id", sent.as_str())
+            .send()
+            .await
+            .expect("sent");
+        let echoed = response.headers()["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(uuid::Uuid::parse_str(&echoed).is_ok(), "replaced: {echoed}");
+        let body = assert_error(response, 404, "collection_not_found").await;
+        assert_eq!(body["error"]["requestId"], echoed.as_str());
+    }
+    let kept = "k".repeat(128);
+    let response = app
+        .client
+        .get(app.url("/live"))
+        .header("x-request-id", kept.as_str())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.headers()["x-request-id"], kept.as_str());
+}
