@@ -178,6 +178,42 @@ pub async fn require_api_key(
     }
 }
 
+/// Refuses writes (POST, PUT, PATCH, DELETE) sent as a web form or plain text
+/// (`application/x-www-form-urlencoded`, `multipart/form-data`, `text/plain`): the only
+/// bodies another site's page can make a browser send without asking (no CORS
+/// preflight). Every write takes JSON or NDJSON, so this closes cross-site requests on
+/// the writes without a body (a reindex) and costs API clients nothing.
+pub async fn refuse_form_writes(request: Request<Body>, next: Next) -> Response<Body> {
+    let write = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| {
+            matches!(
+                essence.as_str(),
+                "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain"
+            )
+        });
+    if write && form {
+        return ApiError::UnsupportedMediaType(
+            "writes take `Content-Type: application/json` (or `application/x-ndjson` for imports), or no body; form and plain-text bodies are refused".into(),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// The token of an `Authorization: Bearer <token>` value; the scheme is
 /// case-insensitive (RFC 7235), so `bearer` and `BEARER` work too.
 fn bearer_token(value: &str) -> Option<&str> {

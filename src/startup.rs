@@ -313,6 +313,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(from_fn_with_state(state.clone(), require_api_key))
+        .layer(from_fn(crate::middleware::refuse_form_writes))
         .layer(from_fn_with_state(state.clone(), track_metrics))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn(render_errors));

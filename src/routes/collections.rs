@@ -125,6 +125,7 @@ pub async fn update_collection(
         (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: a form or plain-text body (writes take JSON or no body)", body = ErrorResponse),
         (status = 503, description = "`database_unavailable`", body = ErrorResponse),
     )
 )]

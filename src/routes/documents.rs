@@ -196,6 +196,7 @@ pub async fn get_document(
         (status = 400, description = "`invalid_collection_name` or `invalid_document_id`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found` or `document_not_found`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: a form or plain-text body (writes take JSON or no body)", body = ErrorResponse),
         (status = 503, description = "`database_unavailable`", body = ErrorResponse),
     )
 )]

@@ -57,6 +57,7 @@ pub async fn search_get(
             headers(("x-cache" = String, description = "`l1`, `l2` or `miss`, as the `cache` field"))),
         (status = 400, description = "`invalid_json`, `invalid_request_body`, `invalid_query_parameter`, `invalid_search_query`, `invalid_filter`, `invalid_sort` or `invalid_facets`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorResponse),
         (status = 503, description = "`index_not_ready`, `search_queue_full` or `database_unavailable`; see `Retry-After`", body = ErrorResponse),
         (status = 504, description = "`consistency_timeout`", body = ErrorResponse),
     )

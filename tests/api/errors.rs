@@ -101,3 +101,37 @@ async fn an_overlong_or_unprintable_request_id_is_replaced() {
         .expect("sent");
     assert_eq!(response.headers()["x-request-id"], kept.as_str());
 }
+
+#[tokio::test]
+async fn writes_sent_as_a_form_are_refused_so_other_sites_cannot_make_them() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    // What a cross-site `<form method=post>` or a no-cors fetch can send.
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/plain;charset=UTF-8",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/collections/products/reindex"))
+            .header("content-type", content_type)
+            .body("a=b")
+            .send()
+            .await
+            .expect("sent");
+        assert_error(response, 415, "unsupported_media_type").await;
+    }
+    // A reindex without a body, or with JSON, still works.
+    let response = app
+        .client
+        .post(app.url("/v1/collections/products/reindex"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+    let response = app
+        .post_json("/v1/collections/products/reindex", &json!({}))
+        .await;
+    assert_eq!(response.status(), 202);
+}
