@@ -646,6 +646,15 @@ struct TextField<'a> {
     attribute: u8,
 }
 
+/// The text fields by name with their rank by boost (0 the most important), as the
+/// terms of a plan carry it in `attribute`.
+pub fn text_field_ranks(index: &CollectionIndex) -> Vec<(String, u8)> {
+    text_fields(index)
+        .into_iter()
+        .map(|f| (f.name.to_owned(), f.attribute))
+        .collect()
+}
+
 fn text_fields(index: &CollectionIndex) -> Vec<TextField<'_>> {
     let fields: Vec<&crate::schema::FieldDefinition> = index
         .spec

@@ -31,8 +31,8 @@
 //!
 //! Word positions (for `proximity` and the start of `attribute`) are read only for
 //! the best [`POSITIONS_WINDOW`] of a bucket by the other rules: reading positions
-//! costs more than everything else a document needs. A prefix still being typed has
-//! no positions; it counts as far from the other words for every document alike.
+//! costs more than everything else a document needs. Prefix terms have no positions
+//! in the index; the word being typed is found in those documents' stored text.
 //!
 //! A bucket of up to [`EXACT_RANK_LIMIT`] documents is ranked whole. A larger one (a
 //! query of one common word or a short prefix) is first cut to its
@@ -59,6 +59,13 @@ pub const RERANK_WINDOW: usize = 1_000;
 
 /// How many of a bucket's best documents get their word positions read.
 pub const POSITIONS_WINDOW: usize = 200;
+/// How many of a bucket's best documents (by the rules before positions are known; at
+/// least the page asked for) have the word being typed looked for in their stored text; the others count it as
+/// far from the other words. Reading stored text is the dearest step of ranking.
+pub const PREFIX_POSITIONS_WINDOW: usize = 20;
+/// Decompressed blocks of the document store kept while the word being typed is
+/// looked for in a segment's candidates.
+const PREFIX_STORE_BLOCKS: usize = 16;
 /// The proximity cost of two words further apart than this, or in different fields.
 const MAX_PROXIMITY: u32 = 8;
 /// Where in a field a match counts as "late"; later ones count the same.
@@ -345,6 +352,7 @@ pub fn rank_with(
         .map(|t| query::term_query(t).weight(EnableScoring::enabled_from_searcher(searcher)))
         .collect::<tantivy::Result<Vec<_>>>()?;
     let terms: Vec<&query::WeightedTerm> = plan.words.iter().flatten().collect();
+    let prefix_probe = PrefixProbe::of(index, plan);
     for step in 0..=drops.len() {
         // The documents matching every kept word, and the bucket: those not in an
         // earlier bucket.
@@ -385,7 +393,13 @@ pub fn rank_with(
                 .iter()
                 .any(|r| matches!(r, Rule::Proximity | Rule::Attribute))
             {
-                read_positions(readers, &mut found[..window], &terms)?;
+                let probed = PREFIX_POSITIONS_WINDOW.max(wanted);
+                read_positions(
+                    readers,
+                    &mut found[..window],
+                    &terms,
+                    prefix_probe.as_ref().map(|p| (p, probed)),
+                )?;
                 found[..window].sort_by(|a, b| compare(a, b, rules));
             }
             found.truncate(wanted.saturating_sub(ranked.len()));
@@ -545,12 +559,83 @@ fn describe(
     Ok(out)
 }
 
+/// Where the word being typed stands in a document, for `proximity` and `attribute`:
+/// prefix terms are indexed without positions (five per word would multiply the
+/// positions the index keeps), so the positions of the words it begins are read from
+/// the stored text of the few documents whose positions are read at all.
+struct PrefixProbe<'a> {
+    index: &'a CollectionIndex,
+    /// The query word being typed (index into the plan's words).
+    word: usize,
+    /// What was typed of it, normalized.
+    typed: String,
+    /// Text fields and their rank by boost.
+    fields: Vec<(String, u8)>,
+}
+
+impl<'a> PrefixProbe<'a> {
+    fn of(index: &'a CollectionIndex, plan: &QueryPlan) -> Option<PrefixProbe<'a>> {
+        let typed = plan.matched.prefix.clone()?;
+        let word = plan.words.len().checked_sub(1)?;
+        // Only when the word has prefix terms, whose documents have no positions.
+        plan.words[word]
+            .iter()
+            .any(|t| t.prefix && !t.form)
+            .then(|| PrefixProbe {
+                index,
+                word,
+                typed,
+                fields: query::text_field_ranks(index),
+            })
+    }
+
+    /// The (field rank, position) of every word in `doc` that begins with what was typed.
+    fn positions(
+        &self,
+        store: &tantivy::store::StoreReader,
+        doc: DocId,
+        normalizer: &mut tantivy::tokenizer::TextAnalyzer,
+    ) -> Vec<(u8, u32)> {
+        let Ok(stored) = store.get::<tantivy::TantivyDocument>(doc) else {
+            return Vec::new();
+        };
+        let (_, body) = self.index.stored(&stored);
+        let mut out = Vec::new();
+        for (name, rank) in &self.fields {
+            let texts: Vec<&str> = match body.get(name) {
+                Some(serde_json::Value::String(text)) => vec![text.as_str()],
+                Some(serde_json::Value::Array(items)) => {
+                    items.iter().filter_map(|v| v.as_str()).collect()
+                }
+                _ => continue,
+            };
+            let mut offset = 0u32;
+            for text in texts {
+                let mut stream = normalizer.token_stream(text);
+                let mut last = 0u32;
+                while tantivy::tokenizer::TokenStream::advance(&mut stream) {
+                    let token = tantivy::tokenizer::TokenStream::token(&stream);
+                    last = token.position as u32;
+                    if token.text.starts_with(&self.typed) {
+                        out.push((*rank, offset + last));
+                    }
+                }
+                // Values of a list stand apart, as in the index.
+                offset += last + 2;
+            }
+        }
+        out
+    }
+}
+
 /// Reads the positions of the candidates' matched words (whole-word terms of the text
-/// fields; prefixes have none) and sets their `proximity` and `position`.
+/// fields; the word being typed from the stored text) and sets their `proximity` and
+/// `position`.
 fn read_positions(
     readers: &[SegmentReader],
     candidates: &mut [Candidate],
     terms: &[&query::WeightedTerm],
+    prefix: Option<(&PrefixProbe<'_>, usize)>,
 ) -> tantivy::Result<()> {
     use tantivy::postings::Postings;
     use tantivy::schema::IndexRecordOption;
@@ -559,6 +644,8 @@ fn read_positions(
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by_key(|&i| candidates[i].address);
     let mut postings: Vec<Option<tantivy::postings::SegmentPostings>> = Vec::new();
+    let mut store: Option<tantivy::store::StoreReader> = None;
+    let mut normalizer = crate::index::analysis::normalizer();
     let mut segment = u32::MAX;
     let mut buffer = Vec::new();
     for i in order {
@@ -566,6 +653,10 @@ fn read_positions(
         if address.segment_ord != segment {
             segment = address.segment_ord;
             let reader = &readers[segment as usize];
+            store = match prefix {
+                Some(_) => Some(reader.get_store_reader(PREFIX_STORE_BLOCKS)?),
+                None => None,
+            };
             postings =
                 terms
                     .iter()
@@ -594,6 +685,12 @@ fn read_positions(
             buffer.clear();
             postings.positions(&mut buffer);
             at[term.word].extend(buffer.iter().map(|&p| (term.attribute, p)));
+        }
+        if let (Some((probe, probed)), Some(store)) = (prefix, store.as_ref())
+            && i < probed
+            && at[probe.word].is_empty()
+        {
+            at[probe.word] = probe.positions(store, address.doc_id, &mut normalizer);
         }
         let candidate = &mut candidates[i];
         candidate.proximity = proximity(&at);

@@ -176,6 +176,24 @@ async fn proximity_puts_words_together_first() {
 }
 
 #[tokio::test]
+async fn the_word_being_typed_counts_for_proximity() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // `guest` earlier in the field, `account` four words on.
+            json!({"id": "apart", "body": "guest house and an account"}),
+            json!({"id": "together", "body": "a guest account generator"}),
+        ],
+    )
+    .await;
+    let (found, _) = ids(&app, "q=guest%20ac").await;
+    assert_eq!(found, ["together", "apart"]);
+    let (found, _) = ids(&app, "q=guest%20account%20").await;
+    assert_eq!(found, ["together", "apart"]);
+}
+
+#[tokio::test]
 async fn a_numeric_field_breaks_ties_when_it_is_a_ranking_rule() {
     let app = TestApp::spawn().await;
     collection(
