@@ -95,19 +95,41 @@ pub async fn live() -> Json<Status> {
 
 /// Readiness
 ///
-/// 200 when PostgreSQL answers a query and every migration of this version is applied;
-/// 503 otherwise, so a load balancer sends no traffic here.
+/// 200 when PostgreSQL answers a query, every migration of this version is applied and
+/// every collection has an index to search (a collection whose first index is still
+/// being built would answer `index_not_ready`); 503 otherwise, so a load balancer sends
+/// no traffic here.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Status),
         (status = 503, description = "`not_ready`", body = ErrorResponse,
-            example = json!({"error": {"code": "not_ready", "message": "the database does not answer", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
+            example = json!({"error": {"code": "not_ready", "message": "the index of collection `products` is still being built", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     match tokio::time::timeout(CHECK_TIMEOUT, db::migrations_applied(&state.db)).await {
-        Ok(Ok(true)) => Ok(Json(Status {
-            status: "ready".into(),
-        })),
+        Ok(Ok(true)) => {
+            let building =
+                match tokio::time::timeout(CHECK_TIMEOUT, state.collections_without_index(3)).await
+                {
+                    Ok(Ok(building)) => building,
+                    Ok(Err(_)) | Err(_) => {
+                        return Err(ApiError::NotReady("the database does not answer".into()));
+                    }
+                };
+            if let Some(first) = building.first() {
+                return Err(ApiError::NotReady(format!(
+                    "the index of collection `{first}` is still being built{}",
+                    if building.len() > 1 {
+                        " (and others)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            Ok(Json(Status {
+                status: "ready".into(),
+            }))
+        }
         Ok(Ok(false)) => Err(ApiError::NotReady(
             "database migrations are not applied".into(),
         )),

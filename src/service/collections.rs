@@ -201,6 +201,21 @@ pub struct CollectionList {
 }
 
 impl App {
+    /// Collections whose first index is not built yet (a rebuild of a later generation
+    /// does not count: the current one answers meanwhile); at most `limit` names.
+    pub async fn collections_without_index(&self, limit: usize) -> Result<Vec<String>, ApiError> {
+        let records = db::retry(|| store::list(&self.db)).await?;
+        Ok(records
+            .into_iter()
+            .filter(|record| {
+                self.indexes
+                    .get(&record.name)
+                    .is_none_or(|index| index.spec.collection_id != record.id)
+            })
+            .map(|record| record.name)
+            .take(limit)
+            .collect())
+    }
     /// Reads a collection or answers 404.
     pub async fn collection(&self, name: &CollectionName) -> Result<CollectionRecord, ApiError> {
         db::retry(|| store::find(&self.db, name.as_str()))

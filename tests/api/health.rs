@@ -33,6 +33,33 @@ async fn live_ready_and_health() {
 }
 
 #[tokio::test]
+async fn ready_waits_for_every_collections_first_index() {
+    let app = TestApp::spawn().await;
+    // A file where the collection's index folder goes: its first build fails (and is
+    // retried) until the file is gone.
+    let blocker = app.index_dir().join("products");
+    std::fs::create_dir_all(app.index_dir()).expect("index dir");
+    std::fs::write(&blocker, b"in the way").expect("blocker");
+    app.create_products().await;
+    let body = assert_error(app.get("/ready").await, 503, "not_ready").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("`products`"),
+        "{body}"
+    );
+    std::fs::remove_file(&blocker).expect("remove blocker");
+    let ready = crate::helpers::wait_until(Duration::from_secs(30), || async {
+        app.get("/ready").await.status() == 200
+    })
+    .await;
+    assert!(ready, "ready once the index is built");
+    let response = app.get("/v1/collections/products/search?q=x").await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn ready_needs_migrations() {
     let app = TestApp::spawn().await;
     sqlx::query("DELETE FROM _sqlx_migrations")
