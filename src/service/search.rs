@@ -284,9 +284,12 @@ impl App {
                 typed_part_only: true,
                 ..HighlightOptions::default()
             }),
-            ..SearchRequest::index(q, limit)
+            // More hits than asked: several documents often share a title, and a
+            // suggestion list shows each text once.
+            ..SearchRequest::index(q, (limit * SUGGEST_OVERFETCH).min(100))
         };
         let response = self.search_index(index, request).await?;
+        let mut seen = std::collections::HashSet::new();
         let suggestions = response
             .hits
             .into_iter()
@@ -311,6 +314,8 @@ impl App {
                     highlighted,
                 })
             })
+            .filter(|suggestion| seen.insert(suggestion.text.trim().to_lowercase()))
+            .take(limit)
             .collect();
         Ok(Suggestions {
             suggestions,
@@ -319,6 +324,10 @@ impl App {
         })
     }
 }
+
+/// How many hits a suggestion list looks at per suggestion it shows (repeated texts are
+/// shown once).
+const SUGGEST_OVERFETCH: usize = 4;
 
 /// The text field with the highest boost (the first of equals): what suggestions show.
 fn display_field(fields: &[FieldDefinition]) -> String {

@@ -174,6 +174,33 @@ async fn suggestions_complete_what_was_typed() {
                 .is_some_and(|h| h.contains("<mark>Wi</mark>")))
     );
 
+    // Documents sharing a title are suggested once.
+    for id in ["d1", "d2", "d3"] {
+        let response = app
+            .put_json(
+                &format!("/v1/collections/products/documents/{id}"),
+                &json!({"title": "Wireless headphones", "description": id}),
+            )
+            .await;
+        token = json_body(response).await["consistencyToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+    }
+    assert_eq!(search_total(&app, &format!("after={token}")).await, 6);
+    let body = json_body(
+        app.get("/v1/collections/products/suggest?q=wi&limit=5")
+            .await,
+    )
+    .await;
+    let texts: Vec<&str> = body["suggestions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|s| s["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 2, "one suggestion a text: {texts:?}");
+
     assert_error(
         app.get("/v1/collections/products/suggest?q=x&limit=50")
             .await,
