@@ -390,6 +390,9 @@ impl CollectionSchema {
             if value.is_null() || matches_type(field.field_type, value) {
                 continue;
             }
+            if let (FieldType::Datetime, Value::String(text)) = (field.field_type, value) {
+                return Err(SchemaError::Document(datetime_problem(&field.name, text)));
+            }
             return Err(SchemaError::Document(format!(
                 "field `{}` must be {}, got {}",
                 field.name,
@@ -522,6 +525,22 @@ fn matches_type(field_type: FieldType, value: &Value) -> bool {
         FieldType::Datetime => value
             .as_str()
             .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+    }
+}
+
+/// What is wrong with a string given for a datetime field, with the value as it should
+/// be written: a date alone (`2024-05-01`) is the common case.
+fn datetime_problem(field: &str, text: &str) -> String {
+    let shown = truncate(text, 40);
+    if chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").is_ok() {
+        format!(
+            "field `{field}` must be an RFC 3339 datetime with a time and an offset: write `{}T00:00:00Z`, not `{shown}`",
+            text.trim()
+        )
+    } else {
+        format!(
+            "field `{field}` must be an RFC 3339 datetime such as `2024-05-01T12:30:00Z`, got `{shown}`"
+        )
     }
 }
 

@@ -372,15 +372,29 @@ fn parse_sort(
         None | Some("") => return Ok(None),
         Some(text) => text,
     };
+    if text.contains(',') {
+        return Err(SearchRequestError::Sort(format!(
+            "`sort` takes one field and a direction, such as `{}`; sorting by several fields is not supported",
+            truncate(text.split(',').next().unwrap_or(text).trim(), 40)
+        )));
+    }
     let (name, order) = match text.rsplit_once(':') {
         Some((name, "asc")) => (name, SortOrder::Asc),
         Some((name, "desc")) => (name, SortOrder::Desc),
-        Some(_) => {
-            return Err(SearchRequestError::Sort(
-                "`sort` must be `field:asc` or `field:desc`".into(),
-            ));
+        Some((name, other)) => {
+            return Err(SearchRequestError::Sort(format!(
+                "`sort`: the direction `{}` is not `asc` or `desc`; write `{}:asc` or `{}:desc`",
+                truncate(other, 20),
+                truncate(name, 40),
+                truncate(name, 40)
+            )));
         }
-        None => (text, SortOrder::Asc),
+        None => {
+            return Err(SearchRequestError::Sort(format!(
+                "`sort` needs a direction: `{0}:asc` or `{0}:desc`",
+                truncate(text, 40)
+            )));
+        }
     };
     match schema.field(name) {
         Some(f) if f.sortable && f.field_type != FieldType::Text => Ok(Some(Sort {

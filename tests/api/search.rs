@@ -202,6 +202,39 @@ async fn filters_facets_sort_and_highlights() {
 }
 
 #[tokio::test]
+async fn sort_and_date_messages_say_what_was_expected() {
+    let app = TestApp::spawn().await;
+    catalog(&app).await;
+    for (query, expected) in [
+        ("sort=price", "`price:asc` or `price:desc`"),
+        ("sort=price:desc,stock:asc", "one field"),
+        ("sort=price:up", "`price:asc` or `price:desc`"),
+    ] {
+        let body = assert_error(
+            app.get(&format!("/v1/collections/products/search?{query}"))
+                .await,
+            400,
+            "invalid_sort",
+        )
+        .await;
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains(expected), "{query}: {message}");
+    }
+    let body = assert_error(
+        app.put_json(
+            "/v1/collections/products/documents/dated",
+            &json!({"title": "x", "releasedAt": "2024-05-01"}),
+        )
+        .await,
+        400,
+        "invalid_document",
+    )
+    .await;
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("`2024-05-01T00:00:00Z`"), "{message}");
+}
+
+#[tokio::test]
 async fn every_search_error_code() {
     let app = TestApp::spawn_with(|config| config.max_searches = 1).await;
     catalog(&app).await;
