@@ -125,6 +125,18 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    /// The type's name as the schema writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Keyword => "keyword",
+            FieldType::Integer => "integer",
+            FieldType::Float => "float",
+            FieldType::Bool => "bool",
+            FieldType::Datetime => "datetime",
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             FieldType::Text => "a string or an array of strings (text)",
@@ -161,7 +173,7 @@ pub struct FieldDefinition {
     #[schema(exclusive_minimum = 0.0, maximum = 100.0)]
     #[validate(range(exclusive_min = 0.0, max = MAX_BOOST))]
     pub boost: f64,
-    /// Count values of this field in search facets (`keyword`, numbers, `bool`).
+    /// Count values of this field in search facets (`keyword` fields only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub facet: bool,
     /// Sort search results and document lists by this field.
@@ -326,10 +338,11 @@ impl CollectionSchema {
                     field.name
                 ));
             }
-            if field.field_type == FieldType::Text && field.facet {
+            if field.facet && field.field_type != FieldType::Keyword {
                 return invalid(format!(
-                    "field `{}`: text fields cannot be facets; declare a keyword field",
-                    field.name
+                    "field `{}`: only keyword fields can be facets (counts by value); declare it a keyword field, or use \"filterable\": true for ranges on a {} field",
+                    field.name,
+                    field.field_type.name()
                 ));
             }
         }

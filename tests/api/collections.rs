@@ -119,6 +119,15 @@ async fn schemas_are_validated() {
             json!({"fields": [{"name": "t", "type": "text"}]}),
             "invalid_request_body",
         ),
+        // Facets count keyword values; a number facet would be refused at search time.
+        (
+            json!({"name": "x", "fields": [{"name": "t", "type": "text"}, {"name": "n", "type": "integer", "facet": true}]}),
+            "invalid_schema",
+        ),
+        (
+            json!({"name": "x", "fields": [{"name": "t", "type": "text"}, {"name": "b", "type": "bool", "facet": true}]}),
+            "invalid_schema",
+        ),
         (
             json!({"name": "x", "fields": [{"name": "t", "type": "text"}], "settings": {"typoTolerance": {"oneTypoMinLength": 10, "twoTyposMinLength": 9}}}),
             "invalid_settings",
