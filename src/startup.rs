@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -316,6 +317,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(crate::middleware::refuse_form_writes))
         .layer(from_fn_with_state(state.clone(), track_metrics))
         .layer(CatchPanicLayer::custom(panic_response))
+        // `Content-Encoding: gzip` bodies (an NDJSON import compresses about tenfold)
+        // are decompressed as they stream in; the body limits apply to what comes out.
+        // Another encoding is 415.
+        .layer(RequestDecompressionLayer::new())
         .layer(from_fn(render_errors));
     let router = match cors_layer(&config.cors_origins) {
         Some(cors) => router.layer(cors),

@@ -31,6 +31,7 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
 /// JSON objects or break the schema are reported and skipped; all others are stored.
 /// The body is streamed, so its size has no limit, but each line must fit the body
 /// limit. Safe to retry: importing the same lines twice leaves the same documents.
+/// A body sent with `Content-Encoding: gzip` is decompressed as it streams in.
 #[utoipa::path(
     post,
     path = "/v1/collections/{name}/documents:import",

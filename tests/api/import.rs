@@ -135,3 +135,39 @@ async fn a_line_that_is_not_utf8_fails_alone() {
     assert_eq!(report["errors"][0]["line"], 2);
     assert_eq!(report["errors"][0]["code"], "invalid_json");
 }
+
+#[tokio::test]
+async fn a_gzip_encoded_import_is_decompressed_and_other_encodings_are_415() {
+    use std::io::Write;
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let lines: Vec<String> = (0..1200)
+        .map(|n| json!({"id": format!("z{n}"), "title": format!("zipped {n}")}).to_string())
+        .collect();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(lines.join("\n").as_bytes())
+        .expect("compress");
+    let gzipped = encoder.finish().expect("compress");
+    let send = |encoding: &'static str, body: Vec<u8>| {
+        app.client
+            .post(app.url("/v1/collections/products/documents:import"))
+            .header("content-type", "application/x-ndjson")
+            .header("content-encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let response = send("gzip", gzipped.clone()).await.expect("sent");
+    assert_eq!(response.status(), 200);
+    let report = json_body(response).await;
+    assert_eq!(report["imported"], 1200, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    let response = app.get("/v1/collections/products/documents/z1199").await;
+    assert_eq!(response.status(), 200);
+    assert_error(
+        send("br", gzipped).await.expect("sent"),
+        415,
+        "unsupported_media_type",
+    )
+    .await;
+}
