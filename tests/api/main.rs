@@ -18,6 +18,7 @@ mod migrations;
 mod observability;
 mod openapi;
 mod relevance;
+mod scripts;
 mod search;
 mod shutdown;
 mod substring;
