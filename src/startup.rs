@@ -332,5 +332,6 @@ pub fn router(state: AppState) -> Router {
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(from_fn(crate::middleware::bound_request_id))
+        .layer(from_fn(crate::middleware::security_headers))
         .with_state(state)
 }

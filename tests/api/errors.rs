@@ -135,3 +135,34 @@ async fn writes_sent_as_a_form_are_refused_so_other_sites_cannot_make_them() {
         .await;
     assert_eq!(response.status(), 202);
 }
+
+#[tokio::test]
+async fn security_headers_on_every_response_and_a_csp_on_pages() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/",
+        "/docs/",
+        "/v1/collections",
+        "/v1/collections/missing",
+        "/live",
+    ] {
+        let response = app.get(path).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        let html = headers["content-type"]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("text/html"));
+        let csp = headers
+            .get("content-security-policy")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        if html {
+            let csp = csp.expect("a CSP on an HTML page");
+            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        } else {
+            assert_eq!(csp, None, "{path}");
+        }
+    }
+}
