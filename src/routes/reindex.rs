@@ -24,7 +24,8 @@ pub struct ReindexStarted {
 ///
 /// Builds a new generation of the collection's index from one snapshot of PostgreSQL,
 /// catches it up with the change log, and swaps it in. The current index keeps
-/// answering searches until the swap. Asking again while a rebuild runs is harmless.
+/// answering searches until the swap. The request moves `settingsGeneration` in
+/// PostgreSQL, so a rebuild accepted before a crash or restart is done after it.
 #[utoipa::path(
     post,
     path = "/v1/collections/{name}/reindex",

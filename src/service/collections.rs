@@ -343,9 +343,22 @@ impl App {
     /// Asks for a rebuild of the collection's index from PostgreSQL.
     #[tracing::instrument(skip_all, fields(collection = %name))]
     pub async fn reindex(&self, name: &CollectionName) -> Result<(), ApiError> {
-        let collection = self.collection(name).await?;
-        self.indexer.request_rebuild(collection.id);
-        tracing::info!("index rebuild requested");
+        // Recorded in PostgreSQL by moving the settings generation (fields and settings
+        // unchanged): an index of an older generation is rebuilt by whichever process
+        // follows the collection, so an accepted reindex survives a crash or restart.
+        let record = db::retry(|| {
+            store::update(&self.db, name.as_str(), |current| {
+                Ok::<_, ApiError>((current.schema.fields().to_vec(), current.settings.clone()))
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))??;
+        self.indexer.request_rebuild(record.id);
+        self.indexer.collections_changed.notify_one();
+        tracing::info!(
+            generation = record.settings_generation,
+            "index rebuild requested"
+        );
         Ok(())
     }
 

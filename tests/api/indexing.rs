@@ -77,6 +77,47 @@ async fn segments_left_by_a_bulk_import_are_merged_once_the_indexer_is_idle() {
 }
 
 #[tokio::test]
+async fn an_accepted_reindex_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let report = json_body(app.import("products", import_lines(50)).await).await;
+    let token = report["consistencyToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(
+        search_total(&app, &format!("q=gadget&after={token}")).await,
+        50
+    );
+    let current = app.index_dir().join("products").join("CURRENT");
+    let before = std::fs::read_to_string(&current).expect("CURRENT");
+    // Reading the documents waits behind this lock: the rebuild cannot finish before
+    // the restart below.
+    let mut blocker = PgConnection::connect_with(app.db_options())
+        .await
+        .expect("connect");
+    let mut held = blocker.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE documents IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *held)
+        .await
+        .expect("lock");
+    let response = app
+        .post_json("/v1/collections/products/reindex", &json!({}))
+        .await;
+    assert_eq!(response.status(), 202);
+    let restarted = app.restart().await;
+    held.rollback().await.expect("unlock");
+    let rebuilt = wait_until(Duration::from_secs(30), || async {
+        let now = std::fs::read_to_string(&current).unwrap_or_default();
+        let stats = json_body(restarted.get("/v1/collections/products").await).await;
+        now != before && stats["stats"]["indexStatus"] == "ready"
+    })
+    .await;
+    assert!(rebuilt, "the restarted process did the accepted rebuild");
+    assert_eq!(search_total(&restarted, "q=gadget").await, 50);
+}
+
+#[tokio::test]
 async fn reindex_swaps_generations_while_searches_keep_answering() {
     let app = TestApp::spawn().await;
     app.create_products().await;
