@@ -81,4 +81,49 @@ fn describe_metrics() {
         "import_documents_total",
         "Documents received by imports, by outcome (imported, failed)"
     );
+    describe_histogram!(
+        "search_duration_seconds",
+        Unit::Seconds,
+        "Search time inside the service (cache misses), by engine"
+    );
+    describe_counter!(
+        "search_index_runs_total",
+        "Searches run on a collection's index (not answered from a cache), by collection"
+    );
+    describe_gauge!(
+        "search_bitset_cache_entries",
+        "Doc sets of common terms cached for exact totals"
+    );
+    describe_gauge!(
+        "search_bitset_cache_bytes",
+        Unit::Bytes,
+        "Memory of the cached doc sets of common terms"
+    );
+    describe_counter!(
+        "cache_hits_total",
+        "Cache hits, by level (l1, l2) and kind (search, suggest, document)"
+    );
+    describe_counter!("cache_misses_total", "Cache misses, by kind");
+    describe_counter!(
+        "cache_l2_errors_total",
+        "Redis calls that failed, by kind (error, timeout)"
+    );
+    describe_counter!(
+        "cache_l2_skipped_total",
+        "Redis calls skipped while the circuit breaker was open"
+    );
+    describe_gauge!(
+        "cache_l2_breaker_open",
+        "Redis circuit breaker: 0 closed, 0.5 half-open, 1 open"
+    );
+    describe_gauge!("cache_l1_entries", "Entries in the in-process cache (L1)");
+    describe_gauge!(
+        "cache_l1_bytes",
+        Unit::Bytes,
+        "Weighed size of the in-process cache (L1)"
+    );
+    describe_counter!(
+        "cache_invalidation_ack_timeouts_total",
+        "Document writes that answered before every replica acknowledged the invalidation"
+    );
 }

@@ -43,4 +43,17 @@ async fn metrics_count_requests_by_route_and_errors_by_code() {
         !after.contains("route=\"/v1/collections/unknown-one\""),
         "routes are templates, not raw paths"
     );
+    // Every series that is there says what it counts.
+    let families: Vec<&str> = after
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    assert!(!families.is_empty());
+    for family in families {
+        assert!(
+            after.contains(&format!("# HELP {family} ")),
+            "no HELP for {family}"
+        );
+    }
 }
