@@ -175,7 +175,14 @@ function render(q, engineName, body) {
 
 function renderFacets(facets) {
   facetsBox.replaceChildren();
-  for (const [field, counts] of Object.entries(facets)) {
+  for (const [field, found] of Object.entries(facets)) {
+    // A value chosen as a filter stays on show (with 0) so it can be taken back; a
+    // facet with nothing to show gets no heading.
+    const counts = [...found];
+    for (const f of state.filters) {
+      if (f.field === field && !counts.some((c) => c.value === f.value)) counts.push({ value: f.value, count: 0 });
+    }
+    if (!counts.length) continue;
     const heading = document.createElement("h3");
     heading.textContent = field;
     facetsBox.appendChild(heading);
@@ -325,8 +332,14 @@ document.querySelectorAll('input[name="engine"]').forEach((radio) =>
     compare();
   }));
 
+// The placeholder names the collection being searched.
+function setPlaceholder() {
+  input.placeholder = state.collection ? `Search ${state.collection.name}…` : "Search…";
+}
+
 picker.addEventListener("change", () => {
   state.collection = state.collections.find((c) => c.name === picker.value) || null;
+  setPlaceholder();
   state.filters = [];
   renderFilters();
   search();
@@ -355,6 +368,7 @@ async function start() {
   const wanted = new URLSearchParams(location.search).get("collection");
   state.collection = state.collections.find((c) => c.name === wanted) || state.collections[0];
   picker.value = state.collection.name;
+  setPlaceholder();
   document.body.dataset.ready = "true";
   input.focus();
   search();

@@ -210,6 +210,43 @@ async fn typing_a_query_with_a_typo_shows_the_expected_document_first() {
 }
 
 #[tokio::test]
+async fn no_results_leave_no_empty_facet_headings_and_the_placeholder_names_the_collection() {
+    in_browser("empty_facets", |client, app| async move {
+        let search = open_page(&client, &app).await;
+        let placeholder = search
+            .attr("placeholder")
+            .await
+            .expect("attribute")
+            .unwrap_or_default();
+        assert_eq!(placeholder, "Search products…");
+        let headings = || async {
+            client
+                .execute(
+                    "return document.querySelectorAll('#facets h3').length",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0)
+        };
+        search.send_keys("lamp").await.expect("typing");
+        eventually("facets for a query with results", || async {
+            headings().await > 0
+        })
+        .await;
+        search.clear().await.expect("clear");
+        search.send_keys("qqxqzzvqk ").await.expect("typing");
+        eventually("no results", || async {
+            status_text(&client).await.starts_with("No results")
+        })
+        .await;
+        assert_eq!(headings().await, 0, "no heading over an empty facet");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn fast_typing_ends_with_the_results_of_the_last_query() {
     in_browser("fast_typing", |client, app| async move {
         let search = open_page(&client, &app).await;
