@@ -394,7 +394,7 @@ impl CollectionSchema {
     /// are kept but not checked; declared fields may be absent or `null`.
     pub fn validate_document(&self, body: &Map<String, Value>) -> Result<(), SchemaError> {
         for (key, value) in body {
-            storable(key, value, 0).map_err(SchemaError::Document)?;
+            storable_field(key, value, 0).map_err(|e| SchemaError::Document(e.message()))?;
         }
         for field in &self.fields {
             let Some(value) = body.get(&field.name) else {
@@ -421,51 +421,99 @@ impl CollectionSchema {
 /// walk it; serde_json itself stops at 128).
 pub const MAX_DOCUMENT_DEPTH: usize = 64;
 
-/// Whether `value` (at `path` in a document) is stored as given and read back the same:
-/// PostgreSQL's `jsonb` cannot hold a NUL character (`\u0000`) in a string or a key,
-/// stores numbers as exact decimals without an exponent (so `-0` comes back as `0`),
-/// and a float near the largest one written out that way no longer parses as a JSON
-/// number. Such a value is refused with the field's path, before anything is written.
-fn storable(path: &str, value: &Value, depth: usize) -> Result<(), String> {
-    if path.contains('\0') {
-        return Err(format!(
-            "the field name `{}` contains a NUL character (\\u0000), which cannot be stored",
-            truncate(&path.replace('\0', "\\u0000"), 80)
-        ));
-    }
+/// Whether `value` is stored as given and read back the same: PostgreSQL's `jsonb`
+/// cannot hold a NUL character (`\u0000`) in a string or a key, stores numbers as exact
+/// decimals without an exponent (so `-0` comes back as `0`), and a float near the
+/// largest one written out that way no longer parses as a JSON number. Such a value is
+/// refused with its path (`notes.tags[2]`), before anything is written. The path is
+/// only put together for a value refused: every document written goes through here.
+fn storable(value: &Value, depth: usize) -> Result<(), Unstorable> {
     if depth > MAX_DOCUMENT_DEPTH {
-        return Err(format!(
-            "field `{}` is nested deeper than {MAX_DOCUMENT_DEPTH} levels",
-            truncate(path, 80)
-        ));
+        return Err(Unstorable::new(Problem::TooDeep));
     }
     match value {
-        Value::String(text) if text.contains('\0') => Err(format!(
-            "field `{}` contains a NUL character (\\u0000), which cannot be stored; remove it or replace it (e.g. with a space)",
-            truncate(path, 80)
-        )),
+        Value::String(text) if text.contains('\0') => Err(Unstorable::new(Problem::Nul)),
         Value::Number(number) => match number.as_f64() {
-            Some(float) if number.is_f64() && !float_round_trips(float) => Err(if float == 0.0 {
-                format!(
-                    "field `{}`: -0 would be stored as 0; send 0",
-                    truncate(path, 80)
-                )
-            } else {
-                format!(
-                    "field `{}`: the number {number} cannot be stored and read back exactly; keep numbers below 1e308 in magnitude",
-                    truncate(path, 80)
-                )
-            }),
+            Some(float) if number.is_f64() && !float_round_trips(float) => {
+                Err(Unstorable::new(if float == 0.0 {
+                    Problem::NegativeZero
+                } else {
+                    Problem::Number(number.to_string())
+                }))
+            }
             _ => Ok(()),
         },
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, item)| storable(&format!("{path}[{i}]"), item, depth + 1)),
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+            storable(item, depth + 1).map_err(|e| e.within(format!("[{i}]")))
+        }),
         Value::Object(map) => map
             .iter()
-            .try_for_each(|(key, item)| storable(&format!("{path}.{key}"), item, depth + 1)),
+            .try_for_each(|(key, item)| storable_field(key, item, depth + 1)),
         _ => Ok(()),
+    }
+}
+
+/// [`storable`] for the field `key` holding `value`.
+fn storable_field(key: &str, value: &Value, depth: usize) -> Result<(), Unstorable> {
+    if key.contains('\0') {
+        return Err(Unstorable::new(Problem::NulInName).within(key.replace('\0', "\\u0000")));
+    }
+    storable(value, depth).map_err(|e| e.within(key.to_owned()))
+}
+
+/// A value [`storable`] refuses, and where it stands (innermost step first).
+#[derive(Debug)]
+struct Unstorable {
+    problem: Problem,
+    steps: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Problem {
+    Nul,
+    NulInName,
+    NegativeZero,
+    Number(String),
+    TooDeep,
+}
+
+impl Unstorable {
+    fn new(problem: Problem) -> Unstorable {
+        Unstorable {
+            problem,
+            steps: Vec::new(),
+        }
+    }
+
+    fn within(mut self, step: String) -> Unstorable {
+        self.steps.push(step);
+        self
+    }
+
+    fn message(&self) -> String {
+        let mut path = String::new();
+        for step in self.steps.iter().rev() {
+            if !path.is_empty() && !step.starts_with('[') {
+                path.push('.');
+            }
+            path.push_str(step);
+        }
+        let path = truncate(&path, 80);
+        match &self.problem {
+            Problem::Nul => format!(
+                "field `{path}` contains a NUL character (\\u0000), which cannot be stored; remove it or replace it (e.g. with a space)"
+            ),
+            Problem::NulInName => format!(
+                "the field name `{path}` contains a NUL character (\\u0000), which cannot be stored"
+            ),
+            Problem::NegativeZero => format!("field `{path}`: -0 would be stored as 0; send 0"),
+            Problem::Number(number) => format!(
+                "field `{path}`: the number {number} cannot be stored and read back exactly; keep numbers below 1e308 in magnitude"
+            ),
+            Problem::TooDeep => {
+                format!("field `{path}` is nested deeper than {MAX_DOCUMENT_DEPTH} levels")
+            }
+        }
     }
 }
 
@@ -475,6 +523,10 @@ fn storable(path: &str, value: &Value, depth: usize) -> Result<(), String> {
 fn float_round_trips(float: f64) -> bool {
     if float == 0.0 {
         return float.is_sign_positive();
+    }
+    // Written without an exponent, a float is its own plain decimal: it comes back.
+    if (1e-5..1e15).contains(&float.abs()) {
+        return true;
     }
     let written = serde_json::Number::from_f64(float).map(|n| n.to_string());
     let Some(written) = written else {

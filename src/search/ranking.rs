@@ -645,7 +645,8 @@ fn read_positions(
     order.sort_by_key(|&i| candidates[i].address);
     let mut postings: Vec<Option<tantivy::postings::SegmentPostings>> = Vec::new();
     let mut store: Option<tantivy::store::StoreReader> = None;
-    let mut normalizer = crate::index::analysis::normalizer();
+    // The index's analyzer, built once per index; only when there is a word to find.
+    let mut normalizer = prefix.map(|(probe, _)| probe.index.normalizer());
     let mut segment = u32::MAX;
     let mut buffer = Vec::new();
     for i in order {
@@ -686,11 +687,12 @@ fn read_positions(
             postings.positions(&mut buffer);
             at[term.word].extend(buffer.iter().map(|&p| (term.attribute, p)));
         }
-        if let (Some((probe, probed)), Some(store)) = (prefix, store.as_ref())
+        if let (Some((probe, probed)), Some(store), Some(normalizer)) =
+            (prefix, store.as_ref(), normalizer.as_mut())
             && i < probed
             && at[probe.word].is_empty()
         {
-            at[probe.word] = probe.positions(store, address.doc_id, &mut normalizer);
+            at[probe.word] = probe.positions(store, address.doc_id, normalizer);
         }
         let candidate = &mut candidates[i];
         candidate.proximity = proximity(&at);
