@@ -165,7 +165,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_REDIS_TIMEOUT", default_value = defaults::REDIS_TIMEOUT)]
     pub redis_timeout: String,
 
-    /// First part of every Redis key and channel (`<prefix>:v1:...`), so deployments can share a Redis
+    /// First part of every Redis key and channel (`<prefix>:v2:...`), so deployments can share a Redis
     #[arg(long, env = "SIFT_REDIS_KEY_PREFIX", default_value = defaults::REDIS_KEY_PREFIX)]
     pub redis_key_prefix: String,
 

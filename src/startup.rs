@@ -123,6 +123,18 @@ impl Application {
                     address: config.bind,
                     source,
                 })?;
+        let caches = Arc::new(Caches::new(&config.cache, redis.clone()));
+        // Trust no cached document read before this process started: an earlier one may
+        // have died between a commit and its invalidation. Every transaction that ended
+        // before now is below the snapshot's xmax (not its xmin: an older one may still
+        // be running while a younger one has committed).
+        let next_txid = next_txid(&db)
+            .await
+            .map_err(|source| StartupError::Database {
+                target: "the next transaction id".into(),
+                source,
+            })?;
+        caches.fence_all(next_txid.saturating_sub(1));
         let indexes = Arc::new(IndexRegistry::default());
         let indexer_stop = CancellationToken::new();
         let indexer = Indexer::new(
@@ -130,11 +142,11 @@ impl Application {
             config.index_dir.clone(),
             indexes.clone(),
             Arc::new(TermBitsets::new(config.index_bitset_cache_bytes)),
+            caches.clone(),
             indexer_stop.clone(),
         );
         let indexer_task = tokio::spawn(indexer.clone().run());
         let search_permits = Arc::new(Semaphore::new(config.max_searches));
-        let caches = Arc::new(Caches::new(&config.cache, redis.clone()));
         let invalidations_stop = CancellationToken::new();
         if let (Some(url), Some(_)) = (&config.redis_url, &caches.l2) {
             tokio::spawn(invalidation::follow(
@@ -233,6 +245,16 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// The first transaction id not yet assigned (`xmax` of a fresh snapshot): every
+/// transaction that has ended is below it.
+async fn next_txid(db: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
+    let xmax: String = sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
+        .fetch_one(db)
+        .await?;
+    // Unparsable (never seen): the largest fence, so nothing cached is trusted.
+    Ok(xmax.parse().unwrap_or(u64::MAX))
 }
 
 /// Waits for SIGTERM or SIGINT, then cancels `token`.

@@ -112,6 +112,10 @@ fn describe_metrics() {
         "cache_l2_skipped_total",
         "Redis calls skipped while the circuit breaker was open"
     );
+    describe_counter!(
+        "cache_l2_fenced_total",
+        "L2 document entries passed over: read before a change this process knows of"
+    );
     describe_gauge!(
         "cache_l2_breaker_open",
         "Redis circuit breaker: 0 closed, 0.5 half-open, 1 open"

@@ -37,6 +37,8 @@ struct Message {
     replica: u64,
     nonce: u64,
     keys: Vec<String>,
+    /// The writing transaction, which the receivers fence the keys with.
+    txid: u64,
 }
 
 pub struct Invalidations {
@@ -71,7 +73,7 @@ impl Invalidations {
     }
 
     /// Publishes an invalidation and waits for the subscribers that received it.
-    pub async fn broadcast(&self, l2: &RedisCache, keys: Vec<String>) {
+    pub async fn broadcast(&self, l2: &RedisCache, keys: Vec<String>, txid: u64) {
         let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
         let (sender, mut acks) = mpsc::unbounded_channel();
         sync::lock(&self.pending).insert(nonce, sender);
@@ -79,6 +81,7 @@ impl Invalidations {
             replica: self.replica,
             nonce,
             keys,
+            txid,
         };
         if let Ok(payload) = serde_json::to_vec(&message)
             && let Some(receivers) = l2.publish(&self.channel, &payload).await
@@ -202,7 +205,7 @@ async fn handle(caches: &Arc<Caches>, message: &redis::Msg) {
         invalidations.acknowledged(message.nonce);
         return;
     }
-    caches.drop_local(&message.keys).await;
+    caches.drop_local(&message.keys, message.txid).await;
     if let Some(l2) = caches.l2.clone() {
         let ack_channel = invalidations.ack_channel.clone();
         let ack = format!("{}:{}", message.replica, message.nonce);

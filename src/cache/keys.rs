@@ -1,4 +1,4 @@
-//! Cache keys: namespaced (`<prefix>:v1:`), versioned so that a change of format
+//! Cache keys: namespaced (`<prefix>:v2:`), versioned so that a change of format
 //! can't read old entries, and for searches carrying the collection's epoch and a hash
 //! of the normalized request.
 //!
@@ -10,12 +10,13 @@ use sha2::{Digest, Sha256};
 
 pub use crate::index::Epoch;
 
-/// Bumped whenever what is cached changes shape.
-pub const FORMAT_VERSION: &str = "v1";
+/// Bumped whenever what is cached changes shape (v2: document entries carry the
+/// snapshot they were read in), so replicas of two versions never read each other's.
+pub const FORMAT_VERSION: &str = "v2";
 
 #[derive(Debug, Clone)]
 pub struct Keys {
-    /// `<prefix>:v1`
+    /// `<prefix>:<FORMAT_VERSION>`
     namespace: String,
 }
 
@@ -87,7 +88,7 @@ mod tests {
     fn the_epoch_and_the_fingerprint_are_in_the_key() {
         let keys = Keys::new("sift");
         let base = keys.search(epoch(1), "q=lamp");
-        assert!(base.starts_with("sift:v1:search:3:1:900.1:"), "{base}");
+        assert!(base.starts_with("sift:v2:search:3:1:900.1:"), "{base}");
         assert_ne!(base, keys.search(epoch(2), "q=lamp"));
         assert_ne!(base, keys.search(epoch(1), "q=lamps"));
         assert_ne!(base, keys.suggest(epoch(1), "q=lamp"), "kinds differ");

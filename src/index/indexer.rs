@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::index::bitsets::TermBitsets;
-use crate::index::{CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
+use crate::index::{AppliedChanges, CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
 use crate::store::collections::{self as collection_store, CollectionRecord};
 use crate::sync;
 
@@ -119,6 +119,8 @@ pub struct Indexer {
     rebuild_requests: RwLock<HashSet<i64>>,
     /// Collections whose index is being rebuilt now.
     rebuilding: RwLock<HashSet<i64>>,
+    /// Told of every change applied (the document caches' fences).
+    observer: Arc<dyn AppliedChanges>,
     stop: CancellationToken,
 }
 
@@ -134,6 +136,7 @@ impl Indexer {
         index_dir: PathBuf,
         registry: Arc<IndexRegistry>,
         bitsets: Arc<TermBitsets>,
+        observer: Arc<dyn AppliedChanges>,
         stop: CancellationToken,
     ) -> Arc<Indexer> {
         Arc::new(Indexer {
@@ -145,6 +148,7 @@ impl Indexer {
             wakers: RwLock::new(HashMap::new()),
             rebuild_requests: RwLock::new(HashSet::new()),
             rebuilding: RwLock::new(HashSet::new()),
+            observer,
             stop,
         })
     }
@@ -370,7 +374,7 @@ impl Indexer {
                 }
             };
             let index = Arc::new(index);
-            catch_up(&self.db, &index).await?;
+            catch_up(&self.db, &index, self.observer.as_ref()).await?;
             write_current_pointer(&self.index_dir, &spec, &index.dir)?;
             let previous = current.replace(index.clone());
             self.registry.set(index.clone());
@@ -385,7 +389,7 @@ impl Indexer {
             return Ok(Step::Idle);
         }
         if let Some(index) = current.as_ref() {
-            let applied = catch_up(&self.db, index).await?;
+            let applied = catch_up(&self.db, index, self.observer.as_ref()).await?;
             // Idle after a burst of writes (a bulk import): merge what it left.
             if !applied && index.wants_compaction() {
                 merge_in_background(index.clone(), "idle");
@@ -581,9 +585,13 @@ fn merge_in_background(index: Arc<CollectionIndex>, reason: &'static str) {
     });
 }
 
-/// Applies every finished change past the watermark, and commits once; whether there
-/// was anything to apply.
-pub async fn catch_up(db: &PgPool, index: &Arc<CollectionIndex>) -> Result<bool, IndexerError> {
+/// Applies every finished change past the watermark (telling `observer`), and commits
+/// once; whether there was anything to apply.
+pub async fn catch_up(
+    db: &PgPool,
+    index: &Arc<CollectionIndex>,
+    observer: &dyn AppliedChanges,
+) -> Result<bool, IndexerError> {
     let horizon = current_horizon(db).await?;
     let start = index.progress().watermark;
     let mut watermark = start;
@@ -608,6 +616,11 @@ pub async fn catch_up(db: &PgPool, index: &Arc<CollectionIndex>) -> Result<bool,
             txid: parse_xid(txid)?,
             seq: *seq,
         };
+        let applied: Vec<(String, u64)> = changes
+            .iter()
+            .map(|(_, id, txid)| Ok((id.clone(), parse_xid(txid)?)))
+            .collect::<Result<_, IndexerError>>()?;
+        observer.applied(index.spec.collection_id, &applied);
         let ids: Vec<String> = changes
             .iter()
             .map(|(_, id, _)| id.clone())

@@ -59,6 +59,14 @@ pub struct Progress {
     pub commits: u64,
 }
 
+/// Told of the changes an indexer applies, as it applies them. The change log is the
+/// one record of writes that no crash loses, so the document caches learn from it what
+/// a lost invalidation would have told them (`cache`'s fences).
+pub trait AppliedChanges: Send + Sync {
+    /// Documents of `collection_id` changed, each by the transaction given.
+    fn applied(&self, collection_id: i64, changes: &[(String, u64)]);
+}
+
 /// The point an index is at: searches cached under one epoch are exactly what the
 /// index answers at that point, on any replica that has reached it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::cache::{CacheOrigin, CachedDocument};
+use crate::cache::{CacheOrigin, CachedDocument, LoadedDocument};
 use crate::db;
 use crate::error::ApiError;
 use crate::schema::{
@@ -195,6 +195,11 @@ pub fn parse_list_query(
     Ok(query)
 }
 
+/// The transaction that wrote `record` (a write's returned row always says).
+fn written_by(record: &store::DocumentRecord) -> &str {
+    record.txid.as_deref().unwrap_or_default()
+}
+
 /// A write that raced with the deletion of the collection reads as "not found".
 fn collection_gone(name: &str) -> impl Fn(sqlx::Error) -> ApiError + '_ {
     move |error| {
@@ -207,20 +212,24 @@ fn collection_gone(name: &str) -> impl Fn(sqlx::Error) -> ApiError + '_ {
 }
 
 impl App {
-    /// After a write to documents `ids` of a collection has committed: wake the
-    /// collection's indexer, and invalidate the documents' cached reads (L1, L2 and the
-    /// other replicas), before the write is acknowledged.
+    /// After transaction `txid`'s write to documents `ids` of a collection has
+    /// committed: wake the collection's indexer, and invalidate the documents' cached
+    /// reads (L1, L2 and the other replicas), before the write is acknowledged.
     pub async fn after_write<'a>(
         &self,
         collection_id: i64,
         ids: impl IntoIterator<Item = &'a str>,
+        txid: &str,
     ) {
         self.indexer.wake(collection_id);
         let keys = ids
             .into_iter()
             .map(|id| self.caches.keys.document(collection_id, id))
             .collect();
-        self.caches.invalidate_documents(keys).await;
+        // A transaction id PostgreSQL gave back always parses; were it not to, the
+        // largest fence refuses every cached read of these keys (safe, only slower).
+        let txid = txid.parse().unwrap_or(u64::MAX);
+        self.caches.invalidate_documents(keys, txid).await;
     }
 
     /// Stores a new document; an id is generated (UUID v7) when the body has none.
@@ -246,7 +255,8 @@ impl App {
                 .map_err(collection_gone(name.as_str()))?;
         }
         let record = record.ok_or_else(|| ApiError::DocumentAlreadyExists(id.to_string()))?;
-        self.after_write(collection.id, [id.as_str()]).await;
+        self.after_write(collection.id, [id.as_str()], written_by(&record))
+            .await;
         Ok(record.into())
     }
 
@@ -265,7 +275,8 @@ impl App {
             db::retry(|| store::upsert(&self.db, collection.id, id.as_str(), &body))
                 .await
                 .map_err(collection_gone(name.as_str()))?;
-        self.after_write(collection.id, [id.as_str()]).await;
+        self.after_write(collection.id, [id.as_str()], written_by(&record))
+            .await;
         Ok((record.into(), created))
     }
 
@@ -293,7 +304,8 @@ impl App {
         let record = db::retry(|| store::update_with(&self.db, collection.id, id.as_str(), change))
             .await?
             .ok_or_else(|| not_found(name, id))??;
-        self.after_write(collection.id, [id.as_str()]).await;
+        self.after_write(collection.id, [id.as_str()], written_by(&record))
+            .await;
         Ok(record.into())
     }
 
@@ -308,7 +320,7 @@ impl App {
         let key = self.caches.keys.document(collection.id, id.as_str());
         self.caches
             .document(key, || async {
-                let Some(record) =
+                let Some((record, read_at)) =
                     db::retry(|| store::find(&self.db, collection.id, id.as_str())).await?
                 else {
                     return Ok::<_, ApiError>(None);
@@ -316,7 +328,11 @@ impl App {
                 let etag = etag(collection.id, &record);
                 let json =
                     serde_json::to_vec(&Document::from(record)).map_err(ApiError::internal)?;
-                Ok(Some((etag, json)))
+                Ok(Some(LoadedDocument {
+                    etag,
+                    json,
+                    read_at,
+                }))
             })
             .await?
             .ok_or_else(|| not_found(name, id))
@@ -333,7 +349,7 @@ impl App {
         let txid = db::retry(|| store::delete(&self.db, collection.id, id.as_str()))
             .await?
             .ok_or_else(|| not_found(name, id))?;
-        self.after_write(collection.id, [id.as_str()]).await;
+        self.after_write(collection.id, [id.as_str()], &txid).await;
         Ok(txid)
     }
 

@@ -180,7 +180,7 @@ impl BatchWriter {
                     }
                 })?;
                 state
-                    .after_write(collection_id, batch.ids.iter().map(String::as_str))
+                    .after_write(collection_id, batch.ids.iter().map(String::as_str), &txid)
                     .await;
                 Ok((batch.lines, txid))
             }

@@ -65,16 +65,30 @@ pub async fn upsert(
     Ok((row.record, row.created))
 }
 
+/// One document, with the xmin of the snapshot it was read in (every transaction
+/// below it had ended, so its writes are reflected): what the caches fence against.
 pub async fn find(
     pool: &PgPool,
     collection_id: i64,
     id: &str,
-) -> Result<Option<DocumentRecord>, sqlx::Error> {
-    sqlx::query_as("SELECT id, body, version, created_at, updated_at FROM documents WHERE collection_id = $1 AND id = $2")
-        .bind(collection_id)
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+) -> Result<Option<(DocumentRecord, u64)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        record: DocumentRecord,
+        read_at: String,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, body, version, created_at, updated_at,
+                pg_snapshot_xmin(pg_current_snapshot())::text AS read_at
+         FROM documents WHERE collection_id = $1 AND id = $2",
+    )
+    .bind(collection_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    // An unparsable xmin (never seen) reads as 0: older than any fence, so not cached.
+    Ok(row.map(|row| (row.record, row.read_at.parse().unwrap_or(0))))
 }
 
 /// Applies `change` to the current body under a row lock and stores the result, in one

@@ -231,8 +231,13 @@ async fn a_write_on_one_replica_invalidates_reads_on_another() {
         assert_eq!(body["document"]["price"], price);
         let (body, _) = read(&writer, "lamp").await;
         assert_eq!(body["version"], version);
-        // And the reader caches the new version again.
-        assert_eq!(read(&reader, "lamp").await.1, "l1");
+        // And the reader caches the new version again (once its indexer has applied
+        // the write, which moves the key's counter once more).
+        let cached = wait_until(Duration::from_secs(10), || async {
+            read(&reader, "lamp").await.1 == "l1"
+        })
+        .await;
+        assert!(cached, "the reader never cached version {version} again");
     }
 
     // A delete too.
@@ -268,6 +273,77 @@ async fn a_write_on_one_replica_invalidates_reads_on_another() {
     );
 }
 
+/// Writes to a document straight in PostgreSQL, as a replica that died between its
+/// commit and its cache invalidation would have; the writing transaction's id.
+async fn write_without_invalidation(app: &TestApp, id: &str, price: f64) -> String {
+    sqlx::query_scalar(
+        "UPDATE documents SET body = jsonb_set(body, '{price}', to_jsonb($2::float8))
+         WHERE collection_id = (SELECT id FROM collections WHERE name = 'products') AND id = $1
+         RETURNING pg_current_xact_id()::text",
+    )
+    .bind(id)
+    .bind(price)
+    .fetch_one(&app.db)
+    .await
+    .expect("update in PostgreSQL")
+}
+
+#[tokio::test]
+async fn a_lost_invalidation_is_repaired_from_the_change_log_on_every_replica() {
+    let redis = TestRedis::start().await;
+    let writer = with_redis(&redis).await;
+    let reader = writer.spawn_peer(|_| {}).await;
+    let token = catalog(&writer).await;
+    for app in [&writer, &reader] {
+        search(app, &format!("q=lamp&after={token}")).await;
+        let cached = wait_until(Duration::from_secs(10), || async {
+            read(app, "lamp").await.1 == "l1"
+        })
+        .await;
+        assert!(cached, "never cached in L1");
+    }
+
+    let txid = write_without_invalidation(&writer, "lamp", 99.0).await;
+    // Nobody was told. Once each replica's index has the change, neither cache level
+    // serves the old document.
+    for app in [&writer, &reader] {
+        search(app, &format!("q=lamp&after={txid}")).await;
+        let (body, origin) = read(app, "lamp").await;
+        assert_eq!(body["document"]["price"], 99.0, "stale read from {origin}");
+        let (body, origin) = read(app, "lamp").await;
+        assert_eq!(body["document"]["price"], 99.0, "stale read from {origin}");
+    }
+}
+
+#[tokio::test]
+async fn a_replica_that_starts_after_a_lost_invalidation_trusts_no_older_l2_entry() {
+    let redis = TestRedis::start().await;
+    let writer = with_redis(&redis).await;
+    let token = catalog(&writer).await;
+    search(&writer, &format!("q=kettle&after={token}")).await;
+    // In L2, as seen from a replica whose L1 is empty.
+    let peer = writer.spawn_peer(|_| {}).await;
+    read(&writer, "kettle").await;
+    assert_eq!(read(&peer, "kettle").await.1, "l2");
+    drop(peer);
+
+    // An older transaction stays open throughout: the horizon (xmin) stays below the
+    // write below although it has committed, so a fence must not rest on the horizon.
+    let mut held = writer.db.begin().await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *held)
+        .await
+        .expect("take a transaction id");
+    // Committed, then the writer "died" before invalidating: L2 still holds 10.0.
+    write_without_invalidation(&writer, "kettle", 42.0).await;
+    let restarted = writer.spawn_peer(|_| {}).await;
+    // At once, without waiting for its index.
+    let (body, origin) = read(&restarted, "kettle").await;
+    assert_eq!(body["document"]["price"], 42.0, "stale read from {origin}");
+    assert_eq!(origin, "miss");
+    held.rollback().await.expect("rollback");
+}
+
 async fn read_if_none_match(app: &TestApp, id: &str, etag: &str) -> reqwest::Response {
     app.client
         .get(app.url(&format!("/v1/collections/products/documents/{id}")))
@@ -280,7 +356,9 @@ async fn read_if_none_match(app: &TestApp, id: &str, etag: &str) -> reqwest::Res
 #[tokio::test]
 async fn document_reads_carry_an_etag_and_answer_304() {
     let app = TestApp::spawn().await;
-    catalog(&app).await;
+    let token = catalog(&app).await;
+    // Indexed: applying the writes would move the keys' counters (a miss) again.
+    search(&app, &format!("q=lamp&after={token}")).await;
     let response = app.get("/v1/collections/products/documents/lamp").await;
     let etag = response.headers()["etag"]
         .to_str()

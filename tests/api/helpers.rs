@@ -29,6 +29,14 @@ pub fn admin_url() -> String {
         .expect("DATABASE_URL must name a PostgreSQL server where tests can create databases; run scripts/test.sh")
 }
 
+/// `DATABASE_URL` naming the database `name` instead (credentials and options kept),
+/// for a `sift` process a test starts.
+pub fn database_url(name: &str) -> String {
+    let mut url = reqwest::Url::parse(&admin_url()).expect("DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
 /// A database of its own for one test, dropped when the value is.
 pub struct TestDatabase {
     pub name: String,

@@ -7,6 +7,7 @@ mod browser;
 mod cache;
 mod collections;
 mod config;
+mod crash;
 mod documents;
 mod errors;
 mod health;
