@@ -46,6 +46,10 @@ pub mod defaults {
     pub const DB_ACQUIRE_TIMEOUT: &str = "3s";
     pub const REDIS_POOL_SIZE: &str = "16";
     pub const REQUEST_TIMEOUT: &str = "30s";
+    pub const HEADER_READ_TIMEOUT: &str = "10s";
+    pub const BODY_IDLE_TIMEOUT: &str = "30s";
+    pub const MAX_CONNECTIONS: &str = "1024";
+    pub const MAX_REQUESTS: &str = "256";
     pub const BODY_LIMIT: &str = "1MiB";
     pub const CORS_ORIGINS: &str = "";
     pub const LOG_FORMAT: &str = "auto";
@@ -53,7 +57,8 @@ pub mod defaults {
     pub const SLOW_REQUEST_THRESHOLD: &str = "1s";
     pub const SHUTDOWN_TIMEOUT: &str = "30s";
     pub const DISK_MIN_FREE: &str = "1GiB";
-    pub const MAX_SEARCHES: &str = "64";
+    /// Twice the cores (see [`super::parse_max_searches`]).
+    pub const MAX_SEARCHES: &str = "auto";
     pub const CONSISTENCY_TIMEOUT: &str = "5s";
     pub const INDEX_BITSET_CACHE: &str = "128MiB";
     pub const CACHE_L1_SIZE: &str = "64MiB";
@@ -101,6 +106,24 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_REQUEST_TIMEOUT", default_value = defaults::REQUEST_TIMEOUT)]
     pub request_timeout: String,
 
+    /// Longest a client may take to send a request's headers, or to start its next request
+    /// on a kept-alive connection, before the connection is closed
+    #[arg(long, env = "SIFT_HEADER_READ_TIMEOUT", default_value = defaults::HEADER_READ_TIMEOUT)]
+    pub header_read_timeout: String,
+
+    /// Longest a request body (an import) may send nothing before it is cut with 408
+    #[arg(long, env = "SIFT_BODY_IDLE_TIMEOUT", default_value = defaults::BODY_IDLE_TIMEOUT)]
+    pub body_idle_timeout: String,
+
+    /// Most open client connections; more wait in the kernel's accept queue
+    #[arg(long, env = "SIFT_MAX_CONNECTIONS", default_value = defaults::MAX_CONNECTIONS)]
+    pub max_connections: String,
+
+    /// Most API requests in flight; more are answered 503 `server_busy` at once (health,
+    /// readiness and metrics are exempt)
+    #[arg(long, env = "SIFT_MAX_REQUESTS", default_value = defaults::MAX_REQUESTS)]
+    pub max_requests: String,
+
     /// Largest request body, and largest line of an NDJSON import (e.g. 1MiB, 512KiB, 1048576)
     #[arg(long, env = "SIFT_BODY_LIMIT", default_value = defaults::BODY_LIMIT)]
     pub body_limit: String,
@@ -133,7 +156,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_DISK_MIN_FREE", default_value = defaults::DISK_MIN_FREE)]
     pub disk_min_free: String,
 
-    /// Searches running or waiting at once; more are answered 503 with Retry-After
+    /// Index searches running at once (`auto`: twice the cores); more are answered 503
+    /// `search_queue_full` at once, with Retry-After
     #[arg(long, env = "SIFT_MAX_SEARCHES", default_value = defaults::MAX_SEARCHES)]
     pub max_searches: String,
 
@@ -187,6 +211,10 @@ impl Default for ServeArgs {
             db_acquire_timeout: defaults::DB_ACQUIRE_TIMEOUT.into(),
             redis_pool_size: defaults::REDIS_POOL_SIZE.into(),
             request_timeout: defaults::REQUEST_TIMEOUT.into(),
+            header_read_timeout: defaults::HEADER_READ_TIMEOUT.into(),
+            body_idle_timeout: defaults::BODY_IDLE_TIMEOUT.into(),
+            max_connections: defaults::MAX_CONNECTIONS.into(),
+            max_requests: defaults::MAX_REQUESTS.into(),
             body_limit: defaults::BODY_LIMIT.into(),
             cors_origins: defaults::CORS_ORIGINS.into(),
             log_format: defaults::LOG_FORMAT.into(),
@@ -218,6 +246,15 @@ pub struct Config {
     pub db_pool: PoolSettings,
     pub redis_pool_size: usize,
     pub request_timeout: Duration,
+    /// Bound on reading a request's headers, and on an idle kept-alive connection: a
+    /// client that sends nothing can't hold a connection for ever.
+    pub header_read_timeout: Duration,
+    /// Bound on a pause in a streamed body (imports have no overall timeout).
+    pub body_idle_timeout: Duration,
+    /// Open connections at most; the rest wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// API requests in flight at most; the excess is refused at once (503).
+    pub max_requests: usize,
     pub body_limit: usize,
     pub cors_origins: CorsOrigins,
     pub log_format: LogFormat,
@@ -287,6 +324,10 @@ impl ServeArgs {
                 disk_min_free: storage.disk_min_free,
                 bind: server.bind,
                 request_timeout: server.request_timeout,
+                header_read_timeout: server.header_read_timeout,
+                body_idle_timeout: server.body_idle_timeout,
+                max_connections: server.max_connections,
+                max_requests: server.max_requests,
                 body_limit: server.body_limit,
                 cors_origins: server.cors_origins,
                 api_key: server.api_key,
@@ -380,6 +421,26 @@ impl ServeArgs {
             "request-timeout",
             parse_duration(&self.request_timeout),
         );
+        let header_read_timeout = c.check(
+            "SIFT_HEADER_READ_TIMEOUT",
+            "header-read-timeout",
+            parse_duration(&self.header_read_timeout),
+        );
+        let body_idle_timeout = c.check(
+            "SIFT_BODY_IDLE_TIMEOUT",
+            "body-idle-timeout",
+            parse_duration(&self.body_idle_timeout),
+        );
+        let max_connections = c.check(
+            "SIFT_MAX_CONNECTIONS",
+            "max-connections",
+            parse_count(&self.max_connections, 1, 1_000_000),
+        );
+        let max_requests = c.check(
+            "SIFT_MAX_REQUESTS",
+            "max-requests",
+            parse_count(&self.max_requests, 1, 1_000_000),
+        );
         let body_limit = c.check(
             "SIFT_BODY_LIMIT",
             "body-limit",
@@ -409,6 +470,10 @@ impl ServeArgs {
         Some(Server {
             bind: bind?,
             request_timeout: request_timeout?,
+            header_read_timeout: header_read_timeout?,
+            body_idle_timeout: body_idle_timeout?,
+            max_connections: max_connections? as usize,
+            max_requests: max_requests? as usize,
             body_limit: body_limit?,
             cors_origins: cors_origins?,
             api_key: api_key?,
@@ -437,7 +502,7 @@ impl ServeArgs {
         let max_searches = c.check(
             "SIFT_MAX_SEARCHES",
             "max-searches",
-            parse_count(&self.max_searches, 1, 100_000),
+            parse_max_searches(&self.max_searches),
         );
         let consistency_timeout = c.check(
             "SIFT_CONSISTENCY_TIMEOUT",
@@ -471,6 +536,10 @@ struct Storage {
 struct Server {
     bind: SocketAddr,
     request_timeout: Duration,
+    header_read_timeout: Duration,
+    body_idle_timeout: Duration,
+    max_connections: usize,
+    max_requests: usize,
     body_limit: usize,
     cors_origins: CorsOrigins,
     api_key: Option<String>,
@@ -636,6 +705,21 @@ fn parse_log_filter(raw: &str) -> Result<String, String> {
     EnvFilter::try_new(raw)
         .map(|_| raw.to_owned())
         .map_err(|_| error())
+}
+
+/// `SIFT_MAX_SEARCHES`: a number, or `auto`, twice the cores. A search is CPU work on
+/// the blocking pool; with many more running than there are cores, the threads that
+/// parse requests and answer refusals get a small share of the CPU, so every request
+/// queues before it is even refused and latency grows with the number of clients.
+/// Measured with `sift-bench load` (README, "Overload"): 4 on 2 cores kept accepted
+/// p99 within 4x of unloaded at 256 clients at ~95% of peak throughput; 64 let it
+/// reach 100x.
+fn parse_max_searches(raw: &str) -> Result<u64, String> {
+    if raw.trim().eq_ignore_ascii_case("auto") {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        return Ok(2 * cores as u64);
+    }
+    parse_count(raw, 1, 100_000).map_err(|message| format!("{message}, or auto"))
 }
 
 fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {

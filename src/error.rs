@@ -68,7 +68,7 @@ error_codes! {
     CollectionNotFound => (NOT_FOUND, "collection_not_found", "The named collection does not exist."),
     DocumentNotFound => (NOT_FOUND, "document_not_found", "The named document does not exist in the collection."),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "The path exists but not with this HTTP method."),
-    RequestTimeout => (REQUEST_TIMEOUT, "request_timeout", "The request took longer than the configured request timeout."),
+    RequestTimeout => (REQUEST_TIMEOUT, "request_timeout", "The request took longer than the configured request timeout, or its body stopped arriving for `SIFT_BODY_IDLE_TIMEOUT`."),
     CollectionAlreadyExists => (CONFLICT, "collection_already_exists", "A collection with this name exists already."),
     DocumentAlreadyExists => (CONFLICT, "document_already_exists", "`POST` names an id that exists already; use `PUT` to replace it."),
     PayloadTooLarge => (PAYLOAD_TOO_LARGE, "payload_too_large", "The body (or one import line) is larger than the configured body limit."),
@@ -78,6 +78,7 @@ error_codes! {
     DatabaseUnavailable => (SERVICE_UNAVAILABLE, "database_unavailable", "PostgreSQL could not be reached or did not answer in time; safe to retry."),
     IndexNotReady => (SERVICE_UNAVAILABLE, "index_not_ready", "The collection's index is still being built; retry shortly (or use `engine=ilike`/`fts`)."),
     SearchQueueFull => (SERVICE_UNAVAILABLE, "search_queue_full", "Too many searches are running or waiting; retry after the `Retry-After` seconds."),
+    ServerBusy => (SERVICE_UNAVAILABLE, "server_busy", "Too many API requests are in flight (`SIFT_MAX_REQUESTS`); retry after the `Retry-After` seconds."),
     ConsistencyTimeout => (GATEWAY_TIMEOUT, "consistency_timeout", "`after` named a write the index had not applied within the wait; retry, or search without `after`."),
     NotReady => (SERVICE_UNAVAILABLE, "not_ready", "The service cannot serve yet (database unreachable or migrations not applied)."),
 }
@@ -148,6 +149,10 @@ pub enum ApiError {
     IndexNotReady(String),
     #[error("too many searches are running; retry shortly")]
     SearchQueueFull,
+    #[error("too many requests are in flight; retry shortly")]
+    ServerBusy,
+    #[error("{0}")]
+    BodyStalled(String),
     #[error("the index did not apply the write named by `after` within {0} ms")]
     ConsistencyTimeout(u64),
     #[error("missing or invalid API key")]
@@ -195,6 +200,8 @@ impl ApiError {
             ApiError::InvalidFacets(_) => ErrorCode::InvalidFacets,
             ApiError::IndexNotReady(_) => ErrorCode::IndexNotReady,
             ApiError::SearchQueueFull => ErrorCode::SearchQueueFull,
+            ApiError::ServerBusy => ErrorCode::ServerBusy,
+            ApiError::BodyStalled(_) => ErrorCode::RequestTimeout,
             ApiError::ConsistencyTimeout(_) => ErrorCode::ConsistencyTimeout,
             ApiError::Unauthorized => ErrorCode::Unauthorized,
             ApiError::RouteNotFound => ErrorCode::RouteNotFound,
@@ -307,7 +314,10 @@ impl IntoResponse for ApiError {
         let mut response = code.status().into_response();
         if matches!(
             code,
-            ErrorCode::SearchQueueFull | ErrorCode::IndexNotReady | ErrorCode::DatabaseUnavailable
+            ErrorCode::SearchQueueFull
+                | ErrorCode::ServerBusy
+                | ErrorCode::IndexNotReady
+                | ErrorCode::DatabaseUnavailable
         ) {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -8,7 +8,8 @@
 //! Calls go one way, top to bottom (`tests/api/architecture.rs` checks it; the
 //! picture is in `docs/architecture.md`):
 //!
-//! * HTTP: [`startup`] (the server, middleware stack, shutdown), [`middleware`],
+//! * HTTP: [`startup`] (the application, middleware stack, shutdown), [`server`] (the
+//!   connection loop and its bounds), [`middleware`],
 //!   [`routes`] (one module per path family: extract, call the service, respond),
 //!   [`extract`].
 //! * The service layer: [`service`], methods on [`state::App`] that do what each
@@ -34,6 +35,7 @@ pub mod middleware;
 pub mod routes;
 pub mod schema;
 pub mod search;
+pub mod server;
 pub mod service;
 pub mod startup;
 pub mod state;

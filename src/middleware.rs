@@ -3,6 +3,7 @@
 //! tracing spans, CORS, compression, timeouts) are tower-http's, assembled in
 //! [`crate::startup`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, HttpBody};
@@ -72,6 +73,28 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+/// The API requests in flight at most (`SIFT_MAX_REQUESTS`): past it, a request is
+/// answered 503 `server_busy` at once, before any work, so a flood is refused fast
+/// instead of making every request slow. Health, readiness, metrics, the docs and the
+/// page are not counted: a load balancer must still see the replica, and an operator
+/// its metrics.
+pub async fn admit(
+    State(permits): State<Arc<tokio::sync::Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !request.uri().path().starts_with("/v1/") {
+        return next.run(request).await;
+    }
+    match permits.try_acquire() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => {
+            metrics::counter!("http_requests_refused_total").increment(1);
+            ApiError::ServerBusy.into_response()
+        }
+    }
 }
 
 /// Counts a request in `http_requests_in_flight` for as long as it lives, including

@@ -31,6 +31,7 @@ use crate::middleware::{
     REQUEST_ID_HEADER, panic_response, render_errors, require_api_key, route_not_found,
     track_metrics,
 };
+use crate::server::{self, ConnectionLimits};
 use crate::state::{App, AppState};
 use crate::{db, demo, routes, telemetry};
 use tokio_util::task::TaskTracker;
@@ -213,11 +214,13 @@ impl Application {
             invalidations_stop,
         } = self;
         let grace = state.config.shutdown_timeout;
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let mut server = tokio::spawn(async move { serve.await });
+        let limits = ConnectionLimits {
+            header_read_timeout: state.config.header_read_timeout,
+            max_connections: state.config.max_connections,
+        };
+        let mut server = tokio::spawn(server::serve(listener, router, limits, shutdown.clone()));
         let result = tokio::select! {
-            joined = &mut server => joined.map_err(std::io::Error::other).and_then(|r| r),
+            joined = &mut server => joined.map_err(std::io::Error::other),
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests did not finish within the shutdown timeout; closing them");
                 server.abort();
@@ -309,7 +312,8 @@ fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
 }
 
 /// The whole HTTP stack. Outermost first: request id → trace span → request id echoed
-/// → compression → CORS → error bodies → panic catcher → metrics → auth → routes
+/// → compression → CORS → error bodies → admission (`SIFT_MAX_REQUESTS`) → body
+/// decompression → panic catcher → metrics → auth → routes
 /// (which carry the body limit and, except imports, the request timeout).
 pub fn router(state: AppState) -> Router {
     let config = &state.config;
@@ -343,6 +347,10 @@ pub fn router(state: AppState) -> Router {
         // are decompressed as they stream in; the body limits apply to what comes out.
         // Another encoding is 415.
         .layer(RequestDecompressionLayer::new())
+        .layer(from_fn_with_state(
+            Arc::new(Semaphore::new(config.max_requests)),
+            crate::middleware::admit,
+        ))
         .layer(from_fn(render_errors));
     let router = match cors_layer(&config.cors_origins) {
         Some(cors) => router.layer(cors),

@@ -112,6 +112,14 @@ fn describe_metrics() {
         "cache_l2_skipped_total",
         "Redis calls skipped while the circuit breaker was open"
     );
+    describe_gauge!(
+        "http_connections_open",
+        "Client connections open (at most SIFT_MAX_CONNECTIONS)"
+    );
+    describe_counter!(
+        "http_requests_refused_total",
+        "API requests answered 503 server_busy (SIFT_MAX_REQUESTS in flight)"
+    );
     describe_counter!(
         "cache_l2_fenced_total",
         "L2 document entries passed over: read before a change this process knows of"

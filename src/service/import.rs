@@ -275,7 +275,18 @@ impl App {
         let mut line_number = 0u64;
 
         loop {
-            let next = lines.try_next().await;
+            // Imports have no overall timeout (a large one takes minutes), but a body that
+            // stops arriving must not hold a connection and a batch for ever.
+            let Ok(next) =
+                tokio::time::timeout(self.config.body_idle_timeout, lines.try_next()).await
+            else {
+                let imported = writer.finish().await?;
+                tracing::warn!(imported, "import body stalled");
+                return Err(ApiError::BodyStalled(format!(
+                    "no part of the request body arrived for {} s; {imported} documents were imported before it stalled",
+                    self.config.body_idle_timeout.as_secs()
+                )));
+            };
             line_number += 1;
             let line = match next {
                 Ok(Some(Line::Text(line))) => line,

@@ -18,6 +18,7 @@ mod indexing;
 mod migrations;
 mod observability;
 mod openapi;
+mod overload;
 mod relevance;
 mod scripts;
 mod search;

@@ -8,6 +8,7 @@
 //! Results go to `<out>/<corpus>.json` and `.md`, with SVG plots ([`plot`]).
 
 pub mod eval;
+pub mod load;
 pub mod plot;
 pub mod report;
 

@@ -1,7 +1,8 @@
 //! `sift-bench`: the benchmark tooling, kept out of the server's binary and dependency
 //! tree. `sift-bench datagen` writes generated corpora as NDJSON; `sift-bench run`
 //! measures `ILIKE`, full-text search and the index on them; `sift-bench eval`
-//! measures relevance on judged queries.
+//! measures relevance on judged queries; `sift-bench load` loads a running sift with
+//! concurrent clients.
 
 use std::process::ExitCode;
 
@@ -40,6 +41,8 @@ enum Command {
     Run(Box<sift_bench::BenchArgs>),
     /// Measure relevance (Recall@10, MRR@10, nDCG@10, empty answers, latency) on judged queries
     Eval(Box<sift_bench::eval::EvalArgs>),
+    /// Load a running sift with concurrent searching clients; accepted and refused answers timed apart
+    Load(Box<sift_bench::load::LoadArgs>),
 }
 
 #[tokio::main]
@@ -59,6 +62,13 @@ async fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("sift-bench eval: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Load(args) => match sift_bench::load::run(*args).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("sift-bench load: {error:#}");
                 ExitCode::FAILURE
             }
         },
