@@ -50,6 +50,8 @@ pub mod defaults {
     pub const BODY_IDLE_TIMEOUT: &str = "30s";
     pub const MAX_CONNECTIONS: &str = "1024";
     pub const MAX_REQUESTS: &str = "256";
+    pub const RATE_LIMIT: &str = "off";
+    pub const RATE_LIMIT_BURST: &str = "auto";
     pub const BODY_LIMIT: &str = "1MiB";
     pub const CORS_ORIGINS: &str = "";
     pub const LOG_FORMAT: &str = "auto";
@@ -123,6 +125,17 @@ pub struct ServeArgs {
     /// readiness and metrics are exempt)
     #[arg(long, env = "SIFT_MAX_REQUESTS", default_value = defaults::MAX_REQUESTS)]
     pub max_requests: String,
+
+    /// API requests a second per client (its API key, else its address), or `off`; past
+    /// it 429 `rate_limited` with Retry-After. Shared by replicas through Redis when there
+    /// is one. The admin key is never limited
+    #[arg(long, env = "SIFT_RATE_LIMIT", default_value = defaults::RATE_LIMIT)]
+    pub rate_limit: String,
+
+    /// Requests a client may send at once before the rate applies (`auto`: one second's
+    /// worth); counted per process when Redis is unreachable
+    #[arg(long, env = "SIFT_RATE_LIMIT_BURST", default_value = defaults::RATE_LIMIT_BURST)]
+    pub rate_limit_burst: String,
 
     /// Largest request body, and largest line of an NDJSON import (e.g. 1MiB, 512KiB, 1048576)
     #[arg(long, env = "SIFT_BODY_LIMIT", default_value = defaults::BODY_LIMIT)]
@@ -215,6 +228,8 @@ impl Default for ServeArgs {
             body_idle_timeout: defaults::BODY_IDLE_TIMEOUT.into(),
             max_connections: defaults::MAX_CONNECTIONS.into(),
             max_requests: defaults::MAX_REQUESTS.into(),
+            rate_limit: defaults::RATE_LIMIT.into(),
+            rate_limit_burst: defaults::RATE_LIMIT_BURST.into(),
             body_limit: defaults::BODY_LIMIT.into(),
             cors_origins: defaults::CORS_ORIGINS.into(),
             log_format: defaults::LOG_FORMAT.into(),
@@ -255,6 +270,8 @@ pub struct Config {
     pub max_connections: usize,
     /// API requests in flight at most; the excess is refused at once (503).
     pub max_requests: usize,
+    /// Requests a second per client, when limited.
+    pub rate_limit: Option<crate::rate_limit::RateLimitConfig>,
     pub body_limit: usize,
     pub cors_origins: CorsOrigins,
     pub log_format: LogFormat,
@@ -328,6 +345,7 @@ impl ServeArgs {
                 body_idle_timeout: server.body_idle_timeout,
                 max_connections: server.max_connections,
                 max_requests: server.max_requests,
+                rate_limit: server.rate_limit,
                 body_limit: server.body_limit,
                 cors_origins: server.cors_origins,
                 api_key: server.api_key,
@@ -441,6 +459,11 @@ impl ServeArgs {
             "max-requests",
             parse_count(&self.max_requests, 1, 1_000_000),
         );
+        let rate_limit = c.check(
+            "SIFT_RATE_LIMIT",
+            "rate-limit",
+            parse_rate_limit(&self.rate_limit, &self.rate_limit_burst),
+        );
         let body_limit = c.check(
             "SIFT_BODY_LIMIT",
             "body-limit",
@@ -474,6 +497,7 @@ impl ServeArgs {
             body_idle_timeout: body_idle_timeout?,
             max_connections: max_connections? as usize,
             max_requests: max_requests? as usize,
+            rate_limit: rate_limit?,
             body_limit: body_limit?,
             cors_origins: cors_origins?,
             api_key: api_key?,
@@ -540,6 +564,7 @@ struct Server {
     body_idle_timeout: Duration,
     max_connections: usize,
     max_requests: usize,
+    rate_limit: Option<crate::rate_limit::RateLimitConfig>,
     body_limit: usize,
     cors_origins: CorsOrigins,
     api_key: Option<String>,
@@ -720,6 +745,34 @@ fn parse_max_searches(raw: &str) -> Result<u64, String> {
         return Ok(2 * cores as u64);
     }
     parse_count(raw, 1, 100_000).map_err(|message| format!("{message}, or auto"))
+}
+
+/// `SIFT_RATE_LIMIT` (`off` or requests a second) with `SIFT_RATE_LIMIT_BURST` (`auto`
+/// or a count).
+fn parse_rate_limit(
+    rate: &str,
+    burst: &str,
+) -> Result<Option<crate::rate_limit::RateLimitConfig>, String> {
+    if rate.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let per_second =
+        parse_count(rate, 1, 1_000_000).map_err(|message| format!("{message}, or off"))?;
+    let burst = if burst.trim().eq_ignore_ascii_case("auto") {
+        per_second
+    } else {
+        parse_count(burst, 1, 1_000_000).map_err(|message| {
+            format!("SIFT_RATE_LIMIT_BURST (--rate-limit-burst): {message}, or auto")
+        })?
+    };
+    let non_zero = |n: u64| {
+        std::num::NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX))
+            .ok_or_else(|| "must be at least 1".to_string())
+    };
+    Ok(Some(crate::rate_limit::RateLimitConfig {
+        per_second: non_zero(per_second)?,
+        burst: non_zero(burst)?,
+    }))
 }
 
 fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {

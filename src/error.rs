@@ -151,6 +151,8 @@ pub enum ApiError {
     SearchQueueFull,
     #[error("too many requests are in flight; retry shortly")]
     ServerBusy,
+    #[error("too many requests from this client; retry after the `Retry-After` seconds")]
+    RateLimited,
     #[error("{0}")]
     BodyStalled(String),
     #[error("the index did not apply the write named by `after` within {0} ms")]
@@ -201,6 +203,7 @@ impl ApiError {
             ApiError::IndexNotReady(_) => ErrorCode::IndexNotReady,
             ApiError::SearchQueueFull => ErrorCode::SearchQueueFull,
             ApiError::ServerBusy => ErrorCode::ServerBusy,
+            ApiError::RateLimited => ErrorCode::RateLimited,
             ApiError::BodyStalled(_) => ErrorCode::RequestTimeout,
             ApiError::ConsistencyTimeout(_) => ErrorCode::ConsistencyTimeout,
             ApiError::Unauthorized => ErrorCode::Unauthorized,

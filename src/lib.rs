@@ -18,6 +18,7 @@
 //!   the indexer following the change log, match bitsets), [`cache`] (L1 and L2),
 //!   [`store`] (SQL), [`schema`] (names, ids, field types, document validation).
 //! * Plumbing: [`config`], [`db`], [`telemetry`], [`validation`], [`sync`], [`demo`],
+//!   [`rate_limit`],
 //!   [`cli`].
 //!
 //! The benchmark tooling lives in the workspace crates `crates/sift-datagen` and
@@ -32,6 +33,7 @@ pub mod error;
 pub mod extract;
 pub mod index;
 pub mod middleware;
+pub mod rate_limit;
 pub mod routes;
 pub mod schema;
 pub mod search;

@@ -97,6 +97,50 @@ pub async fn admit(
     }
 }
 
+/// The per-client rate limit on the API (`SIFT_RATE_LIMIT`, see [`crate::rate_limit`]):
+/// `RateLimit-Limit`, `-Remaining` and `-Reset` on every counted answer, 429
+/// `rate_limited` with `Retry-After` past it. The admin key is never limited.
+pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(limiter) = state.rate_limiter.as_ref() else {
+        return next.run(request).await;
+    };
+    if !request.uri().path().starts_with("/v1/") {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .map(str::to_owned);
+    if let (Some(admin), Some(given)) = (state.config.api_key.as_deref(), presented.as_deref())
+        && bool::from(Sha256::digest(admin.as_bytes()).ct_eq(&Sha256::digest(given.as_bytes())))
+    {
+        return next.run(request).await;
+    }
+    let address = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0);
+    let decision = limiter.check(presented.as_deref(), address).await;
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        metrics::counter!("http_rate_limited_total").increment(1);
+        let mut response = ApiError::RateLimited.into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from(decision.reset_secs),
+        );
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", decision.limit.into());
+    headers.insert("ratelimit-remaining", decision.remaining.into());
+    headers.insert("ratelimit-reset", decision.reset_secs.into());
+    response
+}
+
 /// Counts a request in `http_requests_in_flight` for as long as it lives, including
 /// when the client goes away and the request's future is dropped mid-way.
 struct InFlight;

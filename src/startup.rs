@@ -31,6 +31,7 @@ use crate::middleware::{
     REQUEST_ID_HEADER, panic_response, render_errors, require_api_key, route_not_found,
     track_metrics,
 };
+use crate::rate_limit::RateLimiter;
 use crate::server::{self, ConnectionLimits};
 use crate::state::{App, AppState};
 use crate::{db, demo, routes, telemetry};
@@ -156,6 +157,13 @@ impl Application {
                 invalidations_stop.clone(),
             ));
         }
+        let rate_limiter = config.rate_limit.map(|limit| {
+            Arc::new(RateLimiter::new(
+                limit,
+                caches.l2.clone(),
+                &config.cache.key_prefix,
+            ))
+        });
         let state = AppState(Arc::new(App {
             db,
             redis,
@@ -166,6 +174,7 @@ impl Application {
             indexer,
             search_permits,
             caches,
+            rate_limiter,
             background: TaskTracker::new(),
             fts_rebuilds: Arc::default(),
         }));
@@ -313,7 +322,7 @@ fn cors_layer(origins: &CorsOrigins) -> Option<CorsLayer> {
 
 /// The whole HTTP stack. Outermost first: request id → trace span → request id echoed
 /// → compression → CORS → error bodies → admission (`SIFT_MAX_REQUESTS`) → body
-/// decompression → panic catcher → metrics → auth → routes
+/// decompression → panic catcher → metrics → rate limit → auth → routes
 /// (which carry the body limit and, except imports, the request timeout).
 pub fn router(state: AppState) -> Router {
     let config = &state.config;
@@ -340,6 +349,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(from_fn_with_state(state.clone(), require_api_key))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::middleware::rate_limit,
+        ))
         .layer(from_fn(crate::middleware::refuse_form_writes))
         .layer(from_fn_with_state(state.clone(), track_metrics))
         .layer(CatchPanicLayer::custom(panic_response))

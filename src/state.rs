@@ -40,6 +40,8 @@ pub struct App {
     /// L1 (in process) and L2 (Redis) caches of searches, suggestions and document
     /// reads. Shared with the task that follows other replicas' invalidations.
     pub caches: Arc<Caches>,
+    /// The per-client rate limit (`SIFT_RATE_LIMIT`), when on.
+    pub rate_limiter: Option<Arc<crate::rate_limit::RateLimiter>>,
     /// Work that outlives the request that started it (full-text index rebuilds).
     /// Shutdown closes it and waits for it, within the shutdown timeout, so a rebuild
     /// is not cut off halfway by a clean stop.

@@ -117,6 +117,10 @@ fn describe_metrics() {
         "Client connections open (at most SIFT_MAX_CONNECTIONS)"
     );
     describe_counter!(
+        "http_rate_limited_total",
+        "API requests answered 429 rate_limited (SIFT_RATE_LIMIT)"
+    );
+    describe_counter!(
         "http_requests_refused_total",
         "API requests answered 503 server_busy (SIFT_MAX_REQUESTS in flight)"
     );

@@ -35,6 +35,14 @@ end
 return #KEYS / 2
 ";
 
+/// Counts one more in `KEYS[1]` and gives the count; the first count sets the expiry
+/// (`ARGV[1]` ms), so a window's counter goes by itself.
+const COUNT_IN_WINDOW: &str = r"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count
+";
+
 pub struct RedisCache {
     pool: deadpool_redis::Pool,
     /// Bound on each call, pool wait included.
@@ -161,6 +169,17 @@ impl RedisCache {
         }
         cmd.arg(self.ttl.as_millis() as u64 * 2);
         self.run::<i64>("invalidate", cmd).await.is_some()
+    }
+
+    /// One more in the counter `key`, which expires `ttl` after its first count; the
+    /// count, or `None` when Redis did not answer (the rate limiter then counts alone).
+    pub async fn count_in_window(&self, key: &str, ttl: Duration) -> Option<i64> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(COUNT_IN_WINDOW)
+            .arg(1)
+            .arg(key)
+            .arg(ttl.as_millis() as u64);
+        self.run("rate", cmd).await
     }
 
     /// Publishes `message` on `channel`; the number of subscribers that got it.

@@ -198,4 +198,33 @@ mod tests {
         assert_eq!(prefix_lookup("kettl"), PrefixLookup::Term("kettl"));
         assert_eq!(prefix_lookup("kettle"), PrefixLookup::Expand("kettle"));
     }
+
+    /// Fuzzing the query analyzer's building blocks on any Unicode text.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn analysis_of_any_text_never_panics(text in "\\PC{0,300}") {
+                let mut normalizer = normalizer();
+                for word in words(&mut normalizer, &text) {
+                    for prefix in prefixes(&word.text) {
+                        prop_assert!(word.text.starts_with(prefix));
+                    }
+                    let _ = prefix_lookup(&word.text);
+                }
+                let _ = terms(&mut text_analyzer(None), &text);
+                let _ = positioned_terms(&mut text_analyzer(None), &text);
+                let _ = normalize_word(&text);
+            }
+
+            #[test]
+            fn prefixes_of_any_word_are_its_prefixes(word in "\\PC{0,40}") {
+                for prefix in prefixes(&word) {
+                    prop_assert!(word.starts_with(prefix));
+                }
+            }
+        }
+    }
 }

@@ -423,4 +423,70 @@ mod tests {
                 .contains("conditions")
         );
     }
+
+    /// Fuzzing the filter language (stable Rust: proptest instead of cargo fuzz). Cases
+    /// per run: `PROPTEST_CASES` (256 by default; the README's long run sets more).
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Filter-shaped text: fields (known, unknown, unfilterable), operators, values
+        /// of every type and none, parentheses, keywords and stray quotes.
+        fn filterish() -> impl Strategy<Value = String> {
+            let token = prop_oneof![
+                Just("title".to_owned()),
+                Just("category".to_owned()),
+                Just("price".to_owned()),
+                Just("stock".to_owned()),
+                Just("inStock".to_owned()),
+                Just("released".to_owned()),
+                Just("secret".to_owned()),
+                Just("=".to_owned()),
+                Just("!=".to_owned()),
+                Just(">=".to_owned()),
+                Just("<".to_owned()),
+                Just(">".to_owned()),
+                Just("AND".to_owned()),
+                Just("OR".to_owned()),
+                Just("NOT".to_owned()),
+                Just("(".to_owned()),
+                Just(")".to_owned()),
+                Just("\"".to_owned()),
+                Just("true".to_owned()),
+                Just("1e308".to_owned()),
+                Just("-0".to_owned()),
+                Just("2024-02-30T25:61:00Z".to_owned()),
+                Just("18446744073709551616".to_owned()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|n| n.to_string()),
+                "\\PC{0,12}".prop_map(|s| format!("\"{s}\"")),
+                "\\PC{0,6}",
+            ];
+            prop::collection::vec(token, 0..24).prop_map(|tokens| tokens.join(" "))
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_parses_or_is_refused_with_a_message(input in "\\PC{0,200}") {
+                if let Err(message) = parse(&input, &schema()) {
+                    prop_assert!(!message.is_empty());
+                }
+            }
+
+            #[test]
+            fn filter_shaped_text_parses_or_is_refused_with_a_message(input in filterish()) {
+                if let Err(message) = parse(&input, &schema()) {
+                    prop_assert!(!message.is_empty());
+                }
+            }
+
+            #[test]
+            fn deep_nesting_is_refused_not_a_stack_overflow(depth in 1usize..5000) {
+                let input = format!("{}price > 1{}", "(".repeat(depth), ")".repeat(depth));
+                let _ = parse(&input, &schema());
+                let input = format!("{}price > 1", "NOT ".repeat(depth));
+                let _ = parse(&input, &schema());
+            }
+        }
+    }
 }

@@ -767,4 +767,62 @@ mod tests {
         drop(index);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// Fuzzing the query analyzer end to end: any query text, any filter-shaped text
+    /// and any matching strategy, searched on a real index, answer or refuse cleanly.
+    #[test]
+    fn any_query_and_filter_search_without_panicking() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        let dir = std::env::temp_dir().join(format!("sift-fuzz-{}", uuid::Uuid::new_v4()));
+        let index = reviews_index(&dir);
+        let words = prop_oneof![
+            Just("kettle".to_owned()),
+            Just("ketle".to_owned()),
+            Just("compact".to_owned()),
+            Just("acme".to_owned()),
+            Just("\"".to_owned()),
+            Just("-".to_owned()),
+            Just("py3-foo.bar_baz".to_owned()),
+            "\\PC{0,8}",
+            "[a-z]{1,12}",
+        ];
+        let query = prop::collection::vec(words, 0..12).prop_map(|w| w.join(" "));
+        let filter = prop_oneof![
+            Just(None),
+            Just(Some("rating >= 4".to_owned())),
+            Just(Some("category = \"kitchen\" OR NOT rating < 2".to_owned())),
+            "\\PC{0,30}".prop_map(Some),
+        ];
+        let strategy = prop_oneof![
+            Just(None),
+            Just(Some(ranking::MatchingStrategy::Last)),
+            Just(Some(ranking::MatchingStrategy::All)),
+            Just(Some(ranking::MatchingStrategy::Frequency)),
+        ];
+        let mut runner = TestRunner::new(Config::default());
+        let outcome = runner.run(
+            &(query, filter, strategy, 0usize..30, any::<bool>()),
+            |(q, filter, strategy, offset, highlight)| {
+                let mut request = SearchRequest::index(q, 10);
+                request.offset = offset;
+                request.matching_strategy = strategy;
+                if highlight {
+                    request.highlight = Some(crate::search::highlight::HighlightOptions::default());
+                }
+                if let Some(text) = filter {
+                    match crate::search::filter::parse(&text, &index.spec.schema) {
+                        Ok(parsed) => request.filter = Some(parsed),
+                        Err(_) => return Ok(()),
+                    }
+                }
+                // An error is an answer too (a 4xx); a panic is the failure.
+                let _ = search(&index, &request);
+                Ok(())
+            },
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        outcome.expect("no query or filter makes the search panic");
+    }
 }

@@ -393,4 +393,105 @@ mod tests {
         assert_eq!(report.failed, 150);
         assert_eq!(report.errors.len(), MAX_REPORTED_ERRORS);
     }
+
+    /// Fuzzing the NDJSON line parser: any bytes, cut into any chunks, and any JSON.
+    mod properties {
+        use super::*;
+        use crate::schema::{CollectionSchema, FieldDefinition};
+        use proptest::prelude::*;
+
+        /// Runs the decoder over `chunks` as the body would arrive; the lines it gives.
+        fn decode(chunks: &[Vec<u8>], limit: usize) -> Vec<Option<String>> {
+            let mut codec = NdjsonLines(LinesCodec::new_with_max_length(limit));
+            let mut buffer = BytesMut::new();
+            let mut lines = Vec::new();
+            let take = |line: Line| match line {
+                Line::Text(text) => Some(text),
+                Line::TooLong | Line::NotUtf8 => None,
+            };
+            for chunk in chunks {
+                buffer.extend_from_slice(chunk);
+                while let Some(line) = codec.decode(&mut buffer).expect("no decoder error") {
+                    lines.push(take(line));
+                }
+            }
+            while let Some(line) = codec.decode_eof(&mut buffer).expect("no decoder error") {
+                lines.push(take(line));
+            }
+            lines
+        }
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                Just(serde_json::json!(1.7976931348623157e308)),
+                Just(serde_json::json!(-0.0)),
+                "\\PC{0,10}".prop_map(Value::String),
+                Just(Value::String("a\u{0}b".into())),
+            ];
+            leaf.prop_recursive(8, 64, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map(
+                        prop_oneof![
+                            Just("id".to_owned()),
+                            Just("title".to_owned()),
+                            Just("price".to_owned()),
+                            Just("tags".to_owned()),
+                            "\\PC{0,6}",
+                        ],
+                        inner,
+                        0..6
+                    )
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn schema() -> CollectionSchema {
+            let fields: Vec<FieldDefinition> = serde_json::from_value(serde_json::json!([
+                {"name": "title", "type": "text"},
+                {"name": "price", "type": "float", "filterable": true},
+                {"name": "tags", "type": "keyword"},
+                {"name": "when", "type": "datetime", "sortable": true}
+            ]))
+            .expect("fields");
+            CollectionSchema::parse(fields).expect("schema")
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_in_any_chunks_decode_without_error(
+                body in prop::collection::vec(any::<u8>(), 0..600),
+                cuts in prop::collection::vec(1usize..64, 0..20),
+            ) {
+                let mut chunks = Vec::new();
+                let mut rest = body.as_slice();
+                for cut in cuts {
+                    let (head, tail) = rest.split_at(cut.min(rest.len()));
+                    chunks.push(head.to_vec());
+                    rest = tail;
+                }
+                chunks.push(rest.to_vec());
+                let lines = decode(&chunks, 64);
+                // One item per newline, plus an unterminated last line.
+                let newlines = body.iter().filter(|b| **b == b'\n').count();
+                prop_assert!(lines.len() == newlines || lines.len() == newlines + 1);
+            }
+
+            #[test]
+            fn the_line_checks_take_or_refuse_any_json(value in json()) {
+                let line = value.to_string();
+                if let Ok(value) = serde_json::from_str::<Value>(&line)
+                    && let Ok((_, body, _)) = document_identity(value, None)
+                {
+                    let _ = schema().validate_document(&body);
+                }
+            }
+        }
+    }
 }

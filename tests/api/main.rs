@@ -19,6 +19,7 @@ mod migrations;
 mod observability;
 mod openapi;
 mod overload;
+mod rate_limit;
 mod relevance;
 mod scripts;
 mod search;
