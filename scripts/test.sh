@@ -9,5 +9,14 @@ source scripts/provision.sh
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 # The browser tests drive Debian's Chromium through Debian's chromedriver.
 { [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null 2>&1; } || apt_install chromium chromium-driver
+# schemathesis, pinned, in a virtualenv of its own (tests/api/schemathesis.rs runs it).
+SCHEMATHESIS_VERSION=4.32.5
+if ! target/schemathesis/bin/st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  say "installing schemathesis $SCHEMATHESIS_VERSION into target/schemathesis"
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  mkdir -p target
+  python3 -m venv target/schemathesis 2>/dev/null || { apt_install python3-venv; python3 -m venv target/schemathesis; }
+  target/schemathesis/bin/pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 say "running the tests"
 exec cargo test --locked --workspace "$@"

@@ -191,10 +191,11 @@ pub struct TypoTolerance {
     pub enabled: bool,
     /// Words at least this long may have one typo (at least 1, at most
     /// `twoTyposMinLength`). Default 5.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 255)]
     #[validate(range(min = 1))]
     pub one_typo_min_length: u8,
     /// Words at least this long may have two typos. Default 9.
+    #[schema(minimum = 0, maximum = 255)]
     pub two_typos_min_length: u8,
 }
 
@@ -242,7 +243,7 @@ pub struct CollectionSettings {
     /// is the default `["words", "typo", "exactness", "proximity", "attribute", "score"]`.
     /// Add a sortable numeric field as `"popularity:desc"` to rank by it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!(["words", "typo", "exactness", "proximity", "attribute", "popularity:desc", "score"]))]
+    #[schema(example = json!(["words", "typo", "exactness", "proximity", "attribute", "score"]))]
     pub ranking_rules: Option<Vec<String>>,
     /// Which words a search may drop when all of them together cannot fill the page
     /// (`last`, `frequency` or `all`); a search's `matchingStrategy` overrides it.

@@ -87,6 +87,23 @@ impl IndexRegistry {
         }
     }
 
+    /// Waits until collection `collection_id` (by its name) has an index; a former
+    /// collection of the same name does not count.
+    pub async fn wait_for_collection(&self, name: &str, collection_id: i64) {
+        let mut changes = self.changes.subscribe();
+        loop {
+            if self
+                .get(name)
+                .is_some_and(|index| index.spec.collection_id == collection_id)
+            {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     fn set(&self, index: Arc<CollectionIndex>) {
         sync::write(&self.current).insert(index.spec.name.clone(), index);
         self.changes.send_modify(|n| *n += 1);

@@ -66,7 +66,7 @@ pub async fn list_collections(
     get,
     path = "/v1/collections/{name}",
     tag = "collections",
-    params(("name" = String, Path, description = "Collection name", example = "products")),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
     responses(
         (status = 200, description = "The collection", body = Collection),
         (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
@@ -90,7 +90,7 @@ pub async fn get_collection(
     patch,
     path = "/v1/collections/{name}",
     tag = "collections",
-    params(("name" = String, Path, description = "Collection name", example = "products")),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
     request_body = UpdateCollection,
     security(("admin_key" = [])),
     responses(
@@ -118,7 +118,7 @@ pub async fn update_collection(
     delete,
     path = "/v1/collections/{name}",
     tag = "collections",
-    params(("name" = String, Path, description = "Collection name", example = "products")),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
     security(("admin_key" = [])),
     responses(
         (status = 204, description = "Deleted"),

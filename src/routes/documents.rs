@@ -35,7 +35,7 @@ fn none_match(headers: &HeaderMap, etag: &str) -> bool {
     post,
     path = "/v1/collections/{name}/documents",
     tag = "documents",
-    params(("name" = String, Path, description = "Collection name", example = "products")),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
     request_body(content = Object, description = "The document: a JSON object, `id` optional",
         example = json!({"title": "Wireless headphones", "category": "audio", "price": 59.9})),
     security(("admin_key" = [])),
@@ -69,8 +69,8 @@ pub async fn create_document(
     path = "/v1/collections/{name}/documents/{id}",
     tag = "documents",
     params(
-        ("name" = String, Path, description = "Collection name", example = "products"),
-        ("id" = String, Path, description = "Document id", example = "sku-1042"),
+        ("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products"),
+        ("id" = String, Path, description = "Document id", pattern = r"^[A-Za-z0-9_-]{1,511}$", example = "sku-1042"),
     ),
     request_body(content = Object, description = "The whole document",
         example = json!({"title": "Wireless headphones", "category": "audio", "price": 49.9})),
@@ -110,8 +110,8 @@ pub async fn put_document(
     path = "/v1/collections/{name}/documents/{id}",
     tag = "documents",
     params(
-        ("name" = String, Path, description = "Collection name", example = "products"),
-        ("id" = String, Path, description = "Document id", example = "sku-1042"),
+        ("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products"),
+        ("id" = String, Path, description = "Document id", pattern = r"^[A-Za-z0-9_-]{1,511}$", example = "sku-1042"),
     ),
     request_body(content = Object, description = "A JSON merge patch", example = json!({"price": 39.9, "onSale": null})),
     security(("admin_key" = [])),
@@ -143,8 +143,8 @@ pub async fn patch_document(
     path = "/v1/collections/{name}/documents/{id}",
     tag = "documents",
     params(
-        ("name" = String, Path, description = "Collection name", example = "products"),
-        ("id" = String, Path, description = "Document id", example = "sku-1042"),
+        ("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products"),
+        ("id" = String, Path, description = "Document id", pattern = r"^[A-Za-z0-9_-]{1,511}$", example = "sku-1042"),
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` from an earlier read: 304 if it still matches"),
     ),
     responses(
@@ -186,8 +186,8 @@ pub async fn get_document(
     path = "/v1/collections/{name}/documents/{id}",
     tag = "documents",
     params(
-        ("name" = String, Path, description = "Collection name", example = "products"),
-        ("id" = String, Path, description = "Document id", example = "sku-1042"),
+        ("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products"),
+        ("id" = String, Path, description = "Document id", pattern = r"^[A-Za-z0-9_-]{1,511}$", example = "sku-1042"),
     ),
     security(("admin_key" = [])),
     responses(
@@ -220,7 +220,7 @@ pub async fn delete_document(
     get,
     path = "/v1/collections/{name}/documents",
     tag = "documents",
-    params(("name" = String, Path, description = "Collection name", example = "products"), ListDocumentsParams),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products"), ListDocumentsParams),
     responses(
         (status = 200, description = "One page of documents (an empty `data` past the last page)", body = DocumentPage),
         (status = 400, description = "`invalid_query_parameter` or `invalid_collection_name`", body = ErrorResponse,

@@ -36,7 +36,7 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
     post,
     path = "/v1/collections/{name}/documents:import",
     tag = "documents",
-    params(("name" = String, Path, description = "Collection name", example = "products")),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
     request_body(content = String, content_type = "application/x-ndjson",
         description = "One JSON document per line",
         example = "{\"id\": \"sku-1\", \"title\": \"Wireless headphones\", \"price\": 59.9}\n{\"id\": \"sku-2\", \"title\": \"USB-C cable\", \"price\": 9.5}\n"),

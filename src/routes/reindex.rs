@@ -30,7 +30,7 @@ pub struct ReindexStarted {
     post,
     path = "/v1/collections/{name}/reindex",
     tag = "collections",
-    params(("name" = String, Path, description = "Collection name", example = "products")),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
     security(("admin_key" = [])),
     responses(
         (status = 202, description = "The rebuild started; `stats.indexStatus` is `rebuilding` until the swap", body = ReindexStarted),

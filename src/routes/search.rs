@@ -23,7 +23,7 @@ use crate::state::AppState;
     get,
     path = "/v1/collections/{name}/search",
     tag = "search",
-    params(("name" = String, Path, description = "Collection name", example = "products"), SearchParams),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products"), SearchParams),
     responses(
         (status = 200, description = "Hits, total, facets, timing and where the answer came from", body = SearchAnswer,
             headers(("x-cache" = String, description = "`l1`, `l2` or `miss`, as the `cache` field"))),
@@ -50,7 +50,7 @@ pub async fn search_get(
     post,
     path = "/v1/collections/{name}/search",
     tag = "search",
-    params(("name" = String, Path, description = "Collection name", example = "products")),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
     request_body(content = SearchParams, example = json!({"q": "wireless headph", "filter": "price < 100", "facets": "category", "limit": 10})),
     responses(
         (status = 200, description = "Hits, total, facets, timing and where the answer came from", body = SearchAnswer,

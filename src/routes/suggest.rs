@@ -19,7 +19,7 @@ use crate::state::AppState;
     get,
     path = "/v1/collections/{name}/suggest",
     tag = "search",
-    params(("name" = String, Path, description = "Collection name", example = "products"), SuggestParams),
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products"), SuggestParams),
     responses(
         (status = 200, description = "Completions, best first", body = Suggestions,
             headers(("x-cache" = String, description = "`l1`, `l2` or `miss`, as the `cache` field"))),

@@ -49,16 +49,19 @@ pub struct SearchParams {
     pub q: Option<String>,
     /// Hits per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, example = 10)]
+    #[schema(minimum = 1, maximum = 100, example = 10)]
     #[validate(range(min = 1, max = 100, message = "`limit` must be from 1 to 100"))]
     pub limit: Option<usize>,
     /// Hits to skip; `offset + limit` is at most 1000.
-    #[param(minimum = 0, example = 0)]
+    #[param(minimum = 0, maximum = 999, example = 0)]
+    #[schema(minimum = 0, maximum = 999, example = 0)]
     pub offset: Option<usize>,
     /// Filter expression, e.g. `category = audio AND price < 100`.
     #[param(example = "category = audio AND price < 100")]
     pub filter: Option<String>,
     /// Comma-separated keyword fields declared `facet` to count values of.
-    #[param(example = "category,brand")]
+    #[param(example = "category")]
+    #[schema(example = "category")]
     pub facets: Option<String>,
     /// `field:asc` or `field:desc` on a sortable field; default: by relevance.
     #[param(example = "price:asc")]
@@ -72,22 +75,19 @@ pub struct SearchParams {
     pub prefix: Option<bool>,
     /// Return highlights (default true).
     pub highlight: Option<bool>,
-    /// Opening mark of highlights (default `<mark>`).
+    /// Opening mark of highlights (default `<mark>`); at most 64 characters.
     #[param(max_length = 64)]
-    #[validate(
-        length(max = 64, message = "highlight tags are at most 64 bytes"),
-        custom(function = "at_most_64_bytes")
-    )]
+    #[schema(max_length = 64)]
+    #[validate(length(max = 64, message = "highlight tags are at most 64 characters"))]
     pub highlight_pre_tag: Option<String>,
-    /// Closing mark of highlights (default `</mark>`).
+    /// Closing mark of highlights (default `</mark>`); at most 64 characters.
     #[param(max_length = 64)]
-    #[validate(
-        length(max = 64, message = "highlight tags are at most 64 bytes"),
-        custom(function = "at_most_64_bytes")
-    )]
+    #[schema(max_length = 64)]
+    #[validate(length(max = 64, message = "highlight tags are at most 64 characters"))]
     pub highlight_post_tag: Option<String>,
     /// Words kept around the first match in long highlighted fields (default 30).
     #[param(minimum = 1, maximum = 1000)]
+    #[schema(minimum = 1, maximum = 1000)]
     #[validate(range(min = 1, max = 1000, message = "`cropLength` must be from 1 to 1000"))]
     pub crop_length: Option<usize>,
     /// `words` (default): ranked word matching. `substring`: ILIKE semantics (every
@@ -109,15 +109,6 @@ pub struct SearchParams {
     /// default: the collection's setting (`frequency` unless changed).
     #[param(inline)]
     pub matching_strategy: Option<MatchingStrategy>,
-}
-
-/// Highlight tags are bounded in bytes (they are copied around every match).
-fn at_most_64_bytes(tag: &str) -> Result<(), validator::ValidationError> {
-    if tag.len() > 64 {
-        return Err(validator::ValidationError::new("length")
-            .with_message("highlight tags are at most 64 bytes".into()));
-    }
-    Ok(())
 }
 
 /// How the words of `q` match.

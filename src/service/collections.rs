@@ -200,6 +200,9 @@ pub struct CollectionList {
     pub total: usize,
 }
 
+/// How long creating a collection waits for its (empty) index.
+const NEW_INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl App {
     /// Collections whose first index is not built yet (a rebuild of a later generation
     /// does not count: the current one answers meanwhile); at most `limit` names.
@@ -242,6 +245,18 @@ impl App {
             tracing::warn!(error = %error, "cannot create the full-text index; engine=fts will scan");
         }
         self.indexer.collections_changed.notify_one();
+        // An empty collection's index takes milliseconds to make: wait for it (bounded),
+        // so a search right after the 201 is answered rather than 503 `index_not_ready`.
+        let indexed = tokio::time::timeout(
+            NEW_INDEX_WAIT,
+            self.indexes.wait_for_collection(name.as_str(), record.id),
+        )
+        .await;
+        if indexed.is_err() {
+            tracing::warn!(
+                "the new collection's index is not ready yet; searches answer 503 until it is"
+            );
+        }
         tracing::info!("collection created");
         Ok(record.into())
     }

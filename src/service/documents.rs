@@ -98,7 +98,7 @@ pub struct DocumentPage {
 #[allow(dead_code)] // Documents the parameters; the values are parsed by `parse_list_query`.
 pub struct ListDocumentsParams {
     /// Page number, from 1 (default 1, at most 100000).
-    #[param(minimum = 1, example = 1)]
+    #[param(minimum = 1, maximum = 100000, example = 1)]
     page: Option<u32>,
     /// Documents per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, example = 20)]

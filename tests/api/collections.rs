@@ -29,7 +29,12 @@ async fn create_get_list_and_delete_a_collection() {
     .await;
     let one = json_body(app.get("/v1/collections/products").await).await;
     assert_eq!(one["stats"]["documents"], 1);
-    assert_eq!(one["stats"]["lag"], 0);
+    // The index exists from the 201 on, and applies the write shortly.
+    let applied = crate::helpers::wait_until(std::time::Duration::from_secs(10), || async {
+        json_body(app.get("/v1/collections/products").await).await["stats"]["lag"] == 0
+    })
+    .await;
+    assert!(applied, "the write was never applied");
 
     let list = json_body(app.get("/v1/collections").await).await;
     assert_eq!(list["total"], 1);

@@ -21,6 +21,7 @@ mod openapi;
 mod overload;
 mod rate_limit;
 mod relevance;
+mod schemathesis;
 mod scripts;
 mod search;
 mod shutdown;
