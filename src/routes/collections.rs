@@ -27,7 +27,8 @@ use crate::state::AppState;
         (status = 409, description = "`collection_already_exists`", body = ErrorResponse,
             example = json!({"error": {"code": "collection_already_exists", "message": "collection `products` already exists", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn create_collection(
@@ -49,7 +50,8 @@ pub async fn create_collection(
     tag = "collections",
     responses(
         (status = 200, description = "All collections (an empty list when there are none)", body = CollectionList),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn list_collections(
@@ -72,7 +74,8 @@ pub async fn list_collections(
         (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse,
             example = json!({"error": {"code": "collection_not_found", "message": "collection `products` not found", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn get_collection(
@@ -100,7 +103,8 @@ pub async fn get_collection(
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn update_collection(
@@ -126,7 +130,8 @@ pub async fn update_collection(
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: a form or plain-text body (writes take JSON or no body)", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn delete_collection(

@@ -48,7 +48,8 @@ fn none_match(headers: &HeaderMap, etag: &str) -> bool {
         (status = 409, description = "`document_already_exists`", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn create_document(
@@ -83,7 +84,8 @@ pub async fn create_document(
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn put_document(
@@ -122,7 +124,8 @@ pub async fn put_document(
         (status = 404, description = "`collection_not_found` or `document_not_found`", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn patch_document(
@@ -157,7 +160,8 @@ pub async fn patch_document(
         (status = 400, description = "`invalid_collection_name` or `invalid_document_id`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found` or `document_not_found`", body = ErrorResponse,
             example = json!({"error": {"code": "document_not_found", "message": "document `sku-1042` not found in collection `products`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn get_document(
@@ -197,7 +201,8 @@ pub async fn get_document(
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found` or `document_not_found`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: a form or plain-text body (writes take JSON or no body)", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn delete_document(
@@ -226,7 +231,8 @@ pub async fn delete_document(
         (status = 400, description = "`invalid_query_parameter` or `invalid_collection_name`", body = ErrorResponse,
             example = json!({"error": {"code": "invalid_query_parameter", "message": "query parameter `limit` must be a whole number from 1 to 100, got `500`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn list_documents(

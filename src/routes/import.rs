@@ -48,7 +48,8 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse,
             example = json!({"error": {"code": "unsupported_media_type", "message": "expected `Content-Type: application/x-ndjson`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
-        (status = 503, description = "`database_unavailable`: batches stored before it stay stored; retrying the import is safe", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`: batches stored before it stay stored; retrying the import is safe", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn import_documents(

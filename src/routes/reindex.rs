@@ -38,7 +38,8 @@ pub struct ReindexStarted {
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: a form or plain-text body (writes take JSON or no body)", body = ErrorResponse),
-        (status = 503, description = "`database_unavailable`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn reindex(

@@ -30,8 +30,9 @@ use crate::state::AppState;
         (status = 400, description = "`invalid_query_parameter`, `invalid_search_query`, `invalid_filter`, `invalid_sort`, `invalid_facets` or `invalid_collection_name`", body = ErrorResponse,
             example = json!({"error": {"code": "invalid_filter", "message": "`filter`: unknown field `colour`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
-        (status = 503, description = "`index_not_ready`, `search_queue_full` or `database_unavailable`; see `Retry-After`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `index_not_ready`, `search_queue_full` or `database_unavailable`; see `Retry-After`", body = ErrorResponse),
         (status = 504, description = "`consistency_timeout`: the write named by `after` was not indexed in time", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn search_get(
@@ -58,8 +59,9 @@ pub async fn search_get(
         (status = 400, description = "`invalid_json`, `invalid_request_body`, `invalid_query_parameter`, `invalid_search_query`, `invalid_filter`, `invalid_sort` or `invalid_facets`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorResponse),
-        (status = 503, description = "`index_not_ready`, `search_queue_full` or `database_unavailable`; see `Retry-After`", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `index_not_ready`, `search_queue_full` or `database_unavailable`; see `Retry-After`", body = ErrorResponse),
         (status = 504, description = "`consistency_timeout`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn search_post(
