@@ -51,6 +51,7 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: &str = "1024";
     pub const MAX_REQUESTS: &str = "256";
     pub const RATE_LIMIT: &str = "off";
+    pub const REQUIRE_KEY_FOR_READS: &str = "false";
     pub const RATE_LIMIT_BURST: &str = "auto";
     pub const BODY_LIMIT: &str = "1MiB";
     pub const CORS_ORIGINS: &str = "";
@@ -125,6 +126,11 @@ pub struct ServeArgs {
     /// readiness and metrics are exempt)
     #[arg(long, env = "SIFT_MAX_REQUESTS", default_value = defaults::MAX_REQUESTS)]
     pub max_requests: String,
+
+    /// Require a key (the admin key or an API key with the action) for reads too:
+    /// search, reading documents and collections
+    #[arg(long, env = "SIFT_REQUIRE_KEY_FOR_READS", default_value = defaults::REQUIRE_KEY_FOR_READS, num_args = 0..=1, default_missing_value = "true")]
+    pub require_key_for_reads: String,
 
     /// API requests a second per client (its API key, else its address), or `off`; past
     /// it 429 `rate_limited` with Retry-After. Shared by replicas through Redis when there
@@ -229,6 +235,7 @@ impl Default for ServeArgs {
             max_connections: defaults::MAX_CONNECTIONS.into(),
             max_requests: defaults::MAX_REQUESTS.into(),
             rate_limit: defaults::RATE_LIMIT.into(),
+            require_key_for_reads: defaults::REQUIRE_KEY_FOR_READS.into(),
             rate_limit_burst: defaults::RATE_LIMIT_BURST.into(),
             body_limit: defaults::BODY_LIMIT.into(),
             cors_origins: defaults::CORS_ORIGINS.into(),
@@ -272,6 +279,8 @@ pub struct Config {
     pub max_requests: usize,
     /// Requests a second per client, when limited.
     pub rate_limit: Option<crate::rate_limit::RateLimitConfig>,
+    /// Whether reads need a key too (they are open by default).
+    pub require_key_for_reads: bool,
     pub body_limit: usize,
     pub cors_origins: CorsOrigins,
     pub log_format: LogFormat,
@@ -346,6 +355,7 @@ impl ServeArgs {
                 max_connections: server.max_connections,
                 max_requests: server.max_requests,
                 rate_limit: server.rate_limit,
+                require_key_for_reads: server.require_key_for_reads,
                 body_limit: server.body_limit,
                 cors_origins: server.cors_origins,
                 api_key: server.api_key,
@@ -459,6 +469,11 @@ impl ServeArgs {
             "max-requests",
             parse_count(&self.max_requests, 1, 1_000_000),
         );
+        let require_key_for_reads = c.check(
+            "SIFT_REQUIRE_KEY_FOR_READS",
+            "require-key-for-reads",
+            parse_bool(&self.require_key_for_reads),
+        );
         let rate_limit = c.check(
             "SIFT_RATE_LIMIT",
             "rate-limit",
@@ -498,6 +513,7 @@ impl ServeArgs {
             max_connections: max_connections? as usize,
             max_requests: max_requests? as usize,
             rate_limit: rate_limit?,
+            require_key_for_reads: require_key_for_reads?,
             body_limit: body_limit?,
             cors_origins: cors_origins?,
             api_key: api_key?,
@@ -565,6 +581,7 @@ struct Server {
     max_connections: usize,
     max_requests: usize,
     rate_limit: Option<crate::rate_limit::RateLimitConfig>,
+    require_key_for_reads: bool,
     body_limit: usize,
     cors_origins: CorsOrigins,
     api_key: Option<String>,

@@ -63,10 +63,12 @@ error_codes! {
     InvalidFilter => (BAD_REQUEST, "invalid_filter", "The `filter` expression does not parse, names an unknown or unfilterable field, or has a value of the wrong type."),
     InvalidSort => (BAD_REQUEST, "invalid_sort", "`sort` names an unknown field or one not declared `sortable`, or is not `field:asc`/`field:desc`."),
     InvalidFacets => (BAD_REQUEST, "invalid_facets", "`facets` names an unknown field or one that is not a keyword field declared `facet`."),
-    Unauthorized => (UNAUTHORIZED, "unauthorized", "The endpoint needs `Authorization: Bearer <admin key>` and none or a wrong one was given."),
+    Unauthorized => (UNAUTHORIZED, "unauthorized", "The endpoint needs `Authorization: Bearer <key>` and none, an unknown or an expired one was given."),
+    Forbidden => (FORBIDDEN, "forbidden", "The key is valid but does not grant this action on this collection."),
     RouteNotFound => (NOT_FOUND, "route_not_found", "No endpoint has this path."),
     CollectionNotFound => (NOT_FOUND, "collection_not_found", "The named collection does not exist."),
     DocumentNotFound => (NOT_FOUND, "document_not_found", "The named document does not exist in the collection."),
+    KeyNotFound => (NOT_FOUND, "key_not_found", "No API key has this id."),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "The path exists but not with this HTTP method."),
     RequestTimeout => (REQUEST_TIMEOUT, "request_timeout", "The request took longer than the configured request timeout, or its body stopped arriving for `SIFT_BODY_IDLE_TIMEOUT`."),
     CollectionAlreadyExists => (CONFLICT, "collection_already_exists", "A collection with this name exists already."),
@@ -159,6 +161,10 @@ pub enum ApiError {
     ConsistencyTimeout(u64),
     #[error("missing or invalid API key")]
     Unauthorized,
+    #[error("forbidden: `{0}`")]
+    Forbidden(String),
+    #[error("API key `{0}` not found")]
+    KeyNotFound(uuid::Uuid),
     #[error("no endpoint has this path")]
     RouteNotFound,
     #[error("collection `{0}` not found")]
@@ -207,6 +213,8 @@ impl ApiError {
             ApiError::BodyStalled(_) => ErrorCode::RequestTimeout,
             ApiError::ConsistencyTimeout(_) => ErrorCode::ConsistencyTimeout,
             ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::KeyNotFound(_) => ErrorCode::KeyNotFound,
             ApiError::RouteNotFound => ErrorCode::RouteNotFound,
             ApiError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
             ApiError::DocumentNotFound { .. } => ErrorCode::DocumentNotFound,

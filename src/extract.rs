@@ -114,6 +114,25 @@ impl<S: Send + Sync> FromRequestParts<S> for DocumentPath {
     }
 }
 
+/// The `{id}` of an API key path, parsed.
+pub struct KeyPath(pub uuid::Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(path_error)?;
+        uuid::Uuid::parse_str(&id).map(KeyPath).map_err(|_| {
+            ApiError::InvalidRequestBody(format!(
+                "`{}` is not a key id (a UUID)",
+                id.chars().take(80).collect::<String>()
+            ))
+        })
+    }
+}
+
 fn path_error(rejection: PathRejection) -> ApiError {
     match rejection {
         PathRejection::FailedToDeserializePathParams(e) => {

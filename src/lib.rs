@@ -14,7 +14,7 @@
 //!   [`extract`].
 //! * The service layer: [`service`], methods on [`state::App`] that do what each
 //!   endpoint does; [`error`] maps every domain error to a stable code.
-//! * The domain: [`search`] (request, filter language, engines), [`index`] (tantivy,
+//! * The domain: [`access`] (what an API key grants), [`search`] (request, filter language, engines), [`index`] (tantivy,
 //!   the indexer following the change log, match bitsets), [`cache`] (L1 and L2),
 //!   [`store`] (SQL), [`schema`] (names, ids, field types, document validation).
 //! * Plumbing: [`config`], [`db`], [`telemetry`], [`validation`], [`sync`], [`demo`],
@@ -24,6 +24,7 @@
 //! The benchmark tooling lives in the workspace crates `crates/sift-datagen` and
 //! `crates/sift-bench`.
 
+pub mod access;
 pub mod cache;
 pub mod cli;
 pub mod config;

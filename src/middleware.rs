@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::access::{Action, Denied};
 use crate::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, ErrorResponse};
 use crate::state::AppState;
 
@@ -199,49 +200,127 @@ pub async fn track_metrics(
     response
 }
 
-/// When an admin key is configured, requires `Authorization: Bearer <key>` on every
-/// request that is not a read (GET, HEAD, OPTIONS). The comparison is of SHA-256
-/// digests in constant time, so neither the key's content nor its length leaks
-/// through timing, and every failure gets the same message.
+/// What a request needs a key for: an action on a collection, or managing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    Action(Action),
+    /// `/v1/keys`: the admin key alone.
+    Keys,
+}
+
+/// The action a route and method stand for; `None` for what no key guards (health,
+/// metrics, the docs, the page, CORS preflights, unknown paths).
+fn needs(method: &Method, route: &str) -> Option<Needs> {
+    if *method == Method::OPTIONS {
+        return None;
+    }
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    let action = match route {
+        "/v1/keys" | "/v1/keys/{id}" => return Some(Needs::Keys),
+        "/v1/collections" | "/v1/collections/{name}" if read => Action::CollectionsRead,
+        "/v1/collections" | "/v1/collections/{name}" | "/v1/collections/{name}/reindex" => {
+            Action::CollectionsWrite
+        }
+        "/v1/collections/{name}/documents" | "/v1/collections/{name}/documents/{id}" if read => {
+            Action::DocumentsRead
+        }
+        "/v1/collections/{name}/documents"
+        | "/v1/collections/{name}/documents/{id}"
+        | "/v1/collections/{name}/documents:import" => Action::DocumentsWrite,
+        SEARCH_ROUTE | "/v1/collections/{name}/suggest" => Action::Search,
+        _ => return None,
+    };
+    Some(Needs::Action(action))
+}
+
+/// The collection a `/v1/collections/{name}...` path is about.
+fn collection_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v1/collections/")?;
+    let name = rest.split('/').next()?;
+    // `documents:import` is under a name; a name has no `:` of its own.
+    Some(name)
+}
+
+fn unauthorized() -> Response {
+    let mut response = ApiError::Unauthorized.into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// When an admin key is configured (`SIFT_API_KEY`), every request is checked against
+/// what it does (see [`crate::access`]):
+/// * the admin key may do everything, and alone manages keys (`/v1/keys`);
+/// * an API key may do its actions on its collections until it expires (403 when it
+///   may not, 401 when it is unknown or expired);
+/// * without a key, reads (search, reading documents and collections) are open unless
+///   `SIFT_REQUIRE_KEY_FOR_READS` is on; everything else is 401.
+///
+/// The admin key is compared as SHA-256 digests in constant time; API keys are looked
+/// up by digest. Without an admin key nothing is guarded (a warning at startup says
+/// so), and keys can't be managed.
 pub async fn require_api_key(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(key) = state.config.api_key.as_deref() else {
-        return next.run(request).await;
-    };
-    // Reads are open: GET and HEAD, and POST searches (a read with its parameters in
-    // a body).
-    let is_search = request
+    let route = request
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|p| p.as_str() == SEARCH_ROUTE);
-    if is_search
-        || matches!(
-            *request.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS
-        )
-    {
+        .map(|p| p.as_str().to_owned());
+    let Some(needs) = route.as_deref().and_then(|r| needs(request.method(), r)) else {
         return next.run(request).await;
-    }
+    };
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
-        .unwrap_or("");
-    let expected = Sha256::digest(key.as_bytes());
-    let given = Sha256::digest(presented.as_bytes());
-    if bool::from(expected.ct_eq(&given)) {
-        next.run(request).await
-    } else {
-        let mut response = ApiError::Unauthorized.into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static("Bearer"),
-        );
-        response
+        .map(str::to_owned);
+    let Some(admin) = state.config.api_key.as_deref() else {
+        return match needs {
+            Needs::Keys => {
+                ApiError::Forbidden("managing keys: set SIFT_API_KEY, the admin key, first".into())
+                    .into_response()
+            }
+            Needs::Action(_) => next.run(request).await,
+        };
+    };
+    if let Some(given) = presented.as_deref()
+        && bool::from(Sha256::digest(admin.as_bytes()).ct_eq(&Sha256::digest(given.as_bytes())))
+    {
+        return next.run(request).await;
+    }
+    let Some(given) = presented else {
+        return match needs {
+            Needs::Action(action) if action.is_read() && !state.config.require_key_for_reads => {
+                next.run(request).await
+            }
+            _ => unauthorized(),
+        };
+    };
+    let grant = match state.grant_of(&given).await {
+        Ok(Some(grant)) => grant,
+        Ok(None) => return unauthorized(),
+        Err(error) => return error.into_response(),
+    };
+    let Needs::Action(action) = needs else {
+        return ApiError::Forbidden("managing keys: only the admin key may".into()).into_response();
+    };
+    let collection = collection_of(request.uri().path());
+    match grant.allows(action, collection, chrono::Utc::now()) {
+        Ok(()) => next.run(request).await,
+        Err(Denied::Expired) => unauthorized(),
+        Err(Denied::NotAllowed) => {
+            let what = match (serde_json::to_value(action), collection) {
+                (Ok(serde_json::Value::String(a)), Some(c)) => format!("{a}` on `{c}"),
+                (Ok(serde_json::Value::String(a)), None) => a,
+                _ => "this".into(),
+            };
+            ApiError::Forbidden(what).into_response()
+        }
     }
 }
 

@@ -174,6 +174,10 @@ impl Application {
             indexer,
             search_permits,
             caches,
+            key_grants: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(crate::service::keys::KEY_CACHE_TTL)
+                .build(),
             rate_limiter,
             background: TaskTracker::new(),
             fts_rebuilds: Arc::default(),

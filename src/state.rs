@@ -40,6 +40,10 @@ pub struct App {
     /// L1 (in process) and L2 (Redis) caches of searches, suggestions and document
     /// reads. Shared with the task that follows other replicas' invalidations.
     pub caches: Arc<Caches>,
+    /// Presented keys' grants (or their absence) by digest, for a few seconds
+    /// (`service::keys::KEY_CACHE_TTL`): a request with a key costs no database round
+    /// trip, and a revocation reaches every replica within that time.
+    pub key_grants: moka::future::Cache<[u8; 32], Option<Arc<crate::access::Grant>>>,
     /// The per-client rate limit (`SIFT_RATE_LIMIT`), when on.
     pub rate_limiter: Option<Arc<crate::rate_limit::RateLimiter>>,
     /// Work that outlives the request that started it (full-text index rebuilds).

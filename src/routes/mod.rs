@@ -18,6 +18,7 @@ pub mod collections;
 pub mod documents;
 pub mod health;
 pub mod import;
+pub mod keys;
 pub mod metrics;
 pub mod page;
 pub mod reindex;
@@ -44,6 +45,7 @@ use crate::state::AppState;
         (name = "collections", description = "Named sets of documents with a schema"),
         (name = "documents", description = "Documents of a collection, stored in PostgreSQL"),
         (name = "search", description = "Ranked, typo-tolerant, type-ahead search, and the same search in PostgreSQL for comparison"),
+        (name = "keys", description = "API keys: what each may do, on which collections, until when"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -107,6 +109,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(suggest::suggest))
         .routes(routes!(reindex::reindex))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::get_key, keys::delete_key))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::health))

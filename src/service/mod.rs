@@ -12,6 +12,7 @@
 pub mod collections;
 pub mod documents;
 pub mod import;
+pub mod keys;
 pub mod search;
 
 /// Milliseconds since `started`, to the microsecond.

@@ -15,6 +15,7 @@ mod helpers;
 mod hostile_input;
 mod import;
 mod indexing;
+mod keys;
 mod migrations;
 mod observability;
 mod openapi;

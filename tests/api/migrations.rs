@@ -38,7 +38,7 @@ async fn migrations_go_up_down_and_up_again() {
     migrate(&database, "up");
     assert_eq!(
         tables(&db).await,
-        ["collections", "document_changes", "documents"]
+        ["api_keys", "collections", "document_changes", "documents"]
     );
     assert!(sift::db::migrations_applied(&db).await.expect("query"));
 
@@ -58,7 +58,7 @@ async fn migrations_go_up_down_and_up_again() {
     migrate(&database, "up");
     assert_eq!(
         tables(&db).await,
-        ["collections", "document_changes", "documents"]
+        ["api_keys", "collections", "document_changes", "documents"]
     );
     db.close().await;
 }

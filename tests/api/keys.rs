@@ -1,0 +1,278 @@
+//! API keys: created by the admin key, stored hashed, each granting actions on
+//! collections until it expires; 401 for no, unknown or expired keys, 403 for a key
+//! that may not; reads optionally closed.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, json_body, products_schema};
+
+const ADMIN: &str = "the-admin-key-for-tests";
+
+async fn as_key(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("sent")
+}
+
+async fn create_key(app: &TestApp, body: Value) -> Value {
+    let response = as_key(
+        app,
+        reqwest::Method::POST,
+        "/v1/keys",
+        Some(ADMIN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    json_body(response).await
+}
+
+async fn setup(configure: impl FnOnce(&mut sift::config::Config)) -> TestApp {
+    let app = TestApp::spawn_with(|config| {
+        config.api_key = Some(ADMIN.into());
+        configure(config)
+    })
+    .await;
+    for name in ["products", "shop-eu", "blog"] {
+        let mut schema = products_schema();
+        schema["name"] = json!(name);
+        let response = as_key(
+            &app,
+            reqwest::Method::POST,
+            "/v1/collections",
+            Some(ADMIN),
+            Some(schema),
+        )
+        .await;
+        assert_eq!(response.status(), 201);
+    }
+    app
+}
+
+#[tokio::test]
+async fn a_search_key_searches_its_collections_and_nothing_else() {
+    let app = setup(|_| {}).await;
+    let created = create_key(
+        &app,
+        json!({"name": "storefront", "actions": ["search"], "collections": ["products", "shop-*"]}),
+    )
+    .await;
+    let key = created["key"].as_str().expect("key").to_owned();
+    assert!(key.starts_with("sift_") && key.len() == 69, "{key}");
+    assert_eq!(created["prefix"], &key[..9]);
+
+    let get = |path: &'static str| as_key(&app, reqwest::Method::GET, path, Some(&key), None);
+    assert_eq!(
+        get("/v1/collections/products/search?q=lamp").await.status(),
+        200
+    );
+    assert_eq!(
+        get("/v1/collections/shop-eu/suggest?q=la").await.status(),
+        200
+    );
+    assert_error(
+        get("/v1/collections/blog/search?q=lamp").await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        get("/v1/collections/products/documents").await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_error(get("/v1/keys").await, 403, "forbidden").await;
+    let write = as_key(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/collections/products/documents/x",
+        Some(&key),
+        Some(json!({"title": "X"})),
+    )
+    .await;
+    assert_error(write, 403, "forbidden").await;
+
+    // Unknown keys are 401, on reads too; no key at all reads (reads are open).
+    let unknown = as_key(
+        &app,
+        reqwest::Method::GET,
+        "/v1/collections/products/search?q=lamp",
+        Some("sift_not-a-key"),
+        None,
+    )
+    .await;
+    assert_error(unknown, 401, "unauthorized").await;
+    assert_eq!(
+        app.get("/v1/collections/products/search?q=lamp")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn keys_are_listed_without_the_key_stored_hashed_and_revoked_at_once() {
+    let app = setup(|_| {}).await;
+    let created = create_key(
+        &app,
+        json!({"name": "writer", "description": "imports", "actions": ["documents.write", "documents.read"], "collections": ["*"]}),
+    )
+    .await;
+    let key = created["key"].as_str().expect("key").to_owned();
+    let id = created["id"].as_str().expect("id").to_owned();
+
+    let listed =
+        json_body(as_key(&app, reqwest::Method::GET, "/v1/keys", Some(ADMIN), None).await).await;
+    assert_eq!(listed["total"], 1);
+    assert!(listed["data"][0].get("key").is_none(), "{listed}");
+    assert!(!listed.to_string().contains(&key));
+    let stored: (Vec<u8>, String) = sqlx::query_as("SELECT key_digest, key_prefix FROM api_keys")
+        .fetch_one(&app.db)
+        .await
+        .expect("row");
+    assert_eq!(stored.0.len(), 32, "a SHA-256 digest");
+    assert_eq!(stored.1.len(), 9, "only the prefix is kept in clear");
+
+    let written = as_key(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/collections/blog/documents/a",
+        Some(&key),
+        Some(json!({"title": "A"})),
+    )
+    .await;
+    assert!(written.status().is_success(), "{}", written.status());
+    // Creating a collection is not among its actions.
+    let create = as_key(
+        &app,
+        reqwest::Method::POST,
+        "/v1/collections",
+        Some(&key),
+        Some(json!({"name": "other", "fields": [{"name": "t", "type": "text"}]})),
+    )
+    .await;
+    assert_error(create, 403, "forbidden").await;
+
+    let revoked = as_key(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/v1/keys/{id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status(), 204);
+    let after = as_key(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/collections/blog/documents/a",
+        Some(&key),
+        Some(json!({"title": "B"})),
+    )
+    .await;
+    assert_error(after, 401, "unauthorized").await;
+    let gone = as_key(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/keys/{id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_error(gone, 404, "key_not_found").await;
+    let bad = as_key(
+        &app,
+        reqwest::Method::GET,
+        "/v1/keys/not-a-uuid",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_error(bad, 400, "invalid_request_body").await;
+}
+
+#[tokio::test]
+async fn an_expired_key_is_refused_and_reads_can_require_a_key() {
+    let app = setup(|config| config.require_key_for_reads = true).await;
+    let expired = create_key(
+        &app,
+        json!({"name": "old", "actions": ["*"], "collections": ["*"], "expiresAt": "2020-01-01T00:00:00Z"}),
+    )
+    .await;
+    let response = as_key(
+        &app,
+        reqwest::Method::GET,
+        "/v1/collections/products/search?q=lamp",
+        expired["key"].as_str(),
+        None,
+    )
+    .await;
+    assert_error(response, 401, "unauthorized").await;
+    // Reads need a key now.
+    assert_error(
+        app.get("/v1/collections/products/search?q=lamp").await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_error(app.get("/v1/collections").await, 401, "unauthorized").await;
+    let reader = create_key(
+        &app,
+        json!({"name": "reader", "actions": ["search", "collections.read"], "collections": ["products"]}),
+    )
+    .await;
+    let ok = as_key(
+        &app,
+        reqwest::Method::GET,
+        "/v1/collections/products",
+        reader["key"].as_str(),
+        None,
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    // Health and metrics stay open.
+    assert_eq!(app.get("/health").await.status(), 200);
+    assert_eq!(app.get("/metrics").await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_an_admin_key_keys_cannot_be_managed_and_bad_requests_are_400() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_json(
+            "/v1/keys",
+            &json!({"name": "x", "actions": ["search"], "collections": ["*"]}),
+        )
+        .await;
+    assert_error(response, 403, "forbidden").await;
+
+    let app = setup(|_| {}).await;
+    for body in [
+        json!({"name": "", "actions": ["search"], "collections": ["*"]}),
+        json!({"name": "x", "actions": [], "collections": ["*"]}),
+        json!({"name": "x", "actions": ["search"], "collections": ["Bad Name"]}),
+        json!({"name": "x", "actions": ["fly"], "collections": ["*"]}),
+    ] {
+        let response = as_key(
+            &app,
+            reqwest::Method::POST,
+            "/v1/keys",
+            Some(ADMIN),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{body}");
+    }
+}
