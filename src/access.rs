@@ -4,8 +4,21 @@
 //! `collections.read`, `collections.write`, or `*` for all of them) on collections named
 //! exactly, by a prefix pattern (`shop-*`) or all (`*`), until it expires. Managing keys
 //! is for the admin key (`SIFT_API_KEY`) alone, so a key can never make a stronger one.
+//!
+//! A key is derived from the admin key and a salt of its own (HMAC-SHA256), and only its
+//! digest is stored: a database dump holds no usable key, yet the server can recompute
+//! a key to check a **tenant token** signed with it. A tenant token is a JWT (HS256,
+//! signed with a search key) whose claims name the key (`apiKeyId`), a filter every
+//! search made with it must also match (`filter`, e.g. `tenant = acme`) and an expiry
+//! (`exp`, required): one collection serves many customers, each seeing only its own
+//! documents. The JWT is checked by hand (header `alg` must be `HS256`, the MAC compared
+//! in constant time by `hmac`) rather than with a JWT crate, whose current versions
+//! build a whole crypto backend for this one algorithm.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -117,15 +130,89 @@ pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// A new key: `sift_` and 32 random bytes in hex.
-pub fn generate() -> String {
-    let bytes: [u8; 32] = rand::random();
+/// A new key's salt.
+pub fn salt() -> [u8; 16] {
+    rand::random()
+}
+
+/// The key with id `id` and `salt`: `sift_` and HMAC-SHA256(admin key, id ‖ salt) in hex.
+pub fn derive_key(admin: &str, id: uuid::Uuid, salt: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(admin.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(id.as_bytes());
+    mac.update(salt);
     let mut key = String::with_capacity(5 + 64);
     key.push_str("sift_");
-    for byte in bytes {
+    for byte in mac.finalize().into_bytes() {
         key.push_str(&format!("{byte:02x}"));
     }
     key
+}
+
+/// What a tenant token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantClaims {
+    /// The key that signed the token.
+    pub api_key_id: uuid::Uuid,
+    /// What every search made with the token must also match.
+    pub filter: String,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+}
+
+/// The forced filter of a request made with a tenant token (a request extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantFilter(pub String);
+
+/// Whether a bearer value is shaped like a JWT rather than a key.
+pub fn is_token(value: &str) -> bool {
+    value.starts_with("eyJ") && value.split('.').count() == 3
+}
+
+fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A token's claims before its signature is checked: only to find the key to check it
+/// with.
+pub fn unverified_claims(token: &str) -> Option<TenantClaims> {
+    decode_part(token.split('.').nth(1)?)
+}
+
+/// Checks a tenant token: HS256 signed with `key`, not expired at `now` (Unix seconds).
+pub fn verify_token(token: &str, key: &str, now: i64) -> Option<TenantClaims> {
+    let mut parts = token.split('.');
+    let (header, claims, signature) = (parts.next()?, parts.next()?, parts.next()?);
+    let header: serde_json::Value = decode_part(header)?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+        return None;
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()).ok()?;
+    mac.update(header_and_claims(token)?.as_bytes());
+    mac.verify_slice(&signature).ok()?;
+    let claims: TenantClaims = decode_part(claims)?;
+    (claims.exp > now).then_some(claims)
+}
+
+/// `header.claims`, the signed part of a JWT.
+fn header_and_claims(token: &str) -> Option<&str> {
+    let last_dot = token.rfind('.')?;
+    Some(&token[..last_dot])
+}
+
+/// Makes a tenant token (for tests and examples; clients make their own).
+pub fn sign_token(claims: &TenantClaims, key: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let signed = format!("{header}.{body}");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(signed.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signed}.{signature}")
 }
 
 #[cfg(test)]
@@ -180,9 +267,52 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_long_random_and_prefixed() {
-        let (a, b) = (generate(), generate());
+    fn keys_are_derived_long_and_prefixed() {
+        let id = uuid::Uuid::now_v7();
+        let (a, b) = (
+            derive_key("admin", id, &salt()),
+            derive_key("admin", id, &salt()),
+        );
         assert!(a.starts_with("sift_") && a.len() == 69);
-        assert_ne!(a, b);
+        assert_ne!(a, b, "salts differ");
+        let s = salt();
+        assert_eq!(derive_key("admin", id, &s), derive_key("admin", id, &s));
+        assert_ne!(derive_key("admin", id, &s), derive_key("other", id, &s));
+    }
+
+    #[test]
+    fn a_tenant_token_is_checked_for_its_signature_algorithm_and_expiry() {
+        let claims = TenantClaims {
+            api_key_id: uuid::Uuid::nil(),
+            filter: "tenant = acme".into(),
+            exp: 2_000,
+        };
+        let token = sign_token(&claims, "sift_key");
+        assert!(is_token(&token));
+        assert_eq!(unverified_claims(&token), Some(claims.clone()));
+        assert_eq!(
+            verify_token(&token, "sift_key", 1_000),
+            Some(claims.clone())
+        );
+        assert_eq!(verify_token(&token, "sift_other", 1_000), None, "wrong key");
+        assert_eq!(verify_token(&token, "sift_key", 2_000), None, "expired");
+        // Changing the claims breaks the signature.
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&TenantClaims {
+                filter: "tenant = evil".into(),
+                ..claims.clone()
+            })
+            .expect("json"),
+        );
+        parts[1] = &forged;
+        assert_eq!(verify_token(&parts.join("."), "sift_key", 1_000), None);
+        // `alg: none` is refused.
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            token.split('.').nth(1).expect("claims")
+        );
+        assert_eq!(verify_token(&none, "sift_key", 1_000), None);
     }
 }

@@ -250,6 +250,46 @@ fn unauthorized() -> Response {
     response
 }
 
+/// A request made with a tenant token (see [`crate::access`]): it may only search, on
+/// its key's collections, and its filter goes along for the search to apply.
+async fn with_tenant_token(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+    needs: Needs,
+    token: &str,
+) -> Response {
+    let now = chrono::Utc::now();
+    let Some(claims) = crate::access::unverified_claims(token) else {
+        return unauthorized();
+    };
+    let (grant, key) = match state.tenant_key(claims.api_key_id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return unauthorized(),
+        Err(error) => return error.into_response(),
+    };
+    let Some(claims) = crate::access::verify_token(token, &key, now.timestamp()) else {
+        return unauthorized();
+    };
+    if needs != Needs::Action(Action::Search) {
+        return ApiError::Forbidden("a tenant token may only search".into()).into_response();
+    }
+    let collection = collection_of(request.uri().path());
+    match grant.allows(Action::Search, collection, now) {
+        Ok(()) => {
+            request
+                .extensions_mut()
+                .insert(crate::access::TenantFilter(claims.filter));
+            next.run(request).await
+        }
+        Err(Denied::Expired) => unauthorized(),
+        Err(Denied::NotAllowed) => {
+            ApiError::Forbidden(format!("search` on `{}", collection.unwrap_or_default()))
+                .into_response()
+        }
+    }
+}
+
 /// When an admin key is configured (`SIFT_API_KEY`), every request is checked against
 /// what it does (see [`crate::access`]):
 /// * the admin key may do everything, and alone manages keys (`/v1/keys`);
@@ -301,6 +341,9 @@ pub async fn require_api_key(
             _ => unauthorized(),
         };
     };
+    if crate::access::is_token(&given) {
+        return with_tenant_token(&state, request, next, needs, &given).await;
+    }
     let grant = match state.grant_of(&given).await {
         Ok(Some(grant)) => grant,
         Ok(None) => return unauthorized(),

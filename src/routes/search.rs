@@ -2,8 +2,10 @@
 //! [`App::search`](crate::state::App::search), which owns the engines, caches and the
 //! bounded search queue.
 
+use axum::Extension;
 use axum::extract::State;
 
+use crate::access::TenantFilter;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, Json, QueryParams};
 use crate::routes::cached_json::CachedJson;
@@ -39,8 +41,10 @@ pub async fn search_get(
     State(state): State<AppState>,
     CollectionPath(name): CollectionPath,
     QueryParams(params): QueryParams<SearchParams>,
+    tenant: Option<Extension<TenantFilter>>,
 ) -> Result<CachedJson, ApiError> {
-    Ok(state.search(&name, params).await?.into())
+    let tenant = tenant.map(|Extension(filter)| filter);
+    Ok(state.search(&name, params, tenant.as_ref()).await?.into())
 }
 
 /// Search a collection (JSON body)
@@ -67,7 +71,9 @@ pub async fn search_get(
 pub async fn search_post(
     State(state): State<AppState>,
     CollectionPath(name): CollectionPath,
+    tenant: Option<Extension<TenantFilter>>,
     Json(params): Json<SearchParams>,
 ) -> Result<CachedJson, ApiError> {
-    Ok(state.search(&name, params).await?.into())
+    let tenant = tenant.map(|Extension(filter)| filter);
+    Ok(state.search(&name, params, tenant.as_ref()).await?.into())
 }

@@ -1,8 +1,10 @@
 //! `GET /v1/collections/{name}/suggest`: type-ahead completions, built for one
 //! request per keystroke; HTTP over [`App::suggest`](crate::state::App::suggest).
 
+use axum::Extension;
 use axum::extract::State;
 
+use crate::access::TenantFilter;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, QueryParams};
 use crate::routes::cached_json::CachedJson;
@@ -33,6 +35,8 @@ pub async fn suggest(
     State(state): State<AppState>,
     CollectionPath(name): CollectionPath,
     QueryParams(params): QueryParams<SuggestParams>,
+    tenant: Option<Extension<TenantFilter>>,
 ) -> Result<CachedJson, ApiError> {
-    Ok(state.suggest(&name, params).await?.into())
+    let tenant = tenant.map(|Extension(filter)| filter);
+    Ok(state.suggest(&name, params, tenant.as_ref()).await?.into())
 }

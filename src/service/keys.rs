@@ -137,11 +137,18 @@ impl App {
                 bad.chars().take(80).collect::<String>()
             )));
         }
-        let key = access::generate();
+        let Some(admin) = self.config.api_key.as_deref() else {
+            return Err(ApiError::Forbidden(
+                "managing keys: set SIFT_API_KEY, the admin key, first".into(),
+            ));
+        };
+        let id = uuid::Uuid::now_v7();
+        let salt = access::salt();
+        let key = access::derive_key(admin, id, &salt);
         let digest = access::digest(&key);
         let actions: Vec<String> = request.actions.iter().map(|a| action_name(*a)).collect();
         let new = store::NewKey {
-            id: uuid::Uuid::now_v7(),
+            id,
             name,
             description: request.description.as_deref(),
             digest: &digest,
@@ -149,6 +156,7 @@ impl App {
             actions: &actions,
             collections: &request.collections,
             expires_at: request.expires_at,
+            salt: &salt,
         };
         let record = db::retry(|| store::insert(&self.db, &new)).await?;
         tracing::info!(key_id = %record.id, "API key created");
@@ -185,6 +193,28 @@ impl App {
         self.key_grants.invalidate_all();
         tracing::info!(key_id = %id, "API key revoked");
         Ok(())
+    }
+
+    /// The grant and the key of key `id`, to check a tenant token it signed; `None` when
+    /// there is no such key (or it predates tenant tokens).
+    pub async fn tenant_key(&self, id: uuid::Uuid) -> Result<Option<(Grant, String)>, ApiError> {
+        let Some(admin) = self.config.api_key.as_deref() else {
+            return Ok(None);
+        };
+        let Some(record) = db::retry(|| store::find(&self.db, id)).await? else {
+            return Ok(None);
+        };
+        let Some(salt) = record.key_salt.clone() else {
+            return Ok(None);
+        };
+        let key = access::derive_key(admin, record.id, &salt);
+        let grant = Grant {
+            id: record.id,
+            actions: actions(&record.actions),
+            collections: record.collections,
+            expires_at: record.expires_at,
+        };
+        Ok(Some((grant, key)))
     }
 
     /// The grant of a presented key; `None` when no key has this value.

@@ -15,16 +15,34 @@ use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::access::TenantFilter;
 use crate::cache::CacheOrigin;
 use crate::error::ApiError;
 use crate::index::CollectionIndex;
 use crate::schema::{CollectionName, FieldDefinition, FieldType};
+use crate::search::filter::Filter;
 use crate::search::highlight::HighlightOptions;
 use crate::search::{
     Engine, SearchParams, SearchRequest, SearchResponse, index_engine, normalize_query, sql_engine,
 };
 use crate::service::elapsed_ms;
 use crate::state::App;
+
+/// A tenant token's filter joined to the request's own: both must match. Joined as
+/// parsed filters, never as text, so no request filter can escape the tenant's.
+fn with_tenant(
+    own: Option<Filter>,
+    tenant: &TenantFilter,
+    schema: &crate::schema::CollectionSchema,
+) -> Result<Filter, ApiError> {
+    let forced = crate::search::filter::parse(&tenant.0, schema).map_err(|message| {
+        ApiError::InvalidFilter(format!("the tenant token's filter: {message}"))
+    })?;
+    Ok(match own {
+        Some(own) => Filter::And(vec![forced, own]),
+        None => forced,
+    })
+}
 
 /// A JSON answer for the HTTP layer: the body (maybe from a cache), where it came
 /// from, and this request's time to splice into `tookMs` (none: keep the body's).
@@ -109,6 +127,7 @@ impl App {
         &self,
         name: &CollectionName,
         params: SearchParams,
+        tenant: Option<&TenantFilter>,
     ) -> Result<Answer, ApiError> {
         let started = Instant::now();
         // The index knows the schema: no database round trip for index searches.
@@ -122,7 +141,10 @@ impl App {
             }
         };
         let use_cache = params.cache.unwrap_or(true);
-        let request = params.validate(schema)?;
+        let mut request = params.validate(schema)?;
+        if let Some(tenant) = tenant {
+            request.filter = Some(with_tenant(request.filter.take(), tenant, schema)?);
+        }
         tracing::Span::current().record("engine", request.engine.as_str());
         match request.engine {
             Engine::Index => {
@@ -178,6 +200,7 @@ impl App {
         &self,
         name: &CollectionName,
         params: SuggestParams,
+        tenant: Option<&TenantFilter>,
     ) -> Result<Answer, ApiError> {
         let started = Instant::now();
         params.validate().map_err(|errors| {
@@ -193,12 +216,20 @@ impl App {
             self.collection(name).await?;
             return Err(ApiError::IndexNotReady(name.to_string()));
         };
-        let fingerprint = format!("q={}\u{1f}limit={limit}", normalize_query(&params.q));
+        let filter = tenant
+            .map(|tenant| with_tenant(None, tenant, &index.spec.schema))
+            .transpose()?;
+        let fingerprint = format!(
+            "q={}\u{1f}limit={limit}\u{1f}filter={filter:?}",
+            normalize_query(&params.q)
+        );
         let key = self.caches.keys.suggest(index.epoch(), &fingerprint);
         let cached = self
             .caches
             .response("suggest", key, || async {
-                let suggestions = self.compute_suggestions(index, params.q, limit).await?;
+                let suggestions = self
+                    .compute_suggestions(index, params.q, limit, filter)
+                    .await?;
                 serde_json::to_vec(&suggestions).map_err(ApiError::internal)
             })
             .await
@@ -277,9 +308,11 @@ impl App {
         index: Arc<CollectionIndex>,
         q: String,
         limit: usize,
+        filter: Option<Filter>,
     ) -> Result<Suggestions, ApiError> {
         let display = display_field(index.spec.schema.fields());
         let request = SearchRequest {
+            filter,
             highlight: Some(HighlightOptions {
                 typed_part_only: true,
                 ..HighlightOptions::default()

@@ -14,11 +14,13 @@ pub struct KeyRecord {
     pub collections: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// What the key was derived with (with the admin key and the id).
+    pub key_salt: Option<Vec<u8>>,
 }
 
 macro_rules! columns {
     () => {
-        "id, name, description, key_prefix, actions, collections, expires_at, created_at"
+        "id, name, description, key_prefix, actions, collections, expires_at, created_at, key_salt"
     };
 }
 
@@ -32,12 +34,13 @@ pub struct NewKey<'a> {
     pub actions: &'a [String],
     pub collections: &'a [String],
     pub expires_at: Option<DateTime<Utc>>,
+    pub salt: &'a [u8],
 }
 
 pub async fn insert(pool: &PgPool, key: &NewKey<'_>) -> Result<KeyRecord, sqlx::Error> {
     sqlx::query_as(concat!(
-        "INSERT INTO api_keys (id, name, description, key_digest, key_prefix, actions, collections, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+        "INSERT INTO api_keys (id, name, description, key_digest, key_prefix, actions, collections, expires_at, key_salt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
         columns!()
     ))
     .bind(key.id)
@@ -48,6 +51,7 @@ pub async fn insert(pool: &PgPool, key: &NewKey<'_>) -> Result<KeyRecord, sqlx::
     .bind(key.actions)
     .bind(key.collections)
     .bind(key.expires_at)
+    .bind(key.salt)
     .fetch_one(pool)
     .await
 }

@@ -276,3 +276,127 @@ async fn without_an_admin_key_keys_cannot_be_managed_and_bad_requests_are_400() 
         assert_eq!(response.status(), 400, "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_tenant_token_searches_only_its_tenants_documents() {
+    use sift::access::{TenantClaims, sign_token};
+    let app = setup(|_| {}).await;
+    let mut written = String::new();
+    for (id, category) in [("a1", "acme"), ("a2", "acme"), ("g1", "globex")] {
+        let response = as_key(
+            &app,
+            reqwest::Method::PUT,
+            &format!("/v1/collections/products/documents/{id}"),
+            Some(ADMIN),
+            Some(json!({"title": format!("lamp {id}"), "category": category})),
+        )
+        .await;
+        assert!(response.status().is_success());
+        written = json_body(response).await["consistencyToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+    }
+    let search_key = create_key(
+        &app,
+        json!({"name": "tenants", "actions": ["search"], "collections": ["products"]}),
+    )
+    .await;
+    let key = search_key["key"].as_str().expect("key");
+    let key_id: uuid::Uuid = search_key["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    let exp = chrono::Utc::now().timestamp() + 600;
+    let token = sign_token(
+        &TenantClaims {
+            api_key_id: key_id,
+            filter: "category = acme".into(),
+            exp,
+        },
+        key,
+    );
+
+    // Every search with the token sees acme's documents only, whatever it asks.
+    let ids = |body: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = body["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| h["id"].as_str().expect("id").to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let response = as_key(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/collections/products/search?q=lamp&after={written}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body = json_body(response).await;
+    assert_eq!(body["total"], 2, "{body}");
+    assert_eq!(ids(&body), ["a1", "a2"]);
+    let escape = as_key(
+        &app,
+        reqwest::Method::POST,
+        "/v1/collections/products/search",
+        Some(&token),
+        Some(json!({"q": "lamp", "filter": "category = globex OR category = acme"})),
+    )
+    .await;
+    assert_eq!(ids(&json_body(escape).await), ["a1", "a2"]);
+    for engine in ["ilike", "fts"] {
+        let response = as_key(
+            &app,
+            reqwest::Method::GET,
+            &format!("/v1/collections/products/search?q=lamp&engine={engine}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(ids(&json_body(response).await), ["a1", "a2"], "{engine}");
+    }
+
+    // Only search; a token signed with another key, or expired, is 401.
+    let read = as_key(
+        &app,
+        reqwest::Method::GET,
+        "/v1/collections/products/documents/g1",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_error(read, 403, "forbidden").await;
+    let forged = sign_token(
+        &TenantClaims {
+            api_key_id: key_id,
+            filter: "category = globex".into(),
+            exp,
+        },
+        "sift_not-the-key",
+    );
+    let expired = sign_token(
+        &TenantClaims {
+            api_key_id: key_id,
+            filter: "category = acme".into(),
+            exp: chrono::Utc::now().timestamp() - 1,
+        },
+        key,
+    );
+    for token in [forged, expired] {
+        let response = as_key(
+            &app,
+            reqwest::Method::GET,
+            "/v1/collections/products/search?q=lamp",
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_error(response, 401, "unauthorized").await;
+    }
+}
