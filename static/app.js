@@ -60,11 +60,16 @@ function facetFields() {
   return c ? c.fields.filter((f) => f.facet && f.type === "keyword").map((f) => f.name) : [];
 }
 
+// The card title is a field named like a title, else the first text field declared;
+// the rest follow in their declared order. Boosts rank; they don't name documents (boost
+// `author` and every card would be titled with an author).
 function displayFields() {
   const c = state.collection;
-  const text = c ? c.fields.filter((f) => f.type === "text") : [];
-  text.sort((a, b) => (b.boost || 1) - (a.boost || 1));
-  return text.map((f) => f.name);
+  const text = c ? c.fields.filter((f) => f.type === "text").map((f) => f.name) : [];
+  const titled = ["title", "name", "label", "heading"]
+    .map((wanted) => text.find((n) => n.toLowerCase() === wanted))
+    .find((n) => n !== undefined);
+  return titled ? [titled, ...text.filter((n) => n !== titled)] : text;
 }
 
 function filterExpression() {

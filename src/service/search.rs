@@ -364,13 +364,16 @@ const SUGGEST_OVERFETCH: usize = 4;
 
 /// The text field with the highest boost (the first of equals): what suggestions show.
 fn display_field(fields: &[FieldDefinition]) -> String {
-    fields
+    let text: Vec<&FieldDefinition> = fields
         .iter()
         .filter(|f| f.field_type == FieldType::Text)
-        .fold(None::<&FieldDefinition>, |best, f| match best {
-            Some(b) if b.boost >= f.boost => Some(b),
-            _ => Some(f),
-        })
+        .collect();
+    // A field named like a title says what a document is; boosts say what matters for
+    // ranking (boosting `author` must not title every card with an author).
+    ["title", "name", "label", "heading"]
+        .iter()
+        .find_map(|wanted| text.iter().find(|f| f.name.eq_ignore_ascii_case(wanted)))
+        .or_else(|| text.first())
         .map(|f| f.name.clone())
         .unwrap_or_default()
 }
@@ -381,4 +384,33 @@ fn html_escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(json: serde_json::Value) -> Vec<FieldDefinition> {
+        serde_json::from_value(json).expect("fields")
+    }
+
+    #[test]
+    fn the_display_field_is_the_title_not_the_most_boosted_field() {
+        let boosted_author = fields(serde_json::json!([
+            {"name": "author", "type": "text", "boost": 5.0},
+            {"name": "title", "type": "text"},
+            {"name": "body", "type": "text", "boost": 2.0}
+        ]));
+        assert_eq!(display_field(&boosted_author), "title");
+        let no_title = fields(serde_json::json!([
+            {"name": "sku", "type": "keyword"},
+            {"name": "summary", "type": "text"},
+            {"name": "notes", "type": "text", "boost": 9.0}
+        ]));
+        assert_eq!(
+            display_field(&no_title),
+            "summary",
+            "the first text field declared"
+        );
+    }
 }
