@@ -47,6 +47,32 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, with the name the API uses for it.
+    const NAMES: [(Action, &'static str); 6] = [
+        (Action::Search, "search"),
+        (Action::DocumentsRead, "documents.read"),
+        (Action::DocumentsWrite, "documents.write"),
+        (Action::CollectionsRead, "collections.read"),
+        (Action::CollectionsWrite, "collections.write"),
+        (Action::All, "*"),
+    ];
+
+    /// The action's name, as in the API and the `api_keys` table.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(action, _)| *action == self)
+            .map_or("*", |(_, name)| name)
+    }
+
+    /// The action named `name`.
+    pub fn parse(name: &str) -> Option<Action> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(action, _)| *action)
+    }
+
     /// Whether the action only reads (open without a key unless reads require one).
     pub fn is_read(self) -> bool {
         matches!(
@@ -141,12 +167,7 @@ pub fn derive_key(admin: &str, id: uuid::Uuid, salt: &[u8]) -> String {
         .expect("HMAC takes a key of any length");
     mac.update(id.as_bytes());
     mac.update(salt);
-    let mut key = String::with_capacity(5 + 64);
-    key.push_str("sift_");
-    for byte in mac.finalize().into_bytes() {
-        key.push_str(&format!("{byte:02x}"));
-    }
-    key
+    format!("sift_{}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// What a tenant token says.
@@ -254,6 +275,16 @@ mod tests {
             key.allows(Action::Search, Some("x"), Utc::now()),
             Err(Denied::Expired)
         );
+    }
+
+    #[test]
+    fn action_names_match_their_serde_names() {
+        for (action, name) in Action::NAMES {
+            assert_eq!(action.as_str(), name);
+            assert_eq!(Action::parse(name), Some(action));
+            assert_eq!(serde_json::to_value(action).expect("json"), name);
+        }
+        assert_eq!(Action::parse("fly"), None);
     }
 
     #[test]

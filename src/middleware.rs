@@ -98,6 +98,26 @@ pub async fn admit(
     }
 }
 
+/// The bearer token of a request, if any.
+fn presented_key(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .map(str::to_owned)
+}
+
+/// Whether `presented` is the admin key: SHA-256 digests compared in constant time, so
+/// neither the key's content nor its length leaks through timing.
+fn is_admin(state: &AppState, presented: Option<&str>) -> bool {
+    match (state.config.api_key.as_deref(), presented) {
+        (Some(admin), Some(given)) => {
+            bool::from(Sha256::digest(admin.as_bytes()).ct_eq(&Sha256::digest(given.as_bytes())))
+        }
+        _ => false,
+    }
+}
+
 /// The per-client rate limit on the API (`SIFT_RATE_LIMIT`, see [`crate::rate_limit`]):
 /// `RateLimit-Limit`, `-Remaining` and `-Reset` on every counted answer, 429
 /// `rate_limited` with `Retry-After` past it. The admin key is never limited.
@@ -108,15 +128,8 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     if !request.uri().path().starts_with("/v1/") {
         return next.run(request).await;
     }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .map(str::to_owned);
-    if let (Some(admin), Some(given)) = (state.config.api_key.as_deref(), presented.as_deref())
-        && bool::from(Sha256::digest(admin.as_bytes()).ct_eq(&Sha256::digest(given.as_bytes())))
-    {
+    let presented = presented_key(request.headers());
+    if is_admin(&state, presented.as_deref()) {
         return next.run(request).await;
     }
     let address = request
@@ -313,13 +326,8 @@ pub async fn require_api_key(
     let Some(needs) = route.as_deref().and_then(|r| needs(request.method(), r)) else {
         return next.run(request).await;
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .map(str::to_owned);
-    let Some(admin) = state.config.api_key.as_deref() else {
+    let presented = presented_key(request.headers());
+    if state.config.api_key.is_none() {
         return match needs {
             Needs::Keys => {
                 ApiError::Forbidden("managing keys: set SIFT_API_KEY, the admin key, first".into())
@@ -327,10 +335,8 @@ pub async fn require_api_key(
             }
             Needs::Action(_) => next.run(request).await,
         };
-    };
-    if let Some(given) = presented.as_deref()
-        && bool::from(Sha256::digest(admin.as_bytes()).ct_eq(&Sha256::digest(given.as_bytes())))
-    {
+    }
+    if is_admin(&state, presented.as_deref()) {
         return next.run(request).await;
     }
     let Some(given) = presented else {
@@ -357,10 +363,9 @@ pub async fn require_api_key(
         Ok(()) => next.run(request).await,
         Err(Denied::Expired) => unauthorized(),
         Err(Denied::NotAllowed) => {
-            let what = match (serde_json::to_value(action), collection) {
-                (Ok(serde_json::Value::String(a)), Some(c)) => format!("{a}` on `{c}"),
-                (Ok(serde_json::Value::String(a)), None) => a,
-                _ => "this".into(),
+            let what = match collection {
+                Some(c) => format!("{}` on `{c}", action.as_str()),
+                None => action.as_str().to_owned(),
             };
             ApiError::Forbidden(what).into_response()
         }

@@ -101,11 +101,7 @@ impl RateLimiter {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default();
             let window = now.as_secs();
-            let mut key = self.key_prefix.clone();
-            for byte in id {
-                key.push_str(&format!("{byte:02x}"));
-            }
-            key.push_str(&format!(":{window}"));
+            let key = format!("{}{}:{window}", self.key_prefix, hex::encode(id));
             if let Some(count) = redis.count_in_window(&key, Duration::from_secs(2)).await {
                 let count = u32::try_from(count).unwrap_or(u32::MAX);
                 return Decision {

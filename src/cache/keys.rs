@@ -48,11 +48,7 @@ impl Keys {
     }
 
     fn at_epoch(&self, kind: &str, epoch: Epoch, normalized: &str) -> String {
-        let digest = Sha256::digest(normalized.as_bytes());
-        let mut hash = String::with_capacity(32);
-        for byte in &digest[..16] {
-            hash.push_str(&format!("{byte:02x}"));
-        }
+        let hash = hex::encode(&Sha256::digest(normalized.as_bytes())[..16]);
         format!(
             "{}:{kind}:{}:{}:{}.{}:{hash}",
             self.namespace, epoch.collection_id, epoch.settings_generation, epoch.txid, epoch.seq

@@ -71,10 +71,17 @@ pub struct KeyList {
 }
 
 fn actions(stored: &[String]) -> Vec<Action> {
-    stored
-        .iter()
-        .filter_map(|a| serde_json::from_value(serde_json::Value::String(a.clone())).ok())
-        .collect()
+    stored.iter().filter_map(|a| Action::parse(a)).collect()
+}
+
+/// What a stored key grants.
+fn grant(record: &store::KeyRecord) -> Grant {
+    Grant {
+        id: record.id,
+        actions: actions(&record.actions),
+        collections: record.collections.clone(),
+        expires_at: record.expires_at,
+    }
 }
 
 impl From<store::KeyRecord> for KeyInfo {
@@ -89,13 +96,6 @@ impl From<store::KeyRecord> for KeyInfo {
             expires_at: record.expires_at,
             created_at: record.created_at,
         }
-    }
-}
-
-fn action_name(action: Action) -> String {
-    match serde_json::to_value(action) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => "*".into(),
     }
 }
 
@@ -146,7 +146,11 @@ impl App {
         let salt = access::salt();
         let key = access::derive_key(admin, id, &salt);
         let digest = access::digest(&key);
-        let actions: Vec<String> = request.actions.iter().map(|a| action_name(*a)).collect();
+        let actions: Vec<String> = request
+            .actions
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect();
         let new = store::NewKey {
             id,
             name,
@@ -208,13 +212,7 @@ impl App {
             return Ok(None);
         };
         let key = access::derive_key(admin, record.id, &salt);
-        let grant = Grant {
-            id: record.id,
-            actions: actions(&record.actions),
-            collections: record.collections,
-            expires_at: record.expires_at,
-        };
-        Ok(Some((grant, key)))
+        Ok(Some((grant(&record), key)))
     }
 
     /// The grant of a presented key; `None` when no key has this value.
@@ -225,14 +223,7 @@ impl App {
         }
         let grant = db::retry(|| store::find_by_digest(&self.db, &digest))
             .await?
-            .map(|record| {
-                Arc::new(Grant {
-                    id: record.id,
-                    actions: actions(&record.actions),
-                    collections: record.collections,
-                    expires_at: record.expires_at,
-                })
-            });
+            .map(|record| Arc::new(grant(&record)));
         self.key_grants.insert(digest, grant.clone()).await;
         Ok(grant)
     }

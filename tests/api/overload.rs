@@ -28,35 +28,29 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
     }
 }
 
-#[tokio::test]
-async fn a_client_sending_its_headers_slowly_is_cut_off() {
+/// Sends `bytes` to a sift whose header-read timeout is 300 ms, then says whether the
+/// server closed the connection within 5 s.
+async fn closed_after_sending(bytes: &[u8]) -> Option<Duration> {
     let app =
         TestApp::spawn_with(|config| config.header_read_timeout = Duration::from_millis(300)).await;
     let mut stream = TcpStream::connect(("127.0.0.1", app.port))
         .await
         .expect("connect");
-    stream
-        .write_all(b"GET /v1/collections HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .expect("write");
+    stream.write_all(bytes).await.expect("write");
+    closed_within(&mut stream, Duration::from_secs(5)).await
+}
+
+#[tokio::test]
+async fn a_client_sending_its_headers_slowly_is_cut_off() {
     // The rest of the headers never comes.
-    let closed = closed_within(&mut stream, Duration::from_secs(5)).await;
+    let closed = closed_after_sending(b"GET /v1/collections HTTP/1.1\r\nHost: x\r\n").await;
     assert!(closed.is_some(), "still open after 5 s");
 }
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed() {
-    let app =
-        TestApp::spawn_with(|config| config.header_read_timeout = Duration::from_millis(300)).await;
-    let mut stream = TcpStream::connect(("127.0.0.1", app.port))
-        .await
-        .expect("connect");
-    stream
-        .write_all(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .expect("write");
     // The answer comes, then the connection idles; it is closed rather than held.
-    let closed = closed_within(&mut stream, Duration::from_secs(5)).await;
+    let closed = closed_after_sending(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(
         closed.is_some(),
         "an idle connection was still open after 5 s"
