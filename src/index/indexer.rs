@@ -2,7 +2,8 @@
 //!
 //! One task per collection follows the change log: it wakes on NOTIFY (a wake-up
 //! signal only: notifications are lost while disconnected) or on a poll timer, reads
-//! the changes of finished transactions (`txid` below the xmin of a fresh snapshot)
+//! the changes of finished transactions (`txid` below the oldest transaction of this
+//! database still running, see [`current_horizon`])
 //! past its watermark in `(txid, seq)` order, re-reads the current rows of those
 //! documents, replaces them in the index and commits with the new watermark in the
 //! payload. A transaction that commits out of sequence order is never skipped: until
@@ -569,12 +570,36 @@ async fn apply_blocking(
     Ok(())
 }
 
-/// The current xmin: every transaction below it has ended.
+/// The horizon of this database: every transaction below it that could have written
+/// to the change log has ended.
+///
+/// The snapshot's xmin alone is cluster-wide: a transaction that holds a transaction id
+/// in *another* database on the same server (a migration, a long batch job) would
+/// pause every collection's indexing, though it can never write here. So the horizon is
+/// the oldest running transaction id of the snapshot (`xip`) that belongs to a session
+/// or prepared transaction of this database, else the snapshot's xmax. Nothing is
+/// skipped: the statement's snapshot is taken before `pg_stat_activity` is read, so a
+/// transaction of this database that was running at the snapshot is either still
+/// listed (with its id) or has ended, and then the next statement sees its changes.
+/// The ids there are 32 bits; a running id is within 2^31 of the snapshot's, so the
+/// low 32 bits identify it.
 pub async fn current_horizon(db: &PgPool) -> Result<u64, sqlx::Error> {
-    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-        .fetch_one(db)
-        .await?;
-    Ok(xmin.parse().unwrap_or(0))
+    let horizon: String = sqlx::query_scalar(
+        "WITH snapshot AS (SELECT pg_current_snapshot() AS s),
+              here AS (
+                SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
+                 WHERE datname = current_database() AND backend_xid IS NOT NULL
+                UNION ALL
+                SELECT transaction::text::bigint FROM pg_prepared_xacts
+                 WHERE database = current_database())
+         SELECT coalesce(
+                  (SELECT min(x) FROM snapshot, pg_snapshot_xip(snapshot.s) AS x
+                    WHERE (x::text::numeric % 4294967296)::bigint IN (SELECT xid FROM here)),
+                  (SELECT pg_snapshot_xmax(s) FROM snapshot))::text",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(horizon.parse().unwrap_or(0))
 }
 
 /// Merges every segment of `index` into one on the blocking pool, while it answers.

@@ -222,7 +222,8 @@ async fn kill_9_under_concurrent_writes_loses_nothing_and_serves_nothing_stale()
         }
         if cycle == CYCLES {
             // The last start: let the index catch up, then compare it with PostgreSQL.
-            let caught_up = wait_until(Duration::from_secs(30), || async {
+            let last_stats = Mutex::new(Value::Null);
+            let caught_up = wait_until(Duration::from_secs(60), || async {
                 let stats: Value = match client
                     .get(format!("{}/v1/collections/products", server.address))
                     .send()
@@ -231,10 +232,26 @@ async fn kill_9_under_concurrent_writes_loses_nothing_and_serves_nothing_stale()
                     Ok(response) => response.json().await.unwrap_or(Value::Null),
                     Err(_) => Value::Null,
                 };
-                stats["stats"]["lag"] == 0 && stats["stats"]["indexStatus"] == "ready"
+                let done = stats["stats"]["lag"] == 0 && stats["stats"]["indexStatus"] == "ready";
+                *last_stats.lock().expect("stats") = stats;
+                done
             })
             .await;
-            assert!(caught_up, "the index never caught up");
+            if !caught_up {
+                // Say what held it: the collection's state and the transactions running.
+                let running: Vec<(Option<String>, Option<String>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT datname::text, backend_xid::text, left(query, 80) FROM pg_stat_activity
+                         WHERE backend_xid IS NOT NULL",
+                    )
+                    .fetch_all(&database.pool().await)
+                    .await
+                    .unwrap_or_default();
+                panic!(
+                    "the index never caught up: {}; transactions running: {running:?}",
+                    last_stats.lock().expect("stats")
+                );
+            }
             let check = Command::new(env!("CARGO_BIN_EXE_sift"))
                 .args(["check", "products"])
                 .env("DATABASE_URL", &url)

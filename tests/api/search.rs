@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
 
 use crate::helpers::{TestApp, assert_error, json_body};
 
@@ -458,6 +459,36 @@ async fn after_times_out_while_a_transaction_holds_the_horizon() {
     blocker.rollback().await.expect("rollback");
     let result = search_eventually(&app, &format!("q=waiting&after={token}")).await;
     assert_eq!(ids(&result), ["a"]);
+}
+
+#[tokio::test]
+async fn a_transaction_in_another_database_does_not_hold_the_index_back() {
+    let app =
+        TestApp::spawn_with(|config| config.consistency_timeout = Duration::from_secs(5)).await;
+    app.create_products().await;
+    // Another database on the same server, as a neighbouring application would have.
+    let neighbour = crate::helpers::TestDatabase::create().await;
+    let mut other = PgConnection::connect_with(&neighbour.options)
+        .await
+        .expect("connect to the other database");
+    let mut held = other.begin().await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *held)
+        .await
+        .expect("take an xid");
+    let token = put_all(&app, &[json!({"id": "a", "title": "neighbourly"})]).await;
+    let response = app
+        .get(&format!(
+            "/v1/collections/products/search?q=neighbourly&after={token}"
+        ))
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the write waited for a transaction that cannot touch this database"
+    );
+    assert_eq!(ids(&json_body(response).await), ["a"]);
+    held.rollback().await.expect("rollback");
 }
 
 #[tokio::test]
