@@ -31,7 +31,9 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
 /// JSON objects or break the schema are reported and skipped; all others are stored.
 /// The body is streamed, so its size has no limit, but each line must fit the body
 /// limit. Safe to retry: importing the same lines twice leaves the same documents.
-/// A body sent with `Content-Encoding: gzip` is decompressed as it streams in.
+/// A body sent with `Content-Encoding: gzip` is decompressed as it streams in. A line
+/// that is one JSON string is read as the NDJSON lines it holds: that is how Swagger
+/// UI's "Try it out" sends this example (JSON-encoded, as for any JSON-like media type).
 #[utoipa::path(
     post,
     path = "/v1/collections/{name}/documents:import",

@@ -24,7 +24,7 @@ use crate::store::collections::{self as store, CollectionRecord};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({
-    "name": "products",
+    "name": "catalog",
     "fields": [
         {"name": "title", "type": "text", "boost": 3.0},
         {"name": "description", "type": "text"},

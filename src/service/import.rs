@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use crate::db;
 use crate::error::{ApiError, ErrorCode};
-use crate::schema::{CollectionName, document_identity};
+use crate::schema::{CollectionName, CollectionSchema, document_identity};
 use crate::state::App;
 use crate::store::documents as store;
 use crate::store::is_foreign_key_violation;
@@ -324,32 +324,28 @@ impl App {
             if text.is_empty() {
                 continue;
             }
-            let value: Value = match serde_json::from_str(text) {
-                Ok(value) => value,
-                Err(error) => {
-                    report.fail(line_number, ErrorCode::InvalidJson, error.to_string());
-                    continue;
+            // A line that is one JSON string holds NDJSON text: what Swagger UI (and
+            // other tools) send for a text example of a JSON-like media type. A string
+            // is never a document, so reading it as the lines it holds loses nothing.
+            if text.starts_with('"')
+                && let Ok(Value::String(inner)) = serde_json::from_str::<Value>(text)
+            {
+                let mut inner_lines = inner.lines().peekable();
+                while let Some(inner_line) = inner_lines.next() {
+                    if let Some((id, json)) =
+                        parse_line(schema, inner_line, line_number, &mut report)
+                    {
+                        writer.push(id, json).await?;
+                    }
+                    if inner_lines.peek().is_some() {
+                        line_number += 1;
+                    }
                 }
-            };
-            let checked = document_identity(value, None).and_then(|(id, body, generated)| {
-                schema.validate_document(&body)?;
-                Ok((id, body, generated))
-            });
-            let (id, body, generated) = match checked {
-                Ok(identity) => identity,
-                Err(error) => {
-                    let error = ApiError::from(error);
-                    report.fail(line_number, error.code(), error.to_string());
-                    continue;
-                }
-            };
-            // The line already is the document's JSON unless an id had to be added.
-            let json = if generated {
-                Value::Object(body).to_string()
-            } else {
-                text.to_owned()
-            };
-            writer.push(id.into_string(), json).await?;
+                continue;
+            }
+            if let Some((id, json)) = parse_line(schema, text, line_number, &mut report) {
+                writer.push(id, json).await?;
+            }
         }
         report.imported = writer.finish().await?;
         report.consistency_token = writer.consistency_token();
@@ -361,6 +357,46 @@ impl App {
         );
         Ok(report)
     }
+}
+
+/// One line of an import: the document's id and JSON, or `None` with the failure
+/// recorded in `report`.
+fn parse_line(
+    schema: &CollectionSchema,
+    line: &str,
+    line_number: u64,
+    report: &mut ImportReport,
+) -> Option<(String, String)> {
+    let text = line.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(error) => {
+            report.fail(line_number, ErrorCode::InvalidJson, error.to_string());
+            return None;
+        }
+    };
+    let checked = document_identity(value, None).and_then(|(id, body, generated)| {
+        schema.validate_document(&body)?;
+        Ok((id, body, generated))
+    });
+    let (id, body, generated) = match checked {
+        Ok(identity) => identity,
+        Err(error) => {
+            let error = ApiError::from(error);
+            report.fail(line_number, error.code(), error.to_string());
+            return None;
+        }
+    };
+    // The line already is the document's JSON unless an id had to be added.
+    let json = if generated {
+        Value::Object(body).to_string()
+    } else {
+        text.to_owned()
+    };
+    Some((id.into_string(), json))
 }
 
 #[cfg(test)]

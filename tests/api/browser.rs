@@ -88,7 +88,23 @@ where
     F: FnOnce(Client, TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let app = TestApp::spawn_with(|config| config.demo = true).await;
+    in_browser_with(name, |_| {}, test).await
+}
+
+/// [`in_browser`], with the service's configuration changed by `configure` first.
+async fn in_browser_with<F, Fut>(
+    name: &str,
+    configure: impl FnOnce(&mut sift::config::Config),
+    test: F,
+) where
+    F: FnOnce(Client, TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let app = TestApp::spawn_with(|config| {
+        config.demo = true;
+        configure(config);
+    })
+    .await;
     // The demo collection is loaded before the service starts; wait for its index.
     let ready = wait_until(WAIT, || async {
         app.get("/v1/collections/products/search?q=lamp")
@@ -414,5 +430,189 @@ async fn swagger_ui_loads_the_spec_and_try_it_out_searches() {
         })
         .await;
     })
+    .await;
+}
+
+/// Swagger UI's element for an operation (`#operations-{tag}-{operationId}`).
+fn operation(tag: &str, id: &str) -> String {
+    format!("#operations-{tag}-{id}")
+}
+
+/// Opens `op` in Swagger UI, presses "Try it out", types `fill` into the named
+/// parameters (those without an example), presses "Execute" and returns the live
+/// response's status and body text.
+async fn try_it_out(client: &Client, op: &str, fill: &[(&str, &str)]) -> (u16, String) {
+    let summary = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!("{op} .opblock-summary")))
+        .await
+        .unwrap_or_else(|_| panic!("{op} is listed"));
+    summary.click().await.expect("expand");
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!("{op} .try-out__btn")))
+        .await
+        .unwrap_or_else(|_| panic!("{op}: try it out"))
+        .click()
+        .await
+        .expect("click");
+    for (param, value) in fill {
+        let input = client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&format!(
+                "{op} tr[data-param-name=\"{param}\"] input"
+            )))
+            .await
+            .unwrap_or_else(|_| panic!("{op}: the {param} input"));
+        input.clear().await.expect("clear");
+        input.send_keys(value).await.expect("type");
+    }
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!("{op} .execute")))
+        .await
+        .unwrap_or_else(|_| panic!("{op}: execute"))
+        .click()
+        .await
+        .expect("click");
+    let answer = std::sync::Mutex::new((0u16, String::new()));
+    let answered = wait_until(WAIT, || async {
+        let row = client
+            .execute(
+                "const row = document.querySelector(arguments[0] + ' .live-responses-table tbody tr.response');
+                 if (!row) return null;
+                 const body = row.querySelector('.response-col_description pre');
+                 return [row.querySelector('.response-col_status').innerText, body ? body.innerText : ''];",
+                vec![json!(op)],
+            )
+            .await
+            .unwrap_or(Value::Null);
+        match row.as_array().map(|cells| cells.as_slice()) {
+            Some([Value::String(status), Value::String(body)]) => {
+                let status = status.trim().parse().unwrap_or(0);
+                *answer.lock().expect("answer") = (status, body.clone());
+                status != 0
+            }
+            _ => false,
+        }
+    })
+    .await;
+    assert!(answered, "{op}: no response shown");
+    // Folded again, so the next operation's elements are the only ones open.
+    summary.click().await.expect("fold");
+    answer.into_inner().expect("answer")
+}
+
+#[tokio::test]
+async fn try_it_out_answers_2xx_on_every_operation_with_its_shipped_example() {
+    const ADMIN: &str = "swagger-admin-key";
+    in_browser_with(
+        "swagger_every_operation",
+        |config| config.api_key = Some(ADMIN.into()),
+        |client, app| async move {
+            client
+                .goto(&app.url("/docs/"))
+                .await
+                .expect("Swagger UI loads");
+            // Authorize with the admin key, as a user does for writes.
+            client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(".btn.authorize"))
+                .await
+                .expect("the Authorize button")
+                .click()
+                .await
+                .expect("click");
+            let key_input = client
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(".auth-container input"))
+                .await
+                .expect("the key input");
+            key_input.send_keys(ADMIN).await.expect("type the key");
+            client
+                .find(Locator::Css(".auth-btn-wrapper .authorize"))
+                .await
+                .expect("authorize")
+                .click()
+                .await
+                .expect("click");
+            client
+                .find(Locator::Css(".auth-btn-wrapper .btn-done"))
+                .await
+                .expect("close")
+                .click()
+                .await
+                .expect("click");
+
+            // Every operation of the spec, in an order where each example's data exists:
+            // the document is written before it is read, the demo collection deleted last.
+            let order = [
+                ("operations", "health"),
+                ("operations", "live"),
+                ("operations", "ready"),
+                ("operations", "metrics"),
+                ("collections", "list_collections"),
+                ("collections", "create_collection"),
+                ("collections", "get_collection"),
+                ("collections", "update_collection"),
+                ("documents", "list_documents"),
+                ("documents", "create_document"),
+                ("documents", "put_document"),
+                ("documents", "get_document"),
+                ("documents", "patch_document"),
+                ("documents", "import_documents"),
+                ("search", "search_get"),
+                ("search", "search_post"),
+                ("search", "suggest"),
+                ("collections", "reindex"),
+                ("keys", "create_key"),
+                ("keys", "list_keys"),
+                ("keys", "get_key"),
+                ("keys", "delete_key"),
+                ("documents", "delete_document"),
+                ("collections", "delete_collection"),
+            ];
+            let spec = json_body(app.get("/openapi.json").await).await;
+            let mut in_spec: Vec<String> = spec["paths"]
+                .as_object()
+                .expect("paths")
+                .values()
+                .flat_map(|ops| ops.as_object().expect("operations").values())
+                .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+                .collect();
+            in_spec.sort();
+            let mut tried: Vec<String> = order.iter().map(|(_, id)| id.to_string()).collect();
+            tried.sort();
+            assert_eq!(tried, in_spec, "every operation is tried, once");
+
+            let mut key_id = String::new();
+            for (tag, id) in order {
+                let fill: Vec<(&str, &str)> = match id {
+                    "get_key" | "delete_key" => vec![("id", key_id.as_str())],
+                    _ => Vec::new(),
+                };
+                let (status, body) = try_it_out(&client, &operation(tag, id), &fill).await;
+                assert!(
+                    (200..300).contains(&status),
+                    "{id} answered {status}: {body}"
+                );
+                if id == "import_documents" {
+                    let report: Value = serde_json::from_str(&body).expect("an import report");
+                    assert_eq!(report["failed"], 0, "{body}");
+                    assert!(report["imported"].as_u64() > Some(0), "{body}");
+                }
+                if id == "create_key" {
+                    let created: Value = serde_json::from_str(&body).expect("the created key");
+                    key_id = created["id"].as_str().expect("an id").to_owned();
+                }
+            }
+        },
+    )
     .await;
 }

@@ -171,3 +171,23 @@ async fn a_gzip_encoded_import_is_decompressed_and_other_encodings_are_415() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn ndjson_sent_as_one_json_string_is_read_as_the_lines_it_holds() {
+    // What Swagger UI's "Try it out" sends for the import's example: the NDJSON text
+    // JSON-encoded, as it does for every JSON-like media type.
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let ndjson = "{\"id\": \"s1\", \"title\": \"first\"}\n{\"id\": \"s2\", \"price\": \"free\"}\n{\"id\": \"s3\", \"title\": \"third\"}\n";
+    let body = serde_json::to_string(ndjson).expect("a JSON string");
+    let report = json_body(app.import("products", body).await).await;
+    assert_eq!(report["imported"], 2, "{report}");
+    assert_eq!(report["failed"], 1, "{report}");
+    assert_eq!(report["errors"][0]["line"], 2, "{report}");
+    let stored = app.get("/v1/collections/products/documents/s3").await;
+    assert_eq!(stored.status(), 200);
+    // A string that holds no documents is an error on its line, not a success.
+    let report = json_body(app.import("products", "\"hello\"".to_string()).await).await;
+    assert_eq!(report["imported"], 0, "{report}");
+    assert_eq!(report["failed"], 1, "{report}");
+}
