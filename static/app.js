@@ -342,8 +342,19 @@ function setPlaceholder() {
   input.placeholder = state.collection ? `Search ${state.collection.name}…` : "Search…";
 }
 
+// The collection chosen last is opened next time (per browser).
+const REMEMBERED = "sift.collection";
+// The demo collection `scripts/serve.sh` loads: what a first visit opens, rather than
+// whatever sorts first (a benchmark's `bench-…` collection, say).
+const DEMO = "products";
+
 picker.addEventListener("change", () => {
   state.collection = state.collections.find((c) => c.name === picker.value) || null;
+  try {
+    localStorage.setItem(REMEMBERED, picker.value);
+  } catch (_) {
+    // Storage may be disabled; the choice is then only for this visit.
+  }
   setPlaceholder();
   state.filters = [];
   renderFilters();
@@ -370,8 +381,19 @@ async function start() {
   if (!state.collections.length) {
     return setStatus("No collections yet: create one with POST /v1/collections (see Swagger UI).");
   }
-  const wanted = new URLSearchParams(location.search).get("collection");
-  state.collection = state.collections.find((c) => c.name === wanted) || state.collections[0];
+  // `?collection=` first, then the one chosen last, then the demo, then the first.
+  let remembered = null;
+  try {
+    remembered = localStorage.getItem(REMEMBERED);
+  } catch (_) {
+    // Storage disabled: nothing remembered.
+  }
+  const find = (name) => state.collections.find((c) => c.name === name);
+  state.collection =
+    find(new URLSearchParams(location.search).get("collection")) ||
+    find(remembered) ||
+    find(DEMO) ||
+    state.collections[0];
   picker.value = state.collection.name;
   setPlaceholder();
   document.body.dataset.ready = "true";

@@ -263,6 +263,52 @@ async fn no_results_leave_no_empty_facet_headings_and_the_placeholder_names_the_
 }
 
 #[tokio::test]
+async fn the_page_opens_on_the_demo_not_a_benchmark_collection_and_remembers_a_choice() {
+    in_browser("default_collection", |client, app| async move {
+        // A benchmark's collection sorts before the demo's.
+        let created = app
+            .post_json(
+                "/v1/collections",
+                &json!({"name": "bench-reviews-300", "fields": [{"name": "body", "type": "text"}]}),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+        let picked = || async {
+            client
+                .execute("return document.getElementById('collection').value", vec![])
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        open_page(&client, &app).await;
+        assert_eq!(picked().await, "products", "a first visit opens the demo");
+        client
+            .find(Locator::Id("collection"))
+            .await
+            .expect("the picker")
+            .select_by_value("bench-reviews-300")
+            .await
+            .expect("choose");
+        open_page(&client, &app).await;
+        assert_eq!(
+            picked().await,
+            "bench-reviews-300",
+            "the choice is remembered"
+        );
+        client
+            .goto(&app.url("/?collection=products"))
+            .await
+            .expect("page loads");
+        eventually("?collection= wins", || async {
+            picked().await == "products"
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn fast_typing_ends_with_the_results_of_the_last_query() {
     in_browser("fast_typing", |client, app| async move {
         let search = open_page(&client, &app).await;

@@ -249,7 +249,10 @@ async fn run_size(
     let existing = client.get(&collection_url).send().await?;
     let reused = if existing.status().is_success() {
         let body: Value = existing.json().await?;
-        if body["stats"]["documents"].as_u64() == Some(size) {
+        let documents = body["stats"]["documents"].as_u64().unwrap_or(0);
+        // A run cut short may have left some of the write-to-visible documents.
+        if (size..=size + VISIBLE_WRITES).contains(&documents) {
+            remove_visible_writes(&client, &base, &name).await?;
             true
         } else {
             client.delete(&collection_url).send().await?;
@@ -510,26 +513,32 @@ async fn import(
     size: u64,
 ) -> anyhow::Result<u64> {
     let progress = bar(size, "importing");
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
-    let producer_progress = progress.clone();
+    // Each chunk carries how many documents have been generated up to its end; the bar
+    // moves when the HTTP client takes a chunk to send, so it shows the import's speed
+    // (the server reads the body as fast as it stores it), not the generator's.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<(Vec<u8>, u64)>(2);
     let producer = std::thread::spawn(move || {
         let mut generator = Generator::new(corpus, seed);
         let mut chunk = Vec::with_capacity(1 << 20);
         for n in 0..size {
             generator.write_document(n, &mut chunk);
-            if chunk.len() >= 1 << 20 || n + 1 == size {
-                if sender.blocking_send(std::mem::take(&mut chunk)).is_err() {
-                    return;
-                }
-                producer_progress.set_position(n + 1);
+            if (chunk.len() >= 1 << 20 || n + 1 == size)
+                && sender
+                    .blocking_send((std::mem::take(&mut chunk), n + 1))
+                    .is_err()
+            {
+                return;
             }
         }
     });
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver
-            .recv()
-            .await
-            .map(|chunk| (Ok::<_, std::io::Error>(chunk), receiver))
+    let sent_progress = progress.clone();
+    let stream = futures::stream::unfold(receiver, move |mut receiver| {
+        let progress = sent_progress.clone();
+        async move {
+            let (chunk, generated) = receiver.recv().await?;
+            progress.set_position(generated);
+            Some((Ok::<_, std::io::Error>(chunk), receiver))
+        }
     });
     let response = client
         .post(format!("{base}/v1/collections/{name}/documents:import"))
@@ -558,12 +567,29 @@ async fn wait_for_index(
     previous: Option<&Arc<sift::index::CollectionIndex>>,
 ) -> anyhow::Result<Arc<sift::index::CollectionIndex>> {
     let started = Instant::now();
-    let progress = bar(size, "indexing");
+    // A rebuild writes a new generation that is not visible until it is swapped in:
+    // a spinner with the time it takes, rather than a bar full from the start (the
+    // current generation already holds every document).
+    let progress = match previous {
+        None => bar(size, "indexing"),
+        Some(_) => {
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_style(
+                ProgressStyle::with_template("{msg:>20} {spinner} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            spinner.set_message("rebuilding");
+            spinner.enable_steady_tick(Duration::from_millis(200));
+            spinner
+        }
+    };
     loop {
         if let Some(index) = state.indexes.get(name) {
             let fresh = previous.is_none_or(|p| !Arc::ptr_eq(p, &index));
             let docs = index.num_docs();
-            progress.set_position(docs.min(size));
+            if previous.is_none() {
+                progress.set_position(docs.min(size));
+            }
             if fresh && docs >= size {
                 progress.finish_and_clear();
                 return Ok(index);
@@ -576,8 +602,42 @@ async fn wait_for_index(
     }
 }
 
+/// Writes the write-to-visible step makes (and removes again, so the next run can
+/// reuse the collection).
+const VISIBLE_WRITES: u64 = 100;
+
+fn visible_write_id(n: u64) -> String {
+    format!("visible-{n}")
+}
+
+/// Deletes the documents of the write-to-visible step (those that exist).
+async fn remove_visible_writes(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    for n in 0..VISIBLE_WRITES {
+        let response = client
+            .delete(format!(
+                "{base}/v1/collections/{name}/documents/{}",
+                visible_write_id(n)
+            ))
+            .send()
+            .await?;
+        if !(response.status().is_success() || response.status() == 404) {
+            bail!(
+                "cannot delete {}: {}",
+                visible_write_id(n),
+                response.status()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A steady 20 writes per second; each acknowledged write is then searched with its
-/// consistency token, which answers once the write is visible.
+/// consistency token, which answers once the write is visible. The documents are
+/// deleted afterwards.
 async fn write_to_visible(
     client: &reqwest::Client,
     base: &str,
@@ -590,7 +650,7 @@ async fn write_to_visible(
         Corpus::Reviews => "body",
         Corpus::Products => "description",
     };
-    for n in 0..100 {
+    for n in 0..VISIBLE_WRITES {
         ticker.tick().await;
         let marker = format!(
             "zzmark{n}q{}",
@@ -598,7 +658,8 @@ async fn write_to_visible(
         );
         let written: Value = client
             .put(format!(
-                "{base}/v1/collections/{name}/documents/visible-{n}"
+                "{base}/v1/collections/{name}/documents/{}",
+                visible_write_id(n)
             ))
             .json(&json!({ text_field: marker }))
             .send()
@@ -625,6 +686,7 @@ async fn write_to_visible(
         }
         visible.record(micros(acknowledged))?;
     }
+    remove_visible_writes(client, base, name).await?;
     Ok(Latency::from(&visible, None, 0))
 }
 

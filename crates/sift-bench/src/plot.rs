@@ -95,10 +95,16 @@ pub fn scaling(path: &Path, report: &Report) -> anyhow::Result<()> {
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(x_range.log_scale(), (low..high).log_scale())
+        // Ticks at the measured sizes only, written as people say them (50k, 1M):
+        // the automatic ticks of a log axis overlap and read `100000.0`.
+        .build_cartesian_2d(
+            x_range.log_scale().with_key_points(sizes.clone()),
+            (low..high).log_scale(),
+        )
         .map_err(plot_error)?;
     chart
         .configure_mesh()
+        .x_label_formatter(&|x| size_label(*x))
         .x_desc("documents (log)")
         .y_desc("milliseconds (log)")
         .draw()
@@ -160,6 +166,19 @@ fn finish<X: Ranged, Y: Ranged>(
     Ok(())
 }
 
+/// A corpus size as people write it: `50k`, `200k`, `1M`, `1.5M`.
+fn size_label(documents: f64) -> String {
+    let (value, unit) = if documents >= 1e6 {
+        (documents / 1e6, "M")
+    } else if documents >= 1e3 {
+        (documents / 1e3, "k")
+    } else {
+        (documents, "")
+    };
+    let value = format!("{value:.1}");
+    format!("{}{unit}", value.trim_end_matches(".0"))
+}
+
 /// A log axis range around the values (never zero).
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut low, mut high) = (f64::MAX, f64::MIN);
@@ -171,4 +190,18 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
         return (0.001, 1.0);
     }
     (low / 1.5, high * 1.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_label;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size_label(50_000.0), "50k");
+        assert_eq!(size_label(200_000.0), "200k");
+        assert_eq!(size_label(1_000_000.0), "1M");
+        assert_eq!(size_label(1_500_000.0), "1.5M");
+        assert_eq!(size_label(800.0), "800");
+    }
 }
