@@ -2,8 +2,9 @@
 //! conversion of a stored document into an index document.
 //!
 //! Field names: `_id`, `_version` and `_source` are sift's; a declared field `f` is
-//! `u_f`, and a text field's type-ahead prefixes are `p_f`. The prefixes keep the two
-//! name spaces apart whatever users call their fields.
+//! `u_f`, a text field's type-ahead prefixes are `p_f` and its head (see
+//! [`IndexFields::heads`]) `h_f`. The prefixes keep the name spaces apart whatever
+//! users call their fields.
 
 use std::collections::HashMap;
 
@@ -28,6 +29,12 @@ pub struct IndexFields {
     pub declared: HashMap<String, (FieldType, Field)>,
     /// Text fields: name → the prefix field.
     pub prefixes: HashMap<String, Field>,
+    /// Text fields: name → the head field, a fast (columnar) string of the value's
+    /// first [`HEAD_WORDS`] words, normalized, one space apart. Sorted, so the values
+    /// equal to a query, or beginning with it, are one range of ordinals: the
+    /// `exactness` rule tells with one column read per candidate whether a field *is*
+    /// what was typed, or starts with it (a name typed up to its first words).
+    pub heads: HashMap<String, Field>,
     /// Every word of every text field as written (normalized, not stemmed), once per
     /// document: the one dictionary typos are looked for in, so a misspelt word is
     /// compared with words rather than stems, in one pass rather than one per field.
@@ -46,6 +53,35 @@ fn prefix_field(name: &str) -> String {
     format!("p_{name}")
 }
 
+pub fn head_field(name: &str) -> String {
+    format!("h_{name}")
+}
+
+/// Words of a text value kept in its head: queries are at most ten words, and the
+/// start of a value is what this is for.
+pub const HEAD_WORDS: usize = 8;
+
+/// Ends a head whose value has more words than it keeps: no query word holds it, so
+/// such a head never equals a query, yet still begins with one.
+pub const HEAD_MORE: char = '\u{1}';
+
+/// The head of a text value: its first [`HEAD_WORDS`] normalized words, one space
+/// apart, then ` ` and [`HEAD_MORE`] when there are more.
+pub fn head(words: &[analysis::Word]) -> String {
+    let mut head = String::new();
+    for (n, word) in words.iter().enumerate() {
+        if n > 0 {
+            head.push(' ');
+        }
+        if n == HEAD_WORDS {
+            head.push(HEAD_MORE);
+            break;
+        }
+        head.push_str(&word.text);
+    }
+    head
+}
+
 impl IndexFields {
     pub fn build(schema: &CollectionSchema, substring_index: bool) -> IndexFields {
         let mut builder = Schema::builder();
@@ -54,6 +90,7 @@ impl IndexFields {
         let source = builder.add_text_field("_source", STORED);
         let mut declared = HashMap::new();
         let mut prefixes = HashMap::new();
+        let mut heads = HashMap::new();
         for field in schema.fields() {
             let name = user_field(&field.name);
             let handle = match field.field_type {
@@ -74,6 +111,10 @@ impl IndexFields {
                             &prefix_field(&field.name),
                             TextOptions::default().set_indexing_options(prefix_indexing),
                         ),
+                    );
+                    heads.insert(
+                        field.name.clone(),
+                        builder.add_text_field(&head_field(&field.name), FAST),
                     );
                     builder.add_text_field(
                         &name,
@@ -114,6 +155,7 @@ impl IndexFields {
             source,
             declared,
             prefixes,
+            heads,
             words,
             grams,
         }
@@ -173,6 +215,9 @@ impl IndexFields {
                                 }
                             }
                             doc.add_text(*prefix, joined);
+                            if let Some(head_field) = self.heads.get(name) {
+                                doc.add_text(*head_field, head(&words));
+                            }
                         }
                     }
                     (FieldType::Keyword, Value::String(text)) => doc.add_text(*field, text),

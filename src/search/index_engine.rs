@@ -478,6 +478,8 @@ mod tests {
         bucket: usize,
         typos: u32,
         attribute: u32,
+        /// A text field that is the query (2), or begins with it (1), by importance.
+        start: (u8, u8),
         exact: u32,
         typed_exact: bool,
         score: f32,
@@ -497,7 +499,45 @@ mod tests {
 
     /// Ranks every document by reading each term's full posting list through tantivy,
     /// independently of the bitsets, scorers and cuts of `ranking::rank`.
+    /// How a document's text fields compare with the whole query, from its stored
+    /// source: (2 is the query, 1 begins with it, 0 neither; the field's importance).
+    fn brute_start(
+        index: &CollectionIndex,
+        searcher: &tantivy::Searcher,
+        plan: &query::QueryPlan,
+        address: DocAddress,
+    ) -> (u8, u8) {
+        let Some(head) = plan.head.as_ref().filter(|h| !h.text.is_empty()) else {
+            return (0, 0);
+        };
+        let doc: TantivyDocument = searcher.doc(address).expect("stored document");
+        let (_, source) = index.stored(&doc);
+        let mut normalizer = index.normalizer();
+        let mut best = (0, 0);
+        for (name, rank) in query::text_field_ranks(index) {
+            let Some(value) = source[&name].as_str() else {
+                continue;
+            };
+            let words = crate::index::analysis::words(&mut normalizer, value);
+            let kept = crate::index::fields::head(&words);
+            let level = if kept == head.text && !head.more {
+                2
+            } else if (head.last_is_prefix && kept.starts_with(&head.text))
+                || kept.starts_with(&format!("{} ", head.text))
+            {
+                1
+            } else {
+                0
+            };
+            if level > 0 {
+                best = best.max((level, u8::MAX - rank));
+            }
+        }
+        best
+    }
+
     fn brute_force(
+        index: &CollectionIndex,
         searcher: &tantivy::Searcher,
         plan: &query::QueryPlan,
         filter: Option<&dyn Query>,
@@ -602,6 +642,7 @@ mod tests {
                             .map(|h| u32::from(h.typos.unwrap_or(0)))
                             .sum(),
                         attribute: matched.clone().map(|h| u32::from(h.attribute)).sum(),
+                        start: brute_start(index, searcher, plan, *address),
                         exact: matched.map(|h| u32::from(h.written == h.typos)).sum(),
                         typed_exact: *typed_exact,
                         score: *score,
@@ -613,6 +654,7 @@ mod tests {
             bucket.sort_by(|a, b| {
                 a.typos
                     .cmp(&b.typos)
+                    .then(b.start.cmp(&a.start))
                     .then(b.exact.cmp(&a.exact))
                     .then(b.typed_exact.cmp(&a.typed_exact))
                     .then(b.score.total_cmp(&a.score))
@@ -663,8 +705,15 @@ mod tests {
             let filter = (n % 3 == 0).then(|| filter_query(&index, &filter));
             let strategy = strategies[n % 3];
             let by_rating = n % 2 == 0;
-            let (want, want_total) =
-                brute_force(&searcher, &plan, filter.as_deref(), 10, strategy, by_rating);
+            let (want, want_total) = brute_force(
+                &index,
+                &searcher,
+                &plan,
+                filter.as_deref(),
+                10,
+                strategy,
+                by_rating,
+            );
             // The rules that need no word positions (proximity and the position part
             // of attribute have tests of their own), every bucket ranked whole; with a
             // field rule on odd queries.
@@ -711,6 +760,7 @@ mod tests {
             )
             .expect("rank");
             let (mut plain, _) = brute_force(
+                &index,
                 &searcher,
                 &plan,
                 filter.as_deref(),

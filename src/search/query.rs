@@ -325,6 +325,21 @@ pub struct QueryPlan {
     /// Phrases in double quotes, as analyzed terms with their positions: a document
     /// must hold each one, in order and adjacent, in one text field.
     pub phrases: Vec<Vec<(usize, String)>>,
+    /// The whole query as a field's head would hold it (see
+    /// [`IndexFields::heads`](crate::index::fields::IndexFields::heads)), for the
+    /// `exactness` rule; `None` with phrases in quotes.
+    pub head: Option<HeadQuery>,
+}
+
+/// The query's normalized words, stop words included, one space apart; and whether
+/// the last one is still being typed (so a field beginning with it counts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadQuery {
+    pub text: String,
+    pub last_is_prefix: bool,
+    /// The query ends with a separator (`units-`): a field that is only its words is
+    /// not what is being typed, one that goes on is.
+    pub more: bool,
 }
 
 /// The parts of a query in double quotes with a closing quote (a lone quote is text),
@@ -443,7 +458,25 @@ pub fn plan(
     // Type-ahead: the last word is still being typed unless the query ends in a space
     // (or closes a phrase, whose words are whole).
     let ends_phrase = text.trim_end().ends_with('"') && text.matches('"').count() % 2 == 0;
-    let last_is_prefix = matching.prefix && !text.ends_with(char::is_whitespace) && !ends_phrase;
+    // A name typed up to a separator (`node-fetch-`, `lib1.`) has its last word
+    // finished, and more to come.
+    let ends_with_separator = text
+        .chars()
+        .last()
+        .is_some_and(|c| !c.is_alphanumeric() && !c.is_whitespace() && c != '"');
+    let last_is_prefix = matching.prefix
+        && !text.ends_with(char::is_whitespace)
+        && !ends_phrase
+        && !ends_with_separator;
+    let head = quoted.is_empty().then(|| HeadQuery {
+        more: ends_with_separator,
+        text: words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        last_is_prefix,
+    });
     let mut texts = Vec::new();
     let text_fields = text_fields(index);
     let typo_rules = &index.spec.settings.typo_tolerance;
@@ -633,6 +666,7 @@ pub fn plan(
         matched,
         texts,
         phrases,
+        head,
     }
 }
 

@@ -17,7 +17,7 @@
 //! |---|---|
 //! | `words` | more query words matched (the bucket) |
 //! | `typo` | fewer typos over the matched words (a first-letter typo counts two) |
-//! | `exactness` | more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix |
+//! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first; then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix |
 //! | `proximity` | the matched words closer together, and in the query's order |
 //! | `attribute` | the words found in more important fields (by boost), then nearer the start of the field |
 //! | `score` | higher BM25 (each field weighted by its boost, typos and prefixes weighted down) |
@@ -43,12 +43,13 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use tantivy::columnar::{StrColumn, TermOrdHit};
 use tantivy::query::{EnableScoring, Query, Weight};
 use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader};
 
 use crate::index::CollectionIndex;
 use crate::index::bitsets::DocBits;
-use crate::index::fields::user_field;
+use crate::index::fields::{head_field, user_field};
 use crate::schema::{CollectionSchema, FieldType};
 use crate::search::query::{self, QueryPlan};
 
@@ -183,6 +184,10 @@ struct Candidate {
     attribute: u32,
     /// Where the words stand in their best field; 0 until positions are read.
     position: u32,
+    /// How a text field's value compares with the whole query: [`HEAD_EQUAL`] it is
+    /// the query, [`HEAD_BEGINS`] it begins with it, plus the field's importance; 0
+    /// neither. The first part of `exactness`, as in Meilisearch.
+    start: u32,
     /// Finished words found exactly as typed.
     exact: u32,
     /// The word still being typed found complete as typed so far: weaker evidence
@@ -204,7 +209,7 @@ fn compare(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
                 .attribute
                 .cmp(&b.attribute)
                 .then(a.position.cmp(&b.position)),
-            Rule::Exactness => b.exact.cmp(&a.exact),
+            Rule::Exactness => b.start.cmp(&a.start).then(b.exact.cmp(&a.exact)),
             Rule::Score => b
                 .typed_exact
                 .cmp(&a.typed_exact)
@@ -353,6 +358,14 @@ pub fn rank_with(
         .collect::<tantivy::Result<Vec<_>>>()?;
     let terms: Vec<&query::WeightedTerm> = plan.words.iter().flatten().collect();
     let prefix_probe = PrefixProbe::of(index, plan);
+    let heads: Vec<Vec<HeadMatch>> = if rules.contains(&Rule::Exactness) {
+        readers
+            .iter()
+            .map(|reader| head_matches(index, reader, plan))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for step in 0..=drops.len() {
         // The documents matching every kept word, and the bucket: those not in an
         // earlier bucket.
@@ -386,7 +399,15 @@ pub fn rank_with(
             } else {
                 best_by_score(plan, searcher, &bucket, limits.window.max(wanted))?
             };
-            let mut found = describe(readers, &candidates, &scorer_weights, &terms, step, rules)?;
+            let mut found = describe(
+                readers,
+                &candidates,
+                &scorer_weights,
+                &terms,
+                &heads,
+                step,
+                rules,
+            )?;
             found.sort_by(|a, b| compare(a, b, rules));
             let window = POSITIONS_WINDOW.max(wanted).min(found.len());
             if rules
@@ -483,11 +504,89 @@ fn best_by_score(
 
 /// What the rules need of each candidate: per term present, the word, typos,
 /// attribute and exactness it gives, and the BM25 sum; the field rules' values.
+/// A field's value is the whole query.
+const HEAD_EQUAL: u32 = 2 << 8;
+/// A field's value begins with the whole query.
+const HEAD_BEGINS: u32 = 1 << 8;
+
+/// In one segment, for one text field: which of its heads are the query and which
+/// begin with it, as ordinals of the head column's sorted dictionary.
+struct HeadMatch {
+    column: StrColumn,
+    equal: Option<u64>,
+    begins: std::ops::Range<u64>,
+    /// Added to the level: more for a more important field (rank 0 is the first).
+    importance: u32,
+}
+
+impl HeadMatch {
+    /// The level of `doc` in this field: `HEAD_EQUAL` or `HEAD_BEGINS` plus the field's
+    /// importance, else 0.
+    fn level(&self, doc: DocId) -> u32 {
+        let mut level = 0;
+        for ord in self.column.term_ords(doc) {
+            if Some(ord) == self.equal {
+                return HEAD_EQUAL + self.importance;
+            }
+            if self.begins.contains(&ord) {
+                level = HEAD_BEGINS + self.importance;
+            }
+        }
+        level
+    }
+}
+
+/// The head matches of `plan`'s query in each text field of `reader`.
+fn head_matches(
+    index: &CollectionIndex,
+    reader: &SegmentReader,
+    plan: &QueryPlan,
+) -> Vec<HeadMatch> {
+    let Some(head) = plan.head.as_ref().filter(|h| !h.text.is_empty()) else {
+        return Vec::new();
+    };
+    let ranks = query::text_field_ranks(index);
+    let mut out = Vec::new();
+    for (name, rank) in ranks {
+        let Ok(Some(column)) = reader.fast_fields().str(&head_field(&name)) else {
+            continue;
+        };
+        let dictionary = column.dictionary();
+        let terms = dictionary.num_terms() as u64;
+        let ord_at = |key: &[u8]| match dictionary.term_ord_or_next(key) {
+            Ok(TermOrdHit::Exact(ord) | TermOrdHit::Next(ord)) => ord.min(terms),
+            Err(_) => terms,
+        };
+        // A finished last word must be whole: `stream ` begins `stream deck`, not
+        // `streamdeck`.
+        let mut key = head.text.clone().into_bytes();
+        if !head.last_is_prefix {
+            key.push(b' ');
+        }
+        let start = ord_at(&key);
+        key.push(0xFF);
+        let end = ord_at(&key);
+        out.push(HeadMatch {
+            equal: if head.more {
+                None
+            } else {
+                dictionary.term_ord(&head.text).ok().flatten()
+            },
+            begins: start..end.max(start),
+            importance: 255u32.saturating_sub(u32::from(rank)),
+            column,
+        });
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
 fn describe(
     readers: &[SegmentReader],
     candidates: &[Vec<DocId>],
     weights: &[Box<dyn Weight>],
     terms: &[&query::WeightedTerm],
+    heads: &[Vec<HeadMatch>],
     bucket: usize,
     rules: &[Rule],
 ) -> tantivy::Result<Vec<Candidate>> {
@@ -542,6 +641,9 @@ fn describe(
                     exact += u32::from(as_written[word] == Some(*t));
                 }
             }
+            let start = heads.get(ord).map_or(0, |fields| {
+                fields.iter().map(|h| h.level(doc)).max().unwrap_or(0)
+            });
             out.push(Candidate {
                 address: DocAddress::new(ord as u32, doc),
                 bucket,
@@ -549,6 +651,7 @@ fn describe(
                 proximity: 0,
                 attribute,
                 position: 0,
+                start,
                 exact,
                 typed_exact,
                 score,

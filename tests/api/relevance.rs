@@ -275,3 +275,60 @@ async fn words_in_quotes_are_a_phrase_and_a_lone_quote_is_just_text() {
     let (found, _) = ids(&app, "q=%22over%20light%20").await;
     assert_eq!(found.len(), 2, "{found:?}");
 }
+
+#[tokio::test]
+async fn a_field_that_is_the_query_then_one_that_begins_with_it_comes_first() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // The word as typed, but inside the title: each is more BM25-relevant
+            // than the names below (shorter field, the word twice).
+            json!({"id": "inside", "title": "data stream", "body": "a stream, and another stream"}),
+            json!({"id": "begins-word", "title": "stream deck tools"}),
+            json!({"id": "begins-prefix", "title": "streamline utils"}),
+            json!({"id": "is", "title": "stream"}),
+            // Begins so in the less important field only.
+            json!({"id": "body-begins", "title": "misc", "body": "stream deck for misc"}),
+        ],
+    )
+    .await;
+    // Being typed: the title that is the query, then the titles beginning with it
+    // (a whole word or the start of one), then the body beginning with it, then the rest.
+    let (found, body) = ids(&app, "q=stream").await;
+    assert_eq!(found[0], "is", "{body}");
+    let mut next: Vec<String> = found[1..3].to_vec();
+    next.sort();
+    assert_eq!(next, ["begins-prefix", "begins-word"], "{body}");
+    assert_eq!(found[3..], ["body-begins", "inside"], "{body}");
+    // A finished word must be whole: `streamline` does not begin with `stream `.
+    let (found, body) = ids(&app, "q=stream%20").await;
+    assert_eq!(found[..2], ["is", "begins-word"], "{body}");
+    // Several words, the last being typed: the title beginning `stream deck` first.
+    let (found, body) = ids(&app, "q=stream%20de").await;
+    assert_eq!(found[0], "begins-word", "{body}");
+    assert_eq!(found[1], "body-begins", "{body}");
+    // Names as typed, with their punctuation: `stream-deck-t` begins `stream deck tools`.
+    let (found, body) = ids(&app, "q=stream-deck-t").await;
+    assert_eq!(found[0], "begins-word", "{body}");
+}
+
+#[tokio::test]
+async fn a_name_typed_up_to_a_separator_finds_the_names_that_go_on() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "units", "title": "units"}),
+            json!({"id": "unitsys", "title": "unitsys"}),
+            json!({"id": "units-python", "title": "units-python"}),
+            json!({"id": "about", "title": "about units"}),
+        ],
+    )
+    .await;
+    // `units-`: the word is finished (no `unitsys`) and more is coming, so the name
+    // that goes on comes before the one that stops there.
+    let (found, body) = ids(&app, "q=units-").await;
+    assert_eq!(found[0], "units-python", "{body}");
+    assert!(!found.contains(&"unitsys".to_string()), "{body}");
+}
