@@ -7,9 +7,19 @@
 //   Esc closes the panel (or clears the selection).
 // * Highlights arrive HTML-escaped from the server with <mark> tags, so they are the
 //   only server text put in as HTML; everything else is set as text.
+// * Facets are disjunctive, as on Algolia's and Meilisearch's demo pages: values of one
+//   facet are OR-ed, facets are AND-ed, and each facet with a value chosen gets its
+//   counts from a search without its own filter (so the other values keep their counts
+//   and can be added). Numeric and date fields that can be filtered get a range.
+// * Sort by relevance or any sortable field; "Load more" appends the next page.
+// * What a card shows can be set per page: `?title=field&subtitle=field&image=field`
+//   (the image field holds an http(s) URL).
 "use strict";
 
 const DEBOUNCE_MS = 60;
+const PAGE = 10;
+// The API pages up to offset + limit = 1000.
+const MAX_HITS = 1000;
 const ENGINES = ["index", "ilike", "fts"];
 
 const $ = (id) => document.getElementById(id);
@@ -21,11 +31,17 @@ const facetsBox = $("facets");
 const filtersBox = $("filters");
 const timings = $("timings");
 const panel = $("panel");
+const sorter = $("sort");
+const rangesBox = $("ranges");
+const more = $("more");
 
 const state = {
   collections: [],
   collection: null,
-  filters: [], // [{field, value}]
+  filters: [], // [{field, value}]: values of one field are OR-ed, fields AND-ed
+  ranges: {}, // field → {min, max} as typed ("" when open)
+  total: 0,
+  query: "", // the query the hits answer (for "Load more")
   active: -1,
   hits: [],
   seq: 0, // the latest search sent
@@ -60,30 +76,54 @@ function facetFields() {
   return c ? c.fields.filter((f) => f.facet && f.type === "keyword").map((f) => f.name) : [];
 }
 
-// The card title is a field named like a title, else the first text field declared;
-// the rest follow in their declared order. Boosts rank; they don't name documents (boost
-// `author` and every card would be titled with an author).
-function displayFields() {
+// What a card shows: the page's `?title=`, `?subtitle=` and `?image=` when they name
+// fields of the collection; else as title a text field named like a title, else the
+// first text field declared, and the next text field below it. Boosts rank; they
+// don't name documents (boost `author` and every card would be titled with an author).
+function display() {
   const c = state.collection;
+  const names = c ? c.fields.map((f) => f.name) : [];
   const text = c ? c.fields.filter((f) => f.type === "text").map((f) => f.name) : [];
+  const page = new URLSearchParams(location.search);
+  const chosen = (param) => (names.includes(page.get(param)) ? page.get(param) : null);
   const titled = ["title", "name", "label", "heading"]
     .map((wanted) => text.find((n) => n.toLowerCase() === wanted))
     .find((n) => n !== undefined);
-  return titled ? [titled, ...text.filter((n) => n !== titled)] : text;
+  const title = chosen("title") || titled || text[0] || null;
+  const subtitle = chosen("subtitle") || text.find((n) => n !== title) || null;
+  return { title, subtitle, image: chosen("image") };
 }
 
-function filterExpression() {
-  return state.filters
-    .map((f) => `${f.field} = "${String(f.value).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`)
-    .join(" AND ");
+const quoted = (value) => `"${String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+
+// The filter of the page's choices, leaving out those on `except` (a facet's own).
+function filterExpression(except = null) {
+  const parts = [];
+  const byField = new Map();
+  for (const f of state.filters) {
+    if (f.field === except) continue;
+    if (!byField.has(f.field)) byField.set(f.field, []);
+    byField.get(f.field).push(`${f.field} = ${quoted(f.value)}`);
+  }
+  for (const ors of byField.values()) parts.push(ors.length > 1 ? `(${ors.join(" OR ")})` : ors[0]);
+  for (const [field, { min, max }] of Object.entries(state.ranges)) {
+    const type = state.collection.fields.find((f) => f.name === field)?.type;
+    // Dates as typed (YYYY-MM-DD) cover the whole day.
+    const bound = (value, end) =>
+      type === "datetime" ? quoted(`${value}T${end ? "23:59:59" : "00:00:00"}Z`) : Number(value);
+    if (min !== "") parts.push(`${field} >= ${bound(min, false)}`);
+    if (max !== "") parts.push(`${field} <= ${bound(max, true)}`);
+  }
+  return parts.join(" AND ");
 }
 
-function searchUrl(q, engineName, limit) {
+function searchUrl(q, engineName, limit, { offset = 0, facets = facetFields(), except = null } = {}) {
   const params = new URLSearchParams({ q, limit: String(limit), engine: engineName });
-  const filter = filterExpression();
+  if (offset) params.set("offset", String(offset));
+  const filter = filterExpression(except);
   if (filter) params.set("filter", filter);
-  const facets = facetFields();
   if (facets.length && engineName === "index") params.set("facets", facets.join(","));
+  if (sorter.value) params.set("sort", sorter.value);
   return `/v1/collections/${encodeURIComponent(state.collection.name)}/search?${params}`;
 }
 
@@ -100,28 +140,53 @@ async function search() {
   state.controller = controller;
   const q = input.value;
   const engineName = engine();
-  let response;
+  // Facets with a value chosen are counted without their own filter, one search each.
+  const chosen = engineName === "index" ? [...new Set(state.filters.map((f) => f.field))] : [];
+  const open = facetFields().filter((f) => !chosen.includes(f));
+  const urls = [
+    searchUrl(q, engineName, PAGE, { facets: open }),
+    ...chosen.map((field) => searchUrl(q, engineName, 1, { facets: [field], except: field })),
+  ];
+  let bodies;
   try {
-    response = await fetch(searchUrl(q, engineName, 10), { signal: controller.signal });
+    bodies = await Promise.all(urls.map(async (url) => {
+      const response = await fetch(url, { signal: controller.signal });
+      if (!response.ok) throw new Error(await errorMessage(response));
+      return response.json();
+    }));
   } catch (error) {
-    if (error.name === "AbortError") return;
-    if (seq === state.seq) showError("The service is unavailable; check that sift is running.");
-    return;
-  }
-  if (seq !== state.seq) return; // a newer request is on its way
-  if (!response.ok) {
-    showError(await errorMessage(response));
-    return;
-  }
-  let body;
-  try {
-    body = await response.json();
-  } catch (error) {
-    if (error.name !== "AbortError" && seq === state.seq) showError("The answer could not be read.");
+    if (error.name === "AbortError" || seq !== state.seq) return; // a newer request is on its way
+    showError(error instanceof TypeError ? "The service is unavailable; check that sift is running." : error.message);
     return;
   }
   if (seq !== state.seq) return;
-  render(q, engineName, body);
+  const [body, ...own] = bodies;
+  const facets = { ...(body.facets || {}) };
+  chosen.forEach((field, i) => { facets[field] = (own[i].facets || {})[field] || []; });
+  state.query = q;
+  render(q, engineName, { ...body, facets });
+}
+
+// Appends the next page of the same search.
+async function loadMore() {
+  const seq = state.seq;
+  const engineName = engine();
+  const url = searchUrl(state.query, engineName, PAGE, { offset: state.hits.length, facets: [] });
+  const response = await fetch(url).catch(() => null);
+  if (seq !== state.seq) return; // the search changed meanwhile
+  if (!response) return setStatus("The service is unavailable; check that sift is running.", true);
+  if (!response.ok) return setStatus(await errorMessage(response), true);
+  const body = await response.json();
+  if (seq !== state.seq) return;
+  const from = state.hits.length;
+  state.hits = state.hits.concat(body.hits);
+  body.hits.forEach((hit, i) => results.appendChild(card(hit, from + i)));
+  setActive(from < state.hits.length ? from : state.active);
+  showMore();
+}
+
+function showMore() {
+  more.hidden = !(state.hits.length < state.total && state.hits.length < MAX_HITS);
 }
 
 function showError(message) {
@@ -133,40 +198,53 @@ function showError(message) {
   setStatus(message, true);
 }
 
+// One result card: highlighted text where the server marked it, plain text otherwise.
+function card(hit, i) {
+  const shown = display();
+  const li = document.createElement("li");
+  li.id = `result-${i}`;
+  li.setAttribute("role", "option");
+  li.setAttribute("aria-selected", "false");
+  li.dataset.id = hit.id;
+  const doc = hit.document || {};
+  const highlights = hit.highlights || {};
+  const imageUrl = shown.image && doc[shown.image];
+  if (typeof imageUrl === "string" && /^https?:\/\//i.test(imageUrl)) {
+    const img = document.createElement("img");
+    img.src = imageUrl;
+    img.alt = "";
+    img.loading = "lazy";
+    li.appendChild(img);
+  }
+  const title = document.createElement("div");
+  title.className = "title";
+  if (shown.title && highlights[shown.title]) title.innerHTML = highlights[shown.title];
+  else title.textContent = shown.title && doc[shown.title] != null ? String(doc[shown.title]) : hit.id;
+  li.appendChild(title);
+  const second = shown.subtitle;
+  if (second && (doc[second] != null || highlights[second])) {
+    const snippet = document.createElement("div");
+    snippet.className = "snippet";
+    if (highlights[second]) snippet.innerHTML = highlights[second];
+    else snippet.textContent = String(doc[second]).slice(0, 200);
+    li.appendChild(snippet);
+  }
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = hit.id;
+  li.appendChild(meta);
+  li.addEventListener("click", () => {
+    setActive(i);
+    openDocument(hit.id);
+  });
+  return li;
+}
+
 function render(q, engineName, body) {
   state.hits = body.hits;
-  results.replaceChildren();
-  const display = displayFields();
-  body.hits.forEach((hit, i) => {
-    const li = document.createElement("li");
-    li.id = `result-${i}`;
-    li.setAttribute("role", "option");
-    li.setAttribute("aria-selected", "false");
-    li.dataset.id = hit.id;
-    const title = document.createElement("div");
-    title.className = "title";
-    const main = display[0];
-    if (main && hit.highlights && hit.highlights[main]) title.innerHTML = hit.highlights[main];
-    else title.textContent = (main && hit.document[main]) || hit.id;
-    li.appendChild(title);
-    const second = display[1];
-    if (second && (hit.document[second] || (hit.highlights && hit.highlights[second]))) {
-      const snippet = document.createElement("div");
-      snippet.className = "snippet";
-      if (hit.highlights && hit.highlights[second]) snippet.innerHTML = hit.highlights[second];
-      else snippet.textContent = String(hit.document[second]).slice(0, 200);
-      li.appendChild(snippet);
-    }
-    const meta = document.createElement("div");
-    meta.className = "meta";
-    meta.textContent = hit.id;
-    li.appendChild(meta);
-    li.addEventListener("click", () => {
-      setActive(i);
-      openDocument(hit.id);
-    });
-    results.appendChild(li);
-  });
+  state.total = body.total;
+  results.replaceChildren(...body.hits.map((hit, i) => card(hit, i)));
+  showMore();
   setActive(body.hits.length ? 0 : -1);
   input.setAttribute("aria-expanded", body.hits.length ? "true" : "false");
   const where = body.cache ? ` · cache ${body.cache}` : "";
@@ -275,6 +353,18 @@ async function compare() {
   timings.hidden = false;
 }
 
+// A value as a person reads it: lists joined, dates in the reader's locale.
+function readable(value, type) {
+  if (Array.isArray(value)) return value.map((v) => readable(v, type)).join(", ");
+  if (type === "datetime" && typeof value === "string") {
+    const date = new Date(value);
+    if (!Number.isNaN(date.getTime())) return date.toLocaleString();
+  }
+  if (type === "bool") return value ? "yes" : "no";
+  if (value !== null && typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
 async function openDocument(id) {
   const response = await fetch(
     `/v1/collections/${encodeURIComponent(state.collection.name)}/documents/${encodeURIComponent(id)}`,
@@ -283,6 +373,20 @@ async function openDocument(id) {
   if (!response.ok) return setStatus(await errorMessage(response), true);
   const body = await response.json();
   $("panel-title").textContent = id;
+  // The declared fields in their order, then any others the document holds.
+  const doc = body.document || {};
+  const declared = state.collection.fields;
+  const names = [...declared.map((f) => f.name), ...Object.keys(doc).filter((k) => !declared.some((f) => f.name === k))];
+  const list = $("panel-fields");
+  list.replaceChildren();
+  for (const name of names) {
+    if (doc[name] === undefined) continue;
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = readable(doc[name], declared.find((f) => f.name === name)?.type);
+    list.append(dt, dd);
+  }
   $("panel-json").textContent = JSON.stringify(body, null, 2);
   state.lastFocus = document.activeElement;
   panel.hidden = false;
@@ -348,6 +452,60 @@ const REMEMBERED = "sift.collection";
 // whatever sorts first (a benchmark's `bench-…` collection, say).
 const DEMO = "products";
 
+// The sort choices: relevance, then each sortable field both ways.
+function renderSort() {
+  sorter.replaceChildren(new Option("Relevance", ""));
+  for (const f of (state.collection ? state.collection.fields : []).filter((f) => f.sortable)) {
+    sorter.add(new Option(`${f.name} ↑`, `${f.name}:asc`));
+    sorter.add(new Option(`${f.name} ↓`, `${f.name}:desc`));
+  }
+}
+
+// A min/max pair for each numeric or date field that can be filtered.
+function renderRanges() {
+  rangesBox.replaceChildren();
+  state.ranges = {};
+  const ranged = (state.collection ? state.collection.fields : []).filter(
+    (f) => (f.filterable || f.sortable || f.facet) && ["integer", "float", "datetime"].includes(f.type),
+  );
+  for (const f of ranged) {
+    const set = document.createElement("fieldset");
+    const legend = document.createElement("legend");
+    legend.textContent = f.name;
+    set.appendChild(legend);
+    for (const side of ["min", "max"]) {
+      const box = document.createElement("input");
+      box.type = f.type === "datetime" ? "date" : "number";
+      if (f.type !== "datetime") box.step = "any";
+      box.id = `range-${f.name}-${side}`;
+      box.placeholder = side;
+      box.setAttribute("aria-label", `${f.name} ${side}`);
+      box.addEventListener("input", () => {
+        state.ranges[f.name] = state.ranges[f.name] || { min: "", max: "" };
+        state.ranges[f.name][side] = box.value;
+        schedule();
+      });
+      set.appendChild(box);
+      if (side === "min") set.append(" – ");
+    }
+    rangesBox.appendChild(set);
+  }
+}
+
+function collectionChosen() {
+  state.filters = [];
+  renderFilters();
+  renderSort();
+  renderRanges();
+  setPlaceholder();
+}
+
+sorter.addEventListener("change", () => {
+  search();
+  compare();
+});
+more.addEventListener("click", loadMore);
+
 picker.addEventListener("change", () => {
   state.collection = state.collections.find((c) => c.name === picker.value) || null;
   try {
@@ -355,9 +513,7 @@ picker.addEventListener("change", () => {
   } catch (_) {
     // Storage may be disabled; the choice is then only for this visit.
   }
-  setPlaceholder();
-  state.filters = [];
-  renderFilters();
+  collectionChosen();
   search();
 });
 
@@ -395,7 +551,7 @@ async function start() {
     find(DEMO) ||
     state.collections[0];
   picker.value = state.collection.name;
-  setPlaceholder();
+  collectionChosen();
   document.body.dataset.ready = "true";
   input.focus();
   search();

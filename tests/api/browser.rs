@@ -163,6 +163,58 @@ async fn api_ids(app: &TestApp, q: &str) -> Vec<String> {
         .collect()
 }
 
+/// The ids the API answers for a whole query string (`q=...&sort=...`), URL-encoded
+/// here.
+async fn api_ids_for(app: &TestApp, params: &[(&str, &str)]) -> Vec<String> {
+    let response = app
+        .client
+        .get(app.url("/v1/collections/products/search"))
+        .query(params)
+        .send()
+        .await
+        .expect("search");
+    assert_eq!(response.status(), 200);
+    json_body(response).await["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// Clicks the facet chip of `value` (its text is `value (count)`); its count.
+async fn click_chip(client: &Client, value: &str) -> u64 {
+    let count = client
+        .execute(
+            "const chip = [...document.querySelectorAll('#facets .chip')]
+               .find(c => c.textContent.startsWith(arguments[0] + ' ('));
+             if (!chip) return null;
+             const count = Number(chip.textContent.slice(arguments[0].length + 2, -1));
+             chip.click();
+             return count;",
+            vec![json!(value)],
+        )
+        .await
+        .expect("script runs");
+    count
+        .as_u64()
+        .unwrap_or_else(|| panic!("no chip for {value}"))
+}
+
+/// The count the chip of `value` shows, if there is one.
+async fn chip_count(client: &Client, value: &str) -> Option<u64> {
+    client
+        .execute(
+            "const chip = [...document.querySelectorAll('#facets .chip')]
+               .find(c => c.textContent.startsWith(arguments[0] + ' ('));
+             return chip ? Number(chip.textContent.slice(arguments[0].length + 2, -1)) : null;",
+            vec![json!(value)],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_u64())
+}
+
 async fn status_text(client: &Client) -> String {
     client
         .find(Locator::Id("status"))
@@ -370,14 +422,16 @@ async fn arrow_keys_move_through_results_enter_opens_escape_closes() {
             panel.attr("hidden").await.is_ok_and(|h| h.is_none())
         })
         .await;
+        // The JSON is folded under the readable fields: read it whole.
         let json_text = client
-            .find(Locator::Id("panel-json"))
+            .execute(
+                "return document.getElementById('panel-json').textContent",
+                vec![],
+            )
             .await
-            .expect("json")
-            .text()
-            .await
-            .expect("text");
-        let document: Value = serde_json::from_str(&json_text).expect("the panel shows JSON");
+            .expect("json");
+        let document: Value = serde_json::from_str(json_text.as_str().unwrap_or_default())
+            .expect("the panel has JSON");
         assert_eq!(document["id"], ids[1].as_str());
 
         client
@@ -660,5 +714,211 @@ async fn try_it_out_answers_2xx_on_every_operation_with_its_shipped_example() {
             }
         },
     )
+    .await;
+}
+
+#[tokio::test]
+async fn sort_and_a_price_range_show_what_the_api_answers() {
+    in_browser("sort_and_range", |client, app| async move {
+        open_page(&client, &app).await;
+        client
+            .find(Locator::Id("sort"))
+            .await
+            .expect("the sort control")
+            .select_by_value("price:asc")
+            .await
+            .expect("sort by price");
+        client
+            .find(Locator::Id("range-price-min"))
+            .await
+            .expect("price min")
+            .send_keys("100")
+            .await
+            .expect("type");
+        client
+            .find(Locator::Id("range-price-max"))
+            .await
+            .expect("price max")
+            .send_keys("200")
+            .await
+            .expect("type");
+        let want = api_ids_for(
+            &app,
+            &[
+                ("q", ""),
+                ("limit", "10"),
+                ("sort", "price:asc"),
+                ("filter", "price >= 100 AND price <= 200"),
+            ],
+        )
+        .await;
+        assert_eq!(want.len(), 10, "the demo has enough products in range");
+        eventually("the cheapest products from 100 to 200 first", || async {
+            result_ids(&client).await == want
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn facet_values_are_or_ed_and_their_counts_stay_those_without_their_own_filter() {
+    in_browser("disjunctive_facets", |client, app| async move {
+        open_page(&client, &app).await;
+        let all = json_body(
+            app.get("/v1/collections/products/search?q=&limit=1&facets=category")
+                .await,
+        )
+        .await;
+        let values: Vec<(String, u64)> = all["facets"]["category"]
+            .as_array()
+            .expect("category counts")
+            .iter()
+            .map(|c| {
+                (
+                    c["value"].as_str().expect("value").to_owned(),
+                    c["count"].as_u64().expect("count"),
+                )
+            })
+            .collect();
+        assert!(values.len() >= 3, "the demo has three categories or more");
+        let (first, second, third) = (&values[0], &values[1], &values[2]);
+        eventually("the facets are shown", || async {
+            chip_count(&client, &first.0).await.is_some()
+        })
+        .await;
+        assert_eq!(click_chip(&client, &first.0).await, first.1);
+        // With one value chosen, the other values keep their counts (OR, not AND).
+        eventually("the second value keeps its count", || async {
+            chip_count(&client, &second.0).await == Some(second.1)
+        })
+        .await;
+        assert_eq!(click_chip(&client, &second.0).await, second.1);
+        let filter = format!(
+            "(category = \"{}\" OR category = \"{}\")",
+            first.0, second.0
+        );
+        let want = api_ids_for(&app, &[("q", ""), ("limit", "10"), ("filter", &filter)]).await;
+        eventually("the products of either category", || async {
+            result_ids(&client).await == want
+        })
+        .await;
+        let total = json_body(
+            app.client
+                .get(app.url("/v1/collections/products/search"))
+                .query(&[("q", ""), ("filter", filter.as_str())])
+                .send()
+                .await
+                .expect("search"),
+        )
+        .await["total"]
+            .as_u64()
+            .expect("total");
+        assert_eq!(total, first.1 + second.1);
+        assert_eq!(chip_count(&client, &third.0).await, Some(third.1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn load_more_appends_the_next_page() {
+    in_browser("load_more", |client, app| async move {
+        open_page(&client, &app).await;
+        let want = api_ids_for(&app, &[("q", ""), ("limit", "20")]).await;
+        eventually("the first page", || async {
+            result_ids(&client).await == want[..10]
+        })
+        .await;
+        client
+            .find(Locator::Id("more"))
+            .await
+            .expect("the button")
+            .click()
+            .await
+            .expect("click");
+        eventually("twenty results, in the API's order", || async {
+            result_ids(&client).await == want
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cards_show_the_fields_the_page_is_told_to() {
+    in_browser("display_fields", |client, app| async move {
+        client
+            .goto(&app.url("/?title=brand&subtitle=category"))
+            .await
+            .expect("page loads");
+        let first = json_body(app.get("/v1/collections/products/search?q=&limit=1").await).await;
+        let document = &first["hits"][0]["document"];
+        let want = format!(
+            "{}|{}",
+            document["brand"].as_str().expect("brand"),
+            document["category"].as_str().expect("category")
+        );
+        eventually("the first card shows brand over category", || async {
+            client
+                .execute(
+                    "const li = document.querySelector('#results li');
+                     return li ? li.querySelector('.title').textContent + '|' + li.querySelector('.snippet').textContent : '';",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                == Some(want.clone())
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_document_view_lists_the_fields_readably_with_the_json_folded() {
+    in_browser("document_view", |client, app| async move {
+        let search = open_page(&client, &app).await;
+        search.send_keys("kettle").await.expect("typing");
+        let want = api_ids(&app, "kettle").await;
+        eventually("results", || async { result_ids(&client).await == want }).await;
+        search
+            .send_keys(&Key::Enter.to_string())
+            .await
+            .expect("enter");
+        let stored = json_body(
+            app.get(&format!("/v1/collections/products/documents/{}", want[0]))
+                .await,
+        )
+        .await;
+        let price = stored["document"]["price"].as_f64().expect("price");
+        eventually("the fields are listed, price among them", || async {
+            let pairs = client
+                .execute(
+                    "return [...document.querySelectorAll('#panel-fields dt')]
+                       .map(dt => [dt.textContent, dt.nextElementSibling.textContent]);",
+                    vec![],
+                )
+                .await
+                .unwrap_or(Value::Null);
+            let pairs: Vec<(String, String)> = serde_json::from_value(pairs).unwrap_or_default();
+            pairs.first().map(|p| p.0.as_str()) == Some("title")
+                && pairs
+                    .iter()
+                    .any(|(k, v)| k == "price" && v == &price.to_string())
+                && pairs
+                    .iter()
+                    .any(|(k, v)| k == "inStock" && (v == "yes" || v == "no"))
+        })
+        .await;
+        let folded = client
+            .execute(
+                "return document.querySelector('#panel details').open",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(folded, json!(false), "the JSON is folded");
+    })
     .await;
 }
