@@ -32,3 +32,46 @@ fn serve_refuses_a_port_in_use_and_names_it() {
     assert!(started.elapsed() < Duration::from_secs(60));
     drop(taken);
 }
+
+/// The README's five-command quickstart, run as written (with `S` pointed at a test
+/// server): each step answers what its comment says.
+#[tokio::test]
+async fn the_readme_quickstart_works_as_written() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README");
+    let section = readme
+        .split("## Five commands to a faceted search")
+        .nth(1)
+        .expect("the quickstart section");
+    let script = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("its shell block");
+    assert!(script.contains("S=http://127.0.0.1:8080"), "{script}");
+    let script = script.replace("S=http://127.0.0.1:8080", &format!("S={}", app.url("")));
+    let output = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .output()
+        .await
+        .expect("run the quickstart");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Each answer is one JSON document printed without a newline between them.
+    let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("JSON answers");
+    assert_eq!(answers.len(), 4, "{stdout}");
+    assert_eq!(answers[0]["name"], "books");
+    assert_eq!(answers[1]["hits"][0]["id"], "foundation", "typo and filter");
+    assert_eq!(answers[1]["total"], 1);
+    assert_eq!(answers[2]["facets"]["genre"][0]["value"], "science-fiction");
+    assert_eq!(answers[2]["facets"]["genre"][0]["count"], 3);
+    assert_eq!(answers[3]["hits"][0]["id"], "solaris", "read your write");
+}
