@@ -34,7 +34,7 @@ private_note() {
 
 say "building sift (release)"
 cargo build --locked --release --bin sift
-./target/release/sift serve &
+"${CARGO_TARGET_DIR:-target}/release/sift" serve &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid; private_note' INT TERM
 

@@ -231,7 +231,9 @@ function card(hit, i) {
   }
   const meta = document.createElement("div");
   meta.className = "meta";
-  meta.textContent = hit.id;
+  // The id, and the value the results are sorted by, so the order can be seen.
+  const sortedBy = sorter.value.split(":")[0];
+  meta.textContent = sortedBy && doc[sortedBy] != null ? `${hit.id} · ${sortedBy} ${doc[sortedBy]}` : hit.id;
   li.appendChild(meta);
   li.addEventListener("click", () => {
     setActive(i);
@@ -552,6 +554,8 @@ async function start() {
     state.collections[0];
   picker.value = state.collection.name;
   collectionChosen();
+  // `?q=` starts with a query: a search can be linked to.
+  input.value = new URLSearchParams(location.search).get("q") || "";
   document.body.dataset.ready = "true";
   input.focus();
   search();

@@ -133,6 +133,14 @@ async fn in_browser_with<F, Fut>(
         let _ = client.close().await;
         std::panic::resume_unwind(panic);
     }
+    // `SIFT_SCREENSHOTS=<dir>` keeps each test's last view, for a run-through by eye.
+    if let Some(dir) = std::env::var_os("SIFT_SCREENSHOTS") {
+        let dir = std::path::PathBuf::from(dir);
+        if let Ok(png) = client.screenshot().await {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+    }
     let _ = client.close().await;
 }
 
@@ -919,6 +927,28 @@ async fn the_document_view_lists_the_fields_readably_with_the_json_folded() {
             .await
             .expect("script");
         assert_eq!(folded, json!(false), "the JSON is folded");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_query_in_the_address_is_searched_at_once() {
+    in_browser("query_in_address", |client, app| async move {
+        client
+            .goto(&app.url("/?q=espreso%20machne"))
+            .await
+            .expect("page loads");
+        let want = api_ids(&app, "espreso machne").await;
+        assert!(!want.is_empty());
+        eventually("the linked search's results", || async {
+            result_ids(&client).await == want
+        })
+        .await;
+        let typed = client
+            .execute("return document.getElementById('q').value", vec![])
+            .await
+            .expect("script");
+        assert_eq!(typed, json!("espreso machne"));
     })
     .await;
 }
