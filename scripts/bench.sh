@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 source scripts/provision.sh
 say "building sift-bench (release)"
 cargo build --release --locked --quiet -p sift-bench
-exec target/release/sift-bench run "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/sift-bench" run "$@"
