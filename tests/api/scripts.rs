@@ -38,8 +38,8 @@ fn serve_refuses_a_port_in_use_and_names_it() {
 #[tokio::test]
 async fn the_readme_quickstart_works_as_written() {
     let app = crate::helpers::TestApp::spawn().await;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("README");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
     let section = readme
         .split("## Five commands to a faceted search")
         .nth(1)

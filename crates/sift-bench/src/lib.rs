@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 
@@ -71,8 +71,19 @@ pub struct BenchArgs {
     pub redis_url: Option<String>,
 }
 
+/// Draws the plots of a report written by [`run`] again (after a change to the plots),
+/// next to it: `<dir>/<corpus>-latency.svg` and `-scaling.svg`.
+pub fn replot(json: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(json).with_context(|| format!("{}", json.display()))?;
+    let report: Report = serde_json::from_str(&text).context("not a sift-bench report")?;
+    let dir = json.parent().unwrap_or(std::path::Path::new("."));
+    plot::latency_distribution(&dir.join(format!("{}-latency.svg", report.corpus)), &report)?;
+    plot::scaling(&dir.join(format!("{}-scaling.svg", report.corpus)), &report)?;
+    Ok(())
+}
+
 /// Latency figures of one measurement, in milliseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Latency {
     pub p50_ms: f64,
@@ -112,7 +123,7 @@ impl Latency {
 }
 
 /// One engine under one HTTP load.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRow {
     pub engine: String,
@@ -121,7 +132,7 @@ pub struct HttpRow {
 }
 
 /// Everything measured at one corpus size.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SizeRun {
     pub documents: u64,
@@ -143,7 +154,7 @@ pub struct SizeRun {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub corpus: String,

@@ -43,6 +43,11 @@ enum Command {
     Eval(Box<sift_bench::eval::EvalArgs>),
     /// Load a running sift with concurrent searching clients; accepted and refused answers timed apart
     Load(Box<sift_bench::load::LoadArgs>),
+    /// Draw the plots of a `run` report again, beside its JSON
+    Plot {
+        /// The report's JSON (e.g. benches/results/reviews.json)
+        report: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -69,6 +74,13 @@ async fn main() -> ExitCode {
             Ok(_) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("sift-bench load: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Plot { report } => match sift_bench::replot(&report) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("sift-bench plot: {error:#}");
                 ExitCode::FAILURE
             }
         },

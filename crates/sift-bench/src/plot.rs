@@ -205,3 +205,24 @@ mod tests {
         assert_eq!(size_label(800.0), "800");
     }
 }
+
+#[cfg(test)]
+mod replot_tests {
+    /// The committed report reads back, so `sift-bench plot` can redraw it.
+    #[test]
+    fn the_committed_report_reads_back_and_redraws() {
+        let json = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../benches/results/reviews.json");
+        let text = std::fs::read_to_string(&json).expect("the committed report");
+        let report: crate::Report = serde_json::from_str(&text).expect("a report");
+        assert_eq!(report.runs.len(), 3);
+        let out = std::env::temp_dir().join(format!("sift-plot-{}.svg", uuid::Uuid::new_v4()));
+        super::scaling(&out, &report).expect("plot");
+        let svg = std::fs::read_to_string(&out).expect("svg");
+        let _ = std::fs::remove_file(&out);
+        for tick in ["50k", "200k", "1M"] {
+            assert!(svg.contains(&format!("\n{tick}\n")), "no {tick} tick");
+        }
+        assert!(!svg.contains("100000.0"));
+    }
+}

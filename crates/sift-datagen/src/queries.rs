@@ -1,12 +1,12 @@
 //! Query workloads drawn from the corpus's own vocabulary: rare, medium and common
 //! words, one to three of them, exact or with a typo or a prefix, as a benchmark needs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Rng, vocabulary};
 
 /// How frequent a query's words are in the corpus.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Frequency {
     /// Among the ~100 most frequent content words: in a large share of documents.
@@ -30,7 +30,7 @@ impl Frequency {
 }
 
 /// What was done to the words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     Exact,
@@ -40,7 +40,7 @@ pub enum Variant {
     Prefix,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Query {
     pub text: String,
     pub frequency: Frequency,
