@@ -239,7 +239,8 @@ fn needs(method: &Method, route: &str) -> Option<Needs> {
         }
         "/v1/collections/{name}/documents"
         | "/v1/collections/{name}/documents/{id}"
-        | "/v1/collections/{name}/documents:import" => Action::DocumentsWrite,
+        | "/v1/collections/{name}/documents:import"
+        | "/v1/collections/{name}/documents:delete" => Action::DocumentsWrite,
         SEARCH_ROUTE | "/v1/collections/{name}/suggest" => Action::Search,
         _ => return None,
     };

@@ -81,6 +81,10 @@ fn describe_metrics() {
         "import_documents_total",
         "Documents received by imports, by outcome (imported, failed)"
     );
+    describe_counter!(
+        "documents_deleted_total",
+        "Documents deleted by bulk deletes (POST .../documents:delete)"
+    );
     describe_histogram!(
         "search_duration_seconds",
         Unit::Seconds,

@@ -10,7 +10,9 @@ use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, DocumentPath, Json, QueryParams};
 use crate::routes::cached_json::{CachedJson, X_CACHE};
 #[allow(unused_imports)] // `ListDocumentsParams` is named by the OpenAPI attributes.
-use crate::service::documents::{Document, DocumentPage, ListDocumentsParams};
+use crate::service::documents::{
+    DeleteDocuments, DeletedDocuments, Document, DocumentPage, ListDocumentsParams,
+};
 use crate::state::AppState;
 
 /// The header carrying the consistency token of a write without a body (DELETE).
@@ -215,6 +217,41 @@ pub async fn delete_document(
         headers.insert(CONSISTENCY_TOKEN_HEADER, value);
     }
     Ok((StatusCode::NO_CONTENT, headers))
+}
+
+/// Delete documents in bulk
+///
+/// Deletes the documents named by `ids` (those that exist), or every document matching
+/// `filter` (the search filter syntax, on filterable fields). Large deletes go in
+/// transactions of 1,000 documents, each reaching the index and the caches as any
+/// write does; the answer's token covers them all. Retrying is safe.
+#[utoipa::path(
+    post,
+    path = "/v1/collections/{name}/documents:delete",
+    tag = "documents",
+    params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
+    request_body(content = DeleteDocuments, description = "`ids` or `filter`, exactly one",
+        examples(
+            ("by filter" = (value = json!({"filter": "category = audio AND price < 10"}))),
+            ("by ids" = (value = json!({"ids": ["sku-1", "sku-2"]}))),
+        )),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "How many were deleted, and a consistency token", body = DeletedDocuments),
+        (status = 400, description = "`invalid_collection_name`, `invalid_request_body` (neither or both of `ids` and `filter`, too many ids), `invalid_document_id`, `invalid_filter`", body = ErrorResponse),
+        (status = 401, description = "`unauthorized`", body = ErrorResponse),
+        (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: a form or plain-text body (writes take JSON or no body)", body = ErrorResponse),
+        (status = 503, description = "`server_busy`, `database_unavailable`: the batches deleted before stay deleted; retrying is safe", body = ErrorResponse),
+        (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
+    )
+)]
+pub async fn delete_documents(
+    State(state): State<AppState>,
+    CollectionPath(name): CollectionPath,
+    Json(request): Json<DeleteDocuments>,
+) -> Result<Json<DeletedDocuments>, ApiError> {
+    Ok(Json(state.delete_documents(&name, request).await?))
 }
 
 /// List documents

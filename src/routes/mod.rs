@@ -5,7 +5,7 @@
 //! | path | module |
 //! |---|---|
 //! | `/v1/collections`, `/v1/collections/{name}` | [`collections`] |
-//! | `/v1/collections/{name}/documents`, `.../documents/{id}` | [`documents`] |
+//! | `/v1/collections/{name}/documents`, `.../documents/{id}`, `.../documents:delete` | [`documents`] |
 //! | `/v1/collections/{name}/documents:import` | [`import`] |
 //! | `/v1/collections/{name}/search` | [`search`] |
 //! | `/v1/collections/{name}/suggest` | [`suggest`] |
@@ -106,6 +106,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             documents::patch_document,
             documents::delete_document
         ))
+        .routes(routes!(documents::delete_documents))
         .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(suggest::suggest))
         .routes(routes!(reindex::reindex))

@@ -118,7 +118,8 @@ fn escape_like(word: &str) -> String {
     out
 }
 
-fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
+/// Appends `filter` as a SQL condition over the `body` column of `documents`.
+pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
     match filter {
         Filter::And(parts) | Filter::Or(parts) => {
             let joiner = if matches!(filter, Filter::And(_)) {

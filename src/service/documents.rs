@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
@@ -442,5 +442,122 @@ mod tests {
             let error = parse_list_query(&schema(), pairs(&[bad])).expect_err("invalid");
             assert!(error.to_string().contains(named), "{bad:?}: {error}");
         }
+    }
+}
+
+/// Ids a bulk delete may name at once.
+pub const MAX_DELETE_IDS: usize = 10_000;
+/// Documents one transaction of a bulk delete removes: a delete by filter of a large
+/// collection goes in bounded transactions (and bounded cache invalidations).
+const DELETE_BATCH: usize = 1_000;
+
+/// The body of `POST .../documents:delete`: `ids` or `filter`, exactly one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"filter": "category = audio AND price < 10"}))]
+pub struct DeleteDocuments {
+    /// Documents to delete, 1 to 10,000 ids; ids that do not exist are skipped.
+    #[schema(min_items = 1, max_items = 10000, example = json!(["sku-1", "sku-2"]))]
+    pub ids: Option<Vec<String>>,
+    /// A filter expression, as in search (`category = audio AND price < 10`): every
+    /// matching document is deleted.
+    #[schema(example = "category = audio AND price < 10", max_length = 2048)]
+    pub filter: Option<String>,
+}
+
+/// What a bulk delete did.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"deleted": 42, "consistencyToken": "1042"}))]
+pub struct DeletedDocuments {
+    /// Documents deleted.
+    pub deleted: u64,
+    /// The last deleting transaction's id, as `after` to a search; absent when nothing
+    /// was deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency_token: Option<String>,
+}
+
+impl App {
+    /// Deletes the documents named by `ids`, or those matching `filter`, in
+    /// transactions of at most [`DELETE_BATCH`] documents; each batch is acknowledged to
+    /// the index and the caches like any write before the next.
+    #[tracing::instrument(skip_all, fields(collection = %name))]
+    pub async fn delete_documents(
+        &self,
+        name: &CollectionName,
+        request: DeleteDocuments,
+    ) -> Result<DeletedDocuments, ApiError> {
+        let collection = self.collection(name).await?;
+        let mut deleted = 0u64;
+        let mut token = None;
+        match (request.ids, request.filter) {
+            (Some(ids), None) => {
+                if ids.is_empty() || ids.len() > MAX_DELETE_IDS {
+                    return Err(ApiError::InvalidRequestBody(format!(
+                        "`ids` must hold 1 to {MAX_DELETE_IDS} ids, e.g. {{\"ids\": [\"sku-1\"]}}"
+                    )));
+                }
+                let ids: Vec<String> = ids
+                    .iter()
+                    .map(|id| DocumentId::parse(id).map(DocumentId::into_string))
+                    .collect::<Result<_, _>>()?;
+                for chunk in ids.chunks(DELETE_BATCH) {
+                    let selection = store::Selection::Ids(chunk);
+                    let (gone, txid) = db::retry(|| {
+                        store::delete_selected(&self.db, collection.id, &selection, i64::MAX)
+                    })
+                    .await?;
+                    if let Some(txid) = txid {
+                        self.after_write(collection.id, gone.iter().map(String::as_str), &txid)
+                            .await;
+                        deleted += gone.len() as u64;
+                        token = Some(txid);
+                    }
+                }
+            }
+            (None, Some(filter)) => {
+                if filter.trim().is_empty() {
+                    return Err(ApiError::InvalidFilter(
+                        "`filter` is empty: to delete every document, delete the collection".into(),
+                    ));
+                }
+                let filter = crate::search::filter::parse(&filter, &collection.schema)
+                    .map_err(ApiError::InvalidFilter)?;
+                let condition = |query: &mut sqlx::QueryBuilder<sqlx::Postgres>| {
+                    crate::search::sql_engine::push_filter(query, &filter)
+                };
+                let selection = store::Selection::Where(&condition);
+                loop {
+                    let (gone, txid) = db::retry(|| {
+                        store::delete_selected(
+                            &self.db,
+                            collection.id,
+                            &selection,
+                            DELETE_BATCH as i64,
+                        )
+                    })
+                    .await?;
+                    let Some(txid) = txid else { break };
+                    self.after_write(collection.id, gone.iter().map(String::as_str), &txid)
+                        .await;
+                    deleted += gone.len() as u64;
+                    token = Some(txid);
+                    if gone.len() < DELETE_BATCH {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                return Err(ApiError::InvalidRequestBody(
+                    "give `ids` or `filter`, one of them: {\"ids\": [\"sku-1\"]} or {\"filter\": \"price < 10\"}".into(),
+                ));
+            }
+        }
+        metrics::counter!("documents_deleted_total").increment(deleted);
+        Ok(DeletedDocuments {
+            deleted,
+            consistency_token: token,
+        })
     }
 }

@@ -143,6 +143,48 @@ pub async fn delete(
     .await
 }
 
+/// Which documents a bulk delete takes.
+pub enum Selection<'a> {
+    /// These ids (those that exist).
+    Ids(&'a [String]),
+    /// The documents for which the condition `push` appends holds (SQL over `body`).
+    Where(&'a (dyn Fn(&mut QueryBuilder<Postgres>) + Sync)),
+}
+
+/// Deletes, in one transaction, the documents of `selection` (at most `limit` of
+/// those a condition selects); the ids deleted and the transaction's id (`None` when
+/// nothing was).
+pub async fn delete_selected(
+    pool: &PgPool,
+    collection_id: i64,
+    selection: &Selection<'_>,
+    limit: i64,
+) -> Result<(Vec<String>, Option<String>), sqlx::Error> {
+    let mut query = QueryBuilder::new("DELETE FROM documents WHERE collection_id = ");
+    query.push_bind(collection_id);
+    match selection {
+        Selection::Ids(ids) => {
+            query
+                .push(" AND id = ANY(")
+                .push_bind(ids.to_vec())
+                .push(")");
+        }
+        Selection::Where(push) => {
+            // A subquery with a limit: a large delete goes in bounded transactions.
+            query
+                .push(" AND id IN (SELECT id FROM documents WHERE collection_id = ")
+                .push_bind(collection_id)
+                .push(" AND ");
+            push(&mut query);
+            query.push(" LIMIT ").push_bind(limit).push(")");
+        }
+    }
+    query.push(" RETURNING id, pg_current_xact_id()::text");
+    let rows: Vec<(String, String)> = query.build_query_as().fetch_all(pool).await?;
+    let txid = rows.first().map(|(_, txid)| txid.clone());
+    Ok((rows.into_iter().map(|(id, _)| id).collect(), txid))
+}
+
 /// Creates or replaces many documents in one statement (one transaction), returning
 /// the transaction's id. Ids must be
 /// distinct within the batch; bodies are JSON text, which PostgreSQL parses, so a

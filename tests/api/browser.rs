@@ -675,6 +675,7 @@ async fn try_it_out_answers_2xx_on_every_operation_with_its_shipped_example() {
                 ("documents", "get_document"),
                 ("documents", "patch_document"),
                 ("documents", "import_documents"),
+                ("documents", "delete_documents"),
                 ("search", "search_get"),
                 ("search", "search_post"),
                 ("search", "suggest"),

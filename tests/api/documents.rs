@@ -332,3 +332,189 @@ async fn plain_sql_writes_bump_versions_and_reach_the_change_log() {
         "one change per write, API or SQL"
     );
 }
+
+/// Bulk deletes: `POST .../documents:delete`.
+mod bulk_delete {
+    use serde_json::{Value, json};
+
+    use crate::helpers::{TestApp, assert_error, json_body};
+
+    /// 2,500 products: even ones `audio`, odd ones `books`; price = n.
+    async fn stocked(app: &TestApp) {
+        app.create_products().await;
+        let lines: Vec<String> = (0..2500)
+            .map(|n| {
+                let category = if n % 2 == 0 { "audio" } else { "books" };
+                json!({"id": format!("p{n}"), "title": format!("item {n}"), "category": category, "price": n})
+                    .to_string()
+            })
+            .collect();
+        let report = json_body(app.import("products", lines.join("\n")).await).await;
+        assert_eq!(report["imported"], 2500, "{report}");
+    }
+
+    async fn delete(app: &TestApp, body: Value) -> reqwest::Response {
+        app.post_json("/v1/collections/products/documents:delete", &body)
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_filter_deletes_every_match_in_batches_and_the_index_and_caches_follow() {
+        let app = TestApp::spawn().await;
+        stocked(&app).await;
+        // Read one that goes, so it sits in the caches.
+        assert_eq!(
+            app.get("/v1/collections/products/documents/p100")
+                .await
+                .status(),
+            200
+        );
+        let response = delete(&app, json!({"filter": "category = audio AND price < 2200"})).await;
+        assert_eq!(response.status(), 200);
+        let body = json_body(response).await;
+        // Even numbers below 2,200: 1,100 documents, more than one batch.
+        assert_eq!(body["deleted"], 1100, "{body}");
+        let token = body["consistencyToken"]
+            .as_str()
+            .expect("a token")
+            .to_owned();
+        assert_eq!(
+            app.get("/v1/collections/products/documents/p100")
+                .await
+                .status(),
+            404,
+            "a cached read of a deleted document"
+        );
+        assert_eq!(
+            app.get("/v1/collections/products/documents/p2200")
+                .await
+                .status(),
+            200,
+            "outside the filter"
+        );
+        let found = json_body(
+            app.get(&format!(
+                "/v1/collections/products/search?q=item&filter=category%20%3D%20audio&after={token}"
+            ))
+            .await,
+        )
+        .await;
+        assert_eq!(found["total"], 150, "the index follows: {found}");
+        let stats = json_body(app.get("/v1/collections/products").await).await;
+        assert_eq!(stats["stats"]["documents"], 1400);
+        // Again: nothing left to delete, no token.
+        let again =
+            json_body(delete(&app, json!({"filter": "category = audio AND price < 2200"})).await)
+                .await;
+        assert_eq!(again, json!({"deleted": 0}));
+    }
+
+    #[tokio::test]
+    async fn ids_delete_those_that_exist() {
+        let app = TestApp::spawn().await;
+        stocked(&app).await;
+        let body = json_body(delete(&app, json!({"ids": ["p1", "p2", "nope"]})).await).await;
+        assert_eq!(body["deleted"], 2, "{body}");
+        let token = body["consistencyToken"]
+            .as_str()
+            .expect("a token")
+            .to_owned();
+        for id in ["p1", "p2"] {
+            assert_eq!(
+                app.get(&format!("/v1/collections/products/documents/{id}"))
+                    .await
+                    .status(),
+                404
+            );
+        }
+        let found = json_body(
+            app.get(&format!(
+                "/v1/collections/products/search?q=item%201&after={token}"
+            ))
+            .await,
+        )
+        .await;
+        let ids: Vec<&str> = found["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .filter_map(|h| h["id"].as_str())
+            .collect();
+        assert!(!ids.contains(&"p1"), "{found}");
+    }
+
+    #[tokio::test]
+    async fn bad_requests_are_400_and_delete_nothing() {
+        let app = TestApp::spawn().await;
+        stocked(&app).await;
+        assert_error(delete(&app, json!({})).await, 400, "invalid_request_body").await;
+        assert_error(
+            delete(&app, json!({"ids": ["p1"], "filter": "price < 5"})).await,
+            400,
+            "invalid_request_body",
+        )
+        .await;
+        assert_error(
+            delete(&app, json!({"ids": []})).await,
+            400,
+            "invalid_request_body",
+        )
+        .await;
+        let too_many: Vec<String> = (0..10_001).map(|n| format!("x{n}")).collect();
+        assert_error(
+            delete(&app, json!({"ids": too_many})).await,
+            400,
+            "invalid_request_body",
+        )
+        .await;
+        assert_error(
+            delete(&app, json!({"ids": ["p1", "bad id!"]})).await,
+            400,
+            "invalid_document_id",
+        )
+        .await;
+        assert_error(
+            delete(&app, json!({"filter": "stock > 1"})).await,
+            400,
+            "invalid_filter",
+        )
+        .await;
+        assert_error(
+            delete(&app, json!({"filter": "price <"})).await,
+            400,
+            "invalid_filter",
+        )
+        .await;
+        assert_error(
+            delete(&app, json!({"filter": "  "})).await,
+            400,
+            "invalid_filter",
+        )
+        .await;
+        assert_error(
+            app.post_json(
+                "/v1/collections/nothing/documents:delete",
+                &json!({"ids": ["a"]}),
+            )
+            .await,
+            404,
+            "collection_not_found",
+        )
+        .await;
+        let stats = json_body(app.get("/v1/collections/products").await).await;
+        assert_eq!(stats["stats"]["documents"], 2500, "nothing was deleted");
+    }
+
+    #[tokio::test]
+    async fn a_bulk_delete_needs_a_key_that_may_write_documents() {
+        let app = TestApp::spawn_with(|config| config.api_key = Some("admin-key".into())).await;
+        let response = app
+            .client
+            .post(app.url("/v1/collections/products/documents:delete"))
+            .json(&json!({"ids": ["a"]}))
+            .send()
+            .await
+            .expect("request");
+        assert_error(response, 401, "unauthorized").await;
+    }
+}
