@@ -7,28 +7,35 @@ use axum::http::{HeaderMap, header};
 
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, Json};
-use crate::service::import::ImportReport;
+use crate::service::import::{ImportFormat, ImportReport};
 use crate::state::AppState;
 
-fn is_ndjson(headers: &HeaderMap) -> bool {
-    headers
+/// The import format a `Content-Type` names, if any.
+fn format_of(headers: &HeaderMap) -> Option<ImportFormat> {
+    let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .is_some_and(|v| {
-            matches!(
-                v.as_str(),
-                "application/x-ndjson" | "application/jsonl" | "application/json-lines"
-            )
-        })
+        .map(|v| v.trim().to_ascii_lowercase())?;
+    match media.as_str() {
+        "application/x-ndjson" | "application/jsonl" | "application/json-lines" => {
+            Some(ImportFormat::Ndjson)
+        }
+        "application/json" => Some(ImportFormat::JsonArray),
+        "text/csv" => Some(ImportFormat::Csv),
+        _ => None,
+    }
 }
 
-/// Import documents (NDJSON)
+/// Import documents (NDJSON, JSON array or CSV)
 ///
-/// One JSON document per line (`Content-Type: application/x-ndjson`). Each document is
-/// created or replaced by its `id` (generated when absent). Lines that are not valid
-/// JSON objects or break the schema are reported and skipped; all others are stored.
+/// One JSON document per line (`Content-Type: application/x-ndjson`), a JSON array of
+/// documents (`application/json`), or CSV (`text/csv`: a header row naming the fields,
+/// then one document a row; cells are typed by the schema, an empty cell leaves the
+/// field out). Each document is created or replaced by its `id` (generated when
+/// absent). Documents that are not valid JSON objects or break the schema are reported
+/// (with their line, or element of the array, and their id) and skipped; all others
+/// are stored.
 /// The body is streamed, so its size has no limit, but each line must fit the body
 /// limit. Safe to retry: importing the same lines twice leaves the same documents.
 /// A body sent with `Content-Encoding: gzip` is decompressed as it streams in. A line
@@ -39,9 +46,15 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
     path = "/v1/collections/{name}/documents:import",
     tag = "documents",
     params(("name" = String, Path, description = "Collection name", pattern = r"^[a-z0-9_-]{1,64}$", example = "products")),
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "One JSON document per line",
-        example = "{\"id\": \"sku-1\", \"title\": \"Wireless headphones\", \"price\": 59.9}\n{\"id\": \"sku-2\", \"title\": \"USB-C cable\", \"price\": 9.5}\n"),
+    request_body(description = "One JSON document per line, a JSON array of documents, or CSV with a header row",
+        content(
+            (String = "application/x-ndjson",
+                example = "{\"id\": \"sku-1\", \"title\": \"Wireless headphones\", \"price\": 59.9}\n{\"id\": \"sku-2\", \"title\": \"USB-C cable\", \"price\": 9.5}\n"),
+            (Vec<Object> = "application/json",
+                example = json!([{"id": "sku-1", "title": "Wireless headphones", "price": 59.9}, {"id": "sku-2", "title": "USB-C cable", "price": 9.5}])),
+            (String = "text/csv",
+                example = "id,title,price\nsku-1,Wireless headphones,59.9\nsku-2,USB-C cable,9.5\n"),
+        )),
     security(("admin_key" = [])),
     responses(
         (status = 200, description = "What was imported and which lines failed", body = ImportReport),
@@ -60,10 +73,15 @@ pub async fn import_documents(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ImportReport>, ApiError> {
-    if !is_ndjson(&headers) {
+    let Some(format) = format_of(&headers) else {
         return Err(ApiError::UnsupportedMediaType(
-            "expected `Content-Type: application/x-ndjson`".into(),
+            "expected `Content-Type: application/x-ndjson` (one document a line), `application/json` (an array of documents) or `text/csv` (a header row, then a document a row)".into(),
         ));
-    }
-    Ok(Json(state.0.import(&name, body.into_data_stream()).await?))
+    };
+    Ok(Json(
+        state
+            .0
+            .import(&name, format, body.into_data_stream())
+            .await?,
+    ))
 }

@@ -95,14 +95,14 @@ async fn a_line_over_the_limit_fails_alone() {
 }
 
 #[tokio::test]
-async fn import_needs_ndjson_and_an_existing_collection() {
+async fn import_needs_a_format_it_knows_and_an_existing_collection() {
     let app = TestApp::spawn().await;
     app.create_products().await;
     let response = app
         .client
         .post(app.url("/v1/collections/products/documents:import"))
-        .header("content-type", "application/json")
-        .body("{}")
+        .header("content-type", "application/xml")
+        .body("<documents/>")
         .send()
         .await
         .expect("sent");
@@ -190,4 +190,148 @@ async fn ndjson_sent_as_one_json_string_is_read_as_the_lines_it_holds() {
     let report = json_body(app.import("products", "\"hello\"".to_string()).await).await;
     assert_eq!(report["imported"], 0, "{report}");
     assert_eq!(report["failed"], 1, "{report}");
+}
+
+/// Sends `body` in chunks of `chunk` bytes, so documents straddle chunk boundaries.
+async fn import_as(
+    app: &TestApp,
+    content_type: &str,
+    body: Vec<u8>,
+    chunk: usize,
+    gzip: bool,
+) -> serde_json::Value {
+    use std::io::Write;
+    let body = if gzip {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&body).expect("compress");
+        encoder.finish().expect("compress")
+    } else {
+        body
+    };
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(chunk).map(|c| Ok(c.to_vec())).collect();
+    let mut request = app
+        .client
+        .post(app.url("/v1/collections/products/documents:import"))
+        .header("content-type", content_type);
+    if gzip {
+        request = request.header("content-encoding", "gzip");
+    }
+    let response = request
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    json_body(response).await
+}
+
+fn failures(report: &serde_json::Value) -> Vec<(u64, Option<String>, String)> {
+    report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().expect("line"),
+                e["id"].as_str().map(str::to_owned),
+                e["code"].as_str().expect("code").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_json_array_is_imported_element_by_element_across_chunks() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let mut elements: Vec<serde_json::Value> = (0..2000)
+        .map(|n| json!({"id": format!("j{n}"), "title": format!("array item {n}"), "price": n}))
+        .collect();
+    elements[5] = json!({"id": "j5", "price": "free"});
+    elements[9] = json!(3);
+    // Brackets, commas, quotes and escapes inside strings are text.
+    elements[11] = json!({"id": "j11", "title": "a ] tricky, \"quoted\" [ {title} \\"});
+    let body = serde_json::to_vec_pretty(&elements).expect("JSON");
+    let report = import_as(&app, "application/json", body, 7, false).await;
+    assert_eq!(report["imported"], 1998, "{report}");
+    assert_eq!(
+        failures(&report),
+        [
+            (6, Some("j5".into()), "invalid_document".into()),
+            (10, None, "invalid_document".into())
+        ]
+    );
+    let stored = json_body(app.get("/v1/collections/products/documents/j11").await).await;
+    assert_eq!(
+        stored["document"]["title"],
+        "a ] tricky, \"quoted\" [ {title} \\"
+    );
+    // Gzip too.
+    let body = serde_json::to_vec(&[json!({"id": "g1", "title": "zipped"})]).expect("JSON");
+    let report = import_as(&app, "application/json", body, 3, true).await;
+    assert_eq!(report["imported"], 1, "{report}");
+}
+
+#[tokio::test]
+async fn a_broken_json_array_keeps_the_elements_before_the_break() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let cases: [(&str, u64, u64); 5] = [
+        (
+            r#"[{"id": "b1", "title": "x"} {"id": "b2", "title": "y"}]"#,
+            1,
+            1,
+        ),
+        (r#"[{"id": "b3", "title": "x"},"#, 1, 1),
+        (r#"{"id": "b4", "title": "not in an array"}"#, 0, 1),
+        (r#"[{"id": "b5", "title": "x"}] trailing"#, 1, 1),
+        ("[]", 0, 0),
+    ];
+    for (body, imported, failed) in cases {
+        let report = import_as(&app, "application/json", body.as_bytes().to_vec(), 4, false).await;
+        assert_eq!(report["imported"], imported, "{body}: {report}");
+        assert_eq!(report["failed"], failed, "{body}: {report}");
+        if failed > 0 {
+            assert_eq!(report["errors"][0]["code"], "invalid_json", "{report}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn csv_rows_are_typed_by_the_schema_and_bad_cells_fail_their_row() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let csv = "id,title,price,stock,category,note\n\
+               c1,\"Kettle, steel\",19.5,3,home,undeclared text\n\
+               c2,Lamp,free,1,home,\n\
+               c3,\"A title\nover two lines\",7,,,\n\
+               c4,Desk,120,two,office,\n\
+               c5,Chair,45.25,10,,\n";
+    let report = import_as(&app, "text/csv", csv.as_bytes().to_vec(), 5, false).await;
+    assert_eq!(report["imported"], 3, "{report}");
+    // Lines where each row starts (the header is line 1; c3 spans lines 4 and 5).
+    assert_eq!(
+        failures(&report),
+        [
+            (3, None, "invalid_json".into()),
+            (6, None, "invalid_json".into())
+        ],
+        "{report}"
+    );
+    let c1 = json_body(app.get("/v1/collections/products/documents/c1").await).await;
+    assert_eq!(
+        c1["document"],
+        json!({"id": "c1", "title": "Kettle, steel", "price": 19.5, "stock": 3, "category": "home", "note": "undeclared text"})
+    );
+    let c3 = json_body(app.get("/v1/collections/products/documents/c3").await).await;
+    assert_eq!(
+        c3["document"],
+        json!({"id": "c3", "title": "A title\nover two lines", "price": 7.0})
+    );
+    // Gzip, and a cell the schema refuses (a negative zero) fails with the row's id.
+    let csv = "id,title,price\nz1,Zipped,1\nz2,Minus zero,-0\n";
+    let report = import_as(&app, "text/csv", csv.as_bytes().to_vec(), 64, true).await;
+    assert_eq!(report["imported"], 1, "{report}");
+    assert_eq!(failures(&report)[0].1.as_deref(), Some("z2"), "{report}");
 }
