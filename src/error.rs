@@ -61,7 +61,7 @@ error_codes! {
     InvalidDocumentId => (BAD_REQUEST, "invalid_document_id", "A document id must be a string matching `^[A-Za-z0-9_-]{1,511}$`, and the same in the path and the body."),
     InvalidSearchQuery => (BAD_REQUEST, "invalid_search_query", "The search's `q` is too long."),
     InvalidFilter => (BAD_REQUEST, "invalid_filter", "The `filter` expression does not parse, names an unknown or unfilterable field, or has a value of the wrong type."),
-    InvalidSort => (BAD_REQUEST, "invalid_sort", "`sort` names an unknown field or one not declared `sortable`, or is not `field:asc`/`field:desc`."),
+    InvalidSort => (BAD_REQUEST, "invalid_sort", "`sort` names an unknown field or one not declared `sortable`, repeats a key, has more than 3, or a key is not `field:asc`/`field:desc`."),
     InvalidFacets => (BAD_REQUEST, "invalid_facets", "`facets` names an unknown field or one that is not a keyword field declared `facet`."),
     Unauthorized => (UNAUTHORIZED, "unauthorized", "The endpoint needs `Authorization: Bearer <key>` and none, an unknown or an expired one was given."),
     Forbidden => (FORBIDDEN, "forbidden", "The key is valid but does not grant this action on this collection."),

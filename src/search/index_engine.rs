@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::Value;
 use tantivy::aggregation::AggregationCollector;
 use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::collector::sort_key::SortByErasedType;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
@@ -19,7 +20,7 @@ use crate::search::filter::{Filter, Op, Value as FilterValue};
 use crate::search::highlight::Highlighter;
 use crate::search::query::{self, Matching};
 use crate::search::ranking;
-use crate::search::{Engine, FacetCount, Hit, SearchRequest, SearchResponse, SortOrder};
+use crate::search::{Engine, FacetCount, Hit, SearchRequest, SearchResponse, SortBy, SortOrder};
 
 /// Values listed per facet.
 const FACET_SIZE: u32 = 20;
@@ -279,8 +280,8 @@ pub fn search(
     let window = TopDocs::with_limit(request.limit).and_offset(request.offset);
     let mut matched_words = None;
 
-    let (addresses, total) = match &request.sort {
-        None if !plan.words.is_empty() => {
+    let (addresses, total) = match request.sort.as_slice() {
+        [] if !plan.words.is_empty() => {
             let strategy = request
                 .matching_strategy
                 .unwrap_or(index.spec.settings.matching_strategy);
@@ -309,37 +310,44 @@ pub fn search(
                 .collect();
             (addresses, count)
         }
-        None => {
+        [] => {
             // No words: every document (or every filtered one) scores the same.
             let (top, count) = searcher.search(&full_query(), &(window.order_by_score(), Count))?;
             let addresses: Vec<(Option<f32>, DocAddress)> =
                 top.into_iter().map(|(s, a)| (Some(s), a)).collect();
             (addresses, count as u64)
         }
-        Some(sort) => {
-            let order = match sort.order {
-                SortOrder::Asc => Order::Asc,
-                SortOrder::Desc => Order::Desc,
+        keys => {
+            // Each key by its fast field (or the BM25 score), then the id: ties go to
+            // the lower id. Keys are known at run time, hence the type-erased values;
+            // the nested pairs are how tantivy chains sort keys.
+            let key = |sort: &crate::search::Sort| {
+                let order = match sort.order {
+                    SortOrder::Asc => Order::Asc,
+                    SortOrder::Desc => Order::Desc,
+                };
+                let by = match &sort.by {
+                    SortBy::Field { name, .. } => SortByErasedType::for_field(user_field(name)),
+                    SortBy::Score => SortByErasedType::for_score(),
+                };
+                (by, order)
             };
-            let name = user_field(&sort.field);
-            // The fast-field sort is typed; one arm per type.
+            let id = (SortByErasedType::for_field("_id"), Order::Asc);
             macro_rules! by {
-                ($collector:expr) => {{
-                    let (top, count) = searcher.search(&full_query(), &($collector, Count))?;
+                ($keys:expr) => {{
+                    let (top, count) =
+                        searcher.search(&full_query(), &(window.order_by($keys), Count))?;
                     (
                         top.into_iter().map(|(_, a)| (None, a)).collect::<Vec<_>>(),
                         count as u64,
                     )
                 }};
             }
-            match sort.field_type {
-                FieldType::Integer => by!(window.order_by_fast_field::<i64>(name, order)),
-                FieldType::Float => by!(window.order_by_fast_field::<f64>(name, order)),
-                FieldType::Datetime => by!(window.order_by_fast_field::<DateTime>(name, order)),
-                FieldType::Bool => by!(window.order_by_fast_field::<bool>(name, order)),
-                FieldType::Keyword | FieldType::Text => {
-                    by!(window.order_by_string_fast_field(name, order))
-                }
+            match keys {
+                [a] => by!((key(a), id)),
+                [a, b] => by!((key(a), (key(b), id))),
+                [a, b, c, ..] => by!((key(a), (key(b), (key(c), id)))),
+                [] => unreachable!("an empty sort is relevance, above"),
             }
         }
     };

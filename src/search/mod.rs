@@ -63,7 +63,9 @@ pub struct SearchParams {
     #[param(example = "category")]
     #[schema(example = "category")]
     pub facets: Option<String>,
-    /// `field:asc` or `field:desc` on a sortable field; default: by relevance.
+    /// Up to 3 keys, comma-separated, each `field:asc` or `field:desc` on a sortable
+    /// field, or `_score:desc` (relevance); ties go to the lower id. Default: by the
+    /// ranking rules.
     #[param(example = "price:asc")]
     pub sort: Option<String>,
     /// `index` (default), `ilike` or `fts`.
@@ -164,11 +166,22 @@ pub enum SortOrder {
     Desc,
 }
 
-/// A sort on a field.
+/// Most keys a sort takes.
+pub const MAX_SORT_KEYS: usize = 3;
+
+/// What one sort key orders by.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortBy {
+    /// A sortable field.
+    Field { name: String, field_type: FieldType },
+    /// `_score`: the BM25 relevance of the words (engine `fts`: `ts_rank_cd`).
+    Score,
+}
+
+/// One key of a sort.
 #[derive(Debug, Clone)]
 pub struct Sort {
-    pub field: String,
-    pub field_type: FieldType,
+    pub by: SortBy,
     pub order: SortOrder,
 }
 
@@ -180,7 +193,8 @@ pub struct SearchRequest {
     pub offset: usize,
     pub filter: Option<Filter>,
     pub facets: Vec<String>,
-    pub sort: Option<Sort>,
+    /// The sort keys, in order; empty: by the ranking rules.
+    pub sort: Vec<Sort>,
     pub engine: Engine,
     pub typos: bool,
     pub prefix: bool,
@@ -202,7 +216,7 @@ impl SearchRequest {
             offset: 0,
             filter: None,
             facets: Vec::new(),
-            sort: None,
+            sort: Vec::new(),
             engine: Engine::Index,
             typos: true,
             prefix: true,
@@ -280,7 +294,7 @@ impl SearchParams {
                 "`match=substring` is for `engine=index` (ilike already matches substrings)".into(),
             ));
         }
-        if substring && sort.is_some() {
+        if substring && !sort.is_empty() {
             return Err(SearchRequestError::Sort(
                 "`sort` cannot be combined with `match=substring`".into(),
             ));
@@ -354,20 +368,51 @@ fn parse_facets(
     Ok(facets)
 }
 
-/// `sort`: `field:asc` or `field:desc` on a sortable, non-text field.
+/// `sort`: up to [`MAX_SORT_KEYS`] keys, each `field:asc|desc` on a sortable, non-text
+/// field or `_score:asc|desc`. `_score:desc` alone is the default order, so it is none.
 fn parse_sort(
     raw: Option<&str>,
     schema: &CollectionSchema,
-) -> Result<Option<Sort>, SearchRequestError> {
+) -> Result<Vec<Sort>, SearchRequestError> {
     let text = match raw.map(str::trim) {
-        None | Some("") => return Ok(None),
+        None | Some("") => return Ok(Vec::new()),
         Some(text) => text,
     };
-    if text.contains(',') {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.len() > MAX_SORT_KEYS {
         return Err(SearchRequestError::Sort(format!(
-            "`sort` takes one field and a direction, such as `{}`; sorting by several fields is not supported",
-            truncate(text.split(',').next().unwrap_or(text).trim(), 40)
+            "`sort` takes at most {MAX_SORT_KEYS} keys, such as `rating:desc,price:asc`"
         )));
+    }
+    let mut keys: Vec<Sort> = Vec::with_capacity(parts.len());
+    for part in parts {
+        let key = parse_sort_key(part, schema)?;
+        if keys.iter().any(|k| k.by == key.by) {
+            return Err(SearchRequestError::Sort(format!(
+                "`sort`: `{}` is given twice",
+                truncate(part, 40)
+            )));
+        }
+        keys.push(key);
+    }
+    if let [
+        Sort {
+            by: SortBy::Score,
+            order: SortOrder::Desc,
+        },
+    ] = keys.as_slice()
+    {
+        return Ok(Vec::new());
+    }
+    Ok(keys)
+}
+
+/// One key of `sort`: `name:asc` or `name:desc`.
+fn parse_sort_key(text: &str, schema: &CollectionSchema) -> Result<Sort, SearchRequestError> {
+    if text.is_empty() {
+        return Err(SearchRequestError::Sort(
+            "`sort` has an empty key: write keys like `rating:desc,price:asc`".into(),
+        ));
     }
     let (name, order) = match text.rsplit_once(':') {
         Some((name, "asc")) => (name, SortOrder::Asc),
@@ -387,12 +432,20 @@ fn parse_sort(
             )));
         }
     };
-    match schema.field(name) {
-        Some(f) if f.sortable && f.field_type != FieldType::Text => Ok(Some(Sort {
-            field: f.name.clone(),
-            field_type: f.field_type,
+    if name == "_score" {
+        return Ok(Sort {
+            by: SortBy::Score,
             order,
-        })),
+        });
+    }
+    match schema.field(name) {
+        Some(f) if f.sortable && f.field_type != FieldType::Text => Ok(Sort {
+            by: SortBy::Field {
+                name: f.name.clone(),
+                field_type: f.field_type,
+            },
+            order,
+        }),
         Some(_) => Err(SearchRequestError::Sort(format!(
             "`sort`: `{name}` is not declared with \"sortable\": true"
         ))),

@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::schema::{CollectionSchema, FieldType};
 use crate::search::filter::{Filter, Op, Value as FilterValue};
-use crate::search::{Engine, Hit, SearchRequest, SearchResponse, SortOrder};
+use crate::search::{Engine, Hit, SearchRequest, SearchResponse, SortBy, SortOrder};
 
 /// The `tsvector` of a collection's documents. Field names are inlined (they match
 /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, checked when the schema was accepted) because the
@@ -295,25 +295,32 @@ pub async fn search(
     select.push(" AS score FROM documents");
     push_conditions(&mut select, collection_id, schema, request, fts);
     select.push(" ORDER BY ");
-    match &request.sort {
-        Some(sort) => {
-            let direction = if sort.order == SortOrder::Asc {
-                " ASC NULLS LAST"
-            } else {
-                " DESC NULLS LAST"
-            };
-            select
-                .push("body -> ")
-                .push_bind(sort.field.clone())
-                .push(direction)
-                .push(", id");
-        }
-        None if ranked => {
+    if request.sort.is_empty() {
+        if ranked {
             select.push("score DESC, id");
-        }
-        None => {
+        } else {
             select.push("created_at DESC, id DESC");
         }
+    } else {
+        for sort in &request.sort {
+            let direction = if sort.order == SortOrder::Asc {
+                " ASC NULLS LAST, "
+            } else {
+                " DESC NULLS LAST, "
+            };
+            match &sort.by {
+                SortBy::Field { name, .. } => {
+                    select.push("body -> ").push_bind(name.clone());
+                }
+                // `ilike` has no relevance: its score is NULL everywhere, a no-op key.
+                SortBy::Score => {
+                    select.push("score");
+                }
+            }
+            select.push(direction);
+        }
+        // Ties go to the lower id, as in the index engine.
+        select.push("id");
     }
     select
         .push(" LIMIT ")

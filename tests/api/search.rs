@@ -208,7 +208,16 @@ async fn sort_and_date_messages_say_what_was_expected() {
     catalog(&app).await;
     for (query, expected) in [
         ("sort=price", "`price:asc` or `price:desc`"),
-        ("sort=price:desc,stock:asc", "one field"),
+        (
+            "sort=price:desc,stock:asc",
+            "`stock` is not declared with \"sortable\": true",
+        ),
+        ("sort=price:desc,price:asc", "given twice"),
+        (
+            "sort=price:desc,_score:desc,price:asc,id:asc",
+            "at most 3 keys",
+        ),
+        ("sort=price:desc,", "an empty key"),
         ("sort=price:up", "`price:asc` or `price:desc`"),
     ] {
         let body = assert_error(
@@ -581,4 +590,83 @@ async fn a_restart_resumes_from_the_index_on_disk() {
         generation, after,
         "the index on disk was reused, not rebuilt"
     );
+}
+
+#[tokio::test]
+async fn several_sort_keys_order_hits_the_same_on_every_engine_ties_by_id() {
+    let app = TestApp::spawn().await;
+    let schema = json!({"name": "shop", "fields": [
+        {"name": "title", "type": "text"},
+        {"name": "rating", "type": "integer", "sortable": true},
+        {"name": "price", "type": "float", "sortable": true}
+    ]});
+    assert_eq!(
+        app.post_json("/v1/collections", &schema).await.status(),
+        201
+    );
+    // Ratings and prices repeat, so the second key and the id both decide somewhere.
+    let documents: Vec<Value> = (0..40)
+        .map(|n| {
+            json!({"id": format!("d{:02}", 39 - n), "title": format!("lamp {n}"),
+                   "rating": n % 4, "price": f64::from((n * 7) % 5)})
+        })
+        .collect();
+    let lines: Vec<String> = documents.iter().map(Value::to_string).collect();
+    let report = json_body(app.import("shop", lines.join("\n")).await).await;
+    let token = report["consistencyToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // The order wanted: rating high to low, then price low to high, then id.
+    let mut want = documents.clone();
+    want.sort_by(|a, b| {
+        b["rating"]
+            .as_i64()
+            .cmp(&a["rating"].as_i64())
+            .then(
+                a["price"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+                    .total_cmp(&b["price"].as_f64().unwrap_or(0.0)),
+            )
+            .then(a["id"].as_str().cmp(&b["id"].as_str()))
+    });
+    let want: Vec<&str> = want
+        .iter()
+        .take(20)
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    for engine in ["index", "ilike", "fts"] {
+        let result = json_body(
+            app.get(&format!(
+                "/v1/collections/shop/search?q=lamp&sort=rating:desc,price:asc&limit=20&engine={engine}&after={token}"
+            ))
+            .await,
+        )
+        .await;
+        assert_eq!(ids(&result), want, "{engine}: {result}");
+        assert_eq!(result["total"], 40, "{engine}");
+    }
+    // The next page continues the same order.
+    let page = json_body(
+        app.get("/v1/collections/shop/search?q=lamp&sort=rating:desc,price:asc&limit=5&offset=5")
+            .await,
+    )
+    .await;
+    assert_eq!(ids(&page), want[5..10]);
+    // `_score` as a key: without words every document scores the same, so price
+    // then id decide.
+    let result = json_body(
+        app.get("/v1/collections/shop/search?q=&sort=_score:desc,price:desc&limit=3")
+            .await,
+    )
+    .await;
+    let prices: Vec<f64> = result["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["document"]["price"].as_f64())
+        .collect();
+    assert_eq!(prices, [4.0, 4.0, 4.0], "{result}");
+    assert_eq!(ids(&result), ["d02", "d07", "d12"], "{result}");
 }
