@@ -393,6 +393,7 @@ pub fn search(
             highlights,
         });
     }
+    crate::search::retain_attributes(&mut hits, request.attributes.as_deref());
     tracing::debug!(
         build_us = built.as_micros() as u64,
         search_us = (searched - built).as_micros() as u64,

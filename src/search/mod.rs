@@ -63,6 +63,11 @@ pub struct SearchParams {
     #[param(example = "category")]
     #[schema(example = "category")]
     pub facets: Option<String>,
+    /// Comma-separated fields each hit's `document` (and `highlights`) keeps, up to 64;
+    /// `*` or nothing keeps them all. Fields a document lacks are left out.
+    #[param(example = "title,price", max_length = 2048)]
+    #[schema(example = "title,price", max_length = 2048)]
+    pub attributes_to_retrieve: Option<String>,
     /// Up to 3 keys, comma-separated, each `field:asc` or `field:desc` on a sortable
     /// field, or `_score:desc` (relevance); ties go to the lower id. Default: by the
     /// ranking rules.
@@ -195,6 +200,8 @@ pub struct SearchRequest {
     pub facets: Vec<String>,
     /// The sort keys, in order; empty: by the ranking rules.
     pub sort: Vec<Sort>,
+    /// The fields hits keep (`attributesToRetrieve`); `None`: all.
+    pub attributes: Option<Vec<String>>,
     pub engine: Engine,
     pub typos: bool,
     pub prefix: bool,
@@ -217,6 +224,7 @@ impl SearchRequest {
             filter: None,
             facets: Vec::new(),
             sort: Vec::new(),
+            attributes: None,
             engine: Engine::Index,
             typos: true,
             prefix: true,
@@ -277,6 +285,7 @@ impl SearchParams {
         let filter = parse_filter(self.filter.as_deref(), schema)?;
         let facets = parse_facets(self.facets.as_deref(), schema)?;
         let sort = parse_sort(self.sort.as_deref(), schema)?;
+        let attributes = parse_attributes(self.attributes_to_retrieve.as_deref())?;
         let engine = self.engine.unwrap_or(Engine::Index);
         let highlight = self.highlight.unwrap_or(true).then(|| {
             let defaults = HighlightOptions::default();
@@ -307,6 +316,7 @@ impl SearchParams {
             filter,
             facets,
             sort,
+            attributes,
             engine,
             typos: self.fuzzy.unwrap_or(true),
             prefix: self.prefix.unwrap_or(true),
@@ -314,6 +324,43 @@ impl SearchParams {
             after,
             matching_strategy: self.matching_strategy,
         })
+    }
+}
+
+/// Most fields `attributesToRetrieve` may name.
+pub const MAX_ATTRIBUTES: usize = 64;
+
+/// `attributesToRetrieve`: field names, or `None` for all (`*`, or nothing given).
+fn parse_attributes(raw: Option<&str>) -> Result<Option<Vec<String>>, SearchRequestError> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = text.split(',').map(str::trim).collect();
+    if names.contains(&"*") {
+        return Ok(None);
+    }
+    if names.len() > MAX_ATTRIBUTES || names.iter().any(|n| n.is_empty() || n.len() > 256) {
+        return Err(SearchRequestError::Parameter(format!(
+            "`attributesToRetrieve` takes 1 to {MAX_ATTRIBUTES} field names, comma-separated, such as `title,price`"
+        )));
+    }
+    let mut names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+    names.sort();
+    names.dedup();
+    Ok(Some(names))
+}
+
+/// Keeps, in each hit's document and highlights, only the `attributes` asked for.
+pub fn retain_attributes(hits: &mut [Hit], attributes: Option<&[String]>) {
+    let Some(attributes) = attributes else {
+        return;
+    };
+    for hit in hits {
+        if let Value::Object(document) = &mut hit.document {
+            document.retain(|key, _| attributes.iter().any(|a| a == key));
+        }
+        hit.highlights
+            .retain(|key, _| attributes.iter().any(|a| a == key));
     }
 }
 
@@ -483,7 +530,7 @@ impl SearchRequest {
     /// out: it says when to answer, not what.
     pub fn fingerprint(&self) -> String {
         format!(
-            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}",
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}",
             normalize_query(&self.q),
             self.limit,
             self.offset,
@@ -495,6 +542,7 @@ impl SearchRequest {
             self.highlight,
             self.substring,
             self.matching_strategy,
+            self.attributes,
         )
     }
 }

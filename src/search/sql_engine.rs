@@ -329,16 +329,18 @@ pub async fn search(
         .push_bind(request.offset as i64);
     let rows: Vec<(String, sqlx::types::Json<Value>, Option<f32>)> =
         select.build_query_as().fetch_all(db).await?;
+    let mut hits: Vec<Hit> = rows
+        .into_iter()
+        .map(|(id, body, score)| Hit {
+            id,
+            score,
+            document: body.0,
+            highlights: BTreeMap::new(),
+        })
+        .collect();
+    crate::search::retain_attributes(&mut hits, request.attributes.as_deref());
     Ok(SearchResponse {
-        hits: rows
-            .into_iter()
-            .map(|(id, body, score)| Hit {
-                id,
-                score,
-                document: body.0,
-                highlights: BTreeMap::new(),
-            })
-            .collect(),
+        hits,
         total: total.max(0) as u64,
         offset: request.offset,
         limit: request.limit,

@@ -670,3 +670,72 @@ async fn several_sort_keys_order_hits_the_same_on_every_engine_ties_by_id() {
     assert_eq!(prices, [4.0, 4.0, 4.0], "{result}");
     assert_eq!(ids(&result), ["d02", "d07", "d12"], "{result}");
 }
+
+#[tokio::test]
+async fn attributes_to_retrieve_trims_documents_and_highlights_on_every_engine() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let token = put_all(
+        &app,
+        &[json!({"id": "a", "title": "wireless lamp", "description": "a lamp", "category": "home", "price": 20.0})],
+    )
+    .await;
+    for engine in ["index", "ilike", "fts"] {
+        let result = json_body(
+            app.get(&format!(
+                "/v1/collections/products/search?q=lamp&attributesToRetrieve=title,price&engine={engine}&after={token}"
+            ))
+            .await,
+        )
+        .await;
+        assert_eq!(
+            result["hits"][0]["document"],
+            json!({"title": "wireless lamp", "price": 20.0}),
+            "{engine}: {result}"
+        );
+        let highlighted: Vec<&String> = result["hits"][0]["highlights"]
+            .as_object()
+            .map(|h| h.keys().collect())
+            .unwrap_or_default();
+        assert!(
+            highlighted.iter().all(|k| k.as_str() == "title"),
+            "{engine}: {result}"
+        );
+    }
+    // The same search without it (after the trimmed one is cached) is whole; `*` too.
+    for query in ["q=lamp", "q=lamp&attributesToRetrieve=*"] {
+        let whole = json_body(
+            app.get(&format!("/v1/collections/products/search?{query}"))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            whole["hits"][0]["document"]["category"], "home",
+            "{query}: {whole}"
+        );
+    }
+    // POST takes it too.
+    let posted = json_body(
+        app.post_json(
+            "/v1/collections/products/search",
+            &json!({"q": "lamp", "attributesToRetrieve": "id"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        posted["hits"][0]["document"],
+        json!({"id": "a"}),
+        "{posted}"
+    );
+    let many = (0..65)
+        .map(|n| format!("f{n}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let response = app
+        .get(&format!(
+            "/v1/collections/products/search?q=lamp&attributesToRetrieve={many}"
+        ))
+        .await;
+    assert_eq!(response.status(), 400);
+}
