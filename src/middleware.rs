@@ -219,10 +219,14 @@ enum Needs {
     Action(Action),
     /// `/v1/keys`: the admin key alone.
     Keys,
+    /// A `/v1` route this table does not list: the admin key alone, so a route added
+    /// without an entry here is closed rather than open (a test checks every route of
+    /// the spec has its entry).
+    Unlisted,
 }
 
 /// The action a route and method stand for; `None` for what no key guards (health,
-/// metrics, the docs, the page, CORS preflights, unknown paths).
+/// metrics, the docs, the page, CORS preflights, paths outside `/v1`).
 fn needs(method: &Method, route: &str) -> Option<Needs> {
     if *method == Method::OPTIONS {
         return None;
@@ -242,6 +246,7 @@ fn needs(method: &Method, route: &str) -> Option<Needs> {
         | "/v1/collections/{name}/documents:import"
         | "/v1/collections/{name}/documents:delete" => Action::DocumentsWrite,
         SEARCH_ROUTE | "/v1/collections/{name}/suggest" => Action::Search,
+        _ if route.starts_with("/v1/") || route == "/v1" => return Some(Needs::Unlisted),
         _ => return None,
     };
     Some(Needs::Action(action))
@@ -334,7 +339,7 @@ pub async fn require_api_key(
                 ApiError::Forbidden("managing keys: set SIFT_API_KEY, the admin key, first".into())
                     .into_response()
             }
-            Needs::Action(_) => next.run(request).await,
+            Needs::Action(_) | Needs::Unlisted => next.run(request).await,
         };
     }
     if is_admin(&state, presented.as_deref()) {
@@ -356,8 +361,16 @@ pub async fn require_api_key(
         Ok(None) => return unauthorized(),
         Err(error) => return error.into_response(),
     };
-    let Needs::Action(action) = needs else {
-        return ApiError::Forbidden("managing keys: only the admin key may".into()).into_response();
+    let action = match needs {
+        Needs::Action(action) => action,
+        Needs::Keys => {
+            return ApiError::Forbidden("managing keys: only the admin key may".into())
+                .into_response();
+        }
+        Needs::Unlisted => {
+            return ApiError::Forbidden("this route: only the admin key may".into())
+                .into_response();
+        }
     };
     let collection = collection_of(request.uri().path());
     match grant.allows(action, collection, chrono::Utc::now()) {
@@ -375,7 +388,9 @@ pub async fn require_api_key(
 
 /// The search page's Content-Security-Policy: its own script, styles and API only, no
 /// framing. The page builds its DOM from script, with no inline code.
-pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// Images may come from anywhere (`?image=` shows a field's http(s) URL on each card);
+/// images run no code.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// Swagger UI's: its bundle sets inline styles and draws icons from data: URLs.
 pub const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
@@ -497,6 +512,40 @@ pub async fn route_not_found() -> ApiError {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    /// Every `/v1` operation of the spec has its own entry in the table of what a key
+    /// must allow: none falls to the closed default, and none is left open.
+    #[test]
+    fn every_api_route_says_what_a_key_must_allow() {
+        let spec = crate::routes::openapi();
+        let mut checked = 0;
+        for (path, item) in &spec.paths.paths {
+            let operations = [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
+            ];
+            for (method, operation) in operations {
+                if operation.is_none() || !path.starts_with("/v1/") {
+                    continue;
+                }
+                let found = super::needs(&method, path);
+                assert!(
+                    matches!(found, Some(super::Needs::Action(_) | super::Needs::Keys)),
+                    "{method} {path}: {found:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} operations");
+        assert_eq!(
+            super::needs(&Method::POST, "/v1/collections/{name}/something-new"),
+            Some(super::Needs::Unlisted)
+        );
+        assert_eq!(super::needs(&Method::GET, "/health"), None);
+    }
 
     use axum::Router;
     use axum::body::to_bytes;

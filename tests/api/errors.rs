@@ -161,6 +161,10 @@ async fn security_headers_on_every_response_and_a_csp_on_pages() {
             let csp = csp.expect("a CSP on an HTML page");
             assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
             assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            if path == "/" {
+                // Card images (`?image=`) come from the documents' URLs.
+                assert!(csp.contains("img-src 'self' data: https: http:"), "{csp}");
+            }
         } else {
             assert_eq!(csp, None, "{path}");
         }
