@@ -358,10 +358,12 @@ pub fn rank_with(
         .collect::<tantivy::Result<Vec<_>>>()?;
     let terms: Vec<&query::WeightedTerm> = plan.words.iter().flatten().collect();
     let prefix_probe = PrefixProbe::of(index, plan);
+    // The text fields and their ranks, once per search (not per segment).
+    let ranks = query::text_field_ranks(index);
     let heads: Vec<Vec<HeadMatch>> = if rules.contains(&Rule::Exactness) {
         readers
             .iter()
-            .map(|reader| head_matches(index, reader, plan))
+            .map(|reader| head_matches(reader, plan, &ranks))
             .collect()
     } else {
         Vec::new()
@@ -536,19 +538,18 @@ impl HeadMatch {
     }
 }
 
-/// The head matches of `plan`'s query in each text field of `reader`.
+/// The head matches of `plan`'s query in each text field (`ranks`) of `reader`.
 fn head_matches(
-    index: &CollectionIndex,
     reader: &SegmentReader,
     plan: &QueryPlan,
+    ranks: &[(String, u8)],
 ) -> Vec<HeadMatch> {
     let Some(head) = plan.head.as_ref().filter(|h| !h.text.is_empty()) else {
         return Vec::new();
     };
-    let ranks = query::text_field_ranks(index);
     let mut out = Vec::new();
     for (name, rank) in ranks {
-        let Ok(Some(column)) = reader.fast_fields().str(&head_field(&name)) else {
+        let Ok(Some(column)) = reader.fast_fields().str(&head_field(name)) else {
             continue;
         };
         let dictionary = column.dictionary();
@@ -573,7 +574,7 @@ fn head_matches(
                 dictionary.term_ord(&head.text).ok().flatten()
             },
             begins: start..end.max(start),
-            importance: 255u32.saturating_sub(u32::from(rank)),
+            importance: 255u32.saturating_sub(u32::from(*rank)),
             column,
         });
     }

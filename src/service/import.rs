@@ -497,48 +497,39 @@ fn csv_document(
     record: &csv::StringRecord,
     schema: &CollectionSchema,
 ) -> Line {
+    // A cell the schema's type refuses fails the row, saying what was expected.
+    let refused = |name: &str, cell: &str, expected: &str| {
+        Line::Invalid(format!(
+            "column `{}`: `{}` is not {expected}",
+            truncate(name, 64),
+            truncate(cell, 64)
+        ))
+    };
     let mut document = serde_json::Map::new();
     for (name, cell) in headers.iter().zip(record.iter()) {
         if cell.is_empty() || name.is_empty() {
             continue;
         }
-        let field_type = schema.field(name).map(|f| f.field_type);
-        let value = match field_type {
+        let value = match schema.field(name).map(|f| f.field_type) {
             Some(FieldType::Integer) => match cell.trim().parse::<i64>() {
                 Ok(n) => Value::from(n),
-                Err(_) => {
-                    return Line::Invalid(format!(
-                        "column `{}`: `{}` is not an integer (e.g. 42)",
-                        truncate(name, 64),
-                        truncate(cell, 64)
-                    ));
-                }
+                Err(_) => return refused(name, cell, "an integer (e.g. 42)"),
             },
-            Some(FieldType::Float) => match cell
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-            {
-                Some(n) => Value::Number(n),
-                None => {
-                    return Line::Invalid(format!(
-                        "column `{}`: `{}` is not a number (e.g. 9.5)",
-                        truncate(name, 64),
-                        truncate(cell, 64)
-                    ));
+            Some(FieldType::Float) => {
+                match cell
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                {
+                    Some(n) => Value::Number(n),
+                    None => return refused(name, cell, "a number (e.g. 9.5)"),
                 }
-            },
+            }
             Some(FieldType::Bool) => match cell.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" => Value::Bool(true),
                 "false" | "0" => Value::Bool(false),
-                _ => {
-                    return Line::Invalid(format!(
-                        "column `{}`: `{}` is not a boolean (true or false)",
-                        truncate(name, 64),
-                        truncate(cell, 64)
-                    ));
-                }
+                _ => return refused(name, cell, "a boolean (true or false)"),
             },
             _ => Value::String(cell.to_owned()),
         };

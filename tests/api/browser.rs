@@ -192,21 +192,18 @@ async fn api_ids_for(app: &TestApp, params: &[(&str, &str)]) -> Vec<String> {
 
 /// Clicks the facet chip of `value` (its text is `value (count)`); its count.
 async fn click_chip(client: &Client, value: &str) -> u64 {
-    let count = client
+    let count = chip_count(client, value)
+        .await
+        .unwrap_or_else(|| panic!("no chip for {value}"));
+    client
         .execute(
-            "const chip = [...document.querySelectorAll('#facets .chip')]
-               .find(c => c.textContent.startsWith(arguments[0] + ' ('));
-             if (!chip) return null;
-             const count = Number(chip.textContent.slice(arguments[0].length + 2, -1));
-             chip.click();
-             return count;",
+            "[...document.querySelectorAll('#facets .chip')]
+               .find(c => c.textContent.startsWith(arguments[0] + ' (')).click();",
             vec![json!(value)],
         )
         .await
         .expect("script runs");
     count
-        .as_u64()
-        .unwrap_or_else(|| panic!("no chip for {value}"))
 }
 
 /// The count the chip of `value` shows, if there is one.
