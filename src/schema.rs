@@ -173,7 +173,9 @@ pub struct FieldDefinition {
     #[schema(exclusive_minimum = 0.0, maximum = 100.0)]
     #[validate(range(exclusive_min = 0.0, max = MAX_BOOST))]
     pub boost: f64,
-    /// Count values of this field in search facets (`keyword` fields only).
+    /// Offer this field to the search parameter `facets`: a `keyword` field's values are
+    /// counted, an `integer` or `float` field gets its min and max (`facetStats`).
+    /// Implies `filterable`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub facet: bool,
     /// Sort search results and document lists by this field.
@@ -339,9 +341,14 @@ impl CollectionSchema {
                     field.name
                 ));
             }
-            if field.facet && field.field_type != FieldType::Keyword {
+            if field.facet
+                && !matches!(
+                    field.field_type,
+                    FieldType::Keyword | FieldType::Integer | FieldType::Float
+                )
+            {
                 return invalid(format!(
-                    "field `{}`: only keyword fields can be facets (counts by value); declare it a keyword field, or use \"filterable\": true for ranges on a {} field",
+                    "field `{}`: facets are keyword fields (counts by value) or integer and float fields (min, max); use \"filterable\": true to filter a {} field",
                     field.name,
                     field.field_type.name()
                 ));
@@ -675,6 +682,31 @@ pub fn truncate(raw: &str, max_chars: usize) -> String {
     } else {
         let cut: String = raw.chars().take(max_chars).collect();
         format!("{cut}…")
+    }
+}
+
+/// What a presence check asks of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// The document has the key, whatever its value (`null` included).
+    Exists,
+    /// The value is `null`.
+    Null,
+    /// The value is `""`, `[]` or `{}`.
+    Empty,
+}
+
+impl Presence {
+    /// The marker an index document carries for this check on `field` (see
+    /// `index::fields::IndexFields::presence`); the filter language's `EXISTS`, `IS NULL`
+    /// and `IS EMPTY` look them up.
+    pub fn marker(self, field: &str) -> String {
+        let tag = match self {
+            Presence::Exists => 'e',
+            Presence::Null => 'n',
+            Presence::Empty => 'm',
+        };
+        format!("{tag}:{field}")
     }
 }
 

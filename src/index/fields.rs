@@ -16,7 +16,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DateTime, TantivyDocument};
 
 use crate::index::analysis::{self, TEXT_ANALYZER};
-use crate::schema::{CollectionSchema, FieldType};
+use crate::schema::{CollectionSchema, FieldType, Presence};
 
 /// The sift fields of an index, by kind.
 #[derive(Clone)]
@@ -39,6 +39,11 @@ pub struct IndexFields {
     /// document: the one dictionary typos are looked for in, so a misspelt word is
     /// compared with words rather than stems, in one pass rather than one per field.
     pub words: Field,
+    /// What `EXISTS`, `IS NULL` and `IS EMPTY` filters look up: one marker per declared
+    /// field a document has (`e:name`), holds `null` in (`n:name`) or holds `""`, `[]`
+    /// or `{}` in (`m:name`), from [`Presence::marker`]. One small field for every check,
+    /// where fast-field existence would cover only fast fields and never tell `null`.
+    pub presence: Field,
     /// Character 1- to 3-grams of every text field, lower-cased, when the collection
     /// has `substringIndex`.
     pub grams: Option<Field>,
@@ -138,6 +143,7 @@ impl IndexFields {
                     .set_index_option(IndexRecordOption::Basic),
             ),
         );
+        let presence = builder.add_text_field("_presence", STRING);
         let grams = substring_index.then(|| {
             let indexing = TextFieldIndexing::default()
                 .set_tokenizer("whitespace")
@@ -157,6 +163,7 @@ impl IndexFields {
             prefixes,
             heads,
             words,
+            presence,
             grams,
         }
     }
@@ -185,6 +192,20 @@ impl IndexFields {
             let Some(value) = body.get(name) else {
                 continue;
             };
+            doc.add_text(self.presence, Presence::Exists.marker(name));
+            let empty = match value {
+                Value::Null => {
+                    doc.add_text(self.presence, Presence::Null.marker(name));
+                    false
+                }
+                Value::String(s) => s.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                _ => false,
+            };
+            if empty {
+                doc.add_text(self.presence, Presence::Empty.marker(name));
+            }
             let values: Vec<&Value> = match value {
                 Value::Array(items) => items.iter().collect(),
                 other => vec![other],
@@ -299,7 +320,7 @@ pub fn fingerprint(
 ) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    hasher.update(b"sift-index-v6\n");
+    hasher.update(b"sift-index-v7\n");
     for field in schema.fields() {
         hasher.update(format!("{}:{:?}\n", field.name, field.field_type).as_bytes());
     }

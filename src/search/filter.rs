@@ -12,9 +12,22 @@
 //! quoted strings, numbers, `true`/`false`, or bare words (keyword values).
 //! A keyword field is always filterable; other fields need `filterable` (or `facet`,
 //! `sortable`) in the schema.
+//!
+//! Shorthands, as in Meilisearch, parsed into the comparisons above:
+//!
+//! ```text
+//! category IN [audio, "home office"]     category NOT IN [audio]
+//! price 10 TO 20                          (price >= 10 AND price <= 20)
+//! released >= 2025-01-01                  (midnight UTC)
+//! ```
+//!
+//! And checks of presence, on any declared field (text fields included):
+//! `f EXISTS` (the key is there, even `null`), `f IS NULL`, `f IS EMPTY` (`""`, `[]` or
+//! `{}`), each with `NOT` (`f NOT EXISTS`, `f IS NOT NULL`, `f IS NOT EMPTY`).
 
 use std::fmt;
 
+pub use crate::schema::Presence;
 use crate::schema::{CollectionSchema, FieldType, truncate};
 
 /// Longest filter accepted, in bytes.
@@ -70,6 +83,43 @@ pub enum Filter {
         op: Op,
         value: Value,
     },
+    /// `field EXISTS`, `field IS NULL`, `field IS EMPTY`.
+    Is {
+        field: String,
+        check: Presence,
+    },
+}
+
+impl Filter {
+    /// Whether every condition of this filter is on `field` alone.
+    fn only_on(&self, field: &str) -> bool {
+        match self {
+            Filter::And(parts) | Filter::Or(parts) => parts.iter().all(|p| p.only_on(field)),
+            Filter::Not(inner) => inner.only_on(field),
+            Filter::Compare { field: f, .. } | Filter::Is { field: f, .. } => f == field,
+        }
+    }
+
+    /// The filter a disjunctive facet on `field` is counted under: this one without
+    /// its top-level conditions (the parts joined by AND) that are on `field` alone, so
+    /// the facet's values are counted as if none of them were chosen. `None`: nothing
+    /// is left.
+    pub fn without(&self, field: &str) -> Option<Filter> {
+        let mut kept: Vec<Filter> = Vec::new();
+        let mut stack = vec![self];
+        while let Some(part) = stack.pop() {
+            match part {
+                Filter::And(parts) => stack.extend(parts.iter().rev()),
+                other if other.only_on(field) => {}
+                other => kept.push(other.clone()),
+            }
+        }
+        match kept.len() {
+            0 => None,
+            1 => kept.pop(),
+            _ => Some(Filter::And(kept)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +129,10 @@ enum Token {
     Op(Op),
     Open,
     Close,
+    /// `[`, `]` and `,` of an `IN [...]` list.
+    ListOpen,
+    ListClose,
+    Comma,
 }
 
 fn tokenize(input: &str) -> Result<Vec<Token>, String> {
@@ -95,6 +149,18 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
             }
             ')' => {
                 tokens.push(Token::Close);
+                i += 1;
+            }
+            '[' => {
+                tokens.push(Token::ListOpen);
+                i += 1;
+            }
+            ']' => {
+                tokens.push(Token::ListClose);
+                i += 1;
+            }
+            ',' => {
+                tokens.push(Token::Comma);
                 i += 1;
             }
             '"' | '\'' => {
@@ -142,7 +208,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
                 let start = i;
                 while i < chars.len()
                     && !chars[i].is_whitespace()
-                    && !"()=!<>\"'".contains(chars[i])
+                    && !"()[],=!<>\"'".contains(chars[i])
                 {
                     i += 1;
                 }
@@ -214,6 +280,69 @@ impl Parser<'_> {
         self.comparison()
     }
 
+    fn keyword_at(&self, offset: usize, keyword: &str) -> bool {
+        matches!(self.tokens.get(self.at + offset), Some(Token::Word(w)) if w.eq_ignore_ascii_case(keyword))
+    }
+
+    /// Counts conditions against [`MAX_CONDITIONS`].
+    fn count(&mut self, conditions: usize) -> Result<(), String> {
+        self.conditions += conditions;
+        if self.conditions > MAX_CONDITIONS {
+            return Err(format!("more than {MAX_CONDITIONS} conditions"));
+        }
+        Ok(())
+    }
+
+    /// The value token at the cursor: its text and whether it was quoted.
+    fn value(&mut self, after: &str) -> Result<(String, bool), String> {
+        let raw = match self.tokens.get(self.at) {
+            Some(Token::Word(w)) => (w.clone(), false),
+            Some(Token::Quoted(q)) => (q.clone(), true),
+            _ => return Err(format!("expected a value after `{after}`")),
+        };
+        self.at += 1;
+        Ok(raw)
+    }
+
+    /// The type of a field values may be compared with, or why it can't be.
+    fn comparable(&self, field: &str) -> Result<FieldType, String> {
+        let Some(definition) = self.schema.field(field) else {
+            return Err(format!("unknown field `{}`", truncate(field, 40)));
+        };
+        let field_type = definition.field_type;
+        if field_type == FieldType::Text {
+            return Err(format!(
+                "`{field}` is a text field; filter on keyword, number, bool or datetime fields"
+            ));
+        }
+        let filterable = field_type == FieldType::Keyword
+            || definition.filterable
+            || definition.facet
+            || definition.sortable;
+        if !filterable {
+            return Err(format!(
+                "`{field}` is not filterable; declare it with \"filterable\": true"
+            ));
+        }
+        Ok(field_type)
+    }
+
+    fn compare(&self, field: &str, op: Op, raw: (String, bool)) -> Result<Filter, String> {
+        let field_type = self.comparable(field)?;
+        let value = typed_value(field, field_type, &raw.0, raw.1)?;
+        if matches!(field_type, FieldType::Keyword | FieldType::Bool)
+            && !matches!(op, Op::Eq | Op::Ne)
+        {
+            return Err(format!("`{field}` takes only =, != and IN"));
+        }
+        Ok(Filter::Compare {
+            field: field.to_owned(),
+            field_type,
+            op,
+            value,
+        })
+    }
+
     fn comparison(&mut self) -> Result<Filter, String> {
         let field = match self.tokens.get(self.at) {
             Some(Token::Word(w)) => w.clone(),
@@ -221,60 +350,120 @@ impl Parser<'_> {
             None => return Err("expected a field name, found the end of the filter".into()),
         };
         self.at += 1;
+        let shown = truncate(&field, 40).to_owned();
+        if self.keyword_at(0, "EXISTS") {
+            self.at += 1;
+            return self.presence(field, Presence::Exists, false);
+        }
+        if self.keyword_at(0, "NOT") && self.keyword_at(1, "EXISTS") {
+            self.at += 2;
+            return self.presence(field, Presence::Exists, true);
+        }
+        if self.keyword_at(0, "IS") {
+            self.at += 1;
+            let negated = self.keyword_at(0, "NOT");
+            if negated {
+                self.at += 1;
+            }
+            let check = if self.keyword_at(0, "NULL") {
+                Presence::Null
+            } else if self.keyword_at(0, "EMPTY") {
+                Presence::Empty
+            } else {
+                return Err(format!("expected NULL or EMPTY after `{shown} IS`"));
+            };
+            self.at += 1;
+            return self.presence(field, check, negated);
+        }
+        if self.keyword_at(0, "IN") {
+            self.at += 1;
+            return self.in_list(&field);
+        }
+        if self.keyword_at(0, "NOT") && self.keyword_at(1, "IN") {
+            self.at += 2;
+            return Ok(Filter::Not(Box::new(self.in_list(&field)?)));
+        }
+        let is_value = matches!(
+            self.tokens.get(self.at),
+            Some(Token::Word(_) | Token::Quoted(_))
+        );
+        if is_value && self.keyword_at(1, "TO") {
+            let low = self.value(&shown)?;
+            self.at += 1;
+            let high = self.value(&format!("{shown} {} TO", truncate(&low.0, 40)))?;
+            self.count(2)?;
+            let field_type = self.comparable(&field)?;
+            if matches!(field_type, FieldType::Keyword | FieldType::Bool) {
+                return Err(format!(
+                    "`{field}` has no order: TO takes number and datetime fields"
+                ));
+            }
+            return Ok(Filter::And(vec![
+                self.compare(&field, Op::Ge, low)?,
+                self.compare(&field, Op::Le, high)?,
+            ]));
+        }
         let op = match self.tokens.get(self.at) {
             Some(Token::Op(op)) => *op,
             _ => {
                 return Err(format!(
-                    "expected an operator (=, !=, <, <=, >, >=) after `{}`",
-                    truncate(&field, 40)
+                    "expected an operator (=, !=, <, <=, >, >=, IN, TO, EXISTS, IS) after `{shown}`"
                 ));
             }
         };
         self.at += 1;
-        let raw = match self.tokens.get(self.at) {
-            Some(Token::Word(w)) => (w.clone(), false),
-            Some(Token::Quoted(q)) => (q.clone(), true),
-            _ => {
-                return Err(format!(
-                    "expected a value after `{} {op}`",
-                    truncate(&field, 40)
-                ));
-            }
-        };
-        self.at += 1;
-        self.conditions += 1;
-        if self.conditions > MAX_CONDITIONS {
-            return Err(format!("more than {MAX_CONDITIONS} conditions"));
+        let raw = self.value(&format!("{shown} {op}"))?;
+        self.count(1)?;
+        self.compare(&field, op, raw)
+    }
+
+    /// `[v1, v2, ...]` after `field IN`: any of the values.
+    fn in_list(&mut self, field: &str) -> Result<Filter, String> {
+        let shown = truncate(field, 40).to_owned();
+        if self.tokens.get(self.at) != Some(&Token::ListOpen) {
+            return Err(format!("expected `[` after `{shown} IN`"));
         }
-        let Some(definition) = self.schema.field(&field) else {
+        self.at += 1;
+        let mut any = Vec::new();
+        loop {
+            if any.is_empty() && self.tokens.get(self.at) == Some(&Token::ListClose) {
+                return Err(format!("`{shown} IN []` lists no values"));
+            }
+            let raw = self.value(&format!("{shown} IN ["))?;
+            self.count(1)?;
+            any.push(self.compare(field, Op::Eq, raw)?);
+            match self.tokens.get(self.at) {
+                Some(Token::Comma) => self.at += 1,
+                Some(Token::ListClose) => {
+                    self.at += 1;
+                    break;
+                }
+                _ => return Err(format!("expected `,` or `]` in `{shown} IN [...]`")),
+            }
+        }
+        Ok(if any.len() == 1 {
+            any.remove(0)
+        } else {
+            Filter::Or(any)
+        })
+    }
+
+    /// A presence check: allowed on every declared field.
+    fn presence(
+        &mut self,
+        field: String,
+        check: Presence,
+        negated: bool,
+    ) -> Result<Filter, String> {
+        if self.schema.field(&field).is_none() {
             return Err(format!("unknown field `{}`", truncate(&field, 40)));
-        };
-        let field_type = definition.field_type;
-        let filterable = field_type == FieldType::Keyword
-            || definition.filterable
-            || definition.facet
-            || definition.sortable;
-        if field_type == FieldType::Text {
-            return Err(format!(
-                "`{field}` is a text field; filter on keyword, number, bool or datetime fields"
-            ));
         }
-        if !filterable {
-            return Err(format!(
-                "`{field}` is not filterable; declare it with \"filterable\": true"
-            ));
-        }
-        let value = typed_value(&field, field_type, &raw.0, raw.1)?;
-        if matches!(field_type, FieldType::Keyword | FieldType::Bool)
-            && !matches!(op, Op::Eq | Op::Ne)
-        {
-            return Err(format!("`{field}` takes only = and !="));
-        }
-        Ok(Filter::Compare {
-            field,
-            field_type,
-            op,
-            value,
+        self.count(1)?;
+        let filter = Filter::Is { field, check };
+        Ok(if negated {
+            Filter::Not(Box::new(filter))
+        } else {
+            filter
         })
     }
 }
@@ -286,6 +475,9 @@ fn describe(token: &Token) -> String {
         Token::Op(op) => format!("`{op}`"),
         Token::Open => "`(`".into(),
         Token::Close => "`)`".into(),
+        Token::ListOpen => "`[`".into(),
+        Token::ListClose => "`]`".into(),
+        Token::Comma => "`,`".into(),
     }
 }
 
@@ -313,9 +505,18 @@ fn typed_value(
             "false" => Ok(Value::Bool(false)),
             _ => Err(wrong("true or false")),
         },
-        FieldType::Datetime => chrono::DateTime::parse_from_rfc3339(raw)
-            .map(|d| Value::Datetime(d.timestamp_micros(), raw.to_owned()))
-            .map_err(|_| wrong("an RFC 3339 datetime such as \"2026-01-31T00:00:00Z\"")),
+        FieldType::Datetime => {
+            // A date alone is its first instant, in UTC.
+            let full = match chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+                Ok(date) if raw.len() == 10 => format!("{date}T00:00:00Z"),
+                _ => raw.to_owned(),
+            };
+            chrono::DateTime::parse_from_rfc3339(&full)
+                .map(|d| Value::Datetime(d.timestamp_micros(), full.clone()))
+                .map_err(|_| {
+                    wrong("an RFC 3339 datetime such as \"2026-01-31T00:00:00Z\", or a date (2026-01-31)")
+                })
+        }
         FieldType::Integer => Err(wrong("a whole number (unquoted)")),
         FieldType::Float => Err(wrong("a number (unquoted)")),
         FieldType::Bool => Err(wrong("true or false (unquoted)")),
@@ -391,6 +592,99 @@ mod tests {
     }
 
     #[test]
+    fn shorthands_parse_into_comparisons() {
+        let compare = |field: &str, field_type, op, value| Filter::Compare {
+            field: field.into(),
+            field_type,
+            op,
+            value,
+        };
+        let keyword = |v: &str| {
+            compare(
+                "category",
+                FieldType::Keyword,
+                Op::Eq,
+                Value::Keyword(v.into()),
+            )
+        };
+        assert_eq!(
+            parse(r#"category IN [audio, "home office"]"#, &schema()),
+            Ok(Filter::Or(vec![keyword("audio"), keyword("home office")]))
+        );
+        assert_eq!(
+            parse("category not in [audio]", &schema()),
+            Ok(Filter::Not(Box::new(keyword("audio"))))
+        );
+        assert_eq!(
+            parse("price 10 TO 20.5", &schema()),
+            Ok(Filter::And(vec![
+                compare("price", FieldType::Float, Op::Ge, Value::Float(10.0)),
+                compare("price", FieldType::Float, Op::Le, Value::Float(20.5)),
+            ]))
+        );
+        let Ok(Filter::Compare { value, .. }) = parse("released >= 2025-03-01", &schema()) else {
+            panic!("a date alone parses")
+        };
+        assert_eq!(
+            value,
+            Value::Datetime(1_740_787_200_000_000, "2025-03-01T00:00:00Z".into())
+        );
+        assert!(parse("released >= 2025-02-30", &schema()).is_err());
+        let is = |field: &str, check| Filter::Is {
+            field: field.into(),
+            check,
+        };
+        assert_eq!(
+            parse("title EXISTS", &schema()),
+            Ok(is("title", Presence::Exists))
+        );
+        assert_eq!(
+            parse(
+                "secret NOT EXISTS AND price IS NOT NULL OR category IS EMPTY",
+                &schema()
+            ),
+            Ok(Filter::Or(vec![
+                Filter::And(vec![
+                    Filter::Not(Box::new(is("secret", Presence::Exists))),
+                    Filter::Not(Box::new(is("price", Presence::Null))),
+                ]),
+                is("category", Presence::Empty),
+            ]))
+        );
+        let many = format!("stock IN [{}]", vec!["1"; 101].join(", "));
+        assert!(
+            parse(&many, &schema())
+                .expect_err("many")
+                .contains("conditions")
+        );
+    }
+
+    #[test]
+    fn without_a_field_drops_its_conditions_joined_by_and() {
+        let filter = parse(
+            "category IN [a, b] AND (price < 10 OR stock > 1) AND NOT category = c AND (inStock = true AND category = d)",
+            &schema(),
+        )
+        .expect("valid");
+        assert_eq!(
+            filter.without("category"),
+            Some(Filter::And(vec![
+                parse("price < 10 OR stock > 1", &schema()).expect("valid"),
+                parse("inStock = true", &schema()).expect("valid"),
+            ]))
+        );
+        // A condition mixing fields stays: dropping it would widen the others too.
+        let mixed = parse("category = a OR price < 1", &schema()).expect("valid");
+        assert_eq!(mixed.without("category"), Some(mixed.clone()));
+        assert_eq!(
+            parse("category = a", &schema())
+                .expect("valid")
+                .without("category"),
+            None
+        );
+    }
+
+    #[test]
     fn errors_say_what_is_wrong() {
         for (input, says) in [
             ("", "empty"),
@@ -403,7 +697,16 @@ mod tests {
             ("secret = 1", "not filterable"),
             ("price = cheap", "takes a number"),
             ("stock = 1.5", "whole number"),
-            ("category > a", "only = and !="),
+            ("category > a", "only =, != and IN"),
+            ("category IN audio", "expected `[`"),
+            ("category IN []", "lists no values"),
+            ("category IN [a b]", "expected `,` or `]`"),
+            ("category IN [a,", "expected a value"),
+            ("category 1 TO 2", "TO takes number"),
+            ("price 1 TO", "expected a value"),
+            ("price IS", "NULL or EMPTY"),
+            ("colour EXISTS", "unknown field"),
+            ("price IN [1, x]", "takes a number"),
             ("released > yesterday", "RFC 3339"),
             ("category = a category = b", "AND or OR"),
         ] {
@@ -442,6 +745,16 @@ mod tests {
                 Just("released".to_owned()),
                 Just("secret".to_owned()),
                 Just("=".to_owned()),
+                Just("IN".to_owned()),
+                Just("[".to_owned()),
+                Just("]".to_owned()),
+                Just(",".to_owned()),
+                Just("TO".to_owned()),
+                Just("EXISTS".to_owned()),
+                Just("IS".to_owned()),
+                Just("NULL".to_owned()),
+                Just("EMPTY".to_owned()),
+                Just("2025-01-01".to_owned()),
                 Just("!=".to_owned()),
                 Just(">=".to_owned()),
                 Just("<".to_owned()),

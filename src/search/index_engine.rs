@@ -20,10 +20,9 @@ use crate::search::filter::{Filter, Op, Value as FilterValue};
 use crate::search::highlight::Highlighter;
 use crate::search::query::{self, Matching};
 use crate::search::ranking;
-use crate::search::{Engine, FacetCount, Hit, SearchRequest, SearchResponse, SortBy, SortOrder};
-
-/// Values listed per facet.
-const FACET_SIZE: u32 = 20;
+use crate::search::{
+    Engine, FacetCount, FacetStats, Hit, SearchRequest, SearchResponse, SortBy, SortOrder,
+};
 
 fn term_of(field: Field, value: &FilterValue) -> Term {
     match value {
@@ -64,6 +63,10 @@ pub fn filter_query(index: &CollectionIndex, filter: &Filter) -> Box<dyn Query> 
             (Occur::Must, Box::new(AllQuery)),
             (Occur::MustNot, filter_query(index, inner)),
         ])),
+        Filter::Is { field, check } => Box::new(TermQuery::new(
+            Term::from_field_text(index.fields.presence, &check.marker(field)),
+            IndexRecordOption::Basic,
+        )),
         Filter::Compare {
             field,
             field_type,
@@ -92,42 +95,83 @@ pub fn filter_query(index: &CollectionIndex, filter: &Filter) -> Box<dyn Query> 
     }
 }
 
-fn facet_aggregations(facets: &[String]) -> Option<Aggregations> {
+/// One aggregation per facet: a `terms` count of a keyword field's values, or the
+/// `stats` of a number field.
+fn facet_aggregations(
+    index: &CollectionIndex,
+    facets: &[&str],
+    values: usize,
+) -> Option<Aggregations> {
     if facets.is_empty() {
         return None;
     }
     let mut spec = serde_json::Map::new();
-    for name in facets {
-        spec.insert(
-            name.clone(),
-            serde_json::json!({"terms": {"field": user_field(name), "size": FACET_SIZE, "order": {"_count": "desc"}}}),
-        );
+    for &name in facets {
+        let field = user_field(name);
+        let aggregation = match index.fields.declared.get(name) {
+            Some((FieldType::Keyword, _)) => {
+                serde_json::json!({"terms": {"field": field, "size": values, "order": {"_count": "desc"}}})
+            }
+            _ => serde_json::json!({"stats": {"field": field}}),
+        };
+        spec.insert(name.to_owned(), aggregation);
     }
     serde_json::from_value(Value::Object(spec)).ok()
 }
 
-fn facet_counts(results: &Value) -> BTreeMap<String, Vec<FacetCount>> {
-    let mut out = BTreeMap::new();
-    if let Some(map) = results.as_object() {
+/// Facet counts and number stats, from the results of [`facet_aggregations`].
+#[derive(Default)]
+struct Facets {
+    counts: BTreeMap<String, Vec<FacetCount>>,
+    stats: BTreeMap<String, FacetStats>,
+}
+
+impl Facets {
+    fn add(&mut self, results: &Value) {
+        let Some(map) = results.as_object() else {
+            return;
+        };
         for (name, result) in map {
-            let counts = result["buckets"]
-                .as_array()
-                .map(|buckets| {
-                    buckets
-                        .iter()
-                        .filter_map(|b| {
-                            Some(FacetCount {
-                                value: b["key"].as_str()?.to_owned(),
-                                count: b["doc_count"].as_u64()?,
-                            })
+            if let Some(buckets) = result["buckets"].as_array() {
+                let mut counts: Vec<FacetCount> = buckets
+                    .iter()
+                    .filter_map(|b| {
+                        Some(FacetCount {
+                            value: b["key"].as_str()?.to_owned(),
+                            count: b["doc_count"].as_u64()?,
                         })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.insert(name.clone(), counts);
+                    })
+                    .collect();
+                // Equal counts in the order of their values, on every run.
+                counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+                self.counts.insert(name.clone(), counts);
+            } else if let (Some(min), Some(max), Some(count)) = (
+                result["min"].as_f64(),
+                result["max"].as_f64(),
+                result["count"].as_u64(),
+            ) {
+                self.stats
+                    .insert(name.clone(), FacetStats { min, max, count });
+            }
         }
     }
-    out
+
+    /// Runs the aggregations of `facets` on the matches of `query`.
+    fn count(
+        &mut self,
+        index: &CollectionIndex,
+        searcher: &tantivy::Searcher,
+        query: &dyn Query,
+        facets: &[&str],
+        values: usize,
+    ) -> Result<(), SearchError> {
+        if let Some(aggregations) = facet_aggregations(index, facets, values) {
+            let collector = AggregationCollector::from_aggs(aggregations, Default::default());
+            let results = searcher.search(query, &collector)?;
+            self.add(&serde_json::to_value(results).unwrap_or(Value::Null));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,10 +280,27 @@ fn substring_search(
         offset: request.offset,
         limit: request.limit,
         facets: BTreeMap::new(),
+        facet_stats: BTreeMap::new(),
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         engine: Engine::Index,
         matched_words: None,
     })
+}
+
+/// What restricts the matches besides the words: the filter and the phrases in quotes.
+fn restriction(
+    index: &CollectionIndex,
+    plan: &query::QueryPlan,
+    filter: Option<&Filter>,
+) -> Option<Box<dyn Query>> {
+    let filter = filter.map(|f| filter_query(index, f));
+    match (filter, query::phrase_filter(index, plan)) {
+        (Some(filter), Some(phrases)) => Some(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, filter),
+            (Occur::Must, phrases),
+        ]))),
+        (filter, phrases) => filter.or(phrases),
+    }
 }
 
 /// Runs `request` on `index`.
@@ -261,15 +322,7 @@ pub fn search(
             prefix: request.prefix,
         },
     );
-    let user_filter = request.filter.as_ref().map(|f| filter_query(index, f));
-    // Phrases restrict the matches the way a filter does.
-    let filter: Option<Box<dyn Query>> = match (user_filter, query::phrase_filter(index, &plan)) {
-        (Some(user), Some(phrases)) => Some(Box::new(BooleanQuery::new(vec![
-            (Occur::Must, user),
-            (Occur::Must, phrases),
-        ]))),
-        (user, phrases) => user.or(phrases),
-    };
+    let filter = restriction(index, &plan, request.filter.as_ref());
     // The conjunction with the filter, for the paths that visit every match (no
     // words, a sort by field, facets); built only when one of them runs.
     let full_query = || match &filter {
@@ -351,14 +404,28 @@ pub fn search(
             }
         }
     };
-    let facets = match facet_aggregations(&request.facets) {
-        Some(aggregations) => {
-            let collector = AggregationCollector::from_aggs(aggregations, Default::default());
-            let results = searcher.search(&full_query(), &collector)?;
-            facet_counts(&serde_json::to_value(results).unwrap_or(Value::Null))
+    // Facets under the request's filter in one pass; a disjunctive facet whose filter
+    // differs (the request's filter has conditions on it) in a pass of its own.
+    let mut facets = Facets::default();
+    let mut together: Vec<&str> = request.facets.iter().map(String::as_str).collect();
+    let mut apart = Vec::new();
+    for (name, own) in &request.disjunctive {
+        together.retain(|f| f != name);
+        if *own == request.filter {
+            together.push(name);
+        } else {
+            apart.push((name.as_str(), own));
         }
-        None => BTreeMap::new(),
-    };
+    }
+    let values = request.max_values_per_facet;
+    facets.count(index, &searcher, &*full_query(), &together, values)?;
+    for (name, own) in apart {
+        let query = match restriction(index, &plan, own.as_ref()) {
+            Some(own) => query::with_filter(plan.query(), own),
+            None => plan.query(),
+        };
+        facets.count(index, &searcher, &*query, &[name], values)?;
+    }
 
     let searched = started.elapsed();
     let mut highlighter = Highlighter::new(index.normalizer(), index.analyzer());
@@ -406,7 +473,8 @@ pub fn search(
         total,
         offset: request.offset,
         limit: request.limit,
-        facets,
+        facets: facets.counts,
+        facet_stats: facets.stats,
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         engine: Engine::Index,
         matched_words,

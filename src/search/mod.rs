@@ -59,10 +59,27 @@ pub struct SearchParams {
     /// Filter expression, e.g. `category = audio AND price < 100`.
     #[param(example = "category = audio AND price < 100")]
     pub filter: Option<String>,
-    /// Comma-separated keyword fields declared `facet` to count values of.
+    /// Comma-separated fields declared `facet`: a keyword field's values are counted
+    /// (`facets`), a number field's min and max given (`facetStats`).
     #[param(example = "category")]
     #[schema(example = "category")]
     pub facets: Option<String>,
+    /// Values listed per keyword facet, most frequent first: 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, example = 10)]
+    #[schema(minimum = 1, maximum = 100, example = 10)]
+    #[validate(range(
+        min = 1,
+        max = 100,
+        message = "`maxValuesPerFacet` must be from 1 to 100"
+    ))]
+    pub max_values_per_facet: Option<usize>,
+    /// Comma-separated keyword facets counted *disjunctively*: as if the filter's
+    /// conditions on that facet alone (joined to the rest by AND) were not there, so a
+    /// page can offer the other values as OR choices. Counted whether or not `facets`
+    /// names them.
+    #[param(example = "category")]
+    #[schema(example = "category")]
+    pub disjunctive_facets: Option<String>,
     /// Comma-separated fields each hit's `document` (and `highlights`) keeps, up to 64;
     /// `*` or nothing keeps them all. Fields a document lacks are left out.
     #[param(example = "title,price", max_length = 2048)]
@@ -197,7 +214,13 @@ pub struct SearchRequest {
     pub limit: usize,
     pub offset: usize,
     pub filter: Option<Filter>,
+    /// Keyword facets to count and number facets to give the range of.
     pub facets: Vec<String>,
+    /// Values listed per keyword facet.
+    pub max_values_per_facet: usize,
+    /// Keyword facets counted under a filter of their own: the request's without its
+    /// conditions on the facet ([`Filter::without`]).
+    pub disjunctive: Vec<(String, Option<Filter>)>,
     /// The sort keys, in order; empty: by the ranking rules.
     pub sort: Vec<Sort>,
     /// The fields hits keep (`attributesToRetrieve`); `None`: all.
@@ -223,6 +246,8 @@ impl SearchRequest {
             offset: 0,
             filter: None,
             facets: Vec::new(),
+            max_values_per_facet: DEFAULT_FACET_VALUES,
+            disjunctive: Vec::new(),
             sort: Vec::new(),
             attributes: None,
             engine: Engine::Index,
@@ -283,7 +308,23 @@ impl SearchParams {
             )));
         }
         let filter = parse_filter(self.filter.as_deref(), schema)?;
-        let facets = parse_facets(self.facets.as_deref(), schema)?;
+        let facets = parse_facets("facets", self.facets.as_deref(), schema)?;
+        let disjunctive = parse_facets(
+            "disjunctiveFacets",
+            self.disjunctive_facets.as_deref(),
+            schema,
+        )?
+        .into_iter()
+        .map(|name| {
+            if schema.field(&name).map(|f| f.field_type) != Some(FieldType::Keyword) {
+                return Err(SearchRequestError::Facets(format!(
+                    "`disjunctiveFacets`: `{name}` is a number facet; only keyword facets have values to choose from"
+                )));
+            }
+            let own = filter.as_ref().and_then(|f| f.without(&name));
+            Ok((name, own))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
         let sort = parse_sort(self.sort.as_deref(), schema)?;
         let attributes = parse_attributes(self.attributes_to_retrieve.as_deref())?;
         let engine = self.engine.unwrap_or(Engine::Index);
@@ -315,6 +356,8 @@ impl SearchParams {
             offset,
             filter,
             facets,
+            max_values_per_facet: self.max_values_per_facet.unwrap_or(DEFAULT_FACET_VALUES),
+            disjunctive,
             sort,
             attributes,
             engine,
@@ -379,9 +422,13 @@ fn parse_filter(
 
 /// Most facet fields one search may count.
 pub const MAX_FACETS: usize = 20;
+/// Values listed per keyword facet unless `maxValuesPerFacet` says otherwise.
+pub const DEFAULT_FACET_VALUES: usize = 20;
 
-/// `facets`: comma-separated keyword fields declared `facet`.
+/// `facets` (or `disjunctiveFacets`, named by `parameter`): comma-separated fields
+/// declared `facet`, each once.
 fn parse_facets(
+    parameter: &str,
     raw: Option<&str>,
     schema: &CollectionSchema,
 ) -> Result<Vec<String>, SearchRequestError> {
@@ -393,22 +440,26 @@ fn parse_facets(
         .filter(|s| !s.is_empty())
     {
         match schema.field(name) {
-            Some(f) if f.facet && f.field_type == FieldType::Keyword => facets.push(f.name.clone()),
+            Some(f) if f.facet => {
+                if !facets.contains(&f.name) {
+                    facets.push(f.name.clone())
+                }
+            }
             Some(_) => {
                 return Err(SearchRequestError::Facets(format!(
-                    "`facets`: `{name}` is not a keyword field declared with \"facet\": true"
+                    "`{parameter}`: `{name}` is not declared with \"facet\": true"
                 )));
             }
             None => {
                 return Err(SearchRequestError::Facets(format!(
-                    "`facets`: unknown field `{}`",
+                    "`{parameter}`: unknown field `{}`",
                     truncate(name, 40)
                 )));
             }
         }
         if facets.len() > MAX_FACETS {
             return Err(SearchRequestError::Facets(format!(
-                "`facets`: at most {MAX_FACETS} fields"
+                "`{parameter}`: at most {MAX_FACETS} fields"
             )));
         }
     }
@@ -530,12 +581,14 @@ impl SearchRequest {
     /// out: it says when to answer, not what.
     pub fn fingerprint(&self) -> String {
         format!(
-            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}",
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}",
             normalize_query(&self.q),
             self.limit,
             self.offset,
             self.filter,
             self.facets,
+            self.max_values_per_facet,
+            self.disjunctive,
             self.sort,
             self.typos,
             self.prefix,
@@ -561,6 +614,16 @@ pub struct Hit {
     pub highlights: BTreeMap<String, String>,
 }
 
+/// The range of a number facet over the matching documents.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FacetStats {
+    pub min: f64,
+    pub max: f64,
+    /// Matching documents with a value.
+    pub count: u64,
+}
+
 /// A value of a facet and how many matching documents have it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -577,6 +640,7 @@ pub struct FacetCount {
               "highlights": {"title": "Acme <mark>wireless</mark> <mark>headph</mark>ones"}}],
     "total": 1, "offset": 0, "limit": 20,
     "facets": {"category": [{"value": "audio", "count": 1}]},
+    "facetStats": {"price": {"min": 59.0, "max": 59.0, "count": 1}},
     "engine": "index", "tookMs": 0.42, "cache": "miss"
 }))]
 pub struct SearchResponse {
@@ -585,9 +649,14 @@ pub struct SearchResponse {
     pub total: u64,
     pub offset: usize,
     pub limit: usize,
-    /// Counts per value of each requested facet (the 20 most frequent); `index` engine only.
+    /// Counts per value of each requested keyword facet (the most frequent first, up to
+    /// `maxValuesPerFacet`); `index` engine only.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub facets: BTreeMap<String, Vec<FacetCount>>,
+    /// Min, max and count of each requested number facet over the matching documents
+    /// (none when no match has a value); `index` engine only.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub facet_stats: BTreeMap<String, FacetStats>,
     pub engine: Engine,
     /// The query words every hit matches (normalized): all of them, unless the
     /// matching strategy had to drop some to fill the page. `index` engine only.

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::schema::{CollectionSchema, FieldType};
-use crate::search::filter::{Filter, Op, Value as FilterValue};
+use crate::search::filter::{Filter, Op, Presence, Value as FilterValue};
 use crate::search::{Engine, Hit, SearchRequest, SearchResponse, SortBy, SortOrder};
 
 /// The `tsvector` of a collection's documents. Field names are inlined (they match
@@ -140,6 +140,19 @@ pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
             builder.push("NOT coalesce((");
             push_filter(builder, inner);
             builder.push("), false)");
+        }
+        Filter::Is { field, check } => {
+            match check {
+                Presence::Exists => builder.push("(body ? ").push_bind(field.clone()).push(")"),
+                Presence::Null => builder
+                    .push("coalesce(body -> ")
+                    .push_bind(field.clone())
+                    .push(" = 'null'::jsonb, false)"),
+                Presence::Empty => builder
+                    .push("coalesce(body -> ")
+                    .push_bind(field.clone())
+                    .push(" IN ('\"\"'::jsonb, '[]'::jsonb, '{}'::jsonb), false)"),
+            };
         }
         Filter::Compare {
             field,
@@ -345,6 +358,7 @@ pub async fn search(
         offset: request.offset,
         limit: request.limit,
         facets: BTreeMap::new(),
+        facet_stats: BTreeMap::new(),
         took_ms: (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         matched_words: None,
         engine: request.engine,

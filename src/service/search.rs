@@ -144,6 +144,11 @@ impl App {
         let mut request = params.validate(schema)?;
         if let Some(tenant) = tenant {
             request.filter = Some(with_tenant(request.filter.take(), tenant, schema)?);
+            // A disjunctive facet drops the request's conditions on itself, never the
+            // tenant's: each facet's own filter gets the tenant's joined as well.
+            for (_, own) in &mut request.disjunctive {
+                *own = Some(with_tenant(own.take(), tenant, schema)?);
+            }
         }
         tracing::Span::current().record("engine", request.engine.as_str());
         match request.engine {

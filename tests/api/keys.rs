@@ -350,6 +350,22 @@ async fn a_tenant_token_searches_only_its_tenants_documents() {
     )
     .await;
     assert_eq!(ids(&json_body(escape).await), ["a1", "a2"]);
+    // A disjunctive facet drops the request's own conditions on `category`, not the
+    // token's: globex is never counted.
+    let facets = as_key(
+        &app,
+        reqwest::Method::POST,
+        "/v1/collections/products/search",
+        Some(&token),
+        Some(json!({"q": "lamp", "filter": "category = acme", "disjunctiveFacets": "category"})),
+    )
+    .await;
+    let facets = json_body(facets).await;
+    assert_eq!(
+        facets["facets"]["category"],
+        json!([{"value": "acme", "count": 2}]),
+        "{facets}"
+    );
     for engine in ["ilike", "fts"] {
         let response = as_key(
             &app,

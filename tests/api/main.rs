@@ -10,6 +10,8 @@ mod config;
 mod crash;
 mod documents;
 mod errors;
+mod facets;
+mod filters;
 mod health;
 mod helpers;
 mod hostile_input;
