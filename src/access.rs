@@ -92,6 +92,28 @@ pub struct Grant {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// How far a request's key reaches, for the routes that name their collections in the
+/// body (multi-search), which the key check cannot see: set by the key check on every
+/// request it lets through, so a handler that requires it fails closed if it is
+/// missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The admin key, no admin key configured, or an open read.
+    Everything,
+    /// An API key (or a tenant token's key): its grant.
+    Grant(Grant),
+}
+
+impl Reach {
+    /// Whether `action` on `collection` is within reach.
+    pub fn allows(&self, action: Action, collection: &str, now: DateTime<Utc>) -> bool {
+        match self {
+            Reach::Everything => true,
+            Reach::Grant(grant) => grant.allows(action, Some(collection), now).is_ok(),
+        }
+    }
+}
+
 /// Why a key may not do something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {

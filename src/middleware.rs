@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::access::{Action, Denied};
+use crate::access::{Action, Denied, Grant, Reach};
 use crate::error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, ErrorResponse};
 use crate::state::AppState;
 
@@ -246,6 +246,8 @@ fn needs(method: &Method, route: &str) -> Option<Needs> {
         | "/v1/collections/{name}/documents:import"
         | "/v1/collections/{name}/documents:delete" => Action::DocumentsWrite,
         SEARCH_ROUTE | "/v1/collections/{name}/suggest" => Action::Search,
+        // Each search's collection is checked by the handler, against the key's grant.
+        "/v1/multi-search" => Action::Search,
         _ if route.starts_with("/v1/") || route == "/v1" => return Some(Needs::Unlisted),
         _ => return None,
     };
@@ -299,6 +301,7 @@ async fn with_tenant_token(
             request
                 .extensions_mut()
                 .insert(crate::access::TenantFilter(claims.filter));
+            request.extensions_mut().insert(Reach::Grant(grant));
             next.run(request).await
         }
         Err(Denied::Expired) => unauthorized(),
@@ -322,7 +325,7 @@ async fn with_tenant_token(
 /// so), and keys can't be managed.
 pub async fn require_api_key(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let route = request
@@ -339,15 +342,20 @@ pub async fn require_api_key(
                 ApiError::Forbidden("managing keys: set SIFT_API_KEY, the admin key, first".into())
                     .into_response()
             }
-            Needs::Action(_) | Needs::Unlisted => next.run(request).await,
+            Needs::Action(_) | Needs::Unlisted => {
+                request.extensions_mut().insert(Reach::Everything);
+                next.run(request).await
+            }
         };
     }
     if is_admin(&state, presented.as_deref()) {
+        request.extensions_mut().insert(Reach::Everything);
         return next.run(request).await;
     }
     let Some(given) = presented else {
         return match needs {
             Needs::Action(action) if action.is_read() && !state.config.require_key_for_reads => {
+                request.extensions_mut().insert(Reach::Everything);
                 next.run(request).await
             }
             _ => unauthorized(),
@@ -374,7 +382,12 @@ pub async fn require_api_key(
     };
     let collection = collection_of(request.uri().path());
     match grant.allows(action, collection, chrono::Utc::now()) {
-        Ok(()) => next.run(request).await,
+        Ok(()) => {
+            request
+                .extensions_mut()
+                .insert(Reach::Grant(Grant::clone(&grant)));
+            next.run(request).await
+        }
         Err(Denied::Expired) => unauthorized(),
         Err(Denied::NotAllowed) => {
             let what = match collection {

@@ -9,6 +9,7 @@
 //! | `/v1/collections/{name}/documents:import` | [`import`] |
 //! | `/v1/collections/{name}/search` | [`search`] |
 //! | `/v1/collections/{name}/suggest` | [`suggest`] |
+//! | `/v1/multi-search` | [`multi_search`] |
 //! | `/v1/collections/{name}/reindex` | [`reindex`] |
 //! | `/live`, `/ready`, `/health` | [`health`] |
 //! | `/metrics` | [`metrics`] |
@@ -20,6 +21,7 @@ pub mod health;
 pub mod import;
 pub mod keys;
 pub mod metrics;
+pub mod multi_search;
 pub mod page;
 pub mod reindex;
 pub mod search;
@@ -109,6 +111,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::delete_documents))
         .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(suggest::suggest))
+        .routes(routes!(multi_search::multi_search))
         .routes(routes!(reindex::reindex))
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::get_key, keys::delete_key))

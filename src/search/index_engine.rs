@@ -263,6 +263,7 @@ fn substring_search(
             matching.push(Hit {
                 id,
                 score: None,
+                ranking_score: None,
                 document,
                 highlights: BTreeMap::new(),
             });
@@ -358,16 +359,20 @@ pub fn search(
             let addresses = ranked
                 .hits
                 .into_iter()
+                .zip(ranked.ranking_scores)
                 .skip(request.offset)
-                .map(|(s, a)| (Some(s), a))
+                .map(|((s, a), r)| (Some(s), Some(r), a))
                 .collect();
             (addresses, count)
         }
         [] => {
             // No words: every document (or every filtered one) scores the same.
             let (top, count) = searcher.search(&full_query(), &(window.order_by_score(), Count))?;
-            let addresses: Vec<(Option<f32>, DocAddress)> =
-                top.into_iter().map(|(s, a)| (Some(s), a)).collect();
+            // Every rule gives every document its best: the ranking score is 1.
+            let addresses: Vec<(Option<f32>, Option<f64>, DocAddress)> = top
+                .into_iter()
+                .map(|(s, a)| (Some(s), Some(1.0), a))
+                .collect();
             (addresses, count as u64)
         }
         keys => {
@@ -391,7 +396,9 @@ pub fn search(
                     let (top, count) =
                         searcher.search(&full_query(), &(window.order_by($keys), Count))?;
                     (
-                        top.into_iter().map(|(_, a)| (None, a)).collect::<Vec<_>>(),
+                        top.into_iter()
+                            .map(|(_, a)| (None, None, a))
+                            .collect::<Vec<_>>(),
                         count as u64,
                     )
                 }};
@@ -431,7 +438,7 @@ pub fn search(
     let mut highlighter = Highlighter::new(index.normalizer(), index.analyzer());
     let text_fields = index.text_field_names();
     let mut hits = Vec::with_capacity(addresses.len());
-    for (score, address) in addresses {
+    for (score, ranking_score, address) in addresses {
         let doc: TantivyDocument = searcher.doc(address)?;
         let (id, document) = index.stored(&doc);
         let mut highlights = BTreeMap::new();
@@ -456,6 +463,7 @@ pub fn search(
         hits.push(Hit {
             id,
             score,
+            ranking_score: ranking_score.filter(|_| request.show_ranking_score),
             document,
             highlights,
         });

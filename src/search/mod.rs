@@ -133,6 +133,10 @@ pub struct SearchParams {
     /// default: the collection's setting (`frequency` unless changed).
     #[param(inline)]
     pub matching_strategy: Option<MatchingStrategy>,
+    /// Give each hit its `rankingScore`: the ranking rules' verdict as one number in
+    /// (0, 1], comparable across queries and collections (default false). `index`
+    /// engine, ranked by the rules; not with `sort`.
+    pub show_ranking_score: Option<bool>,
 }
 
 /// How the words of `q` match.
@@ -234,6 +238,8 @@ pub struct SearchRequest {
     pub substring: bool,
     /// The request's matching strategy; `None`: the collection's.
     pub matching_strategy: Option<MatchingStrategy>,
+    /// Hits carry their ranking score.
+    pub show_ranking_score: bool,
 }
 
 impl SearchRequest {
@@ -257,6 +263,7 @@ impl SearchRequest {
             after: None,
             substring: false,
             matching_strategy: None,
+            show_ranking_score: false,
         }
     }
 }
@@ -366,6 +373,7 @@ impl SearchParams {
             highlight,
             after,
             matching_strategy: self.matching_strategy,
+            show_ranking_score: self.show_ranking_score.unwrap_or(false),
         })
     }
 }
@@ -581,7 +589,7 @@ impl SearchRequest {
     /// out: it says when to answer, not what.
     pub fn fingerprint(&self) -> String {
         format!(
-            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}",
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}",
             normalize_query(&self.q),
             self.limit,
             self.offset,
@@ -596,6 +604,7 @@ impl SearchRequest {
             self.substring,
             self.matching_strategy,
             self.attributes,
+            self.show_ranking_score,
         )
     }
 }
@@ -607,6 +616,10 @@ pub struct Hit {
     pub id: String,
     /// Relevance (higher is better); `null` when sorted by a field or by date.
     pub score: Option<f32>,
+    /// With `showRankingScore`: the ranking rules' verdict in (0, 1], 1 the best any
+    /// rule gives; the same scale in every query and collection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking_score: Option<f64>,
     #[schema(value_type = Object)]
     pub document: Value,
     /// Text fields with the matched words marked, by field name.

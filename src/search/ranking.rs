@@ -262,6 +262,8 @@ fn drop_order(strategy: MatchingStrategy, frequencies: &[u64]) -> Vec<usize> {
 /// visited.
 pub struct Ranked {
     pub hits: Vec<(f32, DocAddress)>,
+    /// Each hit's ranking score (see [`ranking_score`]), in the order of `hits`.
+    pub ranking_scores: Vec<f64>,
     pub total: u64,
     /// Which query words every hit matches (indexes into the plan's words): all of
     /// them unless words were dropped.
@@ -437,11 +439,87 @@ pub fn rank_with(
         previous = Some(matching);
         kept.retain(|&w| w != drops[step]);
     }
+    let scale = Scale {
+        words: n as u32,
+        text_fields: ranks.len() as u32,
+    };
     Ok(Ranked {
+        ranking_scores: ranked
+            .iter()
+            .map(|c| ranking_score(c, rules, scale))
+            .collect(),
         hits: ranked.into_iter().map(|c| (c.score, c.address)).collect(),
         total,
         kept_words: matched,
     })
+}
+
+/// What a ranking score is out of: the query's words and the collection's text fields.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    words: u32,
+    text_fields: u32,
+}
+
+/// A candidate's ranking score, in (0, 1]: the rules in order, as digits of one number.
+/// Each rule places the candidate on its own scale (`rank` of `levels`, the best being
+/// `levels`), and a rule counts for less than the smallest step of the rule before it, so
+/// the scores order candidates as the rules do, and they mean the same in any query
+/// of any collection: 1 is the best any rule can give (all words, no typos, the field
+/// *is* the query...). BM25 has no top: it counts last, as `s / (s + 10)`. Field rules
+/// (`popularity:desc`) have no scale and don't count, as sort rules don't in
+/// Meilisearch's ranking score, the idea this follows.
+fn ranking_score(c: &Candidate, rules: &[Rule], scale: Scale) -> f64 {
+    let n = scale.words.max(1);
+    // Per rule: (rank, levels), 1 the worst rank and `levels` the best.
+    let mut digits: Vec<(u32, u32)> = Vec::with_capacity(rules.len() + 1);
+    // BM25's share of the last step, when `score` is a rule.
+    let mut tail = None;
+    for rule in rules {
+        match rule {
+            Rule::Words => digits.push((n - (c.bucket as u32).min(n - 1), n)),
+            Rule::Typo => {
+                let most = 2 * n;
+                digits.push((most + 1 - c.typos.min(most), most + 1))
+            }
+            Rule::Proximity => {
+                let most = MAX_PROXIMITY * (n - 1);
+                digits.push((most + 1 - c.proximity.min(most), most + 1))
+            }
+            Rule::Attribute => {
+                let most = scale.text_fields.saturating_sub(1) * n;
+                digits.push((most + 1 - c.attribute.min(most), most + 1));
+                let latest = MAX_POSITION * n;
+                digits.push((latest + 1 - c.position.min(latest), latest + 1));
+            }
+            Rule::Exactness => {
+                // Neither (1); begins, then is, each by field importance (2 to 513).
+                let levels = 2 + (HEAD_EQUAL + 255 - HEAD_BEGINS);
+                let start = match c.start.checked_sub(HEAD_BEGINS) {
+                    Some(above) => 2 + above.min(levels - 2),
+                    None => 1,
+                };
+                digits.push((start, levels));
+                digits.push((c.exact.min(n) + 1, n + 1));
+            }
+            Rule::Score => {
+                digits.push((1 + u32::from(c.typed_exact), 2));
+                let bm25 = f64::from(c.score.max(0.0));
+                tail = Some(bm25 / (bm25 + 10.0));
+                break;
+            }
+            Rule::Field { .. } => {}
+        }
+    }
+    // A number in mixed radix, in integers so that the best is exactly 1.
+    let (mut rank, mut of) = (0u128, 1u128);
+    for (r, levels) in digits {
+        let levels = u128::from(levels.max(1));
+        rank = rank.saturating_mul(levels) + u128::from(r.max(1) - 1).min(levels - 1);
+        of = of.saturating_mul(levels);
+    }
+    // The last step: BM25's share of it, or all of it (best on every rule scores 1).
+    (rank as f64 + tail.unwrap_or(1.0)) / of as f64
 }
 
 /// The `wanted` best documents of a bucket by score, per segment in doc order.
@@ -886,6 +964,63 @@ fn field_columns(reader: &SegmentReader, rules: &[Rule]) -> Vec<Column> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod ranking_scores {
+        use super::*;
+        use proptest::prelude::*;
+
+        const WORDS: u32 = 3;
+        const FIELDS: u32 = 2;
+
+        fn candidate() -> impl Strategy<Value = Candidate> {
+            (
+                0..WORDS as usize,
+                0..=2 * WORDS,
+                0..=MAX_PROXIMITY * (WORDS - 1),
+                0..=(FIELDS - 1) * WORDS,
+                prop_oneof![
+                    Just(0u32),
+                    (0u32..255).prop_map(|i| HEAD_BEGINS + i),
+                    (0u32..255).prop_map(|i| HEAD_EQUAL + i)
+                ],
+                0..=WORDS,
+                0.0f32..40.0,
+            )
+                .prop_map(
+                    |(bucket, typos, proximity, attribute, start, exact, score)| Candidate {
+                        address: DocAddress::new(0, 0),
+                        bucket,
+                        typos,
+                        proximity,
+                        attribute,
+                        position: 0,
+                        start,
+                        exact,
+                        typed_exact: false,
+                        score,
+                        values: Vec::new(),
+                    },
+                )
+        }
+
+        proptest! {
+            /// The score orders candidates as the rules do (ties may merge), stays in
+            /// (0, 1], and is 1 for a candidate best on every rule but BM25's.
+            #[test]
+            fn ranking_scores_follow_the_rules(a in candidate(), b in candidate()) {
+                let rules = [Rule::Words, Rule::Typo, Rule::Exactness, Rule::Proximity, Rule::Attribute, Rule::Score];
+                let scale = Scale { words: WORDS, text_fields: FIELDS };
+                let (x, y) = (ranking_score(&a, &rules, scale), ranking_score(&b, &rules, scale));
+                prop_assert!(x > 0.0 && x <= 1.0, "{x}");
+                if compare(&a, &b, &rules) == Ordering::Less {
+                    prop_assert!(x >= y, "{a:?} {x} ranks before {b:?} {y}");
+                }
+                let rules = &rules[..5];
+                let best = Candidate { bucket: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + 255, exact: WORDS, ..a.clone() };
+                prop_assert_eq!(ranking_score(&best, rules, scale), 1.0);
+            }
+        }
+    }
 
     #[test]
     fn proximity_counts_distance_order_and_fields() {

@@ -347,6 +347,7 @@ pub async fn search(
         .map(|(id, body, score)| Hit {
             id,
             score,
+            ranking_score: None,
             document: body.0,
             highlights: BTreeMap::new(),
         })

@@ -6,6 +6,7 @@
 //! * [`documents`]: the document writes (each followed by one after-write step) and
 //!   reads through the caches.
 //! * [`import`]: streamed NDJSON imports in batched upserts.
+//! * [`multi_search`]: several searches at once, or merged into one list.
 //! * [`search`]: search and suggest: validation, the consistency wait, the caches and
 //!   the bounded queue in front of the blocking pool.
 
@@ -13,6 +14,7 @@ pub mod collections;
 pub mod documents;
 pub mod import;
 pub mod keys;
+pub mod multi_search;
 pub mod search;
 
 /// Milliseconds since `started`, to the microsecond.

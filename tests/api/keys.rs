@@ -278,6 +278,51 @@ async fn without_an_admin_key_keys_cannot_be_managed_and_bad_requests_are_400() 
 }
 
 #[tokio::test]
+async fn a_multi_search_needs_search_on_every_collection_it_names() {
+    let app = setup(|config| config.require_key_for_reads = true).await;
+    let key = create_key(
+        &app,
+        json!({"name": "eu", "actions": ["search"], "collections": ["shop-*"]}),
+    )
+    .await;
+    let key = key["key"].as_str().expect("key");
+    let searches = |names: &[&str]| json!({"queries": names.iter().map(|n| json!({"collection": n, "q": "lamp"})).collect::<Vec<_>>()});
+    let allowed = as_key(
+        &app,
+        reqwest::Method::POST,
+        "/v1/multi-search",
+        Some(key),
+        Some(searches(&["shop-eu", "shop-eu"])),
+    )
+    .await;
+    assert_eq!(allowed.status(), 200);
+    let refused = as_key(
+        &app,
+        reqwest::Method::POST,
+        "/v1/multi-search",
+        Some(key),
+        Some(searches(&["shop-eu", "blog"])),
+    )
+    .await;
+    let body = assert_error(refused, 403, "forbidden").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("queries[1]") && m.contains("blog")),
+        "{body}"
+    );
+    let anonymous = as_key(
+        &app,
+        reqwest::Method::POST,
+        "/v1/multi-search",
+        None,
+        Some(searches(&["shop-eu"])),
+    )
+    .await;
+    assert_error(anonymous, 401, "unauthorized").await;
+}
+
+#[tokio::test]
 async fn a_tenant_token_searches_only_its_tenants_documents() {
     use sift::access::{TenantClaims, sign_token};
     let app = setup(|_| {}).await;
@@ -350,6 +395,15 @@ async fn a_tenant_token_searches_only_its_tenants_documents() {
     )
     .await;
     assert_eq!(ids(&json_body(escape).await), ["a1", "a2"]);
+    let several = as_key(
+        &app,
+        reqwest::Method::POST,
+        "/v1/multi-search",
+        Some(&token),
+        Some(json!({"queries": [{"collection": "products", "q": "lamp", "filter": "category = globex OR category = acme"}]})),
+    )
+    .await;
+    assert_eq!(ids(&json_body(several).await["results"][0]), ["a1", "a2"]);
     // A disjunctive facet drops the request's own conditions on `category`, not the
     // token's: globex is never counted.
     let facets = as_key(

@@ -19,6 +19,7 @@ mod import;
 mod indexing;
 mod keys;
 mod migrations;
+mod multi_search;
 mod observability;
 mod openapi;
 mod overload;
