@@ -19,10 +19,10 @@ use crate::schema::FieldType;
 use crate::search::filter::{Filter, Op, Value as FilterValue};
 use crate::search::highlight::Highlighter;
 use crate::search::query::{self, Matching};
-use crate::search::ranking;
 use crate::search::{
     Engine, FacetCount, FacetStats, Hit, SearchRequest, SearchResponse, SortBy, SortOrder,
 };
+use crate::search::{distinct, ranking};
 
 fn term_of(field: Field, value: &FilterValue) -> Term {
     match value {
@@ -288,6 +288,16 @@ fn substring_search(
     })
 }
 
+/// Most hits a `distinct` search looks through for a page of groups.
+pub const MAX_DISTINCT_WINDOW: usize = 10_000;
+
+fn is_keyword(index: &CollectionIndex, field: &str) -> bool {
+    matches!(
+        index.fields.declared.get(field),
+        Some((FieldType::Keyword, _))
+    )
+}
+
 /// What restricts the matches besides the words: the filter and the phrases in quotes.
 fn restriction(
     index: &CollectionIndex,
@@ -331,86 +341,111 @@ pub fn search(
         None => plan.query(),
     };
     let built = started.elapsed();
-    let window = TopDocs::with_limit(request.limit).and_offset(request.offset);
-    let mut matched_words = None;
-
-    let (addresses, total) = match request.sort.as_slice() {
-        [] if !plan.words.is_empty() => {
-            let strategy = request
-                .matching_strategy
-                .unwrap_or(index.spec.settings.matching_strategy);
-            let ranked = ranking::rank(
-                index,
-                &searcher,
-                &plan,
-                filter.as_deref(),
-                request.offset + request.limit,
-                strategy,
-                &ranking::rules_of(index),
-            )?;
-            let count = ranked.total;
-            matched_words = Some(
-                ranked
-                    .kept_words
-                    .iter()
-                    .filter_map(|&w| plan.texts.get(w).cloned())
-                    .collect(),
-            );
-            let addresses = ranked
-                .hits
-                .into_iter()
-                .zip(ranked.ranking_scores)
-                .skip(request.offset)
-                .map(|((s, a), r)| (Some(s), Some(r), a))
-                .collect();
-            (addresses, count)
-        }
-        [] => {
-            // No words: every document (or every filtered one) scores the same.
-            let (top, count) = searcher.search(&full_query(), &(window.order_by_score(), Count))?;
-            // Every rule gives every document its best: the ranking score is 1.
-            let addresses: Vec<(Option<f32>, Option<f64>, DocAddress)> = top
-                .into_iter()
-                .map(|(s, a)| (Some(s), Some(1.0), a))
-                .collect();
-            (addresses, count as u64)
-        }
-        keys => {
-            // Each key by its fast field (or the BM25 score), then the id: ties go to
-            // the lower id. Keys are known at run time, hence the type-erased values;
-            // the nested pairs are how tantivy chains sort keys.
-            let key = |sort: &crate::search::Sort| {
-                let order = match sort.order {
-                    SortOrder::Asc => Order::Asc,
-                    SortOrder::Desc => Order::Desc,
-                };
-                let by = match &sort.by {
-                    SortBy::Field { name, .. } => SortByErasedType::for_field(user_field(name)),
-                    SortBy::Score => SortByErasedType::for_score(),
-                };
-                (by, order)
-            };
-            let id = (SortByErasedType::for_field("_id"), Order::Asc);
-            macro_rules! by {
-                ($keys:expr) => {{
-                    let (top, count) =
-                        searcher.search(&full_query(), &(window.order_by($keys), Count))?;
-                    (
-                        top.into_iter()
-                            .map(|(_, a)| (None, None, a))
-                            .collect::<Vec<_>>(),
-                        count as u64,
-                    )
-                }};
+    // The best `wanted` hits from the first, with the total and the words every hit
+    // matches (when words were ranked).
+    type Found = (
+        Vec<(Option<f32>, Option<f64>, DocAddress)>,
+        u64,
+        Option<Vec<usize>>,
+    );
+    let fetch = |wanted: usize| -> Result<Found, SearchError> {
+        let window = TopDocs::with_limit(wanted.max(1));
+        Ok(match request.sort.as_slice() {
+            [] if !plan.words.is_empty() => {
+                let strategy = request
+                    .matching_strategy
+                    .unwrap_or(index.spec.settings.matching_strategy);
+                let ranked = ranking::rank(
+                    index,
+                    &searcher,
+                    &plan,
+                    filter.as_deref(),
+                    wanted,
+                    strategy,
+                    &ranking::rules_of(index),
+                )?;
+                let addresses = ranked
+                    .hits
+                    .into_iter()
+                    .zip(ranked.ranking_scores)
+                    .map(|((s, a), r)| (Some(s), Some(r), a))
+                    .collect();
+                (addresses, ranked.total, Some(ranked.kept_words))
             }
-            match keys {
-                [a] => by!((key(a), id)),
-                [a, b] => by!((key(a), (key(b), id))),
-                [a, b, c, ..] => by!((key(a), (key(b), (key(c), id)))),
-                [] => unreachable!("an empty sort is relevance, above"),
+            [] => {
+                // No words: every document (or every filtered one) scores the same.
+                let (top, count) =
+                    searcher.search(&full_query(), &(window.order_by_score(), Count))?;
+                // Every rule gives every document its best: the ranking score is 1.
+                let addresses = top
+                    .into_iter()
+                    .map(|(s, a)| (Some(s), Some(1.0), a))
+                    .collect();
+                (addresses, count as u64, None)
+            }
+            keys => {
+                // Each key by its fast field (or the BM25 score), then the id: ties go
+                // to the lower id. Keys are known at run time, hence the type-erased
+                // values; the nested pairs are how tantivy chains sort keys.
+                let key = |sort: &crate::search::Sort| {
+                    let order = match sort.order {
+                        SortOrder::Asc => Order::Asc,
+                        SortOrder::Desc => Order::Desc,
+                    };
+                    let by = match &sort.by {
+                        SortBy::Field { name, .. } => SortByErasedType::for_field(user_field(name)),
+                        SortBy::Score => SortByErasedType::for_score(),
+                    };
+                    (by, order)
+                };
+                let id = (SortByErasedType::for_field("_id"), Order::Asc);
+                macro_rules! by {
+                    ($keys:expr) => {{
+                        let (top, count) =
+                            searcher.search(&full_query(), &(window.order_by($keys), Count))?;
+                        (
+                            top.into_iter()
+                                .map(|(_, a)| (None, None, a))
+                                .collect::<Vec<_>>(),
+                            count as u64,
+                            None,
+                        )
+                    }};
+                }
+                match keys {
+                    [a] => by!((key(a), id)),
+                    [a, b] => by!((key(a), (key(b), id))),
+                    [a, b, c, ..] => by!((key(a), (key(b), (key(c), id)))),
+                    [] => unreachable!("an empty sort is relevance, above"),
+                }
+            }
+        })
+    };
+    let need = request.offset + request.limit;
+    let (mut addresses, mut total, kept_words) = match request.distinct.as_deref() {
+        None => fetch(need)?,
+        Some(field) => {
+            // More hits than the page, until the page has that many groups or nothing
+            // more matches; bounded, so a field with few values can't make it unbounded.
+            let mut wanted = need * 4;
+            loop {
+                let (found, total, kept) = fetch(wanted)?;
+                let exhausted = found.len() < wanted;
+                let firsts = distinct::first_of_each(&searcher, field, found, |h| h.2);
+                if firsts.len() >= need || exhausted || wanted >= MAX_DISTINCT_WINDOW {
+                    break (firsts, total, kept);
+                }
+                wanted = (wanted * 4).min(MAX_DISTINCT_WINDOW);
             }
         }
     };
+    addresses.drain(..request.offset.min(addresses.len()));
+    addresses.truncate(request.limit);
+    let matched_words: Option<Vec<String>> = kept_words.as_ref().map(|kept| {
+        kept.iter()
+            .filter_map(|&w| plan.texts.get(w).cloned())
+            .collect()
+    });
     // Facets under the request's filter in one pass; a disjunctive facet whose filter
     // differs (the request's filter has conditions on it) in a pass of its own.
     let mut facets = Facets::default();
@@ -424,14 +459,80 @@ pub fn search(
             apart.push((name.as_str(), own));
         }
     }
+    // With `distinct`, the total and the keyword facets count groups: over the matches
+    // of the words every hit matches (the same documents `total` counts without it).
+    let groups = match request.distinct.as_deref() {
+        None => None,
+        Some(field) => {
+            let matches = match &kept_words {
+                Some(kept) => plan.query_of(kept),
+                None => plan.query(),
+            };
+            let matches = match &filter {
+                Some(filter) => query::with_filter(matches, filter.box_clone()),
+                None => matches,
+            };
+            let keyword_facets = together
+                .iter()
+                .filter(|f| is_keyword(index, f))
+                .map(|f| f.to_string())
+                .collect();
+            let groups = searcher.search(
+                &*matches,
+                &distinct::GroupCount {
+                    field: field.to_owned(),
+                    facets: keyword_facets,
+                },
+            )?;
+            total = groups.total;
+            Some(groups)
+        }
+    };
+
     let values = request.max_values_per_facet;
-    facets.count(index, &searcher, &*full_query(), &together, values)?;
-    for (name, own) in apart {
-        let query = match restriction(index, &plan, own.as_ref()) {
-            Some(own) => query::with_filter(plan.query(), own),
-            None => plan.query(),
-        };
-        facets.count(index, &searcher, &*query, &[name], values)?;
+    match (request.distinct.as_deref(), groups) {
+        (Some(field), Some(groups)) => {
+            // Keyword facets by group; number facets as ever (their range is the same).
+            for (name, counts) in groups.facets {
+                facets
+                    .counts
+                    .insert(name, counts.into_iter().take(values).collect());
+            }
+            let numbers: Vec<&str> = together
+                .iter()
+                .copied()
+                .filter(|f| !is_keyword(index, f))
+                .collect();
+            facets.count(index, &searcher, &*full_query(), &numbers, values)?;
+            for (name, own) in apart {
+                let query = match restriction(index, &plan, own.as_ref()) {
+                    Some(own) => query::with_filter(plan.query(), own),
+                    None => plan.query(),
+                };
+                let mut counted = searcher.search(
+                    &*query,
+                    &distinct::GroupCount {
+                        field: field.to_owned(),
+                        facets: vec![name.to_owned()],
+                    },
+                )?;
+                if let Some(counts) = counted.facets.remove(name) {
+                    facets
+                        .counts
+                        .insert(name.to_owned(), counts.into_iter().take(values).collect());
+                }
+            }
+        }
+        _ => {
+            facets.count(index, &searcher, &*full_query(), &together, values)?;
+            for (name, own) in apart {
+                let query = match restriction(index, &plan, own.as_ref()) {
+                    Some(own) => query::with_filter(plan.query(), own),
+                    None => plan.query(),
+                };
+                facets.count(index, &searcher, &*query, &[name], values)?;
+            }
+        }
     }
 
     let searched = started.elapsed();

@@ -1,6 +1,7 @@
 //! Search: one request shape, answered by the index (tantivy) or, for comparison, by
 //! PostgreSQL (`ilike`, `fts`), in one response shape.
 //!
+//! * [`distinct`]: the best hit per value of a field, and counts of those groups.
 //! * [`filter`]: the `filter` language, parsed and checked against the schema.
 //! * [`query`]: the query string as a tantivy query (BM25, typos, prefix, synonyms).
 //! * [`highlight`]: matched words marked in the returned fields.
@@ -8,6 +9,7 @@
 //! * [`index_engine`]: running a search on a collection's index.
 //! * [`sql_engine`]: the same search as `ILIKE` or Postgres full-text search.
 
+pub mod distinct;
 pub mod filter;
 pub mod highlight;
 pub mod index_engine;
@@ -133,6 +135,12 @@ pub struct SearchParams {
     /// default: the collection's setting (`frequency` unless changed).
     #[param(inline)]
     pub matching_strategy: Option<MatchingStrategy>,
+    /// A keyword field: keep only the best hit per value of it (one product per family).
+    /// `total` and the keyword facets then count those groups; a document without a
+    /// value is a group of its own. `index` engine.
+    #[param(example = "category")]
+    #[schema(example = "category")]
+    pub distinct: Option<String>,
     /// Give each hit its `rankingScore`: the ranking rules' verdict as one number in
     /// (0, 1], comparable across queries and collections (default false). `index`
     /// engine, ranked by the rules; not with `sort`.
@@ -240,6 +248,8 @@ pub struct SearchRequest {
     pub matching_strategy: Option<MatchingStrategy>,
     /// Hits carry their ranking score.
     pub show_ranking_score: bool,
+    /// The keyword field hits are grouped by: one hit per value.
+    pub distinct: Option<String>,
 }
 
 impl SearchRequest {
@@ -264,6 +274,7 @@ impl SearchRequest {
             substring: false,
             matching_strategy: None,
             show_ranking_score: false,
+            distinct: None,
         }
     }
 }
@@ -356,7 +367,30 @@ impl SearchParams {
                 "`sort` cannot be combined with `match=substring`".into(),
             ));
         }
+        let distinct = match self.distinct.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => match schema.field(name) {
+                Some(f) if f.field_type == FieldType::Keyword => Some(f.name.clone()),
+                Some(_) => {
+                    return Err(SearchRequestError::Parameter(format!(
+                        "`distinct`: `{name}` is not a keyword field"
+                    )));
+                }
+                None => {
+                    return Err(SearchRequestError::Parameter(format!(
+                        "`distinct`: unknown field `{}`",
+                        truncate(name, 40)
+                    )));
+                }
+            },
+        };
+        if distinct.is_some() && (engine != Engine::Index || substring) {
+            return Err(SearchRequestError::Parameter(
+                "`distinct` is for `engine=index` with `match=words`".into(),
+            ));
+        }
         Ok(SearchRequest {
+            distinct,
             substring,
             q,
             limit,
@@ -589,7 +623,7 @@ impl SearchRequest {
     /// out: it says when to answer, not what.
     pub fn fingerprint(&self) -> String {
         format!(
-            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}",
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}\u{1f}distinct={:?}",
             normalize_query(&self.q),
             self.limit,
             self.offset,
@@ -605,6 +639,7 @@ impl SearchRequest {
             self.matching_strategy,
             self.attributes,
             self.show_ranking_score,
+            self.distinct,
         )
     }
 }
@@ -658,7 +693,7 @@ pub struct FacetCount {
 }))]
 pub struct SearchResponse {
     pub hits: Vec<Hit>,
-    /// Every matching document, on all pages (exact).
+    /// Every matching document, on all pages (exact); with `distinct`, every group.
     pub total: u64,
     pub offset: usize,
     pub limit: usize,

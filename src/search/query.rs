@@ -365,7 +365,18 @@ pub fn phrases(text: &str) -> (Vec<&str>, String) {
 impl QueryPlan {
     /// The query's meaning as one tantivy query: the conjunction of each word's union.
     pub fn query(&self) -> Box<dyn Query> {
-        let mut required: Vec<Box<dyn Query>> = self.words.iter().map(|w| union(w)).collect();
+        let all: Vec<usize> = (0..self.words.len()).collect();
+        self.query_of(&all)
+    }
+
+    /// The conjunction of the unions of some of the words (indexes into `words`): the
+    /// documents a bucket of the matching strategy draws from.
+    pub fn query_of(&self, words: &[usize]) -> Box<dyn Query> {
+        let mut required: Vec<Box<dyn Query>> = words
+            .iter()
+            .filter_map(|&w| self.words.get(w))
+            .map(|w| union(w))
+            .collect();
         match required.len() {
             0 => Box::new(AllQuery),
             // One word: its union alone, so tantivy can prune it with block-max WAND.

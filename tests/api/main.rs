@@ -8,6 +8,7 @@ mod cache;
 mod collections;
 mod config;
 mod crash;
+mod distinct;
 mod documents;
 mod errors;
 mod facets;
