@@ -240,6 +240,104 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
         index_engine::search(&index, &request)?;
         index_warm.record((started.elapsed().as_micros() as u64).max(1))?;
     }
+    // Query features beside a plain search, in the same run, in turn per query so that
+    // the machine's drift hits each alike: in process, except the multi-search, which
+    // is the service call (validation, queue, JSON) against one search the same way.
+    let features: [(&str, SearchParams); 6] = [
+        ("plain search", SearchParams::default()),
+        (
+            "facets=category",
+            SearchParams {
+                facets: Some("category".into()),
+                ..SearchParams::default()
+            },
+        ),
+        (
+            "disjunctive facets (filter on category and rating)",
+            SearchParams {
+                filter: Some("category IN [books, music] AND rating >= 3".into()),
+                disjunctive_facets: Some("category".into()),
+                ..SearchParams::default()
+            },
+        ),
+        (
+            "distinct=category",
+            SearchParams {
+                distinct: Some("category".into()),
+                ..SearchParams::default()
+            },
+        ),
+        (
+            "filter IN + TO + EXISTS",
+            SearchParams {
+                filter: Some(
+                    "category IN [books, music] AND rating 2 TO 4 AND rating EXISTS".into(),
+                ),
+                ..SearchParams::default()
+            },
+        ),
+        (
+            "showRankingScore",
+            SearchParams {
+                show_ranking_score: Some(true),
+                ..SearchParams::default()
+            },
+        ),
+    ];
+    let mut feature_latency: Vec<Histogram<u64>> = features
+        .iter()
+        .map(|_| Histogram::<u64>::new(3))
+        .collect::<Result<_, _>>()?;
+    let (mut one_search, mut three_searches) =
+        (Histogram::<u64>::new(3)?, Histogram::<u64>::new(3)?);
+    let bench_name =
+        sift::schema::CollectionName::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?;
+    for q in &queries {
+        for ((_, params), histogram) in features.iter().zip(feature_latency.iter_mut()) {
+            let request = SearchParams {
+                q: Some(q.clone()),
+                limit: Some(10),
+                ..params.clone()
+            }
+            .validate(&schema)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let started = Instant::now();
+            std::hint::black_box(index_engine::search(&index, &request)?);
+            histogram.record((started.elapsed().as_micros() as u64).max(1))?;
+        }
+        let uncached = |q: &str| SearchParams {
+            q: Some(q.to_owned()),
+            limit: Some(10),
+            cache: Some(false),
+            ..SearchParams::default()
+        };
+        let started = Instant::now();
+        std::hint::black_box(
+            state
+                .search(&bench_name, uncached(q), None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        one_search.record((started.elapsed().as_micros() as u64).max(1))?;
+        let multi: sift::service::multi_search::MultiSearchRequest = serde_json::from_value(
+            json!({
+                "queries": [
+                    {"collection": "bench", "q": q, "limit": 10, "cache": false},
+                    {"collection": "bench", "q": q, "limit": 10, "cache": false, "filter": "rating >= 3"},
+                    {"collection": "bench", "q": q, "limit": 10, "cache": false, "facets": "category"},
+                ]
+            }),
+        )?;
+        let started = Instant::now();
+        std::hint::black_box(
+            state
+                .multi_search(multi, &sift::access::Reach::Everything, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        three_searches.record((started.elapsed().as_micros() as u64).max(1))?;
+    }
+
     let mut ilike_latency = Histogram::<u64>::new(3)?;
     let mut fts_latency = Histogram::<u64>::new(3)?;
     for q in queries.iter().take(sql_queries) {
@@ -441,6 +539,31 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
     println!(
         "| fts / index | {:.0}x |",
         p50(&fts_latency) / p50(&index_on_sql_subset)
+    );
+    println!();
+    println!(
+        "| query feature (in process, the 200 queries, limit 10) | p50 ms | p99 ms | p50 / plain |"
+    );
+    println!("|---|---|---|---|");
+    let plain = p50(&feature_latency[0]);
+    for ((name, _), histogram) in features.iter().zip(&feature_latency) {
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.2}x |",
+            p50(histogram),
+            percentile(histogram, 0.99),
+            p50(histogram) / plain
+        );
+    }
+    println!(
+        "| one search through the service (uncached) | {:.3} | {:.3} | 1.00x |",
+        p50(&one_search),
+        percentile(&one_search, 0.99)
+    );
+    println!(
+        "| multi-search of 3 (plain, filtered, faceted; uncached) | {:.3} | {:.3} | {:.2}x of one search |",
+        p50(&three_searches),
+        percentile(&three_searches, 0.99),
+        p50(&three_searches) / p50(&one_search)
     );
     println!();
     println!(

@@ -245,7 +245,9 @@ fn needs(method: &Method, route: &str) -> Option<Needs> {
         | "/v1/collections/{name}/documents/{id}"
         | "/v1/collections/{name}/documents:import"
         | "/v1/collections/{name}/documents:delete" => Action::DocumentsWrite,
-        SEARCH_ROUTE | "/v1/collections/{name}/suggest" => Action::Search,
+        SEARCH_ROUTE | "/v1/collections/{name}/suggest" | "/v1/collections/{name}/facet-search" => {
+            Action::Search
+        }
         // Each search's collection is checked by the handler, against the key's grant.
         "/v1/multi-search" => Action::Search,
         _ if route.starts_with("/v1/") || route == "/v1" => return Some(Needs::Unlisted),

@@ -9,6 +9,7 @@
 //! | `/v1/collections/{name}/documents:import` | [`import`] |
 //! | `/v1/collections/{name}/search` | [`search`] |
 //! | `/v1/collections/{name}/suggest` | [`suggest`] |
+//! | `/v1/collections/{name}/facet-search` | [`facet_search`] |
 //! | `/v1/multi-search` | [`multi_search`] |
 //! | `/v1/collections/{name}/reindex` | [`reindex`] |
 //! | `/live`, `/ready`, `/health` | [`health`] |
@@ -17,6 +18,7 @@
 pub mod cached_json;
 pub mod collections;
 pub mod documents;
+pub mod facet_search;
 pub mod health;
 pub mod import;
 pub mod keys;
@@ -111,6 +113,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::delete_documents))
         .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(suggest::suggest))
+        .routes(routes!(facet_search::facet_search))
         .routes(routes!(multi_search::multi_search))
         .routes(routes!(reindex::reindex))
         .routes(routes!(keys::create_key, keys::list_keys))

@@ -299,7 +299,7 @@ fn is_keyword(index: &CollectionIndex, field: &str) -> bool {
 }
 
 /// What restricts the matches besides the words: the filter and the phrases in quotes.
-fn restriction(
+pub(crate) fn restriction(
     index: &CollectionIndex,
     plan: &query::QueryPlan,
     filter: Option<&Filter>,
@@ -421,31 +421,6 @@ pub fn search(
             }
         })
     };
-    let need = request.offset + request.limit;
-    let (mut addresses, mut total, kept_words) = match request.distinct.as_deref() {
-        None => fetch(need)?,
-        Some(field) => {
-            // More hits than the page, until the page has that many groups or nothing
-            // more matches; bounded, so a field with few values can't make it unbounded.
-            let mut wanted = need * 4;
-            loop {
-                let (found, total, kept) = fetch(wanted)?;
-                let exhausted = found.len() < wanted;
-                let firsts = distinct::first_of_each(&searcher, field, found, |h| h.2);
-                if firsts.len() >= need || exhausted || wanted >= MAX_DISTINCT_WINDOW {
-                    break (firsts, total, kept);
-                }
-                wanted = (wanted * 4).min(MAX_DISTINCT_WINDOW);
-            }
-        }
-    };
-    addresses.drain(..request.offset.min(addresses.len()));
-    addresses.truncate(request.limit);
-    let matched_words: Option<Vec<String>> = kept_words.as_ref().map(|kept| {
-        kept.iter()
-            .filter_map(|&w| plan.texts.get(w).cloned())
-            .collect()
-    });
     // Facets under the request's filter in one pass; a disjunctive facet whose filter
     // differs (the request's filter has conditions on it) in a pass of its own.
     let mut facets = Facets::default();
@@ -461,34 +436,68 @@ pub fn search(
     }
     // With `distinct`, the total and the keyword facets count groups: over the matches
     // of the words every hit matches (the same documents `total` counts without it).
-    let groups = match request.distinct.as_deref() {
-        None => None,
+    let count_groups = |field: &str, kept: Option<&Vec<usize>>| {
+        let matches = match kept {
+            Some(kept) => plan.query_of(kept),
+            None => plan.query(),
+        };
+        let matches = match &filter {
+            Some(filter) => query::with_filter(matches, filter.box_clone()),
+            None => matches,
+        };
+        let keyword_facets = together
+            .iter()
+            .filter(|f| is_keyword(index, f))
+            .map(|f| f.to_string())
+            .collect();
+        searcher.search(
+            &*matches,
+            &distinct::GroupCount {
+                field: field.to_owned(),
+                facets: keyword_facets,
+            },
+        )
+    };
+    let need = request.offset + request.limit;
+    let (mut addresses, mut total, kept_words, groups) = match request.distinct.as_deref() {
+        None => {
+            let (found, total, kept) = fetch(need)?;
+            (found, total, kept, None)
+        }
         Some(field) => {
-            let matches = match &kept_words {
-                Some(kept) => plan.query_of(kept),
-                None => plan.query(),
-            };
-            let matches = match &filter {
-                Some(filter) => query::with_filter(matches, filter.box_clone()),
-                None => matches,
-            };
-            let keyword_facets = together
-                .iter()
-                .filter(|f| is_keyword(index, f))
-                .map(|f| f.to_string())
-                .collect();
-            let groups = searcher.search(
-                &*matches,
-                &distinct::GroupCount {
-                    field: field.to_owned(),
-                    facets: keyword_facets,
-                },
-            )?;
-            total = groups.total;
-            Some(groups)
+            // More hits than the page, until the page has that many groups, or every
+            // group, or nothing more matches; bounded, so it can't run unbounded.
+            let mut wanted = need * 4;
+            let mut groups: Option<(Option<Vec<usize>>, distinct::Groups)> = None;
+            loop {
+                let (found, total, kept) = fetch(wanted)?;
+                let exhausted = found.len() < wanted;
+                let firsts = distinct::first_of_each(&searcher, field, found, |h| h.2);
+                if groups.as_ref().is_none_or(|(words, _)| *words != kept) {
+                    groups = Some((kept.clone(), count_groups(field, kept.as_ref())?));
+                }
+                let every = groups.as_ref().map_or(u64::MAX, |(_, g)| g.total);
+                if firsts.len() >= need
+                    || firsts.len() as u64 >= every
+                    || exhausted
+                    || wanted >= MAX_DISTINCT_WINDOW
+                {
+                    break (firsts, total, kept, groups.map(|(_, g)| g));
+                }
+                wanted = (wanted * 4).min(MAX_DISTINCT_WINDOW);
+            }
         }
     };
-
+    if let Some(groups) = &groups {
+        total = groups.total;
+    }
+    addresses.drain(..request.offset.min(addresses.len()));
+    addresses.truncate(request.limit);
+    let matched_words: Option<Vec<String>> = kept_words.as_ref().map(|kept| {
+        kept.iter()
+            .filter_map(|&w| plan.texts.get(w).cloned())
+            .collect()
+    });
     let values = request.max_values_per_facet;
     match (request.distinct.as_deref(), groups) {
         (Some(field), Some(groups)) => {

@@ -2,6 +2,7 @@
 //! PostgreSQL (`ilike`, `fts`), in one response shape.
 //!
 //! * [`distinct`]: the best hit per value of a field, and counts of those groups.
+//! * [`facet_search`]: the values of a facet that begin with what was typed, counted.
 //! * [`filter`]: the `filter` language, parsed and checked against the schema.
 //! * [`query`]: the query string as a tantivy query (BM25, typos, prefix, synonyms).
 //! * [`highlight`]: matched words marked in the returned fields.
@@ -10,6 +11,7 @@
 //! * [`sql_engine`]: the same search as `ILIKE` or Postgres full-text search.
 
 pub mod distinct;
+pub mod facet_search;
 pub mod filter;
 pub mod highlight;
 pub mod index_engine;

@@ -6,12 +6,14 @@
 //! * [`documents`]: the document writes (each followed by one after-write step) and
 //!   reads through the caches.
 //! * [`import`]: streamed NDJSON imports in batched upserts.
+//! * [`facet_search`]: the values of a facet that begin with what was typed.
 //! * [`multi_search`]: several searches at once, or merged into one list.
 //! * [`search`]: search and suggest: validation, the consistency wait, the caches and
 //!   the bounded queue in front of the blocking pool.
 
 pub mod collections;
 pub mod documents;
+pub mod facet_search;
 pub mod import;
 pub mod keys;
 pub mod multi_search;

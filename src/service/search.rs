@@ -30,7 +30,7 @@ use crate::state::App;
 
 /// A tenant token's filter joined to the request's own: both must match. Joined as
 /// parsed filters, never as text, so no request filter can escape the tenant's.
-fn with_tenant(
+pub(crate) fn with_tenant(
     own: Option<Filter>,
     tenant: &TenantFilter,
     schema: &crate::schema::CollectionSchema,
@@ -280,7 +280,7 @@ impl App {
     }
 
     /// A place in the bounded search queue, or 503 `search_queue_full`.
-    fn search_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub(crate) fn search_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
         self.search_permits
             .clone()
             .try_acquire_owned()

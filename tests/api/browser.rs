@@ -684,6 +684,7 @@ async fn try_it_out_answers_2xx_on_every_operation_with_its_shipped_example() {
                 ("search", "search_get"),
                 ("search", "search_post"),
                 ("search", "suggest"),
+                ("search", "facet_search"),
                 ("search", "multi_search"),
                 ("collections", "reindex"),
                 ("keys", "create_key"),

@@ -11,6 +11,7 @@ mod crash;
 mod distinct;
 mod documents;
 mod errors;
+mod facet_search;
 mod facets;
 mod filters;
 mod health;
