@@ -19,6 +19,8 @@ pub struct HighlightOptions {
     /// Mark only the typed part of a word matched by prefix (`<mark>headph</mark>ones`),
     /// as completions do; otherwise the whole word.
     pub typed_part_only: bool,
+    /// Put where a cropped text was cut (default `…`).
+    pub crop_marker: String,
 }
 
 impl Default for HighlightOptions {
@@ -28,6 +30,7 @@ impl Default for HighlightOptions {
             post_tag: "</mark>".into(),
             crop_words: 30,
             typed_part_only: false,
+            crop_marker: "…".into(),
         }
     }
 }
@@ -72,7 +75,7 @@ impl Highlighter {
         self.terms.get(word).map(Vec::as_slice).unwrap_or_default()
     }
 
-    /// The highlighted text, or `None` when nothing in it matched.
+    /// The highlighted text, cropped, or `None` when nothing in it matched.
     pub fn highlight(
         &mut self,
         text: &str,
@@ -80,6 +83,19 @@ impl Highlighter {
         matched: &MatchedTerms,
         options: &HighlightOptions,
     ) -> Option<String> {
+        let marked = self.mark(text, field, matched, options.typed_part_only);
+        render(text, &marked, options, true)
+    }
+
+    /// Which words of `text` match, and how much of each: what [`render`] marks and
+    /// [`Marked::positions`] reports.
+    pub fn mark(
+        &mut self,
+        text: &str,
+        field: &str,
+        matched: &MatchedTerms,
+        typed_part_only: bool,
+    ) -> Marked {
         let words = analysis::words(&mut self.normalizer, text);
         let field_terms = matched.terms.get(field);
         // For each word: not matched, or matched over its first N bytes (all of it, or
@@ -100,7 +116,7 @@ impl Highlighter {
                     .filter(|p| word.text.starts_with(*p));
                 let original = &text[word.from..word.to];
                 match (by_term, by_prefix) {
-                    (false, Some(prefix)) if options.typed_part_only => {
+                    (false, Some(prefix)) if typed_part_only => {
                         let chars = prefix.chars().count();
                         Some(
                             original
@@ -115,47 +131,77 @@ impl Highlighter {
                 }
             })
             .collect();
-        let hits: Vec<bool> = marks.iter().map(Option::is_some).collect();
-        let first = hits.iter().position(|&h| h)?;
-        // Crop to a window of words starting a little before the first match.
-        let (from_word, to_word) = if words.len() > options.crop_words {
-            let start = first.saturating_sub(options.crop_words / 4);
-            (start, (start + options.crop_words).min(words.len()))
-        } else {
-            (0, words.len())
-        };
-        let start = if from_word == 0 {
-            0
-        } else {
-            words[from_word].from
-        };
-        let end = if to_word == words.len() {
-            text.len()
-        } else {
-            words[to_word - 1].to
-        };
-        let mut out = String::with_capacity(end - start + 32);
-        if start > 0 {
-            out.push('…');
-        }
-        let mut at = start;
-        for (word, mark) in words[from_word..to_word]
-            .iter()
-            .zip(&marks[from_word..to_word])
-        {
-            let Some(length) = *mark else { continue };
-            escape(&text[at..word.from], &mut out);
-            out.push_str(&options.pre_tag);
-            escape(&text[word.from..word.from + length], &mut out);
-            out.push_str(&options.post_tag);
-            at = word.from + length;
-        }
-        escape(&text[at..end], &mut out);
-        if end < text.len() {
-            out.push('…');
-        }
-        Some(out)
+        Marked { words, marks }
     }
+}
+
+/// The words of a text and which of them matched (see [`Highlighter::mark`]).
+pub struct Marked {
+    words: Vec<analysis::Word>,
+    /// Per word: the matched length in bytes from its start.
+    marks: Vec<Option<usize>>,
+}
+
+impl Marked {
+    /// Where the matches are: (start, length) in bytes of the text, in order.
+    pub fn positions(&self) -> Vec<(usize, usize)> {
+        self.words
+            .iter()
+            .zip(&self.marks)
+            .filter_map(|(word, mark)| mark.map(|length| (word.from, length)))
+            .collect()
+    }
+}
+
+/// `text` with the matched words marked and HTML-escaped around the marks; when `crop`,
+/// cut to `options.crop_words` words around the first match, `options.crop_marker` where
+/// it was cut. `None` when nothing matched.
+pub fn render(
+    text: &str,
+    marked: &Marked,
+    options: &HighlightOptions,
+    crop: bool,
+) -> Option<String> {
+    let Marked { words, marks } = marked;
+    let first = marks.iter().position(Option::is_some)?;
+    // Crop to a window of words starting a little before the first match.
+    let (from_word, to_word) = if crop && words.len() > options.crop_words {
+        let start = first.saturating_sub(options.crop_words / 4);
+        (start, (start + options.crop_words).min(words.len()))
+    } else {
+        (0, words.len())
+    };
+    let start = if from_word == 0 {
+        0
+    } else {
+        words[from_word].from
+    };
+    let end = if to_word == words.len() {
+        text.len()
+    } else {
+        words[to_word - 1].to
+    };
+    let mut out = String::with_capacity(end - start + 32);
+    if start > 0 {
+        out.push_str(&options.crop_marker);
+    }
+    let mut at = start;
+    for (word, mark) in words[from_word..to_word]
+        .iter()
+        .zip(&marks[from_word..to_word])
+    {
+        let Some(length) = *mark else { continue };
+        escape(&text[at..word.from], &mut out);
+        out.push_str(&options.pre_tag);
+        escape(&text[word.from..word.from + length], &mut out);
+        out.push_str(&options.post_tag);
+        at = word.from + length;
+    }
+    escape(&text[at..end], &mut out);
+    if end < text.len() {
+        out.push_str(&options.crop_marker);
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -17,10 +17,11 @@ use crate::index::CollectionIndex;
 use crate::index::fields::user_field;
 use crate::schema::FieldType;
 use crate::search::filter::{Filter, Op, Value as FilterValue};
-use crate::search::highlight::Highlighter;
+use crate::search::highlight::{Highlighter, render};
 use crate::search::query::{self, Matching};
 use crate::search::{
-    Engine, FacetCount, FacetStats, Hit, SearchRequest, SearchResponse, SortBy, SortOrder,
+    Engine, FacetCount, FacetStats, Hit, MatchPosition, SearchRequest, SearchResponse, SortBy,
+    SortOrder,
 };
 use crate::search::{distinct, ranking};
 
@@ -266,6 +267,7 @@ fn substring_search(
                 ranking_score: None,
                 document,
                 highlights: BTreeMap::new(),
+                matches_position: BTreeMap::new(),
             });
         }
     }
@@ -552,20 +554,48 @@ pub fn search(
         let doc: TantivyDocument = searcher.doc(address)?;
         let (id, document) = index.stored(&doc);
         let mut highlights = BTreeMap::new();
-        if let Some(options) = &request.highlight
+        let mut positions: BTreeMap<String, Vec<MatchPosition>> = BTreeMap::new();
+        if (request.highlight.is_some() || request.show_matches_position)
             && !request.q.trim().is_empty()
         {
+            let options = request.highlight.clone().unwrap_or_default();
+            let listed = |fields: &Option<Vec<String>>, field: &str| {
+                fields.as_ref().is_none_or(|f| f.iter().any(|n| n == field))
+            };
             for field in &text_fields {
-                let texts: Vec<&str> = match &document[*field] {
-                    Value::String(s) => vec![s.as_str()],
-                    Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-                    _ => Vec::new(),
+                let (texts, array): (Vec<&str>, bool) = match &document[*field] {
+                    Value::String(s) => (vec![s.as_str()], false),
+                    Value::Array(items) => (items.iter().filter_map(Value::as_str).collect(), true),
+                    _ => (Vec::new(), false),
                 };
-                for text in texts {
-                    if let Some(marked) = highlighter.highlight(text, field, &plan.matched, options)
+                let highlight_here =
+                    request.highlight.is_some() && listed(&request.highlight_fields, field);
+                let crop_here = listed(&request.crop_fields, field);
+                let mut highlighted = false;
+                for (n, text) in texts.into_iter().enumerate() {
+                    if (highlighted || !highlight_here) && !request.show_matches_position {
+                        break;
+                    }
+                    let marked =
+                        highlighter.mark(text, field, &plan.matched, options.typed_part_only);
+                    if request.show_matches_position {
+                        for (start, length) in marked.positions() {
+                            positions
+                                .entry((*field).to_owned())
+                                .or_default()
+                                .push(MatchPosition {
+                                    start,
+                                    length,
+                                    index: array.then_some(n),
+                                });
+                        }
+                    }
+                    if highlight_here
+                        && !highlighted
+                        && let Some(marked) = render(text, &marked, &options, crop_here)
                     {
                         highlights.insert((*field).to_owned(), marked);
-                        break;
+                        highlighted = true;
                     }
                 }
             }
@@ -576,6 +606,7 @@ pub fn search(
             ranking_score: ranking_score.filter(|_| request.show_ranking_score),
             document,
             highlights,
+            matches_position: positions,
         });
     }
     crate::search::retain_attributes(&mut hits, request.attributes.as_deref());

@@ -113,6 +113,23 @@ pub struct SearchParams {
     #[schema(max_length = 64)]
     #[validate(length(max = 64, message = "highlight tags are at most 64 characters"))]
     pub highlight_post_tag: Option<String>,
+    /// Comma-separated text fields to highlight (`*` or nothing: all).
+    #[param(example = "title")]
+    #[schema(example = "title")]
+    pub attributes_to_highlight: Option<String>,
+    /// Comma-separated highlighted fields to crop to `cropLength` words around the first
+    /// match (`*` or nothing: all); the others are highlighted whole.
+    #[param(example = "description")]
+    #[schema(example = "description")]
+    pub attributes_to_crop: Option<String>,
+    /// Put where a cropped text was cut (default `…`); at most 64 characters.
+    #[param(max_length = 64)]
+    #[schema(max_length = 64)]
+    #[validate(length(max = 64, message = "`cropMarker` is at most 64 characters"))]
+    pub crop_marker: Option<String>,
+    /// Give each hit `matchesPosition`: per text field, where the matched words are
+    /// (`start` and `length` in bytes; `index` in an array). `index` engine.
+    pub show_matches_position: Option<bool>,
     /// Words kept around the first match in long highlighted fields (default 30).
     #[param(minimum = 1, maximum = 1000)]
     #[schema(minimum = 1, maximum = 1000)]
@@ -250,6 +267,12 @@ pub struct SearchRequest {
     pub matching_strategy: Option<MatchingStrategy>,
     /// Hits carry their ranking score.
     pub show_ranking_score: bool,
+    /// The text fields highlighted (`None`: all).
+    pub highlight_fields: Option<Vec<String>>,
+    /// The highlighted fields cropped (`None`: all).
+    pub crop_fields: Option<Vec<String>>,
+    /// Hits carry where their matches are.
+    pub show_matches_position: bool,
     /// The keyword field hits are grouped by: one hit per value.
     pub distinct: Option<String>,
 }
@@ -277,6 +300,9 @@ impl SearchRequest {
             matching_strategy: None,
             show_ranking_score: false,
             distinct: None,
+            highlight_fields: None,
+            crop_fields: None,
+            show_matches_position: false,
         }
     }
 }
@@ -302,7 +328,14 @@ pub enum SearchRequestError {
 /// The first shape error of the parameters, as the client should read it: `q` before
 /// the other parameters.
 fn shape_error(errors: &validator::ValidationErrors) -> SearchRequestError {
-    match crate::validation::first_error(errors, &["q", "limit", "crop_length"]) {
+    let order = [
+        "q",
+        "limit",
+        "crop_length",
+        "crop_marker",
+        "max_values_per_facet",
+    ];
+    match crate::validation::first_error(errors, &order) {
         Some((field, message)) if field == "q" => SearchRequestError::Query(message),
         Some((_, message)) => SearchRequestError::Parameter(message),
         None => SearchRequestError::Parameter("invalid search parameters".into()),
@@ -346,7 +379,15 @@ impl SearchParams {
         })
         .collect::<Result<Vec<_>, _>>()?;
         let sort = parse_sort(self.sort.as_deref(), schema)?;
-        let attributes = parse_attributes(self.attributes_to_retrieve.as_deref())?;
+        let attributes = parse_attributes(
+            "attributesToRetrieve",
+            self.attributes_to_retrieve.as_deref(),
+        )?;
+        let highlight_fields = parse_attributes(
+            "attributesToHighlight",
+            self.attributes_to_highlight.as_deref(),
+        )?;
+        let crop_fields = parse_attributes("attributesToCrop", self.attributes_to_crop.as_deref())?;
         let engine = self.engine.unwrap_or(Engine::Index);
         let highlight = self.highlight.unwrap_or(true).then(|| {
             let defaults = HighlightOptions::default();
@@ -355,6 +396,7 @@ impl SearchParams {
                 post_tag: self.highlight_post_tag.unwrap_or(defaults.post_tag),
                 crop_words: self.crop_length.unwrap_or(defaults.crop_words),
                 typed_part_only: false,
+                crop_marker: self.crop_marker.unwrap_or(defaults.crop_marker),
             }
         });
         let after = parse_after(self.after.as_deref())?;
@@ -392,6 +434,9 @@ impl SearchParams {
             ));
         }
         Ok(SearchRequest {
+            highlight_fields,
+            crop_fields,
+            show_matches_position: self.show_matches_position.unwrap_or(false),
             distinct,
             substring,
             q,
@@ -417,8 +462,12 @@ impl SearchParams {
 /// Most fields `attributesToRetrieve` may name.
 pub const MAX_ATTRIBUTES: usize = 64;
 
-/// `attributesToRetrieve`: field names, or `None` for all (`*`, or nothing given).
-fn parse_attributes(raw: Option<&str>) -> Result<Option<Vec<String>>, SearchRequestError> {
+/// A list of field names (`attributesToRetrieve` and the like, named by `parameter`),
+/// or `None` for all (`*`, or nothing given).
+fn parse_attributes(
+    parameter: &str,
+    raw: Option<&str>,
+) -> Result<Option<Vec<String>>, SearchRequestError> {
     let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -428,7 +477,7 @@ fn parse_attributes(raw: Option<&str>) -> Result<Option<Vec<String>>, SearchRequ
     }
     if names.len() > MAX_ATTRIBUTES || names.iter().any(|n| n.is_empty() || n.len() > 256) {
         return Err(SearchRequestError::Parameter(format!(
-            "`attributesToRetrieve` takes 1 to {MAX_ATTRIBUTES} field names, comma-separated, such as `title,price`"
+            "`{parameter}` takes 1 to {MAX_ATTRIBUTES} field names, comma-separated, such as `title,price`"
         )));
     }
     let mut names: Vec<String> = names.into_iter().map(str::to_owned).collect();
@@ -625,7 +674,7 @@ impl SearchRequest {
     /// out: it says when to answer, not what.
     pub fn fingerprint(&self) -> String {
         format!(
-            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}\u{1f}distinct={:?}",
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}\u{1f}distinct={:?}\u{1f}highlighted={:?}\u{1f}cropped={:?}\u{1f}positions={}",
             normalize_query(&self.q),
             self.limit,
             self.offset,
@@ -642,6 +691,9 @@ impl SearchRequest {
             self.attributes,
             self.show_ranking_score,
             self.distinct,
+            self.highlight_fields,
+            self.crop_fields,
+            self.show_matches_position,
         )
     }
 }
@@ -662,6 +714,23 @@ pub struct Hit {
     /// Text fields with the matched words marked, by field name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub highlights: BTreeMap<String, String>,
+    /// With `showMatchesPosition`: where the matched words are in each text field.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub matches_position: BTreeMap<String, Vec<MatchPosition>>,
+}
+
+/// A matched word in a field's text.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchPosition {
+    /// Offset of the match in the field's text, in bytes of its UTF-8.
+    pub start: usize,
+    /// Length of the match, in bytes (the typed part of a word matched by prefix is the
+    /// whole word).
+    pub length: usize,
+    /// For an array of texts: which one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
 }
 
 /// The range of a number facet over the matching documents.

@@ -350,6 +350,7 @@ pub async fn search(
             ranking_score: None,
             document: body.0,
             highlights: BTreeMap::new(),
+            matches_position: BTreeMap::new(),
         })
         .collect();
     crate::search::retain_attributes(&mut hits, request.attributes.as_deref());

@@ -16,6 +16,7 @@ mod facets;
 mod filters;
 mod health;
 mod helpers;
+mod highlights;
 mod hostile_input;
 mod import;
 mod indexing;
