@@ -122,6 +122,9 @@ pub enum FieldType {
     Bool,
     /// An RFC 3339 timestamp string, such as `2026-11-21T10:00:00Z`.
     Datetime,
+    /// A point on Earth: `{"lat": 48.85, "lng": 2.35}` (degrees, WGS 84). At most one
+    /// per collection: `_geoRadius`, `_geoBoundingBox` and `_geoPoint` refer to it.
+    Geo,
 }
 
 impl FieldType {
@@ -134,6 +137,7 @@ impl FieldType {
             FieldType::Float => "float",
             FieldType::Bool => "bool",
             FieldType::Datetime => "datetime",
+            FieldType::Geo => "geo",
         }
     }
 
@@ -145,6 +149,7 @@ impl FieldType {
             FieldType::Float => "a number (float)",
             FieldType::Bool => "a boolean",
             FieldType::Datetime => "an RFC 3339 datetime string",
+            FieldType::Geo => "an object {\"lat\": -90 to 90, \"lng\": -180 to 180}",
         }
     }
 }
@@ -353,6 +358,25 @@ impl CollectionSchema {
                     field.field_type.name()
                 ));
             }
+        }
+        if fields
+            .iter()
+            .filter(|f| f.field_type == FieldType::Geo)
+            .count()
+            > 1
+        {
+            return invalid(
+                "a collection has at most one `geo` field (`_geoRadius`, `_geoBoundingBox` and `_geoPoint` refer to it)".into(),
+            );
+        }
+        if let Some(geo) = fields
+            .iter()
+            .find(|f| f.field_type == FieldType::Geo && (f.sortable || f.filterable))
+        {
+            return invalid(format!(
+                "field `{}`: a geo field is filtered with `_geoRadius`/`_geoBoundingBox` and sorted with `_geoPoint` as it is; drop \"sortable\" and \"filterable\"",
+                geo.name
+            ));
         }
         if !fields.iter().any(|f| f.field_type == FieldType::Text) {
             return invalid("a collection needs at least one field of type `text`".into());
@@ -598,7 +622,19 @@ fn matches_type(field_type: FieldType, value: &Value) -> bool {
         FieldType::Datetime => value
             .as_str()
             .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+        FieldType::Geo => geo_point(value).is_some(),
     }
+}
+
+/// A geo field's value: `{"lat", "lng"}` in range, nothing else.
+pub fn geo_point(value: &Value) -> Option<(f64, f64)> {
+    let object = value.as_object()?;
+    if object.len() != 2 {
+        return None;
+    }
+    let lat = object.get("lat")?.as_f64()?;
+    let lng = object.get("lng")?.as_f64()?;
+    ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lng)).then_some((lat, lng))
 }
 
 /// What is wrong with a string given for a datetime field, with the value as it should

@@ -39,6 +39,10 @@ pub struct IndexFields {
     /// document: the one dictionary typos are looked for in, so a misspelt word is
     /// compared with words rather than stems, in one pass rather than one per field.
     pub words: Field,
+    /// The geo field, when the collection has one: its latitude and longitude as fast
+    /// float fields (`g_<name>_lat`, `g_<name>_lng`), for bounding-box ranges, the exact
+    /// distance check and sorting by distance.
+    pub geo: Option<GeoFields>,
     /// What `EXISTS`, `IS NULL` and `IS EMPTY` filters look up: one marker per declared
     /// field a document has (`e:name`), holds `null` in (`n:name`) or holds `""`, `[]`
     /// or `{}` in (`m:name`), from [`Presence::marker`]. One small field for every check,
@@ -47,6 +51,19 @@ pub struct IndexFields {
     /// Character 1- to 3-grams of every text field, lower-cased, when the collection
     /// has `substringIndex`.
     pub grams: Option<Field>,
+}
+
+/// A geo field's two coordinates in the index.
+#[derive(Clone, Debug)]
+pub struct GeoFields {
+    pub name: String,
+    pub lat: Field,
+    pub lng: Field,
+}
+
+/// The tantivy names of a geo field's latitude and longitude columns.
+pub fn geo_fields(name: &str) -> (String, String) {
+    (format!("g_{name}_lat"), format!("g_{name}_lng"))
 }
 
 /// The tantivy name of a declared field.
@@ -96,6 +113,7 @@ impl IndexFields {
         let mut declared = HashMap::new();
         let mut prefixes = HashMap::new();
         let mut heads = HashMap::new();
+        let mut geo = None;
         for field in schema.fields() {
             let name = user_field(&field.name);
             let handle = match field.field_type {
@@ -131,6 +149,17 @@ impl IndexFields {
                 FieldType::Float => builder.add_f64_field(&name, INDEXED | FAST),
                 FieldType::Bool => builder.add_bool_field(&name, INDEXED | FAST),
                 FieldType::Datetime => builder.add_date_field(&name, INDEXED | FAST),
+                FieldType::Geo => {
+                    let (lat, lng) = geo_fields(&field.name);
+                    let lat = builder.add_f64_field(&lat, INDEXED | FAST);
+                    let lng = builder.add_f64_field(&lng, INDEXED | FAST);
+                    geo = Some(GeoFields {
+                        name: field.name.clone(),
+                        lat,
+                        lng,
+                    });
+                    lat
+                }
             };
             declared.insert(field.name.clone(), (field.field_type, handle));
         }
@@ -163,6 +192,7 @@ impl IndexFields {
             prefixes,
             heads,
             words,
+            geo,
             presence,
             grams,
         }
@@ -253,6 +283,14 @@ impl IndexFields {
                         }
                     }
                     (FieldType::Bool, Value::Bool(b)) => doc.add_bool(*field, *b),
+                    (FieldType::Geo, point) => {
+                        if let (Some((lat, lng)), Some(geo)) =
+                            (crate::schema::geo_point(point), &self.geo)
+                        {
+                            doc.add_f64(geo.lat, lat);
+                            doc.add_f64(geo.lng, lng);
+                        }
+                    }
                     (FieldType::Datetime, Value::String(text)) => {
                         if let Some(date) = parse_datetime(text) {
                             doc.add_date(*field, date)

@@ -88,6 +88,98 @@ pub enum Filter {
         field: String,
         check: Presence,
     },
+    /// `_geoRadius(...)` or `_geoBoundingBox(...)` on the collection's geo field.
+    Geo {
+        field: String,
+        area: GeoArea,
+    },
+}
+
+/// Where a geo filter's points must be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GeoArea {
+    /// Within `meters` of a point (great-circle distance).
+    Radius { lat: f64, lng: f64, meters: f64 },
+    /// Inside a box; `west > east` crosses the antimeridian.
+    Box {
+        north: f64,
+        east: f64,
+        south: f64,
+        west: f64,
+    },
+}
+
+/// Mean Earth radius, meters (the haversine formula's sphere).
+pub const EARTH_RADIUS_METERS: f64 = 6_371_008.8;
+
+/// Great-circle distance in meters (haversine). Written out: five lines of
+/// trigonometry, where a geometry crate would bring a dependency tree for one formula.
+pub fn distance_meters(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat1, lat2) = (a.0.to_radians(), b.0.to_radians());
+    let (dlat, dlng) = ((b.0 - a.0).to_radians(), (b.1 - a.1).to_radians());
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlng / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_METERS * h.sqrt().min(1.0).asin()
+}
+
+impl GeoArea {
+    /// Whether a point is in the area.
+    pub fn contains(&self, lat: f64, lng: f64) -> bool {
+        match *self {
+            GeoArea::Radius {
+                lat: at,
+                lng: along,
+                meters,
+            } => distance_meters((at, along), (lat, lng)) <= meters,
+            GeoArea::Box {
+                north,
+                east,
+                south,
+                west,
+            } => {
+                (south..=north).contains(&lat)
+                    && if west <= east {
+                        (west..=east).contains(&lng)
+                    } else {
+                        lng >= west || lng <= east
+                    }
+            }
+        }
+    }
+
+    /// The box around the area, as (south, north, west, east), for a first cut by index
+    /// ranges; `west > east` crosses the antimeridian.
+    pub fn bounds(&self) -> (f64, f64, f64, f64) {
+        match *self {
+            GeoArea::Box {
+                north,
+                east,
+                south,
+                west,
+            } => (south, north, west, east),
+            GeoArea::Radius { lat, lng, meters } => {
+                let dlat = (meters / EARTH_RADIUS_METERS).to_degrees();
+                let (south, north) = ((lat - dlat).max(-90.0), (lat + dlat).min(90.0));
+                // Near a pole, or a radius reaching around: every longitude.
+                if north >= 90.0 || south <= -90.0 {
+                    return (south, north, -180.0, 180.0);
+                }
+                let dlng = dlat / lat.to_radians().cos().max(1e-9);
+                if dlng >= 180.0 {
+                    return (south, north, -180.0, 180.0);
+                }
+                let wrap = |x: f64| {
+                    if x > 180.0 {
+                        x - 360.0
+                    } else if x < -180.0 {
+                        x + 360.0
+                    } else {
+                        x
+                    }
+                };
+                (south, north, wrap(lng - dlng), wrap(lng + dlng))
+            }
+        }
+    }
 }
 
 impl Filter {
@@ -96,7 +188,9 @@ impl Filter {
         match self {
             Filter::And(parts) | Filter::Or(parts) => parts.iter().all(|p| p.only_on(field)),
             Filter::Not(inner) => inner.only_on(field),
-            Filter::Compare { field: f, .. } | Filter::Is { field: f, .. } => f == field,
+            Filter::Compare { field: f, .. }
+            | Filter::Is { field: f, .. }
+            | Filter::Geo { field: f, .. } => f == field,
         }
     }
 
@@ -315,6 +409,11 @@ impl Parser<'_> {
                 "`{field}` is a text field; filter on keyword, number, bool or datetime fields"
             ));
         }
+        if field_type == FieldType::Geo {
+            return Err(format!(
+                "`{field}` is a geo field: filter it with _geoRadius(lat, lng, meters) or _geoBoundingBox([lat, lng], [lat, lng])"
+            ));
+        }
         let filterable = field_type == FieldType::Keyword
             || definition.filterable
             || definition.facet
@@ -350,6 +449,11 @@ impl Parser<'_> {
             None => return Err("expected a field name, found the end of the filter".into()),
         };
         self.at += 1;
+        if (field == "_geoRadius" || field == "_geoBoundingBox")
+            && self.tokens.get(self.at) == Some(&Token::Open)
+        {
+            return self.geo(&field);
+        }
         let shown = truncate(&field, 40).to_owned();
         if self.keyword_at(0, "EXISTS") {
             self.at += 1;
@@ -417,6 +521,89 @@ impl Parser<'_> {
         self.compare(&field, op, raw)
     }
 
+    /// A number of a geo filter's arguments.
+    fn number(&mut self, what: &str, shape: &str) -> Result<f64, String> {
+        let value = match self.tokens.get(self.at) {
+            Some(Token::Word(w)) => w.parse::<f64>().ok().filter(|f| f.is_finite()),
+            _ => None,
+        };
+        let Some(value) = value else {
+            return Err(format!("{shape}: expected a number for {what}"));
+        };
+        self.at += 1;
+        Ok(value)
+    }
+
+    fn expect(&mut self, token: Token, shape: &str) -> Result<(), String> {
+        if self.tokens.get(self.at) != Some(&token) {
+            return Err(format!("{shape}: expected {}", describe(&token)));
+        }
+        self.at += 1;
+        Ok(())
+    }
+
+    /// `[lat, lng]` of `_geoBoundingBox`.
+    fn corner(&mut self, which: &str, shape: &str) -> Result<(f64, f64), String> {
+        self.expect(Token::ListOpen, shape)?;
+        let lat = self.number(&format!("the {which} latitude"), shape)?;
+        self.expect(Token::Comma, shape)?;
+        let lng = self.number(&format!("the {which} longitude"), shape)?;
+        self.expect(Token::ListClose, shape)?;
+        Ok((lat, lng))
+    }
+
+    /// `_geoRadius(lat, lng, meters)` or `_geoBoundingBox([lat, lng], [lat, lng])` (the
+    /// north-east corner, then the south-west one), on the collection's geo field.
+    fn geo(&mut self, function: &str) -> Result<Filter, String> {
+        let Some(field) = self
+            .schema
+            .fields()
+            .iter()
+            .find(|f| f.field_type == FieldType::Geo)
+        else {
+            return Err(format!(
+                "`{function}` needs a field of type `geo` in the collection"
+            ));
+        };
+        let field = field.name.clone();
+        self.count(1)?;
+        self.at += 1; // the opening parenthesis
+        let area = if function == "_geoRadius" {
+            let shape = "_geoRadius(lat, lng, meters)";
+            let lat = self.number("the latitude", shape)?;
+            self.expect(Token::Comma, shape)?;
+            let lng = self.number("the longitude", shape)?;
+            self.expect(Token::Comma, shape)?;
+            let meters = self.number("the distance in meters", shape)?;
+            self.expect(Token::Close, shape)?;
+            if meters < 0.0 {
+                return Err(format!("{shape}: the distance is negative"));
+            }
+            check_point(lat, lng, shape)?;
+            GeoArea::Radius { lat, lng, meters }
+        } else {
+            let shape = "_geoBoundingBox([north, east], [south, west])";
+            let (north, east) = self.corner("north-east", shape)?;
+            self.expect(Token::Comma, shape)?;
+            let (south, west) = self.corner("south-west", shape)?;
+            self.expect(Token::Close, shape)?;
+            check_point(north, east, shape)?;
+            check_point(south, west, shape)?;
+            if south > north {
+                return Err(format!(
+                    "{shape}: the first corner is the north-east one, north of the second"
+                ));
+            }
+            GeoArea::Box {
+                north,
+                east,
+                south,
+                west,
+            }
+        };
+        Ok(Filter::Geo { field, area })
+    }
+
     /// `[v1, v2, ...]` after `field IN`: any of the values.
     fn in_list(&mut self, field: &str) -> Result<Filter, String> {
         let shown = truncate(field, 40).to_owned();
@@ -466,6 +653,15 @@ impl Parser<'_> {
             filter
         })
     }
+}
+
+fn check_point(lat: f64, lng: f64, shape: &str) -> Result<(), String> {
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
+        return Err(format!(
+            "{shape}: latitudes are -90 to 90 and longitudes -180 to 180"
+        ));
+    }
+    Ok(())
 }
 
 fn describe(token: &Token) -> String {
@@ -520,6 +716,7 @@ fn typed_value(
         FieldType::Integer => Err(wrong("a whole number (unquoted)")),
         FieldType::Float => Err(wrong("a number (unquoted)")),
         FieldType::Bool => Err(wrong("true or false (unquoted)")),
+        FieldType::Geo => Err(wrong("no value: use _geoRadius or _geoBoundingBox")),
     }
 }
 
@@ -725,6 +922,44 @@ mod tests {
                 .expect_err("many")
                 .contains("conditions")
         );
+    }
+
+    #[test]
+    fn distances_and_the_boxes_around_radii() {
+        // Paris to London, about 344 km.
+        let d = distance_meters((48.8566, 2.3522), (51.5074, -0.1278));
+        assert!((340_000.0..348_000.0).contains(&d), "{d}");
+        assert_eq!(distance_meters((10.0, 20.0), (10.0, 20.0)), 0.0);
+        // A radius across the antimeridian wraps its box.
+        let area = GeoArea::Radius {
+            lat: 0.0,
+            lng: 179.9,
+            meters: 50_000.0,
+        };
+        let (_, _, west, east) = area.bounds();
+        assert!(west > east, "{west} {east}");
+        assert!(area.contains(0.0, -179.9));
+    }
+
+    proptest::proptest! {
+        /// Every point within a radius is inside the box that cuts its candidates.
+        #[test]
+        fn a_radius_box_holds_its_circle(
+            lat in -89.0f64..89.0, lng in -180.0f64..180.0, meters in 0.0f64..2_000_000.0,
+            bearing in 0.0f64..360.0, share in 0.0f64..1.0,
+        ) {
+            let area = GeoArea::Radius { lat, lng, meters };
+            // A point `share` of the radius away along `bearing` (spherical destination).
+            let (phi, lambda, delta, theta) = (lat.to_radians(), lng.to_radians(), meters * share / EARTH_RADIUS_METERS, bearing.to_radians());
+            let phi2 = (phi.sin() * delta.cos() + phi.cos() * delta.sin() * theta.cos()).asin();
+            let lambda2 = lambda + (theta.sin() * delta.sin() * phi.cos()).atan2(delta.cos() - phi.sin() * phi2.sin());
+            let (plat, mut plng) = (phi2.to_degrees(), lambda2.to_degrees());
+            if plng > 180.0 { plng -= 360.0 } else if plng < -180.0 { plng += 360.0 }
+            let (south, north, west, east) = area.bounds();
+            let boxed = GeoArea::Box { north: north + 1e-9, east: east + 1e-9, south: south - 1e-9, west: west - 1e-9 };
+            proptest::prop_assert!(boxed.contains(plat, plng) || (west == -180.0 && east == 180.0),
+                "{plat},{plng} outside {south}..{north}, {west}..{east}");
+        }
     }
 
     /// Fuzzing the filter language (stable Rust: proptest instead of cargo fuzz). Cases

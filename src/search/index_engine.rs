@@ -23,7 +23,7 @@ use crate::search::{
     Engine, FacetCount, FacetStats, Hit, MatchPosition, SearchRequest, SearchResponse, SortBy,
     SortOrder,
 };
-use crate::search::{distinct, ranking};
+use crate::search::{distinct, filter, ranking};
 
 fn term_of(field: Field, value: &FilterValue) -> Term {
     match value {
@@ -64,6 +64,10 @@ pub fn filter_query(index: &CollectionIndex, filter: &Filter) -> Box<dyn Query> 
             (Occur::Must, Box::new(AllQuery)),
             (Occur::MustNot, filter_query(index, inner)),
         ])),
+        Filter::Geo { area, .. } => match &index.fields.geo {
+            Some(fields) => crate::search::geo::area_query(fields, *area),
+            None => Box::new(BooleanQuery::new(Vec::new())),
+        },
         Filter::Is { field, check } => Box::new(TermQuery::new(
             Term::from_field_text(index.fields.presence, &check.marker(field)),
             IndexRecordOption::Basic,
@@ -265,6 +269,7 @@ fn substring_search(
                 id,
                 score: None,
                 ranking_score: None,
+                geo_distance: None,
                 document,
                 highlights: BTreeMap::new(),
                 matches_position: BTreeMap::new(),
@@ -385,6 +390,41 @@ pub fn search(
                     .collect();
                 (addresses, count as u64, None)
             }
+            [
+                crate::search::Sort {
+                    by: SortBy::Geo { field, lat, lng },
+                    order,
+                },
+            ] => {
+                // By distance, computed from the coordinates' fast columns; the sort
+                // key is larger-first, so nearest-first is the negated distance.
+                // Documents without a point come last either way.
+                let (lat_name, lng_name) = crate::index::fields::geo_fields(field);
+                let (origin, ascending) = ((*lat, *lng), *order == SortOrder::Asc);
+                let by_distance = window.tweak_score(move |reader: &tantivy::SegmentReader| {
+                    let lat = reader.fast_fields().f64(&lat_name).ok();
+                    let lng = reader.fast_fields().f64(&lng_name).ok();
+                    move |doc: tantivy::DocId, _score: tantivy::Score| {
+                        let point = lat
+                            .as_ref()
+                            .and_then(|c| c.first(doc))
+                            .zip(lng.as_ref().and_then(|c| c.first(doc)));
+                        match point {
+                            Some(point) => {
+                                let meters = filter::distance_meters(origin, point);
+                                if ascending { -meters } else { meters }
+                            }
+                            None => f64::NEG_INFINITY,
+                        }
+                    }
+                });
+                let (top, count) = searcher.search(&full_query(), &(by_distance, Count))?;
+                (
+                    top.into_iter().map(|(_, a)| (None, None, a)).collect(),
+                    count as u64,
+                    None,
+                )
+            }
             keys => {
                 // Each key by its fast field (or the BM25 score), then the id: ties go
                 // to the lower id. Keys are known at run time, hence the type-erased
@@ -396,7 +436,8 @@ pub fn search(
                     };
                     let by = match &sort.by {
                         SortBy::Field { name, .. } => SortByErasedType::for_field(user_field(name)),
-                        SortBy::Score => SortByErasedType::for_score(),
+                        // `_geoPoint` is a sort's only key (checked), answered above.
+                        SortBy::Score | SortBy::Geo { .. } => SortByErasedType::for_score(),
                     };
                     (by, order)
                 };
@@ -604,11 +645,13 @@ pub fn search(
             id,
             score,
             ranking_score: ranking_score.filter(|_| request.show_ranking_score),
+            geo_distance: None,
             document,
             highlights,
             matches_position: positions,
         });
     }
+    crate::search::add_geo_distances(&mut hits, request);
     crate::search::retain_attributes(&mut hits, request.attributes.as_deref());
     tracing::debug!(
         build_us = built.as_micros() as u64,

@@ -5,6 +5,7 @@
 //! * [`facet_search`]: the values of a facet that begin with what was typed, counted.
 //! * [`filter`]: the `filter` language, parsed and checked against the schema.
 //! * [`query`]: the query string as a tantivy query (BM25, typos, prefix, synonyms).
+//! * [`geo`]: geo areas as index queries.
 //! * [`highlight`]: matched words marked in the returned fields.
 //! * [`ranking`]: the matching strategy (word dropping) and the ranking rules.
 //! * [`index_engine`]: running a search on a collection's index.
@@ -13,6 +14,7 @@
 pub mod distinct;
 pub mod facet_search;
 pub mod filter;
+pub mod geo;
 pub mod highlight;
 pub mod index_engine;
 pub mod query;
@@ -229,6 +231,8 @@ pub enum SortBy {
     Field { name: String, field_type: FieldType },
     /// `_score`: the BM25 relevance of the words (engine `fts`: `ts_rank_cd`).
     Score,
+    /// `_geoPoint(lat, lng)`: the distance of the geo field's point from this one.
+    Geo { field: String, lat: f64, lng: f64 },
 }
 
 /// One key of a sort.
@@ -486,6 +490,41 @@ fn parse_attributes(
     Ok(Some(names))
 }
 
+/// The point hits' distances are measured from: the `_geoPoint` of the sort, else the
+/// center of the filter's first `_geoRadius`; with the geo field's name.
+fn geo_origin(request: &SearchRequest) -> Option<(&str, f64, f64)> {
+    fn radius(filter: &Filter) -> Option<(&str, f64, f64)> {
+        match filter {
+            Filter::Geo {
+                field,
+                area: filter::GeoArea::Radius { lat, lng, .. },
+            } => Some((field.as_str(), *lat, *lng)),
+            Filter::And(parts) | Filter::Or(parts) => parts.iter().find_map(radius),
+            _ => None,
+        }
+    }
+    request
+        .sort
+        .iter()
+        .find_map(|s| match &s.by {
+            SortBy::Geo { field, lat, lng } => Some((field.as_str(), *lat, *lng)),
+            _ => None,
+        })
+        .or_else(|| request.filter.as_ref().and_then(radius))
+}
+
+/// Gives each hit its distance from the request's geo point, when it has one (before
+/// `attributesToRetrieve` may drop the geo field from the document).
+pub fn add_geo_distances(hits: &mut [Hit], request: &SearchRequest) {
+    let Some((field, lat, lng)) = geo_origin(request) else {
+        return;
+    };
+    for hit in hits {
+        hit.geo_distance = crate::schema::geo_point(&hit.document[field])
+            .map(|point| filter::distance_meters((lat, lng), point).round());
+    }
+}
+
 /// Keeps, in each hit's document and highlights, only the `attributes` asked for.
 pub fn retain_attributes(hits: &mut [Hit], attributes: Option<&[String]>) {
     let Some(attributes) = attributes else {
@@ -569,7 +608,21 @@ fn parse_sort(
         None | Some("") => return Ok(Vec::new()),
         Some(text) => text,
     };
-    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    // Commas split keys, except inside `_geoPoint(lat, lng)`.
+    let mut parts: Vec<&str> = Vec::new();
+    let (mut depth, mut from) = (0i32, 0);
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(text[from..at].trim());
+                from = at + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(text[from..].trim());
     if parts.len() > MAX_SORT_KEYS {
         return Err(SearchRequestError::Sort(format!(
             "`sort` takes at most {MAX_SORT_KEYS} keys, such as `rating:desc,price:asc`"
@@ -585,6 +638,11 @@ fn parse_sort(
             )));
         }
         keys.push(key);
+    }
+    if keys.len() > 1 && keys.iter().any(|k| matches!(k.by, SortBy::Geo { .. })) {
+        return Err(SearchRequestError::Sort(
+            "`sort`: `_geoPoint(lat, lng)` is a sort's only key".into(),
+        ));
     }
     if let [
         Sort {
@@ -626,6 +684,39 @@ fn parse_sort_key(text: &str, schema: &CollectionSchema) -> Result<Sort, SearchR
     if name == "_score" {
         return Ok(Sort {
             by: SortBy::Score,
+            order,
+        });
+    }
+    if let Some(arguments) = name
+        .strip_prefix("_geoPoint(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        let shape = "`sort`: write `_geoPoint(lat, lng):asc` with a latitude from -90 to 90 and a longitude from -180 to 180";
+        let point: Vec<f64> = arguments
+            .split(',')
+            .filter_map(|n| n.trim().parse::<f64>().ok())
+            .collect();
+        let [lat, lng] = point.as_slice() else {
+            return Err(SearchRequestError::Sort(shape.into()));
+        };
+        if !(-90.0..=90.0).contains(lat) || !(-180.0..=180.0).contains(lng) {
+            return Err(SearchRequestError::Sort(shape.into()));
+        }
+        let Some(field) = schema
+            .fields()
+            .iter()
+            .find(|f| f.field_type == FieldType::Geo)
+        else {
+            return Err(SearchRequestError::Sort(
+                "`sort`: `_geoPoint` needs a field of type `geo` in the collection".into(),
+            ));
+        };
+        return Ok(Sort {
+            by: SortBy::Geo {
+                field: field.name.clone(),
+                lat: *lat,
+                lng: *lng,
+            },
             order,
         });
     }
@@ -714,6 +805,10 @@ pub struct Hit {
     /// Text fields with the matched words marked, by field name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub highlights: BTreeMap<String, String>,
+    /// With a `_geoPoint` sort or a `_geoRadius` filter: the meters from that point to
+    /// the hit's geo field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo_distance: Option<f64>,
     /// With `showMatchesPosition`: where the matched words are in each text field.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub matches_position: BTreeMap<String, Vec<MatchPosition>>,

@@ -16,7 +16,9 @@ use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::schema::{CollectionSchema, FieldType};
-use crate::search::filter::{Filter, Op, Presence, Value as FilterValue};
+use crate::search::filter::{
+    EARTH_RADIUS_METERS, Filter, GeoArea, Op, Presence, Value as FilterValue,
+};
 use crate::search::{Engine, Hit, SearchRequest, SearchResponse, SortBy, SortOrder};
 
 /// The `tsvector` of a collection's documents. Field names are inlined (they match
@@ -118,6 +120,50 @@ fn escape_like(word: &str) -> String {
     out
 }
 
+/// A geo field's latitude or longitude (`coordinate`), NULL when the stored value is not
+/// a number (rows written with plain SQL skip validation).
+fn push_coordinate(builder: &mut QueryBuilder<Postgres>, field: &str, coordinate: &'static str) {
+    builder
+        .push("(CASE WHEN jsonb_typeof(body -> ")
+        .push_bind(field.to_owned())
+        .push(" -> '")
+        .push(coordinate)
+        .push("') = 'number' THEN (body -> ")
+        .push_bind(field.to_owned())
+        .push(" ->> '")
+        .push(coordinate)
+        .push("')::float8 END)");
+}
+
+/// The great-circle distance in meters from a document's point to (`lat`, `lng`), by
+/// the haversine formula on the sphere [`crate::search::filter::distance_meters`] uses.
+pub fn push_distance(builder: &mut QueryBuilder<Postgres>, field: &str, lat: f64, lng: f64) {
+    // NULL without a point (`least` would turn a NULL into 1, the far side of Earth).
+    builder.push("(CASE WHEN ");
+    push_coordinate(builder, field, "lat");
+    builder.push(" IS NULL OR ");
+    push_coordinate(builder, field, "lng");
+    builder.push(" IS NULL THEN NULL ELSE ");
+    builder
+        .push("(2 * ")
+        .push_bind(EARTH_RADIUS_METERS)
+        .push(" * asin(least(1, sqrt(power(sin(radians(");
+    push_coordinate(builder, field, "lat");
+    builder
+        .push(" - ")
+        .push_bind(lat)
+        .push(") / 2), 2) + cos(radians(")
+        .push_bind(lat)
+        .push(")) * cos(radians(");
+    push_coordinate(builder, field, "lat");
+    builder.push(")) * power(sin(radians(");
+    push_coordinate(builder, field, "lng");
+    builder
+        .push(" - ")
+        .push_bind(lng)
+        .push(") / 2), 2))))) END)");
+}
+
 /// Appends `filter` as a SQL condition over the `body` column of `documents`.
 pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
     match filter {
@@ -140,6 +186,45 @@ pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
             builder.push("NOT coalesce((");
             push_filter(builder, inner);
             builder.push("), false)");
+        }
+        Filter::Geo { field, area } => {
+            builder.push("coalesce(");
+            match *area {
+                GeoArea::Radius { lat, lng, meters } => {
+                    push_distance(builder, field, lat, lng);
+                    builder.push(" <= ").push_bind(meters);
+                }
+                GeoArea::Box {
+                    north,
+                    east,
+                    south,
+                    west,
+                } => {
+                    push_coordinate(builder, field, "lat");
+                    builder
+                        .push(" BETWEEN ")
+                        .push_bind(south)
+                        .push(" AND ")
+                        .push_bind(north)
+                        .push(" AND ");
+                    builder.push("(");
+                    push_coordinate(builder, field, "lng");
+                    if west <= east {
+                        builder
+                            .push(" BETWEEN ")
+                            .push_bind(west)
+                            .push(" AND ")
+                            .push_bind(east);
+                    } else {
+                        // Across the antimeridian: east of `west` or west of `east`.
+                        builder.push(" >= ").push_bind(west).push(" OR ");
+                        push_coordinate(builder, field, "lng");
+                        builder.push(" <= ").push_bind(east);
+                    }
+                    builder.push(")");
+                }
+            }
+            builder.push(", false)");
         }
         Filter::Is { field, check } => {
             match check {
@@ -329,6 +414,9 @@ pub async fn search(
                 SortBy::Score => {
                     select.push("score");
                 }
+                SortBy::Geo { field, lat, lng } => {
+                    push_distance(&mut select, field, *lat, *lng);
+                }
             }
             select.push(direction);
         }
@@ -348,11 +436,13 @@ pub async fn search(
             id,
             score,
             ranking_score: None,
+            geo_distance: None,
             document: body.0,
             highlights: BTreeMap::new(),
             matches_position: BTreeMap::new(),
         })
         .collect();
+    crate::search::add_geo_distances(&mut hits, request);
     crate::search::retain_attributes(&mut hits, request.attributes.as_deref());
     Ok(SearchResponse {
         hits,

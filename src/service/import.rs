@@ -531,6 +531,16 @@ fn csv_document(
                 "false" | "0" => Value::Bool(false),
                 _ => return refused(name, cell, "a boolean (true or false)"),
             },
+            Some(FieldType::Geo) => {
+                let point: Vec<f64> = cell
+                    .split(',')
+                    .filter_map(|n| n.trim().parse::<f64>().ok())
+                    .collect();
+                match point.as_slice() {
+                    [lat, lng] => serde_json::json!({"lat": lat, "lng": lng}),
+                    _ => return refused(name, cell, "a point as `lat,lng` (e.g. 48.85,2.35)"),
+                }
+            }
             _ => Value::String(cell.to_owned()),
         };
         document.insert(name.to_owned(), value);

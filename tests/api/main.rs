@@ -14,6 +14,7 @@ mod errors;
 mod facet_search;
 mod facets;
 mod filters;
+mod geo;
 mod health;
 mod helpers;
 mod highlights;
