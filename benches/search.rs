@@ -102,7 +102,8 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
         {"name": "title", "type": "text", "boost": 3.0},
         {"name": "body", "type": "text"},
         {"name": "category", "type": "keyword", "facet": true},
-        {"name": "rating", "type": "integer", "filterable": true}
+        {"name": "rating", "type": "integer", "filterable": true},
+        {"name": "loc", "type": "geo"}
     ]))?;
     let schema = CollectionSchema::parse(fields).map_err(|e| anyhow::anyhow!("{e}"))?;
     let collection = sift::store::collections::insert(
@@ -135,6 +136,8 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
             "body": sentence(&mut rng, &words, body_words),
             "category": categories[rng.below(categories.len())],
             "rating": 1 + rng.below(5),
+            // Points over Europe, for the geo rows.
+            "loc": {"lat": 36.0 + rng.below(3_000) as f64 / 100.0, "lng": -10.0 + rng.below(4_000) as f64 / 100.0},
         });
         chunk.push_str(&format!("{},d{n},'{}'\n", collection.id, doc));
         if chunk.len() > 4 << 20 {
@@ -243,7 +246,7 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
     // Query features beside a plain search, in the same run, in turn per query so that
     // the machine's drift hits each alike: in process, except the multi-search, which
     // is the service call (validation, queue, JSON) against one search the same way.
-    let features: [(&str, SearchParams); 6] = [
+    let features: [(&str, SearchParams); 8] = [
         ("plain search", SearchParams::default()),
         (
             "facets=category",
@@ -273,6 +276,20 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
                 filter: Some(
                     "category IN [books, music] AND rating 2 TO 4 AND rating EXISTS".into(),
                 ),
+                ..SearchParams::default()
+            },
+        ),
+        (
+            "geo radius (200 km around Paris)",
+            SearchParams {
+                filter: Some("_geoRadius(48.8566, 2.3522, 200000)".into()),
+                ..SearchParams::default()
+            },
+        ),
+        (
+            "geo sort (nearest Paris first)",
+            SearchParams {
+                sort: Some("_geoPoint(48.8566, 2.3522):asc".into()),
                 ..SearchParams::default()
             },
         ),

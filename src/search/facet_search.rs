@@ -14,8 +14,7 @@ use crate::index::CollectionIndex;
 use crate::index::analysis;
 use crate::index::fields::user_field;
 use crate::schema::TypoTolerance;
-use crate::search::index_engine::{SearchError, restriction};
-use crate::search::query::{self, Matching};
+use crate::search::index_engine::{SearchError, all_words_under, plan_of};
 use crate::search::{FacetCount, SearchRequest};
 
 /// Whether `typed` is the start of `word`, allowing `typos` edits (Damerau–Levenshtein)
@@ -105,19 +104,8 @@ pub fn facet_search(
         }
         accepted.push(Some((column, ords)));
     }
-    let plan = query::plan(
-        index,
-        &searcher,
-        &request.q,
-        Matching {
-            typos: request.typos,
-            prefix: request.prefix,
-        },
-    );
-    let matches = match restriction(index, &plan, request.filter.as_ref()) {
-        Some(filter) => query::with_filter(plan.query(), filter),
-        None => plan.query(),
-    };
+    let plan = plan_of(index, &searcher, request);
+    let matches = all_words_under(index, &plan, request.filter.as_ref());
     let counts = searcher.search(&*matches, &ValueCount { accepted })?;
     let mut counts: Vec<FacetCount> = counts
         .into_iter()

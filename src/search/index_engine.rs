@@ -321,6 +321,35 @@ pub(crate) fn restriction(
     }
 }
 
+/// The documents matching every word of `plan` under `filter` (and the phrases).
+pub(crate) fn all_words_under(
+    index: &CollectionIndex,
+    plan: &query::QueryPlan,
+    filter: Option<&Filter>,
+) -> Box<dyn Query> {
+    match restriction(index, plan, filter) {
+        Some(restricted) => query::with_filter(plan.query(), restricted),
+        None => plan.query(),
+    }
+}
+
+/// The query plan of a request's words, with its typo and prefix switches.
+pub(crate) fn plan_of(
+    index: &CollectionIndex,
+    searcher: &tantivy::Searcher,
+    request: &SearchRequest,
+) -> query::QueryPlan {
+    query::plan(
+        index,
+        searcher,
+        &request.q,
+        Matching {
+            typos: request.typos,
+            prefix: request.prefix,
+        },
+    )
+}
+
 /// Runs `request` on `index`.
 pub fn search(
     index: &CollectionIndex,
@@ -331,15 +360,7 @@ pub fn search(
         return substring_search(index, request, started);
     }
     let searcher = index.reader.searcher();
-    let plan = query::plan(
-        index,
-        &searcher,
-        &request.q,
-        Matching {
-            typos: request.typos,
-            prefix: request.prefix,
-        },
-    );
+    let plan = plan_of(index, &searcher, request);
     let filter = restriction(index, &plan, request.filter.as_ref());
     // The conjunction with the filter, for the paths that visit every match (no
     // words, a sort by field, facets); built only when one of them runs.
@@ -557,10 +578,7 @@ pub fn search(
                 .collect();
             facets.count(index, &searcher, &*full_query(), &numbers, values)?;
             for (name, own) in apart {
-                let query = match restriction(index, &plan, own.as_ref()) {
-                    Some(own) => query::with_filter(plan.query(), own),
-                    None => plan.query(),
-                };
+                let query = all_words_under(index, &plan, own.as_ref());
                 let mut counted = searcher.search(
                     &*query,
                     &distinct::GroupCount {
@@ -578,10 +596,7 @@ pub fn search(
         _ => {
             facets.count(index, &searcher, &*full_query(), &together, values)?;
             for (name, own) in apart {
-                let query = match restriction(index, &plan, own.as_ref()) {
-                    Some(own) => query::with_filter(plan.query(), own),
-                    None => plan.query(),
-                };
+                let query = all_words_under(index, &plan, own.as_ref());
                 facets.count(index, &searcher, &*query, &[name], values)?;
             }
         }
