@@ -64,6 +64,8 @@ pub mod defaults {
     pub const MAX_SEARCHES: &str = "auto";
     pub const CONSISTENCY_TIMEOUT: &str = "5s";
     pub const INDEX_BITSET_CACHE: &str = "128MiB";
+    pub const ANALYTICS_RETENTION: &str = "30d";
+    pub const ANALYTICS_FLUSH_INTERVAL: &str = "5s";
     pub const CACHE_L1_SIZE: &str = "64MiB";
     pub const CACHE_L1_TTL: &str = "60s";
     pub const CACHE_L2: &str = "true";
@@ -184,6 +186,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_CONSISTENCY_TIMEOUT", default_value = defaults::CONSISTENCY_TIMEOUT)]
     pub consistency_timeout: String,
 
+    /// How long search analytics are kept (hourly counts per query); `off` records none
+    #[arg(long, env = "SIFT_ANALYTICS_RETENTION", default_value = defaults::ANALYTICS_RETENTION)]
+    pub analytics_retention: String,
+
+    /// How often recorded searches and clicks are written to PostgreSQL, in one statement
+    #[arg(long, env = "SIFT_ANALYTICS_FLUSH_INTERVAL", default_value = defaults::ANALYTICS_FLUSH_INTERVAL)]
+    pub analytics_flush_interval: String,
+
     /// Memory for the index's cached doc sets of common terms, which make exact totals of broad searches cheap
     #[arg(long, env = "SIFT_INDEX_BITSET_CACHE", default_value = defaults::INDEX_BITSET_CACHE)]
     pub index_bitset_cache: String,
@@ -247,6 +257,8 @@ impl Default for ServeArgs {
             max_searches: defaults::MAX_SEARCHES.into(),
             consistency_timeout: defaults::CONSISTENCY_TIMEOUT.into(),
             index_bitset_cache: defaults::INDEX_BITSET_CACHE.into(),
+            analytics_retention: defaults::ANALYTICS_RETENTION.into(),
+            analytics_flush_interval: defaults::ANALYTICS_FLUSH_INTERVAL.into(),
             cache_l1_size: defaults::CACHE_L1_SIZE.into(),
             cache_l1_ttl: defaults::CACHE_L1_TTL.into(),
             cache_l2: defaults::CACHE_L2.into(),
@@ -293,6 +305,8 @@ pub struct Config {
     pub consistency_timeout: Duration,
     /// Bytes of dense-term bitsets kept for counting matches (`SIFT_INDEX_BITSET_CACHE`).
     pub index_bitset_cache_bytes: u64,
+    /// Search analytics, unless `SIFT_ANALYTICS_RETENTION=off`.
+    pub analytics: Option<crate::analytics::AnalyticsConfig>,
     pub cache: CacheConfig,
     pub demo: bool,
 }
@@ -366,6 +380,7 @@ impl ServeArgs {
                 max_searches: search.max_searches,
                 consistency_timeout: search.consistency_timeout,
                 index_bitset_cache_bytes: search.index_bitset_cache_bytes,
+                analytics: search.analytics,
                 cache: cache?,
                 demo: demo?,
             })
@@ -554,10 +569,28 @@ impl ServeArgs {
             "index-bitset-cache",
             parse_bytes(&self.index_bitset_cache),
         );
+        let retention = c.check(
+            "SIFT_ANALYTICS_RETENTION",
+            "analytics-retention",
+            match self.analytics_retention.trim() {
+                "off" | "0" => Ok(None),
+                other => parse_duration(other).map(Some),
+            },
+        );
+        let flush_interval = c.check(
+            "SIFT_ANALYTICS_FLUSH_INTERVAL",
+            "analytics-flush-interval",
+            parse_duration(&self.analytics_flush_interval),
+        );
+        let (retention, flush_interval) = (retention?, flush_interval?);
         Some(Search {
             max_searches: max_searches? as usize,
             consistency_timeout: consistency_timeout?,
             index_bitset_cache_bytes: index_bitset_cache_bytes?,
+            analytics: retention.map(|retention| crate::analytics::AnalyticsConfig {
+                retention,
+                flush_interval,
+            }),
         })
     }
 }
@@ -594,6 +627,7 @@ struct Search {
     max_searches: usize,
     consistency_timeout: Duration,
     index_bitset_cache_bytes: u64,
+    analytics: Option<crate::analytics::AnalyticsConfig>,
 }
 
 fn parse_index_dir(dir: &std::path::Path) -> Result<PathBuf, String> {

@@ -14,7 +14,8 @@
 //!   [`extract`].
 //! * The service layer: [`service`], methods on [`state::App`] that do what each
 //!   endpoint does; [`error`] maps every domain error to a stable code.
-//! * The domain: [`access`] (what an API key grants), [`search`] (request, filter language, engines), [`index`] (tantivy,
+//! * The domain: [`access`] (what an API key grants), [`analytics`] (search counts,
+//!   batched off the request path), [`search`] (request, filter language, engines), [`index`] (tantivy,
 //!   the indexer following the change log, match bitsets), [`cache`] (L1 and L2),
 //!   [`store`] (SQL), [`schema`] (names, ids, field types, document validation).
 //! * Plumbing: [`config`], [`db`], [`telemetry`], [`validation`], [`sync`], [`demo`],
@@ -25,6 +26,7 @@
 //! `crates/sift-bench`.
 
 pub mod access;
+pub mod analytics;
 pub mod cache;
 pub mod cli;
 pub mod config;

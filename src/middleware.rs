@@ -234,7 +234,11 @@ fn needs(method: &Method, route: &str) -> Option<Needs> {
     let read = matches!(*method, Method::GET | Method::HEAD);
     let action = match route {
         "/v1/keys" | "/v1/keys/{id}" => return Some(Needs::Keys),
-        "/v1/collections" | "/v1/collections/{name}" if read => Action::CollectionsRead,
+        "/v1/collections" | "/v1/collections/{name}" | "/v1/collections/{name}/analytics"
+            if read =>
+        {
+            Action::CollectionsRead
+        }
         "/v1/collections" | "/v1/collections/{name}" | "/v1/collections/{name}/reindex" => {
             Action::CollectionsWrite
         }
@@ -245,9 +249,10 @@ fn needs(method: &Method, route: &str) -> Option<Needs> {
         | "/v1/collections/{name}/documents/{id}"
         | "/v1/collections/{name}/documents:import"
         | "/v1/collections/{name}/documents:delete" => Action::DocumentsWrite,
-        SEARCH_ROUTE | "/v1/collections/{name}/suggest" | "/v1/collections/{name}/facet-search" => {
-            Action::Search
-        }
+        SEARCH_ROUTE
+        | "/v1/collections/{name}/suggest"
+        | "/v1/collections/{name}/facet-search"
+        | "/v1/collections/{name}/events" => Action::Search,
         // Each search's collection is checked by the handler, against the key's grant.
         "/v1/multi-search" => Action::Search,
         _ if route.starts_with("/v1/") || route == "/v1" => return Some(Needs::Unlisted),

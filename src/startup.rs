@@ -37,6 +37,8 @@ use crate::state::{App, AppState};
 use crate::{db, demo, routes, telemetry};
 use tokio_util::task::TaskTracker;
 
+use crate::analytics::Analytics;
+
 /// Why the service could not start. Each message says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -73,6 +75,9 @@ pub struct Application {
     indexer_task: tokio::task::JoinHandle<()>,
     /// Stops the task that follows other replicas' cache invalidations.
     invalidations_stop: CancellationToken,
+    /// Stops the search analytics task, which writes what it holds first.
+    analytics_stop: CancellationToken,
+    analytics_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -157,6 +162,15 @@ impl Application {
                 invalidations_stop.clone(),
             ));
         }
+        let analytics_stop = CancellationToken::new();
+        let (analytics, analytics_task) = match config.analytics {
+            Some(settings) => {
+                let (analytics, task) =
+                    Analytics::start(db.clone(), settings, analytics_stop.clone());
+                (Some(analytics), Some(task))
+            }
+            None => (None, None),
+        };
         let rate_limiter = config.rate_limit.map(|limit| {
             Arc::new(RateLimiter::new(
                 limit,
@@ -181,6 +195,7 @@ impl Application {
             rate_limiter,
             background: TaskTracker::new(),
             fts_rebuilds: Arc::default(),
+            analytics,
         }));
         let router = router(state.clone());
         Ok(Application {
@@ -191,6 +206,8 @@ impl Application {
             indexer_stop,
             indexer_task,
             invalidations_stop,
+            analytics_stop,
+            analytics_task,
         })
     }
 
@@ -225,6 +242,8 @@ impl Application {
             indexer_stop,
             indexer_task,
             invalidations_stop,
+            analytics_stop,
+            analytics_task,
         } = self;
         let grace = state.config.shutdown_timeout;
         let limits = ConnectionLimits {
@@ -254,6 +273,10 @@ impl Application {
         indexer_stop.cancel();
         let _ = indexer_task.await;
         invalidations_stop.cancel();
+        analytics_stop.cancel();
+        if let Some(task) = analytics_task {
+            let _ = task.await;
+        }
         if let Some(redis) = &state.redis {
             redis.close();
         }

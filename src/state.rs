@@ -52,6 +52,9 @@ pub struct App {
     pub background: TaskTracker,
     /// One full-text index rebuild at a time: two would race for the temporary name.
     pub fts_rebuilds: Arc<tokio::sync::Mutex<()>>,
+    /// Counts searches and clicks for `/analytics`, off the request path; `None` with
+    /// `SIFT_ANALYTICS_RETENTION=off`.
+    pub analytics: Option<crate::analytics::Analytics>,
 }
 
 /// The axum state: cheap to clone, one `App` behind it.

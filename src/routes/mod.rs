@@ -11,10 +11,12 @@
 //! | `/v1/collections/{name}/suggest` | [`suggest`] |
 //! | `/v1/collections/{name}/facet-search` | [`facet_search`] |
 //! | `/v1/multi-search` | [`multi_search`] |
+//! | `/v1/collections/{name}/analytics`, `.../events` | [`analytics`] |
 //! | `/v1/collections/{name}/reindex` | [`reindex`] |
 //! | `/live`, `/ready`, `/health` | [`health`] |
 //! | `/metrics` | [`metrics`] |
 
+pub mod analytics;
 pub mod cached_json;
 pub mod collections;
 pub mod documents;
@@ -115,6 +117,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(suggest::suggest))
         .routes(routes!(facet_search::facet_search))
         .routes(routes!(multi_search::multi_search))
+        .routes(routes!(analytics::analytics))
+        .routes(routes!(analytics::events))
         .routes(routes!(reindex::reindex))
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::get_key, keys::delete_key))

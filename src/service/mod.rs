@@ -2,6 +2,7 @@
 //! free of HTTP. A handler in [`crate::routes`] extracts, calls one of these, and
 //! responds; a test or tool can call them without a server.
 //!
+//! * [`analytics`]: the analytics report and the clicks pages report.
 //! * [`collections`]: create, list, read with statistics, change, delete, rebuild.
 //! * [`documents`]: the document writes (each followed by one after-write step) and
 //!   reads through the caches.
@@ -11,6 +12,7 @@
 //! * [`search`]: search and suggest: validation, the consistency wait, the caches and
 //!   the bounded queue in front of the blocking pool.
 
+pub mod analytics;
 pub mod collections;
 pub mod documents;
 pub mod facet_search;

@@ -240,12 +240,16 @@ impl App {
         let mut results = Vec::with_capacity(answers.len());
         for (at, (answer, query)) in answers.into_iter().zip(&checked).enumerate() {
             let answer = answer.map_err(|e| e.in_query(at))?;
-            let body = crate::routes::cached_json::CachedJson::from(answer).body;
             let Value::Object(mut result) =
-                serde_json::from_slice::<Value>(&body).map_err(ApiError::internal)?
+                serde_json::from_slice::<Value>(&answer.json).map_err(ApiError::internal)?
             else {
                 return Err(ApiError::internal("a search answer is not an object"));
             };
+            // As a single search answers: this request's time and where it came from.
+            if let Some(took_ms) = answer.took_ms {
+                result.insert("tookMs".into(), Value::from(took_ms));
+            }
+            result.insert("cache".into(), Value::from(answer.origin.as_str()));
             result.insert("collection".into(), Value::String(query.name.to_string()));
             results.push(result);
         }

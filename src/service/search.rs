@@ -151,7 +151,10 @@ impl App {
             }
         }
         tracing::Span::current().record("engine", request.engine.as_str());
-        match request.engine {
+        // Counted once answered (placeholder searches, with no words, are page loads
+        // and facet clicks, not queries).
+        let query = normalize_query(&request.q);
+        let answer: Answer = match request.engine {
             Engine::Index => {
                 let index = self.index_for(name, index.clone(), request.after).await?;
                 let (json, origin) = if use_cache {
@@ -176,11 +179,11 @@ impl App {
                     let json = serde_json::to_vec(&response).map_err(ApiError::internal)?;
                     (json.into(), CacheOrigin::Miss)
                 };
-                Ok(Answer {
+                Answer {
                     json,
                     origin,
                     took_ms: Some(elapsed_ms(started)),
-                })
+                }
             }
             Engine::Ilike | Engine::Fts => {
                 let _permit = self.search_permit()?;
@@ -189,13 +192,23 @@ impl App {
                 metrics::histogram!("search_duration_seconds", "engine" => response.engine.as_str())
                     .record(response.took_ms / 1000.0);
                 let json = serde_json::to_vec(&response).map_err(ApiError::internal)?;
-                Ok(Answer {
+                Answer {
                     json: json.into(),
                     origin: CacheOrigin::Miss,
                     took_ms: None,
-                })
+                }
             }
+        };
+        if let Some(analytics) = &self.analytics
+            && !query.is_empty()
+        {
+            analytics.record(crate::analytics::Event::Search {
+                collection_id,
+                query,
+                answer: answer.json.clone(),
+            });
         }
+        Ok(answer)
     }
 
     /// Type-ahead completions on collection `name`: the display field (the text field

@@ -575,15 +575,21 @@ async fn try_it_out(client: &Client, op: &str, fill: &[(&str, &str)]) -> (u16, S
         input.clear().await.expect("clear");
         input.send_keys(value).await.expect("type");
     }
-    client
+    let execute = client
         .wait()
         .at_most(WAIT)
         .for_element(Locator::Css(&format!("{op} .execute")))
         .await
-        .unwrap_or_else(|_| panic!("{op}: execute"))
-        .click()
+        .unwrap_or_else(|_| panic!("{op}: execute"));
+    // In the middle of the view: at its bottom edge a click can miss the button.
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            vec![serde_json::to_value(&execute).expect("element")],
+        )
         .await
-        .expect("click");
+        .expect("scroll");
+    execute.click().await.expect("click");
     let answer = std::sync::Mutex::new((0u16, String::new()));
     let answered = wait_until(WAIT, || async {
         let row = client
@@ -606,7 +612,16 @@ async fn try_it_out(client: &Client, op: &str, fill: &[(&str, &str)]) -> (u16, S
         }
     })
     .await;
-    assert!(answered, "{op}: no response shown");
+    if !answered {
+        let shown = client
+            .execute(
+                "const el = document.querySelector(arguments[0] + ' .responses-inner'); return el ? el.innerText.slice(0, 600) : 'none';",
+                vec![json!(op)],
+            )
+            .await
+            .unwrap_or(Value::Null);
+        panic!("{op}: no response shown: {shown}");
+    }
     // Folded again, so the next operation's elements are the only ones open; scrolled
     // to first, since a long answer can leave the summary under the page's top edge.
     client
@@ -686,6 +701,8 @@ async fn try_it_out_answers_2xx_on_every_operation_with_its_shipped_example() {
                 ("search", "suggest"),
                 ("search", "facet_search"),
                 ("search", "multi_search"),
+                ("search", "events"),
+                ("search", "analytics"),
                 ("collections", "reindex"),
                 ("keys", "create_key"),
                 ("keys", "list_keys"),

@@ -90,6 +90,8 @@ fn help_lists_every_variable() {
         "SIFT_DB_ACQUIRE_TIMEOUT",
         "SIFT_REDIS_POOL_SIZE",
         "SIFT_REQUEST_TIMEOUT",
+        "SIFT_ANALYTICS_RETENTION",
+        "SIFT_ANALYTICS_FLUSH_INTERVAL",
         "SIFT_BODY_LIMIT",
         "SIFT_CORS_ORIGINS",
         "SIFT_LOG_FORMAT",

@@ -1,6 +1,7 @@
 //! Integration tests over HTTP against a real PostgreSQL (and Redis where it matters),
 //! one database per test. One binary, so it is linked once.
 
+mod analytics;
 mod architecture;
 mod auth;
 mod browser;

@@ -38,7 +38,13 @@ async fn migrations_go_up_down_and_up_again() {
     migrate(&database, "up");
     assert_eq!(
         tables(&db).await,
-        ["api_keys", "collections", "document_changes", "documents"]
+        [
+            "api_keys",
+            "collections",
+            "document_changes",
+            "documents",
+            "search_analytics"
+        ]
     );
     assert!(sift::db::migrations_applied(&db).await.expect("query"));
 
@@ -58,7 +64,13 @@ async fn migrations_go_up_down_and_up_again() {
     migrate(&database, "up");
     assert_eq!(
         tables(&db).await,
-        ["api_keys", "collections", "document_changes", "documents"]
+        [
+            "api_keys",
+            "collections",
+            "document_changes",
+            "documents",
+            "search_analytics"
+        ]
     );
     db.close().await;
 }
