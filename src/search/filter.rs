@@ -163,10 +163,14 @@ impl GeoArea {
                 if north >= 90.0 || south <= -90.0 {
                     return (south, north, -180.0, 180.0);
                 }
-                let dlng = dlat / lat.to_radians().cos().max(1e-9);
-                if dlng >= 180.0 {
+                // The circle's widest longitude span: asin(sin r / cos lat) (Matuschek);
+                // past 1, the circle reaches every longitude.
+                let spread =
+                    (meters / EARTH_RADIUS_METERS).sin() / lat.to_radians().cos().max(1e-12);
+                if spread >= 1.0 {
                     return (south, north, -180.0, 180.0);
                 }
+                let dlng = spread.asin().to_degrees();
                 let wrap = |x: f64| {
                     if x > 180.0 {
                         x - 360.0
@@ -939,6 +943,15 @@ mod tests {
         let (_, _, west, east) = area.bounds();
         assert!(west > east, "{west} {east}");
         assert!(area.contains(0.0, -179.9));
+        // Near a pole a wide circle spans more longitude than its radius in degrees over
+        // cos(lat): a case the proptest below found.
+        let area = GeoArea::Radius {
+            lat: -82.71,
+            lng: 0.0,
+            meters: 564_216.0,
+        };
+        let (_, _, west, east) = area.bounds();
+        assert!(east > 41.95 && west < -41.95, "{west} {east}");
     }
 
     proptest::proptest! {
