@@ -73,6 +73,14 @@ fn describe_metrics() {
     );
     describe_gauge!("http_requests_in_flight", "HTTP requests being served now");
     describe_counter!("http_errors_total", "Error responses, by error code");
+    describe_counter!(
+        "analytics_rows_written_total",
+        "Search analytics rows (collection, hour, query) written to PostgreSQL"
+    );
+    describe_counter!(
+        "analytics_dropped_total",
+        "Search analytics events dropped because the counting task's channel was full"
+    );
     describe_gauge!(
         "db_pool_connections",
         "PostgreSQL pool connections, by state (in_use, idle)"
