@@ -19,6 +19,7 @@ use crate::schema::FieldType;
 use crate::search::filter::{Filter, Op, Value as FilterValue};
 use crate::search::highlight::{Highlighter, render};
 use crate::search::query::{self, Matching};
+use crate::search::score_details::RankingScoreDetails;
 use crate::search::{
     Engine, FacetCount, FacetStats, Hit, MatchPosition, SearchRequest, SearchResponse, SortBy,
     SortOrder,
@@ -269,6 +270,7 @@ fn substring_search(
                 id,
                 score: None,
                 ranking_score: None,
+                ranking_score_details: None,
                 geo_distance: None,
                 document,
                 highlights: BTreeMap::new(),
@@ -350,6 +352,13 @@ pub(crate) fn plan_of(
     )
 }
 
+/// A hit's ranking score and its details, where the ranking rules ranked it.
+#[derive(Default)]
+struct Ranking {
+    score: Option<f64>,
+    details: Option<RankingScoreDetails>,
+}
+
 /// Runs `request` on `index`.
 pub fn search(
     index: &CollectionIndex,
@@ -372,7 +381,7 @@ pub fn search(
     // The best `wanted` hits from the first, with the total and the words every hit
     // matches (when words were ranked).
     type Found = (
-        Vec<(Option<f32>, Option<f64>, DocAddress)>,
+        Vec<(Option<f32>, Ranking, DocAddress)>,
         u64,
         Option<Vec<usize>>,
     );
@@ -394,9 +403,21 @@ pub fn search(
                 )?;
                 let addresses = ranked
                     .hits
-                    .into_iter()
-                    .zip(ranked.ranking_scores)
-                    .map(|((s, a), r)| (Some(s), Some(r), a))
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(s, a))| {
+                        let ranking = Ranking {
+                            score: request
+                                .show_ranking_score
+                                .then(|| ranked.ranking_score(i))
+                                .flatten(),
+                            details: request
+                                .show_ranking_score_details
+                                .then(|| ranked.details(i))
+                                .flatten(),
+                        };
+                        (Some(s), ranking, a)
+                    })
                     .collect();
                 (addresses, ranked.total, Some(ranked.kept_words))
             }
@@ -407,7 +428,13 @@ pub fn search(
                 // Every rule gives every document its best: the ranking score is 1.
                 let addresses = top
                     .into_iter()
-                    .map(|(s, a)| (Some(s), Some(1.0), a))
+                    .map(|(s, a)| {
+                        let ranking = Ranking {
+                            score: Some(1.0),
+                            details: Some(RankingScoreDetails::default()),
+                        };
+                        (Some(s), ranking, a)
+                    })
                     .collect();
                 (addresses, count as u64, None)
             }
@@ -441,7 +468,9 @@ pub fn search(
                 });
                 let (top, count) = searcher.search(&full_query(), &(by_distance, Count))?;
                 (
-                    top.into_iter().map(|(_, a)| (None, None, a)).collect(),
+                    top.into_iter()
+                        .map(|(_, a)| (None, Ranking::default(), a))
+                        .collect(),
                     count as u64,
                     None,
                 )
@@ -469,7 +498,7 @@ pub fn search(
                             searcher.search(&full_query(), &(window.order_by($keys), Count))?;
                         (
                             top.into_iter()
-                                .map(|(_, a)| (None, None, a))
+                                .map(|(_, a)| (None, Ranking::default(), a))
                                 .collect::<Vec<_>>(),
                             count as u64,
                             None,
@@ -606,7 +635,7 @@ pub fn search(
     let mut highlighter = Highlighter::new(index.normalizer(), index.analyzer());
     let text_fields = index.text_field_names();
     let mut hits = Vec::with_capacity(addresses.len());
-    for (score, ranking_score, address) in addresses {
+    for (score, ranking, address) in addresses {
         let doc: TantivyDocument = searcher.doc(address)?;
         let (id, document) = index.stored(&doc);
         let mut highlights = BTreeMap::new();
@@ -659,7 +688,10 @@ pub fn search(
         hits.push(Hit {
             id,
             score,
-            ranking_score: ranking_score.filter(|_| request.show_ranking_score),
+            ranking_score: ranking.score.filter(|_| request.show_ranking_score),
+            ranking_score_details: ranking
+                .details
+                .filter(|_| request.show_ranking_score_details),
             geo_distance: None,
             document,
             highlights,

@@ -19,6 +19,7 @@ pub mod highlight;
 pub mod index_engine;
 pub mod query;
 pub mod ranking;
+pub mod score_details;
 pub mod sql_engine;
 
 use std::collections::BTreeMap;
@@ -166,6 +167,10 @@ pub struct SearchParams {
     /// (0, 1], comparable across queries and collections (default false). `index`
     /// engine, ranked by the rules; not with `sort`.
     pub show_ranking_score: Option<bool>,
+    /// Give each hit its `rankingScoreDetails`: per ranking rule, what the rule saw
+    /// (words matched, typos, match type, BM25, a field rule's value) and the hit's score
+    /// on it alone (default false). Where `rankingScore` is given.
+    pub show_ranking_score_details: Option<bool>,
 }
 
 /// How the words of `q` match.
@@ -271,6 +276,7 @@ pub struct SearchRequest {
     pub matching_strategy: Option<MatchingStrategy>,
     /// Hits carry their ranking score.
     pub show_ranking_score: bool,
+    pub show_ranking_score_details: bool,
     /// The text fields highlighted (`None`: all).
     pub highlight_fields: Option<Vec<String>>,
     /// The highlighted fields cropped (`None`: all).
@@ -303,6 +309,7 @@ impl SearchRequest {
             substring: false,
             matching_strategy: None,
             show_ranking_score: false,
+            show_ranking_score_details: false,
             distinct: None,
             highlight_fields: None,
             crop_fields: None,
@@ -459,6 +466,7 @@ impl SearchParams {
             after,
             matching_strategy: self.matching_strategy,
             show_ranking_score: self.show_ranking_score.unwrap_or(false),
+            show_ranking_score_details: self.show_ranking_score_details.unwrap_or(false),
         })
     }
 }
@@ -765,7 +773,7 @@ impl SearchRequest {
     /// out: it says when to answer, not what.
     pub fn fingerprint(&self) -> String {
         format!(
-            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}\u{1f}distinct={:?}\u{1f}highlighted={:?}\u{1f}cropped={:?}\u{1f}positions={}",
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}\u{1f}score_details={}\u{1f}distinct={:?}\u{1f}highlighted={:?}\u{1f}cropped={:?}\u{1f}positions={}",
             normalize_query(&self.q),
             self.limit,
             self.offset,
@@ -781,6 +789,7 @@ impl SearchRequest {
             self.matching_strategy,
             self.attributes,
             self.show_ranking_score,
+            self.show_ranking_score_details,
             self.distinct,
             self.highlight_fields,
             self.crop_fields,
@@ -800,6 +809,10 @@ pub struct Hit {
     /// rule gives; the same scale in every query and collection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking_score: Option<f64>,
+    /// With `showRankingScoreDetails`: per ranking rule, what it saw of the hit and the
+    /// hit's score on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking_score_details: Option<score_details::RankingScoreDetails>,
     #[schema(value_type = Object)]
     pub document: Value,
     /// Text fields with the matched words marked, by field name.

@@ -52,6 +52,10 @@ use crate::index::bitsets::DocBits;
 use crate::index::fields::{head_field, user_field};
 use crate::schema::{CollectionSchema, FieldType};
 use crate::search::query::{self, QueryPlan};
+use crate::search::score_details::{
+    AttributeDetails, Bm25Details, ExactnessDetails, FieldDetails, MatchType, ProximityDetails,
+    RankingScoreDetails, TypoDetails, WordsDetails,
+};
 
 /// A bucket up to this size is ranked whole by the rules.
 pub const EXACT_RANK_LIMIT: u64 = 10_000;
@@ -262,12 +266,31 @@ fn drop_order(strategy: MatchingStrategy, frequencies: &[u64]) -> Vec<usize> {
 /// visited.
 pub struct Ranked {
     pub hits: Vec<(f32, DocAddress)>,
-    /// Each hit's ranking score (see [`ranking_score`]), in the order of `hits`.
-    pub ranking_scores: Vec<f64>,
     pub total: u64,
     /// Which query words every hit matches (indexes into the plan's words): all of
     /// them unless words were dropped.
     pub kept_words: Vec<usize>,
+    /// What the rules saw of each hit, in the order of `hits`: kept so that the
+    /// ranking score and its details are worked out only for the hits shown.
+    seen: Vec<Candidate>,
+    rules: Vec<Rule>,
+    scale: Scale,
+}
+
+impl Ranked {
+    /// The `i`th hit's ranking score (see [`ranking_score`]).
+    pub fn ranking_score(&self, i: usize) -> Option<f64> {
+        self.seen
+            .get(i)
+            .map(|c| ranking_score(c, &self.rules, self.scale))
+    }
+
+    /// What each rule saw of the `i`th hit, and its score on the rule.
+    pub fn details(&self, i: usize) -> Option<RankingScoreDetails> {
+        self.seen
+            .get(i)
+            .map(|c| score_details(c, &self.rules, self.scale))
+    }
 }
 
 /// Where ranking switches from ranking a bucket whole to cutting it by score first.
@@ -444,13 +467,12 @@ pub fn rank_with(
         text_fields: ranks.len() as u32,
     };
     Ok(Ranked {
-        ranking_scores: ranked
-            .iter()
-            .map(|c| ranking_score(c, rules, scale))
-            .collect(),
-        hits: ranked.into_iter().map(|c| (c.score, c.address)).collect(),
+        hits: ranked.iter().map(|c| (c.score, c.address)).collect(),
         total,
         kept_words: matched,
+        seen: ranked,
+        rules: rules.to_vec(),
+        scale,
     })
 }
 
@@ -470,56 +492,166 @@ struct Scale {
 /// (`popularity:desc`) have no scale and don't count, as sort rules don't in
 /// Meilisearch's ranking score, the idea this follows.
 fn ranking_score(c: &Candidate, rules: &[Rule], scale: Scale) -> f64 {
-    let n = scale.words.max(1);
-    // Per rule: (rank, levels), 1 the worst rank and `levels` the best.
-    let mut digits: Vec<(u32, u32)> = Vec::with_capacity(rules.len() + 1);
+    let mut digits: Vec<(u32, u32)> = Vec::with_capacity(2 * rules.len());
     // BM25's share of the last step, when `score` is a rule.
     let mut tail = None;
     for rule in rules {
-        match rule {
-            Rule::Words => digits.push((n - (c.bucket as u32).min(n - 1), n)),
-            Rule::Typo => {
-                let most = 2 * n;
-                digits.push((most + 1 - c.typos.min(most), most + 1))
-            }
-            Rule::Proximity => {
-                let most = MAX_PROXIMITY * (n - 1);
-                digits.push((most + 1 - c.proximity.min(most), most + 1))
-            }
-            Rule::Attribute => {
-                let most = scale.text_fields.saturating_sub(1) * n;
-                digits.push((most + 1 - c.attribute.min(most), most + 1));
-                let latest = MAX_POSITION * n;
-                digits.push((latest + 1 - c.position.min(latest), latest + 1));
-            }
-            Rule::Exactness => {
-                // Neither (1); begins, then is, each by field importance (2 to 513).
-                let levels = 2 + (HEAD_EQUAL + 255 - HEAD_BEGINS);
-                let start = match c.start.checked_sub(HEAD_BEGINS) {
-                    Some(above) => 2 + above.min(levels - 2),
-                    None => 1,
-                };
-                digits.push((start, levels));
-                digits.push((c.exact.min(n) + 1, n + 1));
-            }
-            Rule::Score => {
-                digits.push((1 + u32::from(c.typed_exact), 2));
-                let bm25 = f64::from(c.score.max(0.0));
-                tail = Some(bm25 / (bm25 + 10.0));
-                break;
-            }
-            Rule::Field { .. } => {}
+        let (own, bm25) = rule_digits(c, rule, scale);
+        digits.extend(own);
+        if let Rule::Score = rule {
+            tail = bm25;
+            break;
         }
     }
-    // A number in mixed radix, in integers so that the best is exactly 1.
+    mixed_radix(&digits, tail)
+}
+
+/// A rule's place for a candidate as digits `(rank, levels)`, 1 the worst rank and
+/// `levels` the best (a digit of one level says nothing), and for `score` BM25's share
+/// of the last step.
+fn rule_digits(c: &Candidate, rule: &Rule, scale: Scale) -> ([(u32, u32); 2], Option<f64>) {
+    let n = scale.words.max(1);
+    let none = (1, 1);
+    match rule {
+        Rule::Words => ([(n - (c.bucket as u32).min(n - 1), n), none], None),
+        Rule::Typo => {
+            let most = 2 * n;
+            ([(most + 1 - c.typos.min(most), most + 1), none], None)
+        }
+        Rule::Proximity => {
+            let most = MAX_PROXIMITY * (n - 1);
+            ([(most + 1 - c.proximity.min(most), most + 1), none], None)
+        }
+        Rule::Attribute => {
+            let most = scale.text_fields.saturating_sub(1) * n;
+            let latest = MAX_POSITION * n;
+            (
+                [
+                    (most + 1 - c.attribute.min(most), most + 1),
+                    (latest + 1 - c.position.min(latest), latest + 1),
+                ],
+                None,
+            )
+        }
+        Rule::Exactness => {
+            // Neither (1); begins, then is, each by field importance (2 to 513).
+            let levels = 2 + (HEAD_EQUAL + 255 - HEAD_BEGINS);
+            let start = match c.start.checked_sub(HEAD_BEGINS) {
+                Some(above) => 2 + above.min(levels - 2),
+                None => 1,
+            };
+            ([(start, levels), (c.exact.min(n) + 1, n + 1)], None)
+        }
+        Rule::Score => {
+            let bm25 = f64::from(c.score.max(0.0));
+            (
+                [(1 + u32::from(c.typed_exact), 2), none],
+                Some(bm25 / (bm25 + 10.0)),
+            )
+        }
+        Rule::Field { .. } => ([none, none], None),
+    }
+}
+
+/// Digits `(rank, levels)` as one number in mixed radix, in integers so that the best
+/// is exactly 1; `tail` is the share of the last step (all of it when `None`).
+fn mixed_radix(digits: &[(u32, u32)], tail: Option<f64>) -> f64 {
     let (mut rank, mut of) = (0u128, 1u128);
-    for (r, levels) in digits {
+    for &(r, levels) in digits {
         let levels = u128::from(levels.max(1));
         rank = rank.saturating_mul(levels) + u128::from(r.max(1) - 1).min(levels - 1);
         of = of.saturating_mul(levels);
     }
-    // The last step: BM25's share of it, or all of it (best on every rule scores 1).
     (rank as f64 + tail.unwrap_or(1.0)) / of as f64
+}
+
+/// Per rule, what it saw of `c` and `c`'s score on the rule alone (its digits as
+/// [`ranking_score`] reads them, so a rule's `score` orders candidates as the rule does).
+fn score_details(c: &Candidate, rules: &[Rule], scale: Scale) -> RankingScoreDetails {
+    let n = scale.words.max(1);
+    let mut details = RankingScoreDetails::default();
+    let mut field = 0;
+    for (order, rule) in rules.iter().enumerate() {
+        let (digits, tail) = rule_digits(c, rule, scale);
+        let score = mixed_radix(&digits, tail);
+        match rule {
+            Rule::Words => {
+                details.words = Some(WordsDetails {
+                    order,
+                    matching_words: n - (c.bucket as u32).min(n - 1),
+                    max_matching_words: n,
+                    score,
+                })
+            }
+            Rule::Typo => {
+                details.typo = Some(TypoDetails {
+                    order,
+                    typo_count: c.typos,
+                    max_typo_count: 2 * n,
+                    score,
+                })
+            }
+            Rule::Proximity => details.proximity = Some(ProximityDetails { order, score }),
+            Rule::Attribute => {
+                details.attribute = Some(AttributeDetails {
+                    order,
+                    attribute_ranking_order_score: mixed_radix(&digits[..1], None),
+                    word_position_score: mixed_radix(&digits[1..], None),
+                    score,
+                })
+            }
+            Rule::Exactness => {
+                details.exactness = Some(ExactnessDetails {
+                    order,
+                    match_type: if c.start >= HEAD_EQUAL {
+                        MatchType::ExactMatch
+                    } else if c.start >= HEAD_BEGINS {
+                        MatchType::MatchesStart
+                    } else {
+                        MatchType::NoExactMatch
+                    },
+                    exact_words: c.exact,
+                    score,
+                })
+            }
+            Rule::Score => {
+                details.score = Some(Bm25Details {
+                    order,
+                    bm25: c.score,
+                    score,
+                })
+            }
+            Rule::Field {
+                name,
+                field_type,
+                descending,
+            } => {
+                let value = c.values.get(field).copied().flatten();
+                field += 1;
+                details.fields.insert(
+                    format!("{name}:{}", if *descending { "desc" } else { "asc" }),
+                    FieldDetails {
+                        order,
+                        value: value.map(|v| field_value(v, *field_type)),
+                    },
+                );
+            }
+        }
+    }
+    details
+}
+
+/// A field rule's value as the document has it: a datetime's microseconds back to
+/// RFC 3339, an integer without a fraction.
+fn field_value(value: f64, field_type: FieldType) -> serde_json::Value {
+    match field_type {
+        FieldType::Datetime => chrono::DateTime::from_timestamp_micros(value as i64)
+            .map_or(serde_json::Value::Null, |d| {
+                serde_json::Value::String(d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            }),
+        FieldType::Integer => serde_json::Value::from(value as i64),
+        _ => serde_json::Value::from(value),
+    }
 }
 
 /// The `wanted` best documents of a bucket by score, per segment in doc order.
@@ -1018,6 +1150,47 @@ mod tests {
                 let rules = &rules[..5];
                 let best = Candidate { bucket: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + 255, exact: WORDS, ..a.clone() };
                 prop_assert_eq!(ranking_score(&best, rules, scale), 1.0);
+            }
+
+            /// Each rule's score in the details orders candidates as that rule does, the
+            /// first rule whose scores differ decides `rankingScore`'s order, and the
+            /// details say what the rules saw.
+            #[test]
+            fn score_details_agree_with_the_rules(a in candidate(), b in candidate()) {
+                let rules = [Rule::Words, Rule::Typo, Rule::Exactness, Rule::Proximity, Rule::Attribute, Rule::Score];
+                let scale = Scale { words: WORDS, text_fields: FIELDS };
+                let (da, db) = (score_details(&a, &rules, scale), score_details(&b, &rules, scale));
+                let scores = |d: &RankingScoreDetails| -> Vec<f64> {
+                    vec![
+                        d.words.as_ref().map_or(0.0, |r| r.score),
+                        d.typo.as_ref().map_or(0.0, |r| r.score),
+                        d.exactness.as_ref().map_or(0.0, |r| r.score),
+                        d.proximity.as_ref().map_or(0.0, |r| r.score),
+                        d.attribute.as_ref().map_or(0.0, |r| r.score),
+                        d.score.as_ref().map_or(0.0, |r| r.score),
+                    ]
+                };
+                let (sa, sb) = (scores(&da), scores(&db));
+                for (i, rule) in rules.iter().enumerate() {
+                    prop_assert!(sa[i] > 0.0 && sa[i] <= 1.0, "{rule:?} {}", sa[i]);
+                    // `compare` falls back to the bucket: the same bucket but for `words`
+                    // gives the rule's own verdict.
+                    let b_same = Candidate { bucket: if *rule == Rule::Words { b.bucket } else { a.bucket }, ..b.clone() };
+                    let by_rule = compare(&a, &b_same, std::slice::from_ref(rule));
+                    prop_assert_eq!(sa[i].total_cmp(&sb[i]), by_rule.reverse(), "{:?}", rule);
+                }
+                if let Some(i) = (0..rules.len()).find(|&i| sa[i] != sb[i]) {
+                    let (x, y) = (ranking_score(&a, &rules, scale), ranking_score(&b, &rules, scale));
+                    prop_assert_eq!(x.total_cmp(&y), sa[i].total_cmp(&sb[i]), "rule {}", i);
+                }
+                let words = da.words.as_ref().map(|w| (w.matching_words, w.max_matching_words));
+                prop_assert_eq!(words, Some((WORDS - a.bucket as u32, WORDS)));
+                prop_assert_eq!(da.typo.as_ref().map(|t| t.typo_count), Some(a.typos));
+                prop_assert_eq!(
+                    da.exactness.as_ref().map(|e| e.match_type),
+                    Some(if a.start >= HEAD_EQUAL { MatchType::ExactMatch } else if a.start >= HEAD_BEGINS { MatchType::MatchesStart } else { MatchType::NoExactMatch })
+                );
+                prop_assert_eq!(da.score.as_ref().map(|s| s.order), Some(5));
             }
         }
     }

@@ -436,6 +436,7 @@ pub async fn search(
             id,
             score,
             ranking_score: None,
+            ranking_score_details: None,
             geo_distance: None,
             document: body.0,
             highlights: BTreeMap::new(),

@@ -332,3 +332,104 @@ async fn a_name_typed_up_to_a_separator_finds_the_names_that_go_on() {
     assert_eq!(found[0], "units-python", "{body}");
     assert!(!found.contains(&"unitsys".to_string()), "{body}");
 }
+
+#[tokio::test]
+async fn ranking_score_details_say_what_each_rule_saw_of_a_hit() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "exact", "title": "garden lantern", "popularity": 7}),
+            json!({"id": "typo", "title": "garden lanterm", "popularity": 3}),
+            json!({"id": "half", "title": "garden chair"}),
+        ],
+    )
+    .await;
+    let query = "q=garden%20lantern%20&matchingStrategy=last&showRankingScore=true&showRankingScoreDetails=true";
+    let (found, body) = ids(&app, query).await;
+    assert_eq!(found, ["exact", "typo", "half"], "{body}");
+    let details = |i: usize| body["hits"][i]["rankingScoreDetails"].clone();
+    // The default rules, in their order.
+    let order: Vec<(&str, u64)> = [
+        "words",
+        "typo",
+        "exactness",
+        "proximity",
+        "attribute",
+        "score",
+    ]
+    .iter()
+    .map(|r| (*r, details(0)[r]["order"].as_u64().unwrap_or(99)))
+    .collect();
+    assert_eq!(
+        order,
+        [
+            ("words", 0),
+            ("typo", 1),
+            ("exactness", 2),
+            ("proximity", 3),
+            ("attribute", 4),
+            ("score", 5)
+        ],
+        "{body}"
+    );
+    assert_eq!(details(0)["words"]["matchingWords"], 2, "{body}");
+    assert_eq!(details(0)["typo"]["typoCount"], 0, "{body}");
+    assert_eq!(details(0)["exactness"]["matchType"], "exactMatch", "{body}");
+    assert_eq!(details(1)["typo"]["typoCount"], 1, "{body}");
+    assert_eq!(details(1)["words"]["score"], 1.0, "{body}");
+    assert!(
+        details(1)["typo"]["score"].as_f64() < details(0)["typo"]["score"].as_f64(),
+        "{body}"
+    );
+    // `chair` lacks `lantern`: found once the word is dropped.
+    assert_eq!(details(2)["words"]["matchingWords"], 1, "{body}");
+    assert_eq!(details(2)["words"]["maxMatchingWords"], 2, "{body}");
+    for i in 0..3 {
+        let score = body["hits"][i]["rankingScore"].as_f64().unwrap_or(-1.0);
+        assert!(score > 0.0 && score <= 1.0, "{body}");
+    }
+    // Without asking, no details; with a sort by field, no ranking at all.
+    let (_, body) = ids(&app, "q=garden&showRankingScore=true").await;
+    assert!(
+        body["hits"][0].get("rankingScoreDetails").is_none(),
+        "{body}"
+    );
+    let (_, body) = ids(
+        &app,
+        "q=garden&sort=popularity:desc&showRankingScoreDetails=true",
+    )
+    .await;
+    assert!(
+        body["hits"][0].get("rankingScoreDetails").is_none(),
+        "{body}"
+    );
+
+    // A field rule shows the hit's value, once the collection ranks by it.
+    let response = app
+        .patch_json(
+            "/v1/collections/docs",
+            &json!({"rankingRules": ["words", "popularity:desc", "score"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let query = "q=garden&showRankingScoreDetails=true";
+    let ranked_by_popularity = wait_until(Duration::from_secs(30), || async {
+        let (_, body) = ids(&app, query).await;
+        body["hits"][0]["rankingScoreDetails"]["popularity:desc"] == json!({"order": 1, "value": 7})
+    })
+    .await;
+    let (found, body) = ids(&app, query).await;
+    let last = body["hits"].clone();
+    assert!(ranked_by_popularity, "{last}");
+    assert_eq!(found, ["exact", "typo", "half"], "{last}");
+    assert_eq!(
+        last[2]["rankingScoreDetails"]["popularity:desc"],
+        json!({"order": 1, "value": null}),
+        "a document without the value"
+    );
+    assert!(
+        last[0]["rankingScoreDetails"].get("typo").is_none(),
+        "{last}"
+    );
+}
