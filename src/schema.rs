@@ -35,8 +35,54 @@ static COLLECTION_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9_-]{1,64}$").expect("valid regex"));
 static DOCUMENT_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,511}$").expect("valid regex"));
-static FIELD_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$").expect("valid regex"));
+/// A field name, or a path of up to [`MAX_FIELD_DEPTH`] names into nested objects
+/// (`author.name`).
+static FIELD_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,3}$")
+        .expect("valid regex")
+});
+
+/// How many names a field path may have (`a.b.c.d`).
+pub const MAX_FIELD_DEPTH: usize = 4;
+
+/// The value at a field's path in a document body (`author.name` is `name` in the
+/// object `author`), or `None` when a step is missing or is not an object. A path goes
+/// through objects only, as PostgreSQL's `#>` does with names; [`path_problem`] tells
+/// when a document puts something else in the way.
+pub fn value_at<'a>(body: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut names = path.split('.');
+    let mut value = body.get(names.next()?)?;
+    for name in names {
+        value = value.as_object()?.get(name)?;
+    }
+    Some(value)
+}
+
+/// Where a document's body stands in the way of a field's path: a step that holds
+/// something other than an object (or `null`) before the path ends.
+fn path_problem(body: &Map<String, Value>, path: &str) -> Option<String> {
+    let mut value = None::<&Value>;
+    let mut walked = String::new();
+    for name in path.split('.') {
+        let object = match value {
+            None => body,
+            Some(Value::Object(object)) => object,
+            Some(Value::Null) => return None,
+            Some(other) => {
+                return Some(format!(
+                    "field `{path}`: `{walked}` must be an object (a field path goes through objects), got {}",
+                    json_kind(other)
+                ));
+            }
+        };
+        value = Some(object.get(name)?);
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(name);
+    }
+    None
+}
 
 /// Most fields a collection may declare; a bound on the work validation does.
 pub const MAX_FIELDS: usize = 256;
@@ -167,8 +213,10 @@ fn is_default_boost(boost: &f64) -> bool {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"name": "title", "type": "text", "boost": 3.0}))]
 pub struct FieldDefinition {
-    /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, unique in the collection, not `id`.
-    #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+    /// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, unique in the collection, not `id`; or a path
+    /// of up to 4 such names into nested objects (`author.name`), none of whose leading
+    /// parts is declared itself.
+    #[schema(pattern = "^[A-Za-z_][A-Za-z0-9_]{0,63}(\\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,3}$")]
     #[validate(regex(path = *FIELD_NAME))]
     pub name: String,
     #[serde(rename = "type")]
@@ -322,11 +370,11 @@ impl CollectionSchema {
             let wrong = |name: &str| shape.as_ref().is_some_and(|e| e.contains_key(name));
             if wrong("name") {
                 return invalid(format!(
-                    "field name `{}` is invalid: start with a letter or `_`, then up to 63 letters, digits or `_`",
+                    "field name `{}` is invalid: start with a letter or `_`, then up to 63 letters, digits or `_`; a path into nested objects joins up to 4 such names with `.`",
                     truncate(&field.name, 80)
                 ));
             }
-            if field.name == "id" {
+            if field.name == "id" || field.name.starts_with("id.") {
                 return invalid(
                     "`id` is reserved for the document id and cannot be declared".into(),
                 );
@@ -376,6 +424,18 @@ impl CollectionSchema {
             return invalid(format!(
                 "field `{}`: a geo field is filtered with `_geoRadius`/`_geoBoundingBox` and sorted with `_geoPoint` as it is; drop \"sortable\" and \"filterable\"",
                 geo.name
+            ));
+        }
+        // `author` and `author.name` can't both be fields: one would be an object.
+        if let Some((inner, outer)) = fields.iter().find_map(|f| {
+            f.name
+                .match_indices('.')
+                .map(|(at, _)| &f.name[..at])
+                .find(|lead| seen.contains(lead))
+                .map(|lead| (&f.name, lead))
+        }) {
+            return invalid(format!(
+                "field `{inner}` is inside field `{outer}`: declare one or the other (`{outer}` would have to be an object)"
             ));
         }
         if !fields.iter().any(|f| f.field_type == FieldType::Text) {
@@ -429,7 +489,10 @@ impl CollectionSchema {
             storable_field(key, value, 0).map_err(|e| SchemaError::Document(e.message()))?;
         }
         for field in &self.fields {
-            let Some(value) = body.get(&field.name) else {
+            if let Some(problem) = path_problem(body, &field.name) {
+                return Err(SchemaError::Document(problem));
+            }
+            let Some(value) = value_at(body, &field.name) else {
                 continue;
             };
             if value.is_null() || matches_type(field.field_type, value) {
@@ -850,6 +913,63 @@ mod tests {
                 .validate_document(json!({"title": null}).as_object().expect("object"))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn field_paths_reach_into_objects_only() {
+        let body = json!({"a": {"b": {"c": 1}, "n": null}, "s": "x", "l": [{"b": 2}]});
+        let body = body.as_object().expect("object");
+        assert_eq!(value_at(body, "a.b.c"), Some(&json!(1)));
+        assert_eq!(value_at(body, "a.n"), Some(&Value::Null));
+        assert_eq!(value_at(body, "a.n.x"), None);
+        assert_eq!(value_at(body, "s.b"), None);
+        assert_eq!(value_at(body, "l.b"), None);
+        assert_eq!(value_at(body, "a.missing"), None);
+        assert_eq!(path_problem(body, "a.b.c"), None);
+        assert_eq!(path_problem(body, "a.n.x"), None, "null holds nothing");
+        assert_eq!(path_problem(body, "a.missing.x"), None);
+        for (path, way) in [("s.b", "`s`"), ("l.b", "`l`"), ("a.b.c.d", "`a.b.c`")] {
+            let problem = path_problem(body, path).expect("in the way");
+            assert!(problem.contains(way), "{path}: {problem}");
+        }
+    }
+
+    #[test]
+    fn nested_field_declarations() {
+        let schema = CollectionSchema::parse(fields(json!([
+            {"name": "title", "type": "text"},
+            {"name": "author.name", "type": "text"},
+            {"name": "a.b.c.d", "type": "integer"}
+        ])))
+        .expect("valid schema");
+        assert!(schema.field("author.name").is_some());
+        let ok = json!({"title": "t", "author": {"name": "x", "extra": 1}, "a": null});
+        assert!(
+            schema
+                .validate_document(ok.as_object().expect("object"))
+                .is_ok()
+        );
+        let bad = json!({"title": "t", "author": {"name": 3}});
+        let error = schema
+            .validate_document(bad.as_object().expect("object"))
+            .expect_err("wrong type");
+        assert!(error.to_string().contains("`author.name`"), "{error}");
+        for (value, expected) in [
+            (
+                json!([{"name": "t", "type": "text"}, {"name": "t.x", "type": "text"}]),
+                "inside field `t`",
+            ),
+            (
+                json!([{"name": "a.b.c", "type": "text"}, {"name": "a.b", "type": "keyword"}]),
+                "inside field `a.b`",
+            ),
+            (json!([{"name": "id.x", "type": "text"}]), "reserved"),
+            (json!([{"name": "a.b.c.d.e", "type": "text"}]), "invalid"),
+            (json!([{"name": "a..b", "type": "text"}]), "invalid"),
+        ] {
+            let error = CollectionSchema::parse(fields(value.clone())).expect_err("invalid schema");
+            assert!(error.to_string().contains(expected), "{value}: {error}");
+        }
     }
 
     #[test]

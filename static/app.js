@@ -94,6 +94,10 @@ function display() {
   return { title, subtitle, image: chosen("image") };
 }
 
+// A field's value by its path: `author.name` is `name` in the object `author`.
+const at = (doc, path) =>
+  path.split(".").reduce((v, name) => (v !== null && typeof v === "object" && !Array.isArray(v) ? v[name] : undefined), doc);
+
 const quoted = (value) => `"${String(value).replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 
 // The filter of the page's choices, leaving out those on `except` (a facet's own).
@@ -208,7 +212,7 @@ function card(hit, i) {
   li.dataset.id = hit.id;
   const doc = hit.document || {};
   const highlights = hit.highlights || {};
-  const imageUrl = shown.image && doc[shown.image];
+  const imageUrl = shown.image && at(doc, shown.image);
   if (typeof imageUrl === "string" && /^https?:\/\//i.test(imageUrl)) {
     const img = document.createElement("img");
     img.src = imageUrl;
@@ -219,21 +223,21 @@ function card(hit, i) {
   const title = document.createElement("div");
   title.className = "title";
   if (shown.title && highlights[shown.title]) title.innerHTML = highlights[shown.title];
-  else title.textContent = shown.title && doc[shown.title] != null ? String(doc[shown.title]) : hit.id;
+  else title.textContent = shown.title && at(doc, shown.title) != null ? String(at(doc, shown.title)) : hit.id;
   li.appendChild(title);
   const second = shown.subtitle;
-  if (second && (doc[second] != null || highlights[second])) {
+  if (second && (at(doc, second) != null || highlights[second])) {
     const snippet = document.createElement("div");
     snippet.className = "snippet";
     if (highlights[second]) snippet.innerHTML = highlights[second];
-    else snippet.textContent = String(doc[second]).slice(0, 200);
+    else snippet.textContent = String(at(doc, second)).slice(0, 200);
     li.appendChild(snippet);
   }
   const meta = document.createElement("div");
   meta.className = "meta";
   // The id, and the value the results are sorted by, so the order can be seen.
   const sortedBy = sorter.value.split(":")[0];
-  meta.textContent = sortedBy && doc[sortedBy] != null ? `${hit.id} · ${sortedBy} ${doc[sortedBy]}` : hit.id;
+  meta.textContent = sortedBy && at(doc, sortedBy) != null ? `${hit.id} · ${sortedBy} ${at(doc, sortedBy)}` : hit.id;
   li.appendChild(meta);
   li.addEventListener("click", () => {
     setActive(i);
@@ -378,15 +382,15 @@ async function openDocument(id) {
   // The declared fields in their order, then any others the document holds.
   const doc = body.document || {};
   const declared = state.collection.fields;
-  const names = [...declared.map((f) => f.name), ...Object.keys(doc).filter((k) => !declared.some((f) => f.name === k))];
+  const names = [...declared.map((f) => f.name), ...Object.keys(doc).filter((k) => !declared.some((f) => f.name === k || f.name.startsWith(`${k}.`)))];
   const list = $("panel-fields");
   list.replaceChildren();
   for (const name of names) {
-    if (doc[name] === undefined) continue;
+    if (at(doc, name) === undefined) continue;
     const dt = document.createElement("dt");
     dt.textContent = name;
     const dd = document.createElement("dd");
-    dd.textContent = readable(doc[name], declared.find((f) => f.name === name)?.type);
+    dd.textContent = readable(at(doc, name), declared.find((f) => f.name === name)?.type);
     list.append(dt, dd);
   }
   $("panel-json").textContent = JSON.stringify(body, null, 2);

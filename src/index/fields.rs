@@ -63,20 +63,31 @@ pub struct GeoFields {
 
 /// The tantivy names of a geo field's latitude and longitude columns.
 pub fn geo_fields(name: &str) -> (String, String) {
+    let name = tantivy_name(name);
     (format!("g_{name}_lat"), format!("g_{name}_lng"))
 }
 
 /// The tantivy name of a declared field.
 pub fn user_field(name: &str) -> String {
-    format!("u_{name}")
+    format!("u_{}", tantivy_name(name))
 }
 
 fn prefix_field(name: &str) -> String {
-    format!("p_{name}")
+    format!("p_{}", tantivy_name(name))
 }
 
 pub fn head_field(name: &str) -> String {
-    format!("h_{name}")
+    format!("h_{}", tantivy_name(name))
+}
+
+/// A field path (`author.name`) with its dots as `-`: tantivy reads a dot in a name
+/// as a step into a JSON field, and a user's name never holds a `-`.
+fn tantivy_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains('.') {
+        std::borrow::Cow::Owned(name.replace('.', "-"))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 /// Words of a text value kept in its head: queries are at most ten words, and the
@@ -219,7 +230,7 @@ impl IndexFields {
             self.grams.map(|_| Default::default());
         let mut all_words: std::collections::HashSet<String> = Default::default();
         for (name, (field_type, field)) in &self.declared {
-            let Some(value) = body.get(name) else {
+            let Some(value) = crate::schema::value_at(body, name) else {
                 continue;
             };
             doc.add_text(self.presence, Presence::Exists.marker(name));

@@ -648,9 +648,14 @@ pub fn search(
                 fields.as_ref().is_none_or(|f| f.iter().any(|n| n == field))
             };
             for field in &text_fields {
-                let (texts, array): (Vec<&str>, bool) = match &document[*field] {
-                    Value::String(s) => (vec![s.as_str()], false),
-                    Value::Array(items) => (items.iter().filter_map(Value::as_str).collect(), true),
+                let value = document
+                    .as_object()
+                    .and_then(|d| crate::schema::value_at(d, field));
+                let (texts, array): (Vec<&str>, bool) = match value {
+                    Some(Value::String(s)) => (vec![s.as_str()], false),
+                    Some(Value::Array(items)) => {
+                        (items.iter().filter_map(Value::as_str).collect(), true)
+                    }
                     _ => (Vec::new(), false),
                 };
                 let highlight_here =

@@ -528,7 +528,12 @@ pub fn add_geo_distances(hits: &mut [Hit], request: &SearchRequest) {
         return;
     };
     for hit in hits {
-        hit.geo_distance = crate::schema::geo_point(&hit.document[field])
+        let point = hit
+            .document
+            .as_object()
+            .and_then(|d| crate::schema::value_at(d, field));
+        hit.geo_distance = point
+            .and_then(crate::schema::geo_point)
             .map(|point| filter::distance_meters((lat, lng), point).round());
     }
 }
@@ -540,11 +545,44 @@ pub fn retain_attributes(hits: &mut [Hit], attributes: Option<&[String]>) {
     };
     for hit in hits {
         if let Value::Object(document) = &mut hit.document {
-            document.retain(|key, _| attributes.iter().any(|a| a == key));
+            *document = project(document, attributes);
         }
         hit.highlights
             .retain(|key, _| attributes.iter().any(|a| a == key));
     }
+}
+
+/// The parts of `document` that `attributes` name: a top-level field whole, a path
+/// (`author.name`) within its objects (`{"author": {"name": ...}}`).
+fn project(
+    document: &serde_json::Map<String, Value>,
+    attributes: &[String],
+) -> serde_json::Map<String, Value> {
+    fn insert_at(into: &mut serde_json::Map<String, Value>, names: &[&str], value: &Value) {
+        match names {
+            [] => {}
+            [last] => {
+                into.insert((*last).to_owned(), value.clone());
+            }
+            [first, rest @ ..] => {
+                let step = into
+                    .entry((*first).to_owned())
+                    .or_insert_with(|| Value::Object(Default::default()));
+                // Otherwise a field kept whole already holds this path.
+                if let Value::Object(inner) = step {
+                    insert_at(inner, rest, value);
+                }
+            }
+        }
+    }
+    let mut kept = serde_json::Map::new();
+    for path in attributes {
+        if let Some(value) = crate::schema::value_at(document, path) {
+            let names: Vec<&str> = path.split('.').collect();
+            insert_at(&mut kept, &names, value);
+        }
+    }
+    kept
 }
 
 /// `filter`: parsed and checked against the schema; empty means none.

@@ -916,7 +916,10 @@ impl<'a> PrefixProbe<'a> {
         let (_, body) = self.index.stored(&stored);
         let mut out = Vec::new();
         for (name, rank) in &self.fields {
-            let texts: Vec<&str> = match body.get(name) {
+            let texts: Vec<&str> = match body
+                .as_object()
+                .and_then(|b| crate::schema::value_at(b, name))
+            {
                 Some(serde_json::Value::String(text)) => vec![text.as_str()],
                 Some(serde_json::Value::Array(items)) => {
                     items.iter().filter_map(|v| v.as_str()).collect()

@@ -20,9 +20,11 @@ use crate::search::filter::{
     EARTH_RADIUS_METERS, Filter, GeoArea, Op, Presence, Value as FilterValue,
 };
 use crate::search::{Engine, Hit, SearchRequest, SearchResponse, SortBy, SortOrder};
+use crate::store::json_field::PushField;
 
 /// The `tsvector` of a collection's documents. Field names are inlined (they match
-/// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, checked when the schema was accepted) because the
+/// `^[A-Za-z_][A-Za-z0-9_]{0,63}$`, or such names joined by `.`, checked when the schema
+/// was accepted) because the
 /// GIN index is on this exact expression and a query must repeat it to use it.
 pub fn tsvector_expression(schema: &CollectionSchema) -> String {
     let mut text_fields: Vec<(&str, f64)> = schema
@@ -37,7 +39,14 @@ pub fn tsvector_expression(schema: &CollectionSchema) -> String {
         .enumerate()
         .map(|(rank, (name, _))| {
             let weight = ["A", "B", "C", "D"][rank.min(3)];
-            format!("setweight(to_tsvector('english'::regconfig, coalesce(body->>'{name}', '')), '{weight}')")
+            let text = if name.contains('.') {
+                format!("body#>>'{{{}}}'", name.replace('.', ","))
+            } else {
+                format!("body->>'{name}'")
+            };
+            format!(
+                "setweight(to_tsvector('english'::regconfig, coalesce({text}, '')), '{weight}')"
+            )
         })
         .collect();
     format!("({})", parts.join(" || "))
@@ -124,12 +133,12 @@ fn escape_like(word: &str) -> String {
 /// a number (rows written with plain SQL skip validation).
 fn push_coordinate(builder: &mut QueryBuilder<Postgres>, field: &str, coordinate: &'static str) {
     builder
-        .push("(CASE WHEN jsonb_typeof(body -> ")
-        .push_bind(field.to_owned())
+        .push("(CASE WHEN jsonb_typeof(")
+        .push_json(field)
         .push(" -> '")
         .push(coordinate)
-        .push("') = 'number' THEN (body -> ")
-        .push_bind(field.to_owned())
+        .push("') = 'number' THEN (")
+        .push_json(field)
         .push(" ->> '")
         .push(coordinate)
         .push("')::float8 END)");
@@ -228,14 +237,14 @@ pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
         }
         Filter::Is { field, check } => {
             match check {
-                Presence::Exists => builder.push("(body ? ").push_bind(field.clone()).push(")"),
+                Presence::Exists => builder.push_has(field),
                 Presence::Null => builder
-                    .push("coalesce(body -> ")
-                    .push_bind(field.clone())
+                    .push("coalesce(")
+                    .push_json(field)
                     .push(" = 'null'::jsonb, false)"),
                 Presence::Empty => builder
-                    .push("coalesce(body -> ")
-                    .push_bind(field.clone())
+                    .push("coalesce(")
+                    .push_json(field)
                     .push(" IN ('\"\"'::jsonb, '[]'::jsonb, '{}'::jsonb), false)"),
             };
         }
@@ -259,12 +268,12 @@ pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
                         builder.push("NOT coalesce(");
                     }
                     builder
-                        .push("(body -> ")
-                        .push_bind(field.clone())
+                        .push("(")
+                        .push_json(field)
                         .push(" = to_jsonb(")
                         .push_bind(v.clone())
-                        .push("::text) OR body -> ")
-                        .push_bind(field.clone())
+                        .push("::text) OR ")
+                        .push_json(field)
                         .push(" @> jsonb_build_array(")
                         .push_bind(v.clone())
                         .push("::text))");
@@ -274,8 +283,8 @@ pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
                 }
                 (FieldType::Bool, FilterValue::Bool(v)) => {
                     builder
-                        .push("coalesce(body -> ")
-                        .push_bind(field.clone())
+                        .push("coalesce(")
+                        .push_json(field)
                         .push(sql_op)
                         .push("to_jsonb(")
                         .push_bind(*v)
@@ -283,10 +292,10 @@ pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
                 }
                 (FieldType::Datetime, FilterValue::Datetime(_, text)) => {
                     builder
-                        .push("(CASE WHEN body ->> ")
-                        .push_bind(field.clone())
-                        .push(" ~ '^\\d{4}-\\d{2}-\\d{2}T' THEN (body ->> ")
-                        .push_bind(field.clone())
+                        .push("(CASE WHEN ")
+                        .push_text(field)
+                        .push(" ~ '^\\d{4}-\\d{2}-\\d{2}T' THEN (")
+                        .push_text(field)
                         .push(")::timestamptz END)")
                         .push(sql_op)
                         .push_bind(text.clone())
@@ -299,10 +308,10 @@ pub fn push_filter(builder: &mut QueryBuilder<Postgres>, filter: &Filter) {
                         _ => f64::NAN,
                     };
                     builder
-                        .push("(CASE WHEN jsonb_typeof(body -> ")
-                        .push_bind(field.clone())
-                        .push(") = 'number' THEN (body ->> ")
-                        .push_bind(field.clone())
+                        .push("(CASE WHEN jsonb_typeof(")
+                        .push_json(field)
+                        .push(") = 'number' THEN (")
+                        .push_text(field)
                         .push(")::float8 END)")
                         .push(sql_op)
                         .push_bind(number);
@@ -350,8 +359,7 @@ fn push_conditions(
                     builder.push(" OR ");
                 }
                 builder
-                    .push("body ->> ")
-                    .push_bind((*field).to_owned())
+                    .push_text(field)
                     .push(" ILIKE ")
                     .push_bind(pattern.clone());
             }
@@ -408,7 +416,7 @@ pub async fn search(
             };
             match &sort.by {
                 SortBy::Field { name, .. } => {
-                    select.push("body -> ").push_bind(name.clone());
+                    select.push_json(name);
                 }
                 // `ilike` has no relevance: its score is NULL everywhere, a no-op key.
                 SortBy::Score => {

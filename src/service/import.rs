@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, TryStreamExt};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio_util::codec::{Decoder, FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 use tracing::Instrument;
@@ -505,7 +505,7 @@ fn csv_document(
             truncate(cell, 64)
         ))
     };
-    let mut document = serde_json::Map::new();
+    let mut document = Map::new();
     for (name, cell) in headers.iter().zip(record.iter()) {
         if cell.is_empty() || name.is_empty() {
             continue;
@@ -543,9 +543,42 @@ fn csv_document(
             }
             _ => Value::String(cell.to_owned()),
         };
-        document.insert(name.to_owned(), value);
+        if insert_at(&mut document, name, value).is_err() {
+            return Line::Invalid(format!(
+                "column `{}` clashes with another: a column `a` and a column `a.b` can't both be filled",
+                truncate(name, 64)
+            ));
+        }
     }
     Line::Text(Value::Object(document).to_string())
+}
+
+/// Puts `value` at a column's path: `author.name` is `name` in the object `author`, so
+/// CSV columns fill the nested fields a schema declares by dot path. A name with an
+/// empty part (`a..b`, `.a`) is kept whole. Fails when the way is taken by a value that
+/// is not an object (columns `author` and `author.name` both filled).
+fn insert_at(document: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), ()> {
+    if path.split('.').any(str::is_empty) {
+        document.insert(path.to_owned(), value);
+        return Ok(());
+    }
+    let mut names = path.split('.').peekable();
+    let mut object = document;
+    while let Some(name) = names.next() {
+        if names.peek().is_none() {
+            if object.get(name).is_some_and(Value::is_object) {
+                return Err(());
+            }
+            object.insert(name.to_owned(), value);
+            return Ok(());
+        }
+        object = object
+            .entry(name.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .ok_or(())?;
+    }
+    Ok(())
 }
 
 /// `LinesCodec`, but with an over-long or non-UTF-8 line as an item rather than an

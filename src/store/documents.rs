@@ -2,6 +2,7 @@
 //! caller can run it again on a transient failure; the change-log triggers record
 //! every write in the same transaction.
 
+use crate::store::json_field::PushField;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -249,12 +250,12 @@ fn push_filters(
         .push_bind(collection_id);
     for (field, value) in filters {
         builder
-            .push(" AND (body -> ")
-            .push_bind(field.as_str())
+            .push(" AND (")
+            .push_json(field)
             .push(" = to_jsonb(")
             .push_bind(value.as_str())
-            .push("::text) OR body -> ")
-            .push_bind(field.as_str())
+            .push("::text) OR ")
+            .push_json(field)
             .push(" @> jsonb_build_array(")
             .push_bind(value.as_str())
             .push("::text))");
@@ -283,7 +284,7 @@ pub async fn list(
         SortKey::CreatedAt => select.push("created_at"),
         SortKey::UpdatedAt => select.push("updated_at"),
         SortKey::Id => select.push("id"),
-        SortKey::Field(field) => select.push("body -> ").push_bind(field.as_str()),
+        SortKey::Field(field) => select.push_json(field),
     };
     select.push(direction).push(", id").push(direction);
     let offset = i64::from(query.page.saturating_sub(1)) * i64::from(query.limit);

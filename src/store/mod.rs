@@ -4,6 +4,7 @@
 
 pub mod collections;
 pub mod documents;
+pub mod json_field;
 pub mod keys;
 
 /// True when the error is a foreign-key violation: a document write raced with the

@@ -25,6 +25,7 @@ mod indexing;
 mod keys;
 mod migrations;
 mod multi_search;
+mod nested_fields;
 mod observability;
 mod openapi;
 mod overload;
