@@ -246,7 +246,7 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
     // Query features beside a plain search, in the same run, in turn per query so that
     // the machine's drift hits each alike: in process, except the multi-search, which
     // is the service call (validation, queue, JSON) against one search the same way.
-    let features: [(&str, SearchParams); 8] = [
+    let features: [(&str, SearchParams); 9] = [
         ("plain search", SearchParams::default()),
         (
             "facets=category",
@@ -297,6 +297,13 @@ async fn run(options: PgConnectOptions, total: usize, sql_queries: usize) -> any
             "showRankingScore",
             SearchParams {
                 show_ranking_score: Some(true),
+                ..SearchParams::default()
+            },
+        ),
+        (
+            "showRankingScoreDetails",
+            SearchParams {
+                show_ranking_score_details: Some(true),
                 ..SearchParams::default()
             },
         ),

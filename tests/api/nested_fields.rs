@@ -132,6 +132,22 @@ async fn nested_fields_sort_and_shape_the_hits() {
         "{highlighted}"
     );
 
+    // The document list filters and sorts by path too.
+    let listed = json_body(
+        app.get(
+            "/v1/collections/books/documents?author.country=fr&sortBy=stats.rating&sortOrder=asc",
+        )
+        .await,
+    )
+    .await;
+    let listed: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| d["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(listed, ["b1", "b2"]);
+
     let facet = app
         .post_json(
             "/v1/collections/books/facet-search",
