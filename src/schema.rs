@@ -35,15 +35,11 @@ static COLLECTION_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9_-]{1,64}$").expect("valid regex"));
 static DOCUMENT_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,511}$").expect("valid regex"));
-/// A field name, or a path of up to [`MAX_FIELD_DEPTH`] names into nested objects
-/// (`author.name`).
+/// A field name, or a path of up to 4 names into nested objects (`author.name`).
 static FIELD_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,3}$")
         .expect("valid regex")
 });
-
-/// How many names a field path may have (`a.b.c.d`).
-pub const MAX_FIELD_DEPTH: usize = 4;
 
 /// The value at a field's path in a document body (`author.name` is `name` in the
 /// object `author`), or `None` when a step is missing or is not an object. A path goes
@@ -56,6 +52,36 @@ pub fn value_at<'a>(body: &'a Map<String, Value>, path: &str) -> Option<&'a Valu
         value = value.as_object()?.get(name)?;
     }
     Some(value)
+}
+
+/// Puts `value` at `path` in `body` (`author.name` is `name` in the object `author`),
+/// making the objects on the way, and says whether it could. A path with an empty part
+/// (`a..b`, `.a`) is one name. It can't, and leaves what was there, when the way is
+/// taken by a value that is not an object, or when the path's end holds an object.
+pub fn insert_at(body: &mut Map<String, Value>, path: &str, value: Value) -> bool {
+    if path.split('.').any(str::is_empty) {
+        body.insert(path.to_owned(), value);
+        return true;
+    }
+    let mut names = path.split('.').peekable();
+    let mut object = body;
+    while let Some(name) = names.next() {
+        if names.peek().is_none() {
+            if object.get(name).is_some_and(Value::is_object) {
+                return false;
+            }
+            object.insert(name.to_owned(), value);
+            return true;
+        }
+        let step = object
+            .entry(name.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(inner) = step else {
+            return false;
+        };
+        object = inner;
+    }
+    true
 }
 
 /// Where a document's body stands in the way of a field's path: a step that holds

@@ -558,28 +558,15 @@ fn project(
     document: &serde_json::Map<String, Value>,
     attributes: &[String],
 ) -> serde_json::Map<String, Value> {
-    fn insert_at(into: &mut serde_json::Map<String, Value>, names: &[&str], value: &Value) {
-        match names {
-            [] => {}
-            [last] => {
-                into.insert((*last).to_owned(), value.clone());
-            }
-            [first, rest @ ..] => {
-                let step = into
-                    .entry((*first).to_owned())
-                    .or_insert_with(|| Value::Object(Default::default()));
-                // Otherwise a field kept whole already holds this path.
-                if let Value::Object(inner) = step {
-                    insert_at(inner, rest, value);
-                }
-            }
-        }
-    }
+    // Shorter paths first: a field kept whole already holds the paths inside it, so
+    // those only put back the values they read from it.
+    let mut paths: Vec<&String> = attributes.iter().collect();
+    paths.sort_by_key(|path| path.matches('.').count());
     let mut kept = serde_json::Map::new();
-    for path in attributes {
+    for path in paths {
         if let Some(value) = crate::schema::value_at(document, path) {
-            let names: Vec<&str> = path.split('.').collect();
-            insert_at(&mut kept, &names, value);
+            // Refused only for a path named twice; its value is in already.
+            crate::schema::insert_at(&mut kept, path, value.clone());
         }
     }
     kept

@@ -543,7 +543,8 @@ fn csv_document(
             }
             _ => Value::String(cell.to_owned()),
         };
-        if insert_at(&mut document, name, value).is_err() {
+        // `author.name` fills the object `author`, for fields declared by dot path.
+        if !crate::schema::insert_at(&mut document, name, value) {
             return Line::Invalid(format!(
                 "column `{}` clashes with another: a column `a` and a column `a.b` can't both be filled",
                 truncate(name, 64)
@@ -551,34 +552,6 @@ fn csv_document(
         }
     }
     Line::Text(Value::Object(document).to_string())
-}
-
-/// Puts `value` at a column's path: `author.name` is `name` in the object `author`, so
-/// CSV columns fill the nested fields a schema declares by dot path. A name with an
-/// empty part (`a..b`, `.a`) is kept whole. Fails when the way is taken by a value that
-/// is not an object (columns `author` and `author.name` both filled).
-fn insert_at(document: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), ()> {
-    if path.split('.').any(str::is_empty) {
-        document.insert(path.to_owned(), value);
-        return Ok(());
-    }
-    let mut names = path.split('.').peekable();
-    let mut object = document;
-    while let Some(name) = names.next() {
-        if names.peek().is_none() {
-            if object.get(name).is_some_and(Value::is_object) {
-                return Err(());
-            }
-            object.insert(name.to_owned(), value);
-            return Ok(());
-        }
-        object = object
-            .entry(name.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()))
-            .as_object_mut()
-            .ok_or(())?;
-    }
-    Ok(())
 }
 
 /// `LinesCodec`, but with an over-long or non-UTF-8 line as an item rather than an
