@@ -44,7 +44,17 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
         ids.push(id.into_string());
         bodies.push(Value::Object(body).to_string());
     }
-    store::documents::upsert_batch(pool, collection.id, &ids, &bodies).await?;
+    let written = store::documents::upsert_batch(
+        pool,
+        collection.id,
+        &collection.stored_fields,
+        &ids,
+        &bodies,
+    )
+    .await?;
+    if let store::documents::Guarded::FieldsChanged = written {
+        anyhow::bail!("the demo collection changed while it was being loaded");
+    }
     tracing::info!(collection = %demo.name, documents = ids.len(), "demo collection loaded");
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::cache::UnexpectedEntry;
 use crate::schema::SchemaError;
 use crate::search::SearchRequestError;
 use crate::search::index_engine::SearchError;
+use crate::store::documents::Misfits;
 
 /// Declares the table of error codes once; the enum, its status, its wire code and its
 /// description all come from here, so the README table, the OpenAPI description and
@@ -73,6 +74,8 @@ error_codes! {
     RequestTimeout => (REQUEST_TIMEOUT, "request_timeout", "The request took longer than the configured request timeout, or its body stopped arriving for `SIFT_BODY_IDLE_TIMEOUT`."),
     CollectionAlreadyExists => (CONFLICT, "collection_already_exists", "A collection with this name exists already."),
     DocumentAlreadyExists => (CONFLICT, "document_already_exists", "`POST` names an id that exists already; use `PUT` to replace it."),
+    SchemaConflict => (CONFLICT, "schema_conflict", "A change of `fields` that stored documents do not fit (a value of another type, an object where a path goes through); the message says how many and names up to three."),
+    FieldsChanged => (CONFLICT, "fields_changed", "The collection's fields changed while the write was under way (an import stops at the batch it was storing; what came before is stored); send it again."),
     PayloadTooLarge => (PAYLOAD_TOO_LARGE, "payload_too_large", "The body (or one import line) is larger than the configured body limit."),
     UnsupportedMediaType => (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The `Content-Type` is not the one the endpoint takes (`application/json`, or `application/x-ndjson` for imports)."),
     RateLimited => (TOO_MANY_REQUESTS, "rate_limited", "Too many requests from this client; retry after the `Retry-After` seconds."),
@@ -176,6 +179,10 @@ pub enum ApiError {
     #[error("document `{0}` already exists; use PUT to replace it")]
     DocumentAlreadyExists(String),
     #[error("{0}")]
+    SchemaConflict(String),
+    #[error("{0}")]
+    FieldsChanged(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -220,6 +227,8 @@ impl ApiError {
             ApiError::DocumentNotFound { .. } => ErrorCode::DocumentNotFound,
             ApiError::CollectionAlreadyExists(_) => ErrorCode::CollectionAlreadyExists,
             ApiError::DocumentAlreadyExists(_) => ErrorCode::DocumentAlreadyExists,
+            ApiError::SchemaConflict(_) => ErrorCode::SchemaConflict,
+            ApiError::FieldsChanged(_) => ErrorCode::FieldsChanged,
             ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::NotReady(_) => ErrorCode::NotReady,
@@ -261,6 +270,25 @@ impl From<SchemaError> for ApiError {
             SchemaError::Settings(m) => ApiError::InvalidSettings(m),
             SchemaError::Document(m) => ApiError::InvalidDocument(m),
         }
+    }
+}
+
+/// A schema change refused by the documents it would leave misfit.
+impl From<Misfits> for ApiError {
+    fn from(misfits: Misfits) -> Self {
+        let examples: Vec<String> = misfits
+            .examples
+            .iter()
+            .map(|(id, problem)| format!("`{id}` ({problem})"))
+            .collect();
+        ApiError::SchemaConflict(format!(
+            "{} stored document{} do{} not fit the new fields, such as {}; change or delete {} first, or keep the field as it was",
+            misfits.count,
+            if misfits.count == 1 { "" } else { "s" },
+            if misfits.count == 1 { "es" } else { "" },
+            examples.join(", "),
+            if misfits.count == 1 { "it" } else { "them" },
+        ))
     }
 }
 

@@ -483,6 +483,21 @@ impl CollectionSchema {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// The fields of `new` that documents stored under this schema were never checked
+    /// against: fields added, and fields whose type changed. A change of flags
+    /// (`filterable`, `sortable`, `facet`) or boost needs no document checked.
+    pub fn unchecked_by(&self, new: &[FieldDefinition]) -> CollectionSchema {
+        let fields = new
+            .iter()
+            .filter(|field| {
+                self.field(&field.name)
+                    .is_none_or(|old| old.field_type != field.field_type)
+            })
+            .cloned()
+            .collect();
+        CollectionSchema { fields }
+    }
+
     /// Applies new boosts (field name → boost) to text fields.
     pub fn with_boosts(&self, boosts: &BTreeMap<String, f64>) -> Result<Self, SchemaError> {
         let mut fields = self.fields.clone();
@@ -1013,6 +1028,25 @@ mod tests {
         assert!(document_identity(json!([1]), None).is_err());
         let (_, body, _) = document_identity(json!({}), Some(&path)).expect("ok");
         assert_eq!(body["id"], "p");
+    }
+
+    #[test]
+    fn fields_added_or_retyped_are_the_ones_to_check_documents_against() {
+        let old = products();
+        let mut new = old.fields().to_vec();
+        // A flag and a boost need no check; a new type and a new field do.
+        new[0].boost = 9.0;
+        if let Some(price) = new.iter_mut().find(|f| f.name == "price") {
+            price.sortable = !price.sortable;
+        }
+        if let Some(category) = new.iter_mut().find(|f| f.name == "category") {
+            category.field_type = FieldType::Text;
+        }
+        new.extend(fields(json!([{"name": "brand.name", "type": "keyword"}])));
+        let unchecked = old.unchecked_by(&new);
+        let names: Vec<&str> = unchecked.fields().iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["category", "brand.name"]);
+        assert!(old.unchecked_by(old.fields()).fields().is_empty());
     }
 
     #[test]

@@ -87,8 +87,13 @@ pub async fn get_collection(
 
 /// Change a collection's settings
 ///
-/// Changes boosts, typo tolerance, synonyms or stop words; keys left out keep their
-/// value. Moves the settings generation.
+/// Changes fields, boosts, typo tolerance, synonyms, stop words, ranking rules or the
+/// matching strategy; keys left out keep their value. Moves the settings generation:
+/// the index is rebuilt from PostgreSQL in the background while the current one
+/// answers, so fields added or made filterable, sortable or facets need no re-import.
+/// Fields added or changing type are first checked against every stored document
+/// (writes to the collection wait meanwhile); a change some document does not fit is
+/// refused with 409 `schema_conflict`, giving the count and three ids.
 #[utoipa::path(
     patch,
     path = "/v1/collections/{name}",
@@ -98,10 +103,12 @@ pub async fn get_collection(
     security(("admin_key" = [])),
     responses(
         (status = 200, description = "The changed collection", body = Collection),
-        (status = 400, description = "`invalid_json`, `invalid_request_body`, `invalid_collection_name` or `invalid_settings`", body = ErrorResponse,
+        (status = 400, description = "`invalid_json`, `invalid_request_body`, `invalid_collection_name`, `invalid_schema` (new `fields` break a rule) or `invalid_settings`", body = ErrorResponse,
             example = json!({"error": {"code": "invalid_settings", "message": "boosts: the collection has no field `titel`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 409, description = "`schema_conflict`: stored documents do not fit the new fields", body = ErrorResponse,
+            example = json!({"error": {"code": "schema_conflict", "message": "4 stored documents do not fit the new fields, such as `a1` (field `code` must be an integer, got a string), `a2` (field `code` must be an integer, got a string), `a3` (field `code` must be an integer, got a string); change or delete them first, or keep the field as it was", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
         (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),

@@ -48,6 +48,14 @@ pub struct CreateCollection {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"boosts": {"title": 5.0}, "synonyms": {"tv": ["television"]}}))]
 pub struct UpdateCollection {
+    /// Replaces the field list (the rules are those of `POST /v1/collections`): add a
+    /// field, make one `filterable`, `sortable` or a `facet`, change its type, or drop
+    /// it (stored documents keep its values). Fields added or changing type are checked
+    /// against every stored document first; if any does not fit, the change is refused
+    /// (409 `schema_conflict`, with the count and three ids). The index is rebuilt in
+    /// the background as for any settings change, the current one answering meanwhile.
+    /// `boosts`, when also given, apply to the new fields.
+    pub fields: Option<Vec<FieldDefinition>>,
     /// New boosts of text fields, by field name.
     pub boosts: Option<BTreeMap<String, f64>>,
     pub typo_tolerance: Option<TypoTolerance>,
@@ -92,9 +100,13 @@ impl UpdateCollection {
         &self,
         current: &CollectionRecord,
     ) -> Result<(Vec<FieldDefinition>, CollectionSettings), ApiError> {
-        let schema = match &self.boosts {
-            Some(boosts) => current.schema.with_boosts(boosts)?,
+        let schema = match &self.fields {
+            Some(fields) => CollectionSchema::parse(fields.clone())?,
             None => current.schema.clone(),
+        };
+        let schema = match &self.boosts {
+            Some(boosts) => schema.with_boosts(boosts)?,
+            None => schema,
         };
         let mut settings = current.settings.clone();
         if let Some(typo) = &self.typo_tolerance {
@@ -331,7 +343,7 @@ impl App {
             .await?
             .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))??;
         self.indexer.collections_changed.notify_one();
-        if request.boosts.is_some() {
+        if request.boosts.is_some() || request.fields.is_some() {
             self.rebuild_fts_index(record.id, record.schema.clone());
         }
         tracing::info!(

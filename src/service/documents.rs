@@ -16,7 +16,9 @@ use crate::schema::{
     CollectionName, CollectionSchema, DocumentId, FieldType, document_identity, truncate,
 };
 use crate::state::App;
-use crate::store::documents::{self as store, Direction, DocumentRecord, ListQuery, SortKey};
+use crate::store::documents::{
+    self as store, Direction, DocumentRecord, Guarded, ListQuery, SortKey,
+};
 use crate::store::is_foreign_key_violation;
 
 /// Largest `limit` of a document listing.
@@ -25,6 +27,9 @@ pub const MAX_LIST_LIMIT: u32 = 100;
 pub const DEFAULT_LIST_LIMIT: u32 = 20;
 /// Deepest page a listing serves: OFFSET costs grow with it.
 pub const MAX_LIST_PAGE: u32 = 100_000;
+/// How many times a document write reads the collection again when its fields keep
+/// changing under it (each time means a schema change committed in between).
+const FIELDS_CHANGED_ATTEMPTS: usize = 3;
 
 /// A document with what PostgreSQL knows about it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -233,31 +238,45 @@ impl App {
     }
 
     /// Stores a new document; an id is generated (UUID v7) when the body has none.
+    ///
+    /// Like every document write, it is checked against the collection's fields as
+    /// they are when it is stored: the write carries the fields it was checked against
+    /// ([`FieldsGuard`](crate::store::collections::FieldsGuard)), and when a schema
+    /// change committed in between it stores nothing and is checked again.
     #[tracing::instrument(skip_all, fields(collection = %name))]
     pub async fn create_document(
         &self,
         name: &CollectionName,
         body: Value,
     ) -> Result<Document, ApiError> {
-        let collection = self.collection(name).await?;
         let (mut id, mut body, generated) = document_identity(body, None)?;
-        collection.schema.validate_document(&body)?;
-        let mut record = db::retry(|| store::insert(&self.db, collection.id, id.as_str(), &body))
-            .await
-            .map_err(collection_gone(name.as_str()))?;
-        if record.is_none() && generated {
-            // A generated id collided: practically impossible with UUID v7, but the unique
-            // constraint is what decides, so take a new one and try once more.
-            id = DocumentId::generate();
-            body.insert("id".into(), Value::String(id.as_str().to_owned()));
-            record = db::retry(|| store::insert(&self.db, collection.id, id.as_str(), &body))
-                .await
-                .map_err(collection_gone(name.as_str()))?;
+        for _ in 0..FIELDS_CHANGED_ATTEMPTS {
+            let collection = self.collection(name).await?;
+            collection.schema.validate_document(&body)?;
+            let guard = &collection.stored_fields;
+            let mut record =
+                db::retry(|| store::insert(&self.db, collection.id, guard, id.as_str(), &body))
+                    .await
+                    .map_err(collection_gone(name.as_str()))?;
+            if matches!(record, Guarded::Written(None)) && generated {
+                // A generated id collided: practically impossible with UUID v7, but the
+                // unique constraint is what decides, so take a new one and try once more.
+                id = DocumentId::generate();
+                body.insert("id".into(), Value::String(id.as_str().to_owned()));
+                record =
+                    db::retry(|| store::insert(&self.db, collection.id, guard, id.as_str(), &body))
+                        .await
+                        .map_err(collection_gone(name.as_str()))?;
+            }
+            let Guarded::Written(record) = record else {
+                continue;
+            };
+            let record = record.ok_or_else(|| ApiError::DocumentAlreadyExists(id.to_string()))?;
+            self.after_write(collection.id, [id.as_str()], written_by(&record))
+                .await;
+            return Ok(record.into());
         }
-        let record = record.ok_or_else(|| ApiError::DocumentAlreadyExists(id.to_string()))?;
-        self.after_write(collection.id, [id.as_str()], written_by(&record))
-            .await;
-        Ok(record.into())
+        Err(fields_changed(name))
     }
 
     /// Creates or replaces the document `id`; the flag says whether it was created.
@@ -268,16 +287,23 @@ impl App {
         id: &DocumentId,
         body: Value,
     ) -> Result<(Document, bool), ApiError> {
-        let collection = self.collection(name).await?;
         let (id, body, _) = document_identity(body, Some(id))?;
-        collection.schema.validate_document(&body)?;
-        let (record, created) =
-            db::retry(|| store::upsert(&self.db, collection.id, id.as_str(), &body))
-                .await
-                .map_err(collection_gone(name.as_str()))?;
-        self.after_write(collection.id, [id.as_str()], written_by(&record))
-            .await;
-        Ok((record.into(), created))
+        for _ in 0..FIELDS_CHANGED_ATTEMPTS {
+            let collection = self.collection(name).await?;
+            collection.schema.validate_document(&body)?;
+            let guard = &collection.stored_fields;
+            let written =
+                db::retry(|| store::upsert(&self.db, collection.id, guard, id.as_str(), &body))
+                    .await
+                    .map_err(collection_gone(name.as_str()))?;
+            let Guarded::Written((record, created)) = written else {
+                continue;
+            };
+            self.after_write(collection.id, [id.as_str()], written_by(&record))
+                .await;
+            return Ok((record.into(), created));
+        }
+        Err(fields_changed(name))
     }
 
     /// Applies a JSON merge patch (RFC 7386) to the document `id`, under a row lock.
@@ -293,20 +319,29 @@ impl App {
                 "a merge patch must be a JSON object".into(),
             ));
         }
-        let collection = self.collection(name).await?;
-        let schema = &collection.schema;
-        let change = |mut current: Value| {
-            json_patch::merge(&mut current, &patch);
-            let (_, body, _) = document_identity(current, Some(id))?;
-            schema.validate_document(&body)?;
-            Ok::<_, ApiError>(body)
-        };
-        let record = db::retry(|| store::update_with(&self.db, collection.id, id.as_str(), change))
-            .await?
-            .ok_or_else(|| not_found(name, id))??;
-        self.after_write(collection.id, [id.as_str()], written_by(&record))
-            .await;
-        Ok(record.into())
+        for _ in 0..FIELDS_CHANGED_ATTEMPTS {
+            let collection = self.collection(name).await?;
+            let schema = &collection.schema;
+            let change = |mut current: Value| {
+                json_patch::merge(&mut current, &patch);
+                let (_, body, _) = document_identity(current, Some(id))?;
+                schema.validate_document(&body)?;
+                Ok::<_, ApiError>(body)
+            };
+            let guard = &collection.stored_fields;
+            let written = db::retry(|| {
+                store::update_with(&self.db, collection.id, guard, id.as_str(), change)
+            })
+            .await?;
+            let Guarded::Written(record) = written else {
+                continue;
+            };
+            let record = record.ok_or_else(|| not_found(name, id))??;
+            self.after_write(collection.id, [id.as_str()], written_by(&record))
+                .await;
+            return Ok(record.into());
+        }
+        Err(fields_changed(name))
     }
 
     /// Reads the document `id` through the caches: its `ETag` and JSON.
@@ -371,6 +406,13 @@ impl App {
             total_pages: (total + limit - 1) / limit,
         })
     }
+}
+
+/// A write that found the collection's fields changed under it every time it tried.
+fn fields_changed(name: &CollectionName) -> ApiError {
+    ApiError::FieldsChanged(format!(
+        "the fields of collection `{name}` changed {FIELDS_CHANGED_ATTEMPTS} times while the document was being written; nothing was stored"
+    ))
 }
 
 fn not_found(name: &CollectionName, id: &DocumentId) -> ApiError {

@@ -22,8 +22,8 @@ use crate::db;
 use crate::error::{ApiError, ErrorCode};
 use crate::schema::{CollectionName, CollectionSchema, FieldType, document_identity, truncate};
 use crate::state::App;
-use crate::store::documents as store;
-use crate::store::is_foreign_key_violation;
+use crate::store::collections::{CollectionRecord, FieldsGuard};
+use crate::store::documents::{self as store, Guarded};
 
 /// Documents per upsert statement: large enough to amortise the round trip and the
 /// commit, small enough that a batch's parameters stay a few megabytes.
@@ -134,6 +134,9 @@ struct BatchWriter {
     state: Arc<App>,
     collection_id: i64,
     collection: String,
+    /// The fields the lines were checked against: a batch is stored only while they
+    /// are still the collection's.
+    guard: FieldsGuard,
     filling: Batch,
     in_flight: Option<tokio::task::JoinHandle<Result<(u64, String), ApiError>>>,
     /// Lines stored so far.
@@ -143,11 +146,12 @@ struct BatchWriter {
 }
 
 impl BatchWriter {
-    fn new(state: Arc<App>, collection_id: i64, collection: String) -> Self {
+    fn new(state: Arc<App>, collection: &CollectionRecord) -> Self {
         BatchWriter {
             state,
-            collection_id,
-            collection,
+            collection_id: collection.id,
+            collection: collection.name.clone(),
+            guard: collection.stored_fields.clone(),
             filling: Batch::default(),
             in_flight: None,
             imported: 0,
@@ -181,24 +185,34 @@ impl BatchWriter {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.filling);
-        let (state, collection_id, collection) = (
+        let (state, collection_id, collection, guard, imported) = (
             self.state.clone(),
             self.collection_id,
             self.collection.clone(),
+            self.guard.clone(),
+            self.imported,
         );
         self.in_flight = Some(tokio::spawn(
             async move {
-                let txid = db::retry(|| {
-                    store::upsert_batch(&state.db, collection_id, &batch.ids, &batch.bodies)
+                let written = db::retry(|| {
+                    store::upsert_batch(
+                        &state.db,
+                        collection_id,
+                        &guard,
+                        &batch.ids,
+                        &batch.bodies,
+                    )
                 })
-                .await
-                .map_err(|error| {
-                    if is_foreign_key_violation(&error) {
-                        ApiError::CollectionNotFound(collection)
-                    } else {
-                        ApiError::from(error)
-                    }
-                })?;
+                .await?;
+                let Guarded::Written(txid) = written else {
+                    // The fields changed (or the collection went) since the lines were
+                    // checked: stop here rather than store documents checked against
+                    // fields the collection no longer has.
+                    state.collection(&CollectionName::parse(&collection)?).await?;
+                    return Err(ApiError::FieldsChanged(format!(
+                        "the fields of collection `{collection}` changed during the import; {imported} documents were imported before it stopped (an import replaces documents by id, so sending it again is safe)"
+                    )));
+                };
                 state
                     .after_write(collection_id, batch.ids.iter().map(String::as_str), &txid)
                     .await;
@@ -633,7 +647,7 @@ impl App {
             errors: Vec::new(),
             consistency_token: None,
         };
-        let mut writer = BatchWriter::new(self.clone(), collection.id, name.to_string());
+        let mut writer = BatchWriter::new(self.clone(), &collection);
         let mut line_number = 0u64;
 
         loop {

@@ -2,16 +2,18 @@
 //! and settings already decoded, so no caller handles raw `jsonb`.
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::types::Json;
 
 use crate::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
+use crate::store::documents::{self, Misfits};
 
 /// Every column of `collections`, as [`Row`] reads them: a macro, so that statements are
 /// `concat!`-ed at compile time and stay `&'static str` (sqlx's `SqlSafeStr`).
 macro_rules! columns {
     () => {
-        "id, name, fields, settings, settings_generation, created_at, updated_at"
+        "id, name, fields, fields AS stored_fields, settings, settings_generation, created_at, updated_at"
     };
 }
 
@@ -26,7 +28,17 @@ pub struct CollectionRecord {
     pub settings_generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The `fields` column as stored. A document write passes it back as its guard
+    /// ([`FieldsGuard`]): PostgreSQL compares it with the column itself, so how this
+    /// version of sift would serialize the fields does not matter.
+    pub stored_fields: FieldsGuard,
 }
+
+/// The fields a document was validated against, as stored. A write that carries it
+/// stores nothing when the collection's fields have changed since (or the collection
+/// is gone), so no document checked against old fields slips in after a schema change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldsGuard(pub(crate) Value);
 
 /// A row of `collections` as PostgreSQL returns it.
 #[derive(sqlx::FromRow)]
@@ -34,6 +46,8 @@ struct Row {
     id: i64,
     name: String,
     fields: Json<Vec<FieldDefinition>>,
+    /// The same column, undecoded: the guard of document writes.
+    stored_fields: Json<Value>,
     settings: Json<CollectionSettings>,
     settings_generation: i64,
     created_at: DateTime<Utc>,
@@ -46,6 +60,7 @@ impl From<Row> for CollectionRecord {
             id: row.id,
             name: row.name,
             schema: CollectionSchema::from_stored(row.fields.0),
+            stored_fields: FieldsGuard(row.stored_fields.0),
             settings: row.settings.0,
             settings_generation: row.settings_generation,
             created_at: row.created_at,
@@ -103,11 +118,20 @@ pub async fn find(pool: &PgPool, name: &str) -> Result<Option<CollectionRecord>,
 /// lock while `change` computes the new values from the current ones, so concurrent
 /// changes apply one after the other instead of overwriting each other. Moves the
 /// settings generation. The outer `Result` is the database's, the inner the change's.
+///
+/// When fields are added or change type, the stored documents are checked against
+/// them under the same lock, and any that do not fit refuse the change
+/// ([`Misfits`]). The lock is what makes the check whole: a document write holds a
+/// share lock on the row ([`FieldsGuard`]), so the check waits for writes in flight
+/// and writes that come after it see the new fields.
 pub async fn update<E>(
     pool: &PgPool,
     name: &str,
     change: impl Fn(&CollectionRecord) -> Result<(Vec<FieldDefinition>, CollectionSettings), E>,
-) -> Result<Option<Result<CollectionRecord, E>>, sqlx::Error> {
+) -> Result<Option<Result<CollectionRecord, E>>, sqlx::Error>
+where
+    E: From<Misfits>,
+{
     let mut tx = pool.begin().await?;
     let current: Option<Row> = sqlx::query_as(concat!(
         "SELECT ",
@@ -124,6 +148,13 @@ pub async fn update<E>(
         Ok(values) => values,
         Err(error) => return Ok(Some(Err(error))),
     };
+    let unchecked = current.schema.unchecked_by(&fields);
+    if !unchecked.fields().is_empty() {
+        let misfits = documents::misfits(&mut tx, current.id, &unchecked).await?;
+        if misfits.count > 0 {
+            return Ok(Some(Err(E::from(misfits))));
+        }
+    }
     let updated: Row = sqlx::query_as(concat!(
         "UPDATE collections SET fields = $2, settings = $3, settings_generation = settings_generation + 1
          WHERE id = $1 RETURNING ", columns!(), ""

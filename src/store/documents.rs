@@ -2,11 +2,14 @@
 //! caller can run it again on a transient failure; the change-log triggers record
 //! every write in the same transaction.
 
+use crate::schema::CollectionSchema;
+use crate::store::collections::FieldsGuard;
 use crate::store::json_field::PushField;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use serde_json::{Map, Value};
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 /// A row of `documents`.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -21,49 +24,106 @@ pub struct DocumentRecord {
     pub txid: Option<String>,
 }
 
+/// What a write guarded by the collection's fields ([`FieldsGuard`]) did.
+#[derive(Debug)]
+pub enum Guarded<T> {
+    Written(T),
+    /// Nothing was written: the collection's fields are no longer the ones the
+    /// document was checked against, or the collection is gone. Read it again.
+    FieldsChanged,
+}
+
+/// The rows of `collections` a guarded write locks in share mode: the collection, if
+/// its fields are still `$guard`. A schema change locks the row for update, so it
+/// waits for the writes in flight, and a write that waited re-reads the row and finds
+/// the new fields.
+macro_rules! guard {
+    ($id:literal, $guard:literal) => {
+        concat!(
+            "SELECT c.id FROM collections c WHERE c.id = ",
+            $id,
+            " AND c.fields = ",
+            $guard,
+            " FOR SHARE"
+        )
+    };
+}
+
+/// Whether the collection still has the guarded fields (after a write that wrote
+/// nothing, to tell a conflict from a schema change).
+async fn guard_holds(
+    pool: &PgPool,
+    collection_id: i64,
+    guard: &FieldsGuard,
+) -> Result<bool, sqlx::Error> {
+    let holds: Option<bool> =
+        sqlx::query_scalar("SELECT fields = $2 FROM collections WHERE id = $1")
+            .bind(collection_id)
+            .bind(Json(&guard.0))
+            .fetch_optional(pool)
+            .await?;
+    Ok(holds == Some(true))
+}
+
 /// Inserts a new document; `None` when the id exists already.
 pub async fn insert(
     pool: &PgPool,
     collection_id: i64,
+    guard: &FieldsGuard,
     id: &str,
     body: &Map<String, Value>,
-) -> Result<Option<DocumentRecord>, sqlx::Error> {
-    sqlx::query_as(
-        "INSERT INTO documents (collection_id, id, body) VALUES ($1, $2, $3)
+) -> Result<Guarded<Option<DocumentRecord>>, sqlx::Error> {
+    let record: Option<DocumentRecord> = sqlx::query_as(concat!(
+        "INSERT INTO documents (collection_id, id, body) SELECT g.id, $3, $4 FROM (",
+        guard!("$1", "$2"),
+        ") AS g
          ON CONFLICT (collection_id, id) DO NOTHING
-         RETURNING id, body, version, created_at, updated_at, pg_current_xact_id()::text AS txid",
-    )
+         RETURNING id, body, version, created_at, updated_at, pg_current_xact_id()::text AS txid"
+    ))
     .bind(collection_id)
+    .bind(Json(&guard.0))
     .bind(id)
     .bind(Json(body))
     .fetch_optional(pool)
-    .await
+    .await?;
+    match record {
+        Some(record) => Ok(Guarded::Written(Some(record))),
+        None if guard_holds(pool, collection_id, guard).await? => Ok(Guarded::Written(None)),
+        None => Ok(Guarded::FieldsChanged),
+    }
 }
 
 /// Creates or replaces a document; the flag says whether it was created.
 pub async fn upsert(
     pool: &PgPool,
     collection_id: i64,
+    guard: &FieldsGuard,
     id: &str,
     body: &Map<String, Value>,
-) -> Result<(DocumentRecord, bool), sqlx::Error> {
+) -> Result<Guarded<(DocumentRecord, bool)>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         record: DocumentRecord,
         created: bool,
     }
-    let row: Row = sqlx::query_as(
-        "INSERT INTO documents (collection_id, id, body) VALUES ($1, $2, $3)
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "INSERT INTO documents (collection_id, id, body) SELECT g.id, $3, $4 FROM (",
+        guard!("$1", "$2"),
+        ") AS g
          ON CONFLICT (collection_id, id) DO UPDATE SET body = EXCLUDED.body
-         RETURNING id, body, version, created_at, updated_at, pg_current_xact_id()::text AS txid, (xmax = 0) AS created",
-    )
+         RETURNING id, body, version, created_at, updated_at, pg_current_xact_id()::text AS txid, (xmax = 0) AS created"
+    ))
     .bind(collection_id)
+    .bind(Json(&guard.0))
     .bind(id)
     .bind(Json(body))
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok((row.record, row.created))
+    Ok(match row {
+        Some(row) => Guarded::Written((row.record, row.created)),
+        None => Guarded::FieldsChanged,
+    })
 }
 
 /// One document, with the xmin of the snapshot it was read in (every transaction
@@ -98,10 +158,19 @@ pub async fn find(
 pub async fn update_with<E>(
     pool: &PgPool,
     collection_id: i64,
+    guard: &FieldsGuard,
     id: &str,
     change: impl Fn(Value) -> Result<Map<String, Value>, E>,
-) -> Result<Option<Result<DocumentRecord, E>>, sqlx::Error> {
+) -> Result<Guarded<Option<Result<DocumentRecord, E>>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let guarded: Option<i64> = sqlx::query_scalar(guard!("$1", "$2"))
+        .bind(collection_id)
+        .bind(Json(&guard.0))
+        .fetch_optional(&mut *tx)
+        .await?;
+    if guarded.is_none() {
+        return Ok(Guarded::FieldsChanged);
+    }
     let current: Option<Json<Value>> = sqlx::query_scalar(
         "SELECT body FROM documents WHERE collection_id = $1 AND id = $2 FOR UPDATE",
     )
@@ -110,11 +179,11 @@ pub async fn update_with<E>(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(Json(current)) = current else {
-        return Ok(None);
+        return Ok(Guarded::Written(None));
     };
     let body = match change(current) {
         Ok(body) => body,
-        Err(error) => return Ok(Some(Err(error))),
+        Err(error) => return Ok(Guarded::Written(Some(Err(error)))),
     };
     let record: DocumentRecord = sqlx::query_as(
         "UPDATE documents SET body = $3 WHERE collection_id = $1 AND id = $2
@@ -126,7 +195,7 @@ pub async fn update_with<E>(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Some(Ok(record)))
+    Ok(Guarded::Written(Some(Ok(record))))
 }
 
 /// Deletes a document; the deleting transaction's id, or `None` when it did not exist.
@@ -193,23 +262,83 @@ pub async fn delete_selected(
 pub async fn upsert_batch(
     pool: &PgPool,
     collection_id: i64,
+    guard: &FieldsGuard,
     ids: &[String],
     bodies: &[String],
-) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar(
-        "WITH written AS (
+) -> Result<Guarded<String>, sqlx::Error> {
+    let (txid, guarded): (String, bool) = sqlx::query_as(concat!(
+        "WITH g AS (",
+        guard!("$1", "$2"),
+        "), written AS (
             INSERT INTO documents (collection_id, id, body)
-            SELECT $1, t.id, t.body::jsonb FROM UNNEST($2::text[], $3::text[]) AS t (id, body)
+            SELECT g.id, t.id, t.body::jsonb FROM g, UNNEST($3::text[], $4::text[]) AS t (id, body)
             ON CONFLICT (collection_id, id) DO UPDATE SET body = EXCLUDED.body
             RETURNING 1
          )
-         SELECT pg_current_xact_id()::text FROM (SELECT count(*) FROM written) AS c",
-    )
+         SELECT pg_current_xact_id()::text, EXISTS (SELECT 1 FROM g) FROM (SELECT count(*) FROM written) AS c"
+    ))
     .bind(collection_id)
+    .bind(Json(&guard.0))
     .bind(ids)
     .bind(bodies)
     .fetch_one(pool)
-    .await
+    .await?;
+    Ok(if guarded {
+        Guarded::Written(txid)
+    } else {
+        Guarded::FieldsChanged
+    })
+}
+
+/// Documents that do not fit fields they were never checked against (a schema change):
+/// how many, and the first few with what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Misfits {
+    pub count: u64,
+    /// Up to [`MISFIT_EXAMPLES`]: (document id, the problem).
+    pub examples: Vec<(String, String)>,
+}
+
+/// How many misfit documents a refused schema change names.
+pub const MISFIT_EXAMPLES: usize = 3;
+
+/// Checks the stored documents of a collection against `fields` (a schema holding only
+/// the fields to check), in the caller's transaction. Only documents holding the
+/// top-level key of some field are read; a body that is not an object (written with
+/// plain SQL) has no fields to misfit.
+pub async fn misfits(
+    connection: &mut PgConnection,
+    collection_id: i64,
+    fields: &CollectionSchema,
+) -> Result<Misfits, sqlx::Error> {
+    let mut keys: Vec<&str> = fields
+        .fields()
+        .iter()
+        .map(|f| f.name.split('.').next().unwrap_or(&f.name))
+        .collect();
+    keys.dedup();
+    let mut rows = sqlx::query_as::<_, (String, Json<Value>)>(
+        "SELECT id, body FROM documents WHERE collection_id = $1 AND body ?| $2 ORDER BY id",
+    )
+    .bind(collection_id)
+    .bind(&keys)
+    .fetch(connection);
+    let mut found = Misfits {
+        count: 0,
+        examples: Vec::new(),
+    };
+    while let Some((id, Json(body))) = rows.try_next().await? {
+        let Value::Object(body) = body else {
+            continue;
+        };
+        if let Err(problem) = fields.validate_document(&body) {
+            found.count += 1;
+            if found.examples.len() < MISFIT_EXAMPLES {
+                found.examples.push((id, problem.to_string()));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// What documents can be listed by.

@@ -31,6 +31,7 @@ mod openapi;
 mod overload;
 mod rate_limit;
 mod relevance;
+mod schema_changes;
 mod schemathesis;
 mod scripts;
 mod search;
