@@ -74,6 +74,8 @@ pub mod defaults {
     pub const REDIS_KEY_PREFIX: &str = "sift";
     pub const DEMO: &str = "false";
     pub const INDEX_DIR: &str = "./index";
+    pub const CHANGE_LOG_TRIM_INTERVAL: &str = "1m";
+    pub const REPLICA_TIMEOUT: &str = "10m";
 }
 
 /// The flags and environment variables of `sift serve`, as given.
@@ -222,6 +224,14 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_REDIS_KEY_PREFIX", default_value = defaults::REDIS_KEY_PREFIX)]
     pub redis_key_prefix: String,
 
+    /// How often the change log is trimmed of what every live replica has applied; `off` keeps it all
+    #[arg(long, env = "SIFT_CHANGE_LOG_TRIM_INTERVAL", default_value = defaults::CHANGE_LOG_TRIM_INTERVAL)]
+    pub change_log_trim_interval: String,
+
+    /// A replica not heard from for this long no longer holds back the change log's trim (it rebuilds when it comes back)
+    #[arg(long, env = "SIFT_REPLICA_TIMEOUT", default_value = defaults::REPLICA_TIMEOUT)]
+    pub replica_timeout: String,
+
     /// Create and fill the demo collection `products` at start when it does not exist
     #[arg(long, env = "SIFT_DEMO", default_value = defaults::DEMO, num_args = 0..=1, default_missing_value = "true")]
     pub demo: String,
@@ -265,6 +275,8 @@ impl Default for ServeArgs {
             cache_l2_ttl: defaults::CACHE_L2_TTL.into(),
             redis_timeout: defaults::REDIS_TIMEOUT.into(),
             redis_key_prefix: defaults::REDIS_KEY_PREFIX.into(),
+            change_log_trim_interval: defaults::CHANGE_LOG_TRIM_INTERVAL.into(),
+            replica_timeout: defaults::REPLICA_TIMEOUT.into(),
             demo: defaults::DEMO.into(),
         }
     }
@@ -305,6 +317,8 @@ pub struct Config {
     pub consistency_timeout: Duration,
     /// Bytes of dense-term bitsets kept for counting matches (`SIFT_INDEX_BITSET_CACHE`).
     pub index_bitset_cache_bytes: u64,
+    /// The change log's janitor and the replica heartbeat it relies on.
+    pub retention: crate::index::retention::RetentionConfig,
     /// Search analytics, unless `SIFT_ANALYTICS_RETENTION=off`.
     pub analytics: Option<crate::analytics::AnalyticsConfig>,
     pub cache: CacheConfig,
@@ -362,6 +376,7 @@ impl ServeArgs {
                 db_pool: storage.db_pool,
                 redis_pool_size: storage.redis_pool_size,
                 disk_min_free: storage.disk_min_free,
+                retention: storage.retention,
                 bind: server.bind,
                 request_timeout: server.request_timeout,
                 header_read_timeout: server.header_read_timeout,
@@ -434,6 +449,25 @@ impl ServeArgs {
             "disk-min-free",
             parse_bytes(&self.disk_min_free),
         );
+        let trim_interval = c.check(
+            "SIFT_CHANGE_LOG_TRIM_INTERVAL",
+            "change-log-trim-interval",
+            match self.change_log_trim_interval.trim() {
+                "off" | "0" => Ok(None),
+                other => parse_duration(other).map(Some),
+            },
+        );
+        let replica_timeout = c.check(
+            "SIFT_REPLICA_TIMEOUT",
+            "replica-timeout",
+            parse_duration(&self.replica_timeout).and_then(|timeout| {
+                if timeout >= Duration::from_secs(1) {
+                    Ok(timeout)
+                } else {
+                    Err("must be at least 1s: a live replica reports every quarter of it".into())
+                }
+            }),
+        );
         Some(Storage {
             database: database?,
             redis_url: redis_url?,
@@ -444,6 +478,10 @@ impl ServeArgs {
             },
             redis_pool_size: redis_pool_size? as usize,
             disk_min_free: disk_min_free?,
+            retention: crate::index::retention::RetentionConfig {
+                trim_interval: trim_interval?,
+                replica_timeout: replica_timeout?,
+            },
         })
     }
 
@@ -603,6 +641,7 @@ struct Storage {
     db_pool: PoolSettings,
     redis_pool_size: usize,
     disk_min_free: u64,
+    retention: crate::index::retention::RetentionConfig,
 }
 
 /// The server section of the configuration, validated.

@@ -26,7 +26,8 @@ use tokio::sync::Semaphore;
 use crate::cache::{Caches, invalidation};
 use crate::config::{Config, CorsOrigins};
 use crate::index::bitsets::TermBitsets;
-use crate::index::indexer::{IndexRegistry, Indexer};
+use crate::index::indexer::{IndexRegistry, Indexer, IndexerSettings};
+use crate::index::retention;
 use crate::middleware::{
     REQUEST_ID_HEADER, panic_response, render_errors, require_api_key, route_not_found,
     track_metrics,
@@ -144,9 +145,18 @@ impl Application {
         caches.fence_all(next_txid.saturating_sub(1));
         let indexes = Arc::new(IndexRegistry::default());
         let indexer_stop = CancellationToken::new();
+        let replica =
+            retention::replica_id(&config.index_dir).map_err(|source| StartupError::IndexDir {
+                path: config.index_dir.display().to_string(),
+                source,
+            })?;
         let indexer = Indexer::new(
             db.clone(),
-            config.index_dir.clone(),
+            IndexerSettings {
+                index_dir: config.index_dir.clone(),
+                replica,
+                retention: config.retention,
+            },
             indexes.clone(),
             Arc::new(TermBitsets::new(config.index_bitset_cache_bytes)),
             caches.clone(),

@@ -78,6 +78,10 @@ fn describe_metrics() {
         "Search analytics rows (collection, hour, query) written to PostgreSQL"
     );
     describe_counter!(
+        "change_log_trimmed_total",
+        "Change-log rows deleted by the janitor once every live replica had applied them"
+    );
+    describe_counter!(
         "analytics_dropped_total",
         "Search analytics events dropped because the counting task's channel was full"
     );

@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::index::bitsets::TermBitsets;
+use crate::index::retention::{self, RetentionConfig};
 use crate::index::{AppliedChanges, CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
 use crate::store::collections::{self as collection_store, CollectionRecord};
 use crate::sync;
@@ -105,6 +106,11 @@ impl IndexRegistry {
         }
     }
 
+    /// Every current index.
+    pub fn all(&self) -> Vec<Arc<CollectionIndex>> {
+        sync::read(&self.current).values().cloned().collect()
+    }
+
     fn set(&self, index: Arc<CollectionIndex>) {
         sync::write(&self.current).insert(index.spec.name.clone(), index);
         self.changes.send_modify(|n| *n += 1);
@@ -139,7 +145,18 @@ pub struct Indexer {
     rebuilding: RwLock<HashSet<i64>>,
     /// Told of every change applied (the document caches' fences).
     observer: Arc<dyn AppliedChanges>,
+    /// This replica, as it reports its progress for the change log's retention.
+    replica: String,
+    retention: RetentionConfig,
     stop: CancellationToken,
+}
+
+/// What the indexer is told at start, besides its database and registry.
+pub struct IndexerSettings {
+    pub index_dir: PathBuf,
+    /// See [`retention::replica_id`].
+    pub replica: String,
+    pub retention: RetentionConfig,
 }
 
 struct Running {
@@ -151,7 +168,7 @@ struct Running {
 impl Indexer {
     pub fn new(
         db: PgPool,
-        index_dir: PathBuf,
+        settings: IndexerSettings,
         registry: Arc<IndexRegistry>,
         bitsets: Arc<TermBitsets>,
         observer: Arc<dyn AppliedChanges>,
@@ -159,7 +176,9 @@ impl Indexer {
     ) -> Arc<Indexer> {
         Arc::new(Indexer {
             db,
-            index_dir,
+            index_dir: settings.index_dir,
+            replica: settings.replica,
+            retention: settings.retention,
             registry,
             bitsets,
             collections_changed: Arc::new(Notify::new()),
@@ -180,6 +199,8 @@ impl Indexer {
     /// every indexer has stopped.
     pub async fn run(self: Arc<Self>) {
         let listener = tokio::spawn(self.clone().listen());
+        let heartbeat = tokio::spawn(self.clone().report_progress());
+        let janitor = tokio::spawn(self.clone().trim_change_log());
         let mut running: HashMap<i64, Running> = HashMap::new();
         loop {
             match collection_store::list(&self.db).await {
@@ -193,6 +214,8 @@ impl Indexer {
             }
         }
         listener.abort();
+        heartbeat.abort();
+        janitor.abort();
         // The index is derived state: work not yet committed is replayed from the
         // watermark on the next start, so indexers stop where they are.
         for (_, r) in running {
@@ -245,6 +268,51 @@ impl Indexer {
                     task,
                 },
             );
+        }
+    }
+
+    /// Reports, every heartbeat, how far each index of this replica has applied the
+    /// change log; a collection being rebuilt reports `(0, 0)`, as [`retention::hold`]
+    /// did when the build began.
+    async fn report_progress(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.retention.heartbeat());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let rebuilding = sync::read(&self.rebuilding).clone();
+            let mut progress: Vec<(i64, Watermark)> = self
+                .registry
+                .all()
+                .iter()
+                .filter(|index| !rebuilding.contains(&index.spec.collection_id))
+                .map(|index| (index.spec.collection_id, index.progress().watermark))
+                .collect();
+            progress.extend(rebuilding.iter().map(|&id| (id, Watermark::default())));
+            if let Err(error) = retention::report(&self.db, &self.replica, &progress).await {
+                tracing::warn!(error = %error, "indexer: cannot report progress");
+            }
+        }
+    }
+
+    /// The change log's janitor (see [`retention`]), every `SIFT_CHANGE_LOG_TRIM_INTERVAL`.
+    async fn trim_change_log(self: Arc<Self>) {
+        let Some(interval) = self.retention.trim_interval else {
+            return;
+        };
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let started = std::time::Instant::now();
+            match retention::trim(&self.db, self.retention.replica_timeout).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(
+                    deleted,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "indexer: change log trimmed"
+                ),
+                Err(error) => tracing::warn!(error = %error, "indexer: cannot trim the change log"),
+            }
         }
     }
 
@@ -368,16 +436,29 @@ impl Indexer {
             // First start: the index on disk, if it is still good. Otherwise (settings
             // changed, a rebuild was asked for, nothing usable on disk) build a new
             // generation beside the current one, which keeps answering meanwhile.
-            let on_disk = match (current.is_none() && !requested, requested) {
+            let mut on_disk = match (current.is_none() && !requested, requested) {
                 (true, _) => open_current(&self.index_dir, &spec, &self.bitsets).await?,
                 _ => None,
             };
+            if let Some(index) = &on_disk
+                && retention::trimmed_past(&self.db, collection_id, index.progress().watermark)
+                    .await?
+            {
+                // Away longer than the replica timeout: the changes it missed are gone.
+                tracing::warn!(collection = %spec.name, "indexer: the change log was trimmed past the index on disk; rebuilding");
+                on_disk = None;
+            }
             let on_disk_used = on_disk.as_ref().map(|_| ());
             let index = match on_disk {
                 Some(index) => index,
                 None => {
                     self.mark_rebuilding(collection_id, true);
-                    let built = self.rebuild(spec.clone()).await;
+                    // Committed before the build's snapshot: the changes after it stay.
+                    let built = match retention::hold(&self.db, &self.replica, collection_id).await
+                    {
+                        Ok(()) => self.rebuild(spec.clone()).await,
+                        Err(error) => Err(error.into()),
+                    };
                     self.mark_rebuilding(collection_id, false);
                     match built {
                         Ok(index) => index,
@@ -392,7 +473,7 @@ impl Indexer {
                 }
             };
             let index = Arc::new(index);
-            catch_up(&self.db, &index, self.observer.as_ref()).await?;
+            self.catch_up_whole(&index).await?;
             write_current_pointer(&self.index_dir, &spec, &index.dir)?;
             let previous = current.replace(index.clone());
             self.registry.set(index.clone());
@@ -407,13 +488,28 @@ impl Indexer {
             return Ok(Step::Idle);
         }
         if let Some(index) = current.as_ref() {
-            let applied = catch_up(&self.db, index, self.observer.as_ref()).await?;
+            let applied = self.catch_up_whole(index).await?;
             // Idle after a burst of writes (a bulk import): merge what it left.
             if !applied && index.wants_compaction() {
                 merge_in_background(index.clone(), "idle");
             }
         }
         Ok(Step::Idle)
+    }
+
+    /// [`catch_up`], then a look at whether the janitor trimmed changes it needed while
+    /// it read (possible only for a replica it took for gone): then the index may have
+    /// a hole, and a rebuild is asked for.
+    async fn catch_up_whole(&self, index: &Arc<CollectionIndex>) -> Result<bool, IndexerError> {
+        let from = index.progress().watermark;
+        let applied = catch_up(&self.db, index, self.observer.as_ref()).await?;
+        let collection_id = index.spec.collection_id;
+        if retention::trimmed_past(&self.db, collection_id, from).await? {
+            tracing::warn!(collection = %index.spec.name, "indexer: the change log was trimmed past this index while it caught up; rebuilding");
+            self.request_rebuild(collection_id);
+            self.wake(collection_id);
+        }
+        Ok(applied)
     }
 
     fn mark_rebuilding(&self, collection_id: i64, on: bool) {
@@ -464,13 +560,24 @@ impl Indexer {
         .bind(xmin.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-        let watermark = match last {
-            Some((txid, seq)) => Watermark {
-                txid: parse_xid(&txid)?,
-                seq,
-            },
-            None => Watermark::default(),
+        // Changes the janitor trimmed are all in the snapshot (every replica applied
+        // them, so their transactions had ended): the index starts past them even when
+        // the log holds nothing below the snapshot any more.
+        let trimmed: Option<(String, i64)> =
+            sqlx::query_as("SELECT txid::text, seq FROM change_log_trims WHERE collection_id = $1")
+                .bind(index.spec.collection_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let as_watermark = |found: Option<(String, i64)>| -> Result<Watermark, IndexerError> {
+            Ok(match found {
+                Some((txid, seq)) => Watermark {
+                    txid: parse_xid(&txid)?,
+                    seq,
+                },
+                None => Watermark::default(),
+            })
         };
+        let watermark = as_watermark(last)?.max(as_watermark(trimmed)?);
         let mut rows = sqlx::query_as::<_, (String, String, i64)>(
             "SELECT id, body::text, version FROM documents WHERE collection_id = $1",
         )

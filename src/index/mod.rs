@@ -21,6 +21,7 @@ pub mod bitsets;
 pub mod check;
 pub mod fields;
 pub mod indexer;
+pub mod retention;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -92,6 +92,8 @@ fn help_lists_every_variable() {
         "SIFT_REQUEST_TIMEOUT",
         "SIFT_ANALYTICS_RETENTION",
         "SIFT_ANALYTICS_FLUSH_INTERVAL",
+        "SIFT_CHANGE_LOG_TRIM_INTERVAL",
+        "SIFT_REPLICA_TIMEOUT",
         "SIFT_BODY_LIMIT",
         "SIFT_CORS_ORIGINS",
         "SIFT_LOG_FORMAT",

@@ -265,7 +265,13 @@ impl TestApp {
 
     /// Stops this app gracefully and starts another over the same database and index
     /// directory, as a process restart would.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_after(async |_| {}).await
+    }
+
+    /// [`TestApp::restart`], running `between` on the test's pool while no process
+    /// serves: what happens while a replica is away.
+    pub async fn restart_after(mut self, between: impl AsyncFnOnce(&PgPool)) -> TestApp {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             let _ = server.await;
@@ -274,10 +280,12 @@ impl TestApp {
         let options = database.options.clone();
         let index_dir = std::mem::take(&mut self.index_dir);
         let kept = self.config.clone();
+        between(&self.db).await;
         drop(self);
         Self::spawn_in(Some(database), options, index_dir, |config| {
             config.redis_url = kept.redis_url;
             config.cache = kept.cache;
+            config.retention = kept.retention;
         })
         .await
     }

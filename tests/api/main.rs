@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod browser;
 mod cache;
+mod change_log;
 mod collections;
 mod config;
 mod crash;

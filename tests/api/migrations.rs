@@ -40,9 +40,11 @@ async fn migrations_go_up_down_and_up_again() {
         tables(&db).await,
         [
             "api_keys",
+            "change_log_trims",
             "collections",
             "document_changes",
             "documents",
+            "index_progress",
             "search_analytics"
         ]
     );
@@ -66,9 +68,11 @@ async fn migrations_go_up_down_and_up_again() {
         tables(&db).await,
         [
             "api_keys",
+            "change_log_trims",
             "collections",
             "document_changes",
             "documents",
+            "index_progress",
             "search_analytics"
         ]
     );
