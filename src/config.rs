@@ -76,6 +76,7 @@ pub mod defaults {
     pub const INDEX_DIR: &str = "./index";
     pub const CHANGE_LOG_TRIM_INTERVAL: &str = "1m";
     pub const REPLICA_TIMEOUT: &str = "10m";
+    pub const COLLECTIONS: &str = "*";
 }
 
 /// The flags and environment variables of `sift serve`, as given.
@@ -232,6 +233,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_REPLICA_TIMEOUT", default_value = defaults::REPLICA_TIMEOUT)]
     pub replica_timeout: String,
 
+    /// Collections this replica indexes and serves: names and prefix patterns (shop-*), comma-separated; others answer 421
+    #[arg(long, env = "SIFT_COLLECTIONS", default_value = defaults::COLLECTIONS)]
+    pub collections: String,
+
     /// Create and fill the demo collection `products` at start when it does not exist
     #[arg(long, env = "SIFT_DEMO", default_value = defaults::DEMO, num_args = 0..=1, default_missing_value = "true")]
     pub demo: String,
@@ -277,6 +282,7 @@ impl Default for ServeArgs {
             redis_key_prefix: defaults::REDIS_KEY_PREFIX.into(),
             change_log_trim_interval: defaults::CHANGE_LOG_TRIM_INTERVAL.into(),
             replica_timeout: defaults::REPLICA_TIMEOUT.into(),
+            collections: defaults::COLLECTIONS.into(),
             demo: defaults::DEMO.into(),
         }
     }
@@ -319,6 +325,8 @@ pub struct Config {
     pub index_bitset_cache_bytes: u64,
     /// The change log's janitor and the replica heartbeat it relies on.
     pub retention: crate::index::retention::RetentionConfig,
+    /// The collections this replica serves (`SIFT_COLLECTIONS`).
+    pub placement: crate::placement::Placement,
     /// Search analytics, unless `SIFT_ANALYTICS_RETENTION=off`.
     pub analytics: Option<crate::analytics::AnalyticsConfig>,
     pub cache: CacheConfig,
@@ -377,6 +385,7 @@ impl ServeArgs {
                 redis_pool_size: storage.redis_pool_size,
                 disk_min_free: storage.disk_min_free,
                 retention: storage.retention,
+                placement: storage.placement,
                 bind: server.bind,
                 request_timeout: server.request_timeout,
                 header_read_timeout: server.header_read_timeout,
@@ -468,7 +477,13 @@ impl ServeArgs {
                 }
             }),
         );
+        let placement = c.check(
+            "SIFT_COLLECTIONS",
+            "collections",
+            crate::placement::Placement::parse(&self.collections),
+        );
         Some(Storage {
+            placement: placement?,
             database: database?,
             redis_url: redis_url?,
             index_dir: index_dir?,
@@ -642,6 +657,7 @@ struct Storage {
     redis_pool_size: usize,
     disk_min_free: u64,
     retention: crate::index::retention::RetentionConfig,
+    placement: crate::placement::Placement,
 }
 
 /// The server section of the configuration, validated.

@@ -76,6 +76,7 @@ error_codes! {
     DocumentAlreadyExists => (CONFLICT, "document_already_exists", "`POST` names an id that exists already; use `PUT` to replace it."),
     SchemaConflict => (CONFLICT, "schema_conflict", "A change of `fields` that stored documents do not fit (a value of another type, an object where a path goes through); the message says how many and names up to three."),
     FieldsChanged => (CONFLICT, "fields_changed", "The collection's fields changed while the write was under way (an import stops at the batch it was storing; what came before is stored); send it again."),
+    CollectionElsewhere => (MISDIRECTED_REQUEST, "collection_elsewhere", "This replica does not serve the collection (`SIFT_COLLECTIONS`); send the request to one that does. A proxy routes by the collection name."),
     PayloadTooLarge => (PAYLOAD_TOO_LARGE, "payload_too_large", "The body (or one import line) is larger than the configured body limit."),
     UnsupportedMediaType => (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The `Content-Type` is not the one the endpoint takes (`application/json`, or `application/x-ndjson` for imports)."),
     RateLimited => (TOO_MANY_REQUESTS, "rate_limited", "Too many requests from this client; retry after the `Retry-After` seconds."),
@@ -178,6 +179,10 @@ pub enum ApiError {
     CollectionAlreadyExists(String),
     #[error("document `{0}` already exists; use PUT to replace it")]
     DocumentAlreadyExists(String),
+    #[error(
+        "collection `{0}` is not served by this replica; send the request to a replica that serves it"
+    )]
+    CollectionElsewhere(String),
     #[error("{0}")]
     SchemaConflict(String),
     #[error("{0}")]
@@ -227,6 +232,7 @@ impl ApiError {
             ApiError::DocumentNotFound { .. } => ErrorCode::DocumentNotFound,
             ApiError::CollectionAlreadyExists(_) => ErrorCode::CollectionAlreadyExists,
             ApiError::DocumentAlreadyExists(_) => ErrorCode::DocumentAlreadyExists,
+            ApiError::CollectionElsewhere(_) => ErrorCode::CollectionElsewhere,
             ApiError::SchemaConflict(_) => ErrorCode::SchemaConflict,
             ApiError::FieldsChanged(_) => ErrorCode::FieldsChanged,
             ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,

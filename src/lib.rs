@@ -14,7 +14,8 @@
 //!   [`extract`].
 //! * The service layer: [`service`], methods on [`state::App`] that do what each
 //!   endpoint does; [`error`] maps every domain error to a stable code.
-//! * The domain: [`access`] (what an API key grants), [`analytics`] (search counts,
+//! * The domain: [`access`] (what an API key grants), [`placement`] (which collections
+//!   this replica serves), [`analytics`] (search counts,
 //!   batched off the request path), [`search`] (request, filter language, engines), [`index`] (tantivy,
 //!   the indexer following the change log, match bitsets), [`cache`] (L1 and L2),
 //!   [`store`] (SQL), [`schema`] (names, ids, field types, document validation).
@@ -36,6 +37,7 @@ pub mod error;
 pub mod extract;
 pub mod index;
 pub mod middleware;
+pub mod placement;
 pub mod rate_limit;
 pub mod routes;
 pub mod schema;

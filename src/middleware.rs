@@ -261,6 +261,19 @@ fn needs(method: &Method, route: &str) -> Option<Needs> {
     Some(Needs::Action(action))
 }
 
+/// The routes of a collection this replica does not serve (`SIFT_COLLECTIONS`) answer
+/// 421 `collection_elsewhere`, before any other work: a proxy routes them by name to
+/// the replicas that do (see `crate::placement`).
+pub async fn placement(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(name) = collection_of(request.uri().path())
+        && let Ok(name) = crate::schema::CollectionName::parse(name)
+        && !state.config.placement.serves(name.as_str())
+    {
+        return ApiError::CollectionElsewhere(name.to_string()).into_response();
+    }
+    next.run(request).await
+}
+
 /// The collection a `/v1/collections/{name}...` path is about.
 fn collection_of(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/v1/collections/")?;

@@ -156,6 +156,7 @@ impl Application {
                 index_dir: config.index_dir.clone(),
                 replica,
                 retention: config.retention,
+                placement: config.placement.clone(),
             },
             indexes.clone(),
             Arc::new(TermBitsets::new(config.index_bitset_cache_bytes)),
@@ -386,6 +387,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(from_fn_with_state(state.clone(), require_api_key))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::middleware::placement,
+        ))
         .layer(from_fn_with_state(
             state.clone(),
             crate::middleware::rate_limit,

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::index::bitsets::TermBitsets;
 use crate::index::retention::{self, RetentionConfig};
 use crate::index::{AppliedChanges, CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
+use crate::placement::Placement;
 use crate::store::collections::{self as collection_store, CollectionRecord};
 use crate::sync;
 
@@ -148,6 +149,8 @@ pub struct Indexer {
     /// This replica, as it reports its progress for the change log's retention.
     replica: String,
     retention: RetentionConfig,
+    /// The collections this replica indexes; the others are left to other replicas.
+    placement: Placement,
     stop: CancellationToken,
 }
 
@@ -157,6 +160,7 @@ pub struct IndexerSettings {
     /// See [`retention::replica_id`].
     pub replica: String,
     pub retention: RetentionConfig,
+    pub placement: Placement,
 }
 
 struct Running {
@@ -179,6 +183,7 @@ impl Indexer {
             index_dir: settings.index_dir,
             replica: settings.replica,
             retention: settings.retention,
+            placement: settings.placement,
             registry,
             bitsets,
             collections_changed: Arc::new(Notify::new()),
@@ -204,7 +209,10 @@ impl Indexer {
         let mut running: HashMap<i64, Running> = HashMap::new();
         loop {
             match collection_store::list(&self.db).await {
-                Ok(collections) => self.reconcile(&mut running, collections),
+                Ok(mut collections) => {
+                    collections.retain(|c| self.placement.serves(&c.name));
+                    self.reconcile(&mut running, collections)
+                }
                 Err(error) => tracing::warn!(error = %error, "indexer: cannot read collections"),
             }
             tokio::select! {

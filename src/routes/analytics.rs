@@ -25,6 +25,7 @@ use crate::state::AppState;
         (status = 200, description = "Counts over the window", body = AnalyticsReport),
         (status = 400, description = "`invalid_query_parameter` or `invalid_collection_name`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 503, description = "`server_busy` or `database_unavailable`; see `Retry-After`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
@@ -51,6 +52,7 @@ pub async fn analytics(
         (status = 202, description = "Accepted", body = EventAccepted),
         (status = 400, description = "`invalid_json`, `invalid_request_body` or `invalid_collection_name`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )

@@ -74,6 +74,7 @@ pub async fn list_collections(
         (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse,
             example = json!({"error": {"code": "collection_not_found", "message": "collection `products` not found", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
@@ -107,6 +108,7 @@ pub async fn get_collection(
             example = json!({"error": {"code": "invalid_settings", "message": "boosts: the collection has no field `titel`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 409, description = "`schema_conflict`: stored documents do not fit the new fields", body = ErrorResponse,
             example = json!({"error": {"code": "schema_conflict", "message": "4 stored documents do not fit the new fields, such as `a1` (field `code` must be an integer, got a string), `a2` (field `code` must be an integer, got a string), `a3` (field `code` must be an integer, got a string); change or delete them first, or keep the field as it was", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
@@ -136,6 +138,7 @@ pub async fn update_collection(
         (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: a form or plain-text body (writes take JSON or no body)", body = ErrorResponse),
         (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),

@@ -26,6 +26,7 @@ use crate::state::AppState;
         (status = 200, description = "The values found, with counts", body = FacetSearchAnswer),
         (status = 400, description = "`invalid_json`, `invalid_request_body`, `invalid_facets`, `invalid_search_query`, `invalid_filter` or `invalid_collection_name`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorResponse),
         (status = 503, description = "`server_busy`, `index_not_ready` or `search_queue_full`; see `Retry-After`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),

@@ -61,6 +61,7 @@ fn format_of(headers: &HeaderMap) -> Option<ImportFormat> {
         (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 409, description = "`fields_changed`: the collection's fields changed during the import; the batches before were stored, and the message says how many documents", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse,
             example = json!({"error": {"code": "unsupported_media_type", "message": "expected `Content-Type: application/x-ndjson`", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),

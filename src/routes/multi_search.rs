@@ -37,6 +37,7 @@ use crate::state::AppState;
         (status = 400, description = "`invalid_json`, `invalid_request_body` or a search's own 400; the message names the search (`queries[1]`)", body = ErrorResponse),
         (status = 403, description = "`forbidden`: the key may not search one of the collections", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorResponse),
         (status = 503, description = "`server_busy`, `index_not_ready`, `search_queue_full` or `database_unavailable`; see `Retry-After`", body = ErrorResponse),
         (status = 504, description = "`consistency_timeout`", body = ErrorResponse),

@@ -37,6 +37,7 @@ pub struct ReindexStarted {
         (status = 400, description = "`invalid_collection_name`", body = ErrorResponse),
         (status = 401, description = "`unauthorized`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`: a form or plain-text body (writes take JSON or no body)", body = ErrorResponse),
         (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),

@@ -27,6 +27,7 @@ use crate::state::AppState;
             headers(("x-cache" = String, description = "`l1`, `l2` or `miss`, as the `cache` field"))),
         (status = 400, description = "`invalid_query_parameter`, `invalid_search_query` or `invalid_collection_name`", body = ErrorResponse),
         (status = 404, description = "`collection_not_found`", body = ErrorResponse),
+        (status = 421, description = "`collection_elsewhere`: this replica does not serve the collection (`SIFT_COLLECTIONS`)", body = ErrorResponse),
         (status = 503, description = "`server_busy`, `index_not_ready` or `search_queue_full`; see `Retry-After`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )

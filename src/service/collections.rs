@@ -222,6 +222,8 @@ impl App {
         let records = db::retry(|| store::list(&self.db)).await?;
         Ok(records
             .into_iter()
+            // Another replica's collections are not this one's to build.
+            .filter(|record| self.config.placement.serves(&record.name))
             .filter(|record| {
                 self.indexes
                     .get(&record.name)
@@ -259,12 +261,18 @@ impl App {
         self.indexer.collections_changed.notify_one();
         // An empty collection's index takes milliseconds to make: wait for it (bounded),
         // so a search right after the 201 is answered rather than 503 `index_not_ready`.
-        let indexed = tokio::time::timeout(
-            NEW_INDEX_WAIT,
-            self.indexes.wait_for_collection(name.as_str(), record.id),
-        )
-        .await;
-        if indexed.is_err() {
+        // A collection placed on other replicas is indexed there, not here.
+        let indexed = if self.config.placement.serves(name.as_str()) {
+            tokio::time::timeout(
+                NEW_INDEX_WAIT,
+                self.indexes.wait_for_collection(name.as_str(), record.id),
+            )
+            .await
+            .is_ok()
+        } else {
+            true
+        };
+        if !indexed {
             tracing::warn!(
                 "the new collection's index is not ready yet; searches answer 503 until it is"
             );

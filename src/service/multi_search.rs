@@ -19,6 +19,7 @@ use validator::Validate;
 
 use crate::access::{Action, Reach, TenantFilter};
 use crate::error::ApiError;
+use crate::placement::Placement;
 use crate::schema::CollectionName;
 use crate::search::{Engine, SearchParams};
 use crate::service::elapsed_ms;
@@ -230,7 +231,9 @@ impl App {
         }
         let mut checked = Vec::with_capacity(request.queries.len());
         for (at, query) in request.queries.into_iter().enumerate() {
-            checked.push(check(query, reach, window).map_err(|e| e.in_query(at))?);
+            checked.push(
+                check(query, reach, &self.config.placement, window).map_err(|e| e.in_query(at))?,
+            );
         }
         let answers =
             futures::future::join_all(checked.iter().map(|query| async {
@@ -279,9 +282,15 @@ fn first_message(errors: &validator::ValidationErrors) -> String {
 fn check(
     query: MultiSearchQuery,
     reach: &Reach,
+    placement: &Placement,
     window: Option<(usize, usize)>,
 ) -> Result<Checked, ApiError> {
     let name = CollectionName::parse(&query.collection)?;
+    // Not here: the client (or a proxy) sends such searches to the replicas that serve
+    // their collection.
+    if !placement.serves(name.as_str()) {
+        return Err(ApiError::CollectionElsewhere(name.to_string()));
+    }
     if !reach.allows(Action::Search, name.as_str(), chrono::Utc::now()) {
         return Err(ApiError::Forbidden(format!("search` on `{name}")));
     }

@@ -94,6 +94,7 @@ fn help_lists_every_variable() {
         "SIFT_ANALYTICS_FLUSH_INTERVAL",
         "SIFT_CHANGE_LOG_TRIM_INTERVAL",
         "SIFT_REPLICA_TIMEOUT",
+        "SIFT_COLLECTIONS",
         "SIFT_BODY_LIMIT",
         "SIFT_CORS_ORIGINS",
         "SIFT_LOG_FORMAT",

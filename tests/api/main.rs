@@ -30,6 +30,7 @@ mod nested_fields;
 mod observability;
 mod openapi;
 mod overload;
+mod placement;
 mod rate_limit;
 mod relevance;
 mod schema_changes;
