@@ -18,5 +18,13 @@ if ! target/schemathesis/bin/st --version 2>/dev/null | grep -q "$SCHEMATHESIS_V
   python3 -m venv target/schemathesis 2>/dev/null || { apt_install python3-venv; python3 -m venv target/schemathesis; }
   target/schemathesis/bin/pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+# kubernetes-validate (pinned, schemas included, offline) checks deploy/kubernetes
+# (tests/api/deploy.rs); systemd-analyze checks the systemd unit.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if ! target/schemathesis/bin/kubernetes-validate --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
+  say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into target/schemathesis"
+  target/schemathesis/bin/pip install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
 say "running the tests"
 exec cargo test --locked --workspace "$@"

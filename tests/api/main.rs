@@ -10,6 +10,7 @@ mod change_log;
 mod collections;
 mod config;
 mod crash;
+mod deploy;
 mod distinct;
 mod documents;
 mod errors;
