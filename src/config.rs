@@ -77,6 +77,7 @@ pub mod defaults {
     pub const CHANGE_LOG_TRIM_INTERVAL: &str = "1m";
     pub const REPLICA_TIMEOUT: &str = "10m";
     pub const COLLECTIONS: &str = "*";
+    pub const STANDBY_MAX_LAG: &str = "64MiB";
 }
 
 /// The flags and environment variables of `sift serve`, as given.
@@ -85,6 +86,14 @@ pub struct ServeArgs {
     /// PostgreSQL URL, such as postgres://user:password@localhost:5432/sift (required)
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// A hot standby of the PostgreSQL primary: indexers read the change log and documents there while it keeps up (optional)
+    #[arg(long, env = "SIFT_DATABASE_REPLICA_URL", hide_env_values = true)]
+    pub database_replica_url: Option<String>,
+
+    /// The most WAL the standby may have left to replay before indexers read from the primary instead
+    #[arg(long, env = "SIFT_STANDBY_MAX_LAG", default_value = defaults::STANDBY_MAX_LAG)]
+    pub standby_max_lag: String,
 
     /// Redis URL, such as redis://127.0.0.1:6379 (optional: without it sift runs without the shared cache)
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
@@ -247,6 +256,8 @@ impl Default for ServeArgs {
     fn default() -> Self {
         ServeArgs {
             database_url: None,
+            database_replica_url: None,
+            standby_max_lag: defaults::STANDBY_MAX_LAG.into(),
             redis_url: None,
             api_key: None,
             index_dir: PathBuf::from(defaults::INDEX_DIR),
@@ -327,10 +338,20 @@ pub struct Config {
     pub retention: crate::index::retention::RetentionConfig,
     /// The collections this replica serves (`SIFT_COLLECTIONS`).
     pub placement: crate::placement::Placement,
+    /// A standby the indexers read from while it keeps up (`SIFT_DATABASE_REPLICA_URL`).
+    pub standby: Option<StandbyConfig>,
     /// Search analytics, unless `SIFT_ANALYTICS_RETENTION=off`.
     pub analytics: Option<crate::analytics::AnalyticsConfig>,
     pub cache: CacheConfig,
     pub demo: bool,
+}
+
+/// A hot standby of the primary, for the indexers to read from.
+#[derive(Debug, Clone)]
+pub struct StandbyConfig {
+    pub database: PgConnectOptions,
+    /// `SIFT_STANDBY_MAX_LAG`
+    pub max_lag_bytes: u64,
 }
 
 /// One problem with the configuration, naming the variable and the flag.
@@ -386,6 +407,7 @@ impl ServeArgs {
                 disk_min_free: storage.disk_min_free,
                 retention: storage.retention,
                 placement: storage.placement,
+                standby: storage.standby,
                 bind: server.bind,
                 request_timeout: server.request_timeout,
                 header_read_timeout: server.header_read_timeout,
@@ -482,7 +504,25 @@ impl ServeArgs {
             "collections",
             crate::placement::Placement::parse(&self.collections),
         );
+        let standby = c.check(
+            "SIFT_DATABASE_REPLICA_URL",
+            "database-replica-url",
+            match self.database_replica_url.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(url) => parse_database_url(url).map(Some),
+            },
+        );
+        let standby_max_lag = c.check(
+            "SIFT_STANDBY_MAX_LAG",
+            "standby-max-lag",
+            parse_bytes(&self.standby_max_lag),
+        );
+        let (standby, standby_max_lag) = (standby?, standby_max_lag?);
         Some(Storage {
+            standby: standby.map(|database| StandbyConfig {
+                database,
+                max_lag_bytes: standby_max_lag,
+            }),
             placement: placement?,
             database: database?,
             redis_url: redis_url?,
@@ -658,6 +698,7 @@ struct Storage {
     disk_min_free: u64,
     retention: crate::index::retention::RetentionConfig,
     placement: crate::placement::Placement,
+    standby: Option<StandbyConfig>,
 }
 
 /// The server section of the configuration, validated.

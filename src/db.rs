@@ -40,6 +40,17 @@ pub async fn connect(
         .await
 }
 
+/// A pool that connects when first used: for a standby, which may be down at start
+/// without keeping the service from starting.
+pub fn connect_lazy(options: PgConnectOptions, settings: &PoolSettings) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .connect_lazy_with(options.application_name("sift"))
+}
+
 /// Applies pending migrations.
 pub async fn migrate_up(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await

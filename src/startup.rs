@@ -28,6 +28,7 @@ use crate::config::{Config, CorsOrigins};
 use crate::index::bitsets::TermBitsets;
 use crate::index::indexer::{IndexRegistry, Indexer, IndexerSettings};
 use crate::index::retention;
+use crate::index::source::ReadSource;
 use crate::middleware::{
     REQUEST_ID_HEADER, panic_response, render_errors, require_api_key, route_not_found,
     track_metrics,
@@ -145,6 +146,18 @@ impl Application {
         caches.fence_all(next_txid.saturating_sub(1));
         let indexes = Arc::new(IndexRegistry::default());
         let indexer_stop = CancellationToken::new();
+        let source = Arc::new(match &config.standby {
+            Some(standby) => ReadSource::with_standby(
+                db.clone(),
+                db::connect_lazy(standby.database.clone(), &config.db_pool),
+                standby.max_lag_bytes,
+            ),
+            None => ReadSource::primary(db.clone()),
+        });
+        tokio::spawn({
+            let (source, stop) = (source.clone(), indexer_stop.clone());
+            async move { source.watch(stop).await }
+        });
         let replica =
             retention::replica_id(&config.index_dir).map_err(|source| StartupError::IndexDir {
                 path: config.index_dir.display().to_string(),
@@ -157,6 +170,7 @@ impl Application {
                 replica,
                 retention: config.retention,
                 placement: config.placement.clone(),
+                source,
             },
             indexes.clone(),
             Arc::new(TermBitsets::new(config.index_bitset_cache_bytes)),

@@ -77,6 +77,14 @@ fn describe_metrics() {
         "analytics_rows_written_total",
         "Search analytics rows (collection, hour, query) written to PostgreSQL"
     );
+    describe_gauge!(
+        "standby_in_use",
+        "1 while indexers read from the standby (SIFT_DATABASE_REPLICA_URL), 0 while they read from the primary"
+    );
+    describe_gauge!(
+        "standby_lag_bytes",
+        "Bytes of WAL the standby has still to replay, at the last check"
+    );
     describe_counter!(
         "change_log_trimmed_total",
         "Change-log rows deleted by the janitor once every live replica had applied them"

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::index::bitsets::TermBitsets;
 use crate::index::retention::{self, RetentionConfig};
+use crate::index::source::ReadSource;
 use crate::index::{AppliedChanges, CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
 use crate::placement::Placement;
 use crate::store::collections::{self as collection_store, CollectionRecord};
@@ -151,6 +152,8 @@ pub struct Indexer {
     retention: RetentionConfig,
     /// The collections this replica indexes; the others are left to other replicas.
     placement: Placement,
+    /// Where the change log and the documents are read: the primary or a standby.
+    source: Arc<ReadSource>,
     stop: CancellationToken,
 }
 
@@ -161,6 +164,7 @@ pub struct IndexerSettings {
     pub replica: String,
     pub retention: RetentionConfig,
     pub placement: Placement,
+    pub source: Arc<ReadSource>,
 }
 
 struct Running {
@@ -184,6 +188,7 @@ impl Indexer {
             replica: settings.replica,
             retention: settings.retention,
             placement: settings.placement,
+            source: settings.source,
             registry,
             bitsets,
             collections_changed: Arc::new(Notify::new()),
@@ -193,6 +198,11 @@ impl Indexer {
             observer,
             stop,
         })
+    }
+
+    /// Where indexers read: the primary, or a standby while it keeps up.
+    pub fn source(&self) -> &ReadSource {
+        &self.source
     }
 
     /// The cache of dense terms' doc sets every index of this process shares.
@@ -449,8 +459,12 @@ impl Indexer {
                 _ => None,
             };
             if let Some(index) = &on_disk
-                && retention::trimmed_past(&self.db, collection_id, index.progress().watermark)
-                    .await?
+                && retention::trimmed_past(
+                    self.source.pool(),
+                    collection_id,
+                    index.progress().watermark,
+                )
+                .await?
             {
                 // Away longer than the replica timeout: the changes it missed are gone.
                 tracing::warn!(collection = %spec.name, "indexer: the change log was trimmed past the index on disk; rebuilding");
@@ -509,10 +523,12 @@ impl Indexer {
     /// it read (possible only for a replica it took for gone): then the index may have
     /// a hole, and a rebuild is asked for.
     async fn catch_up_whole(&self, index: &Arc<CollectionIndex>) -> Result<bool, IndexerError> {
+        // One server for the whole pass: its horizon, its log, its record of trims.
+        let read = self.source.pool().clone();
         let from = index.progress().watermark;
-        let applied = catch_up(&self.db, index, self.observer.as_ref()).await?;
+        let applied = catch_up(&read, index, self.observer.as_ref()).await?;
         let collection_id = index.spec.collection_id;
-        if retention::trimmed_past(&self.db, collection_id, from).await? {
+        if retention::trimmed_past(&read, collection_id, from).await? {
             tracing::warn!(collection = %index.spec.name, "indexer: the change log was trimmed past this index while it caught up; rebuilding");
             self.request_rebuild(collection_id);
             self.wake(collection_id);
@@ -545,7 +561,7 @@ impl Indexer {
             .await??,
         );
 
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.source.pool().begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
@@ -698,6 +714,11 @@ async fn apply_blocking(
 /// listed (with its id) or has ended, and then the next statement sees its changes.
 /// The ids there are 32 bits; a running id is within 2^31 of the snapshot's, so the
 /// low 32 bits identify it.
+///
+/// On a hot standby (`pg_is_in_recovery()`) the primary's sessions are not listed, so
+/// the horizon is the snapshot's xmin: the oldest transaction the replayed WAL says is
+/// still running (see `index::source`). A transaction in another database of the
+/// primary then holds indexing back while it runs.
 pub async fn current_horizon(db: &PgPool) -> Result<u64, sqlx::Error> {
     let horizon: String = sqlx::query_scalar(
         "WITH snapshot AS (SELECT pg_current_snapshot() AS s),
@@ -707,10 +728,11 @@ pub async fn current_horizon(db: &PgPool) -> Result<u64, sqlx::Error> {
                 UNION ALL
                 SELECT transaction::text::bigint FROM pg_prepared_xacts
                  WHERE database = current_database())
-         SELECT coalesce(
+         SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT pg_snapshot_xmin(s) FROM snapshot)
+                ELSE coalesce(
                   (SELECT min(x) FROM snapshot, pg_snapshot_xip(snapshot.s) AS x
                     WHERE (x::text::numeric % 4294967296)::bigint IN (SELECT xid FROM here)),
-                  (SELECT pg_snapshot_xmax(s) FROM snapshot))::text",
+                  (SELECT pg_snapshot_xmax(s) FROM snapshot)) END::text",
     )
     .fetch_one(db)
     .await?;

@@ -22,6 +22,7 @@ pub mod check;
 pub mod fields;
 pub mod indexer;
 pub mod retention;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

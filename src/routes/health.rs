@@ -45,6 +45,9 @@ pub struct DependencyHealth {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "closed")]
     pub breaker: Option<String>,
+    /// Bytes of WAL the standby has still to replay (the standby only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
 }
 
 /// The dependencies checked by `/health`.
@@ -56,6 +59,11 @@ pub struct HealthChecks {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<DependencyHealth>,
     pub index_disk: DependencyHealth,
+    /// Absent when `SIFT_DATABASE_REPLICA_URL` is not set: `ok` while the indexers read
+    /// from the standby, `degraded` while they read from the primary instead (it does
+    /// not answer, is not in recovery, or lags more than `SIFT_STANDBY_MAX_LAG`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby: Option<DependencyHealth>,
 }
 
 /// The health report.
@@ -155,6 +163,7 @@ async fn check_postgres(state: &AppState) -> DependencyHealth {
             message: None,
             free_bytes: None,
             breaker: None,
+            lag_bytes: None,
         },
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "health: postgres check failed");
@@ -164,6 +173,7 @@ async fn check_postgres(state: &AppState) -> DependencyHealth {
                 message: Some("query failed".into()),
                 free_bytes: None,
                 breaker: None,
+                lag_bytes: None,
             }
         }
         Err(_) => DependencyHealth {
@@ -172,6 +182,7 @@ async fn check_postgres(state: &AppState) -> DependencyHealth {
             message: Some("timed out".into()),
             free_bytes: None,
             breaker: None,
+            lag_bytes: None,
         },
     }
 }
@@ -193,6 +204,7 @@ async fn check_redis(state: &AppState, pool: &deadpool_redis::Pool) -> Dependenc
             message: None,
             free_bytes: None,
             breaker: None,
+            lag_bytes: None,
         },
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "health: redis check failed");
@@ -202,6 +214,7 @@ async fn check_redis(state: &AppState, pool: &deadpool_redis::Pool) -> Dependenc
                 message: Some("unreachable; running without the shared cache".into()),
                 free_bytes: None,
                 breaker: None,
+                lag_bytes: None,
             }
         }
         Err(_) => DependencyHealth {
@@ -210,6 +223,7 @@ async fn check_redis(state: &AppState, pool: &deadpool_redis::Pool) -> Dependenc
             message: Some("timed out; running without the shared cache".into()),
             free_bytes: None,
             breaker: None,
+            lag_bytes: None,
         },
     };
     if let Some(breaker) = breaker {
@@ -237,6 +251,7 @@ fn check_disk(state: &AppState) -> DependencyHealth {
                 message: low.then(|| "free space is below SIFT_DISK_MIN_FREE".into()),
                 free_bytes: Some(free),
                 breaker: None,
+                lag_bytes: None,
             }
         }
         Err(error) => {
@@ -247,6 +262,7 @@ fn check_disk(state: &AppState) -> DependencyHealth {
                 message: Some("the index directory cannot be read".into()),
                 free_bytes: None,
                 breaker: None,
+                lag_bytes: None,
             }
         }
     }
@@ -270,9 +286,24 @@ pub async fn health(State(state): State<AppState>) -> Response {
     };
     let (postgres, redis) = tokio::join!(check_postgres(&state), redis);
     let index_disk = check_disk(&state);
+    let standby = state
+        .indexer
+        .source()
+        .standby_state()
+        .map(|standby| DependencyHealth {
+            status: if standby.in_use { "ok" } else { "degraded" }.into(),
+            latency_ms: None,
+            message: standby.problem,
+            free_bytes: None,
+            breaker: None,
+            lag_bytes: standby.lag_bytes,
+        });
     let status = if postgres.status != "ok" {
         "down"
-    } else if redis.as_ref().is_some_and(|r| r.status != "ok") || index_disk.status != "ok" {
+    } else if redis.as_ref().is_some_and(|r| r.status != "ok")
+        || index_disk.status != "ok"
+        || standby.as_ref().is_some_and(|s| s.status != "ok")
+    {
         "degraded"
     } else {
         "ok"
@@ -290,6 +321,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             postgres,
             redis,
             index_disk,
+            standby,
         },
     };
     (code, Json(report)).into_response()

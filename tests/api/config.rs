@@ -95,6 +95,8 @@ fn help_lists_every_variable() {
         "SIFT_CHANGE_LOG_TRIM_INTERVAL",
         "SIFT_REPLICA_TIMEOUT",
         "SIFT_COLLECTIONS",
+        "SIFT_DATABASE_REPLICA_URL",
+        "SIFT_STANDBY_MAX_LAG",
         "SIFT_BODY_LIMIT",
         "SIFT_CORS_ORIGINS",
         "SIFT_LOG_FORMAT",

@@ -75,3 +75,33 @@ async fn the_readme_quickstart_works_as_written() {
     assert_eq!(answers[2]["facets"]["genre"][0]["count"], 3);
     assert_eq!(answers[3]["hits"][0]["id"], "solaris", "read your write");
 }
+
+/// `scripts/standby-test.sh` with the binary under test: a real primary and a streaming
+/// standby on private ports, indexers reading from the standby, the standby stopped and
+/// started again under writes; every write searchable, none lost.
+#[tokio::test]
+async fn a_replica_follows_a_streaming_standby_and_falls_back_to_the_primary() {
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(300),
+        tokio::process::Command::new("bash")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/standby-test.sh"
+            ))
+            .arg(env!("CARGO_BIN_EXE_sift"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the standby test ends within 5 minutes")
+    .expect("run scripts/standby-test.sh");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for step in [
+        "5000 notes searchable through the standby",
+        "with the standby gone, writes searchable",
+        "standby test passed: 5200 of 5200 notes searchable",
+    ] {
+        assert!(stderr.contains(step), "{step}: {stderr}");
+    }
+}
