@@ -14,57 +14,9 @@ source scripts/provision.sh
 
 sift_bin="$(realpath "${1:-target/debug/sift}")"
 [ -x "$sift_bin" ] || die "no sift binary at $sift_bin (cargo build first)"
-command -v python3 >/dev/null 2>&1 || apt_install python3
-bin=$(pg_bin_dir) || true
-if [ -z "$bin" ]; then
-  apt_install postgresql postgresql-client
-  bin=$(pg_bin_dir) || die "PostgreSQL binaries not found after installing"
-fi
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-primary_port=$(free_port)
-standby_port=$(free_port)
+source scripts/pg-pair.sh
+pair_start
 sift_port=$(free_port)
-work=$(mktemp -d "${TMPDIR:-/tmp}/sift-standby.XXXXXX")
-chmod 755 "$work"
-run=()
-if [ "$(id -u)" -eq 0 ]; then
-  run=(runuser -u postgres --)
-  chown postgres: "$work"
-fi
-sift_pid=""
-cleanup() {
-  [ -n "$sift_pid" ] && kill "$sift_pid" 2>/dev/null && wait "$sift_pid" 2>/dev/null || true
-  for cluster in standby primary; do
-    [ -s "$work/$cluster/postmaster.pid" ] && "${run[@]}" "$bin/pg_ctl" -D "$work/$cluster" -m immediate stop >/dev/null 2>&1 || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Wait up to 60 s for a condition (a command), or fail naming it.
-await() {
-  local what=$1; shift
-  for _ in $(seq 1 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  [ -f "$work/sift.log" ] && tail -n 20 "$work/sift.log" >&2
-  die "timed out waiting: $what"
-}
-start_cluster() {
-  local name=$1 port=$2
-  "${run[@]}" "$bin/pg_ctl" -D "$work/$name" -l "$work/$name.log" -w -t 60 \
-    -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c hot_standby_feedback=on -c fsync=off" \
-    start >/dev/null || { cat "$work/$name.log" >&2; die "$name did not start"; }
-}
-psql_at() { local port=$1; shift; psql -h 127.0.0.1 -p "$port" -U postgres -Atq "$@"; }
-
-say "primary on 127.0.0.1:$primary_port, standby on 127.0.0.1:$standby_port"
-"${run[@]}" "$bin/initdb" -D "$work/primary" -U postgres -A trust -E UTF8 --no-locale >/dev/null
-start_cluster primary "$primary_port"
-psql_at "$primary_port" -c "CREATE DATABASE sift"
-"${run[@]}" "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres \
-  -D "$work/standby" -R -X stream -c fast
-start_cluster standby "$standby_port"
-[ "$(psql_at "$standby_port" -d sift -c 'SELECT pg_is_in_recovery()')" = t ] || die "the standby is not in recovery"
 
 say "sift on 127.0.0.1:$sift_port, indexers reading from the standby"
 env -u REDIS_URL \
@@ -73,7 +25,7 @@ env -u REDIS_URL \
   SIFT_BIND="127.0.0.1:$sift_port" SIFT_INDEX_DIR="$work/index" SIFT_LOG_FORMAT=json \
   SIFT_CONSISTENCY_TIMEOUT=20s \
   "$sift_bin" serve >"$work/sift.log" 2>&1 &
-sift_pid=$!
+track $!
 base="http://127.0.0.1:$sift_port"
 await "sift ready" curl -fsS "$base/ready"
 
@@ -103,7 +55,7 @@ read_on_standby() { [ "$(psql_at "$standby_port" -d sift -c "SELECT coalesce(sum
 await "the standby to show the indexer's reads" read_on_standby
 
 say "stopping the standby"
-"${run[@]}" "$bin/pg_ctl" -D "$work/standby" -m immediate stop >/dev/null
+stop_cluster standby immediate
 token=$(import_notes 5000 100)
 started=$(date +%s.%N)
 await "writes searchable with the standby gone" total_is "$token" 5100

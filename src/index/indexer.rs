@@ -232,8 +232,10 @@ impl Indexer {
             }
         }
         listener.abort();
-        heartbeat.abort();
-        janitor.abort();
+        // These two stop between passes (never mid-statement), so a stopped replica
+        // reports nothing more: awaited, not aborted.
+        let _ = heartbeat.await;
+        let _ = janitor.await;
         // The index is derived state: work not yet committed is replayed from the
         // watermark on the next start, so indexers stop where they are.
         for (_, r) in running {
@@ -296,7 +298,10 @@ impl Indexer {
         let mut tick = tokio::time::interval(self.retention.heartbeat());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
             let rebuilding = sync::read(&self.rebuilding).clone();
             let mut progress: Vec<(i64, Watermark)> = self
                 .registry
@@ -320,7 +325,10 @@ impl Indexer {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
             let started = std::time::Instant::now();
             match retention::trim(&self.db, self.retention.replica_timeout).await {
                 Ok(0) => {}

@@ -105,3 +105,33 @@ async fn a_replica_follows_a_streaming_standby_and_falls_back_to_the_primary() {
         assert!(stderr.contains(step), "{step}: {stderr}");
     }
 }
+
+/// `scripts/cluster-test.sh` with the binary under test: a primary and a standby,
+/// Redis, three replicas with collection placement behind HAProxy; a replica killed
+/// with SIGKILL and the standby restarted under load; no acknowledged write lost, every
+/// `after=` search finds its write, every replica converges.
+#[tokio::test]
+async fn three_replicas_behind_a_proxy_survive_a_kill_and_a_standby_restart() {
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(400),
+        tokio::process::Command::new("bash")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/cluster-test.sh"
+            ))
+            .arg(env!("CARGO_BIN_EXE_sift"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the cluster test ends within 400 s")
+    .expect("run scripts/cluster-test.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("after= searches that missed their write: 0"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("cluster test passed"), "{stderr}");
+}
