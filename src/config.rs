@@ -78,6 +78,7 @@ pub mod defaults {
     pub const REPLICA_TIMEOUT: &str = "10m";
     pub const COLLECTIONS: &str = "*";
     pub const STANDBY_MAX_LAG: &str = "64MiB";
+    pub const STANDBY_FALLBACK: &str = "primary";
 }
 
 /// The flags and environment variables of `sift serve`, as given.
@@ -87,13 +88,17 @@ pub struct ServeArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// A hot standby of the PostgreSQL primary: indexers read the change log and documents there while it keeps up (optional)
+    /// Hot standbys of the PostgreSQL primary, comma-separated: indexers read the change log and documents from the first that keeps up (optional)
     #[arg(long, env = "SIFT_DATABASE_REPLICA_URL", hide_env_values = true)]
     pub database_replica_url: Option<String>,
 
     /// The most WAL the standby may have left to replay before indexers read from the primary instead
     #[arg(long, env = "SIFT_STANDBY_MAX_LAG", default_value = defaults::STANDBY_MAX_LAG)]
     pub standby_max_lag: String,
+
+    /// When no standby keeps up: `primary` (indexers read from the primary) or `not-ready` (/ready answers 503)
+    #[arg(long, env = "SIFT_STANDBY_FALLBACK", default_value = defaults::STANDBY_FALLBACK)]
+    pub standby_fallback: String,
 
     /// Redis URL, such as redis://127.0.0.1:6379 (optional: without it sift runs without the shared cache)
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
@@ -258,6 +263,7 @@ impl Default for ServeArgs {
             database_url: None,
             database_replica_url: None,
             standby_max_lag: defaults::STANDBY_MAX_LAG.into(),
+            standby_fallback: defaults::STANDBY_FALLBACK.into(),
             redis_url: None,
             api_key: None,
             index_dir: PathBuf::from(defaults::INDEX_DIR),
@@ -338,7 +344,7 @@ pub struct Config {
     pub retention: crate::index::retention::RetentionConfig,
     /// The collections this replica serves (`SIFT_COLLECTIONS`).
     pub placement: crate::placement::Placement,
-    /// A standby the indexers read from while it keeps up (`SIFT_DATABASE_REPLICA_URL`).
+    /// Standbys the indexers read from while one keeps up (`SIFT_DATABASE_REPLICA_URL`).
     pub standby: Option<StandbyConfig>,
     /// Search analytics, unless `SIFT_ANALYTICS_RETENTION=off`.
     pub analytics: Option<crate::analytics::AnalyticsConfig>,
@@ -346,12 +352,15 @@ pub struct Config {
     pub demo: bool,
 }
 
-/// A hot standby of the primary, for the indexers to read from.
+/// Hot standbys of the primary, for the indexers to read from.
 #[derive(Debug, Clone)]
 pub struct StandbyConfig {
-    pub database: PgConnectOptions,
+    /// In order of preference.
+    pub databases: Vec<PgConnectOptions>,
     /// `SIFT_STANDBY_MAX_LAG`
     pub max_lag_bytes: u64,
+    /// `SIFT_STANDBY_FALLBACK`
+    pub fallback: crate::index::source::Fallback,
 }
 
 /// One problem with the configuration, naming the variable and the flag.
@@ -509,7 +518,22 @@ impl ServeArgs {
             "database-replica-url",
             match self.database_replica_url.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
-                Some(url) => parse_database_url(url).map(Some),
+                Some(urls) => urls
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|url| !url.is_empty())
+                    .map(parse_database_url)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some),
+            },
+        );
+        let standby_fallback = c.check(
+            "SIFT_STANDBY_FALLBACK",
+            "standby-fallback",
+            match self.standby_fallback.trim() {
+                "primary" => Ok(crate::index::source::Fallback::Primary),
+                "not-ready" => Ok(crate::index::source::Fallback::NotReady),
+                other => Err(format!("`{other}` is not `primary` or `not-ready`")),
             },
         );
         let standby_max_lag = c.check(
@@ -517,11 +541,13 @@ impl ServeArgs {
             "standby-max-lag",
             parse_bytes(&self.standby_max_lag),
         );
-        let (standby, standby_max_lag) = (standby?, standby_max_lag?);
+        let (standby, standby_max_lag, standby_fallback) =
+            (standby?, standby_max_lag?, standby_fallback?);
         Some(Storage {
-            standby: standby.map(|database| StandbyConfig {
-                database,
+            standby: standby.map(|databases| StandbyConfig {
+                databases,
                 max_lag_bytes: standby_max_lag,
+                fallback: standby_fallback,
             }),
             placement: placement?,
             database: database?,

@@ -147,10 +147,20 @@ impl Application {
         let indexes = Arc::new(IndexRegistry::default());
         let indexer_stop = CancellationToken::new();
         let source = Arc::new(match &config.standby {
-            Some(standby) => ReadSource::with_standby(
+            Some(standby) => ReadSource::with_standbys(
                 db.clone(),
-                db::connect_lazy(standby.database.clone(), &config.db_pool),
+                standby
+                    .databases
+                    .iter()
+                    .map(|options| {
+                        (
+                            format!("{}:{}", options.get_host(), options.get_port()),
+                            db::connect_lazy(options.clone(), &config.db_pool),
+                        )
+                    })
+                    .collect(),
                 standby.max_lag_bytes,
+                standby.fallback,
             ),
             None => ReadSource::primary(db.clone()),
         });

@@ -1,8 +1,9 @@
 //! Where the indexers read the change log and the documents: the primary
-//! (`DATABASE_URL`), or a hot standby of it (`SIFT_DATABASE_REPLICA_URL`) while the
-//! standby answers and has replayed the primary's WAL to within
-//! `SIFT_STANDBY_MAX_LAG`. Writes, the collections table, the heartbeat and the janitor
-//! always go to the primary.
+//! (`DATABASE_URL`), or a hot standby of it (`SIFT_DATABASE_REPLICA_URL`, one or a
+//! comma-separated list: the first that is fit) while the standby answers and has
+//! replayed the primary's WAL to within `SIFT_STANDBY_MAX_LAG`; when none is, the
+//! primary, or (`SIFT_STANDBY_FALLBACK=not-ready`) `/ready` answers 503. Writes, the
+//! collections table, the heartbeat and the janitor always go to the primary.
 //!
 //! Why reading from a standby keeps every guarantee: the indexer applies only changes
 //! of transactions below its horizon, and on a standby the horizon is the xmin of the
@@ -33,27 +34,50 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest a check of either server may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What the last check found of the standby.
+/// What the last check found of a standby.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StandbyState {
-    /// Whether indexers read from it now.
+    /// Whether it is fit to read from (answers, in recovery, within the lag bound).
     pub in_use: bool,
     /// Bytes of WAL the standby has still to replay, when both answered.
     pub lag_bytes: Option<u64>,
-    /// What is wrong, when it is not in use.
+    /// What is wrong, when it is not fit.
     pub problem: Option<String>,
 }
 
+/// What indexers do when no standby is fit to read from (`SIFT_STANDBY_FALLBACK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Read from the primary meanwhile (the default).
+    Primary,
+    /// Keep off the primary: stay on the first standby and answer `/ready` with 503,
+    /// so a load balancer sends the searches to replicas whose standby keeps up.
+    NotReady,
+}
+
 struct Standby {
+    /// `host:port`, for logs, `/health` and metrics (never the URL: it may hold a password).
+    name: String,
     pool: PgPool,
-    max_lag_bytes: u64,
     state: RwLock<StandbyState>,
 }
 
 /// The servers indexers read from.
 pub struct ReadSource {
     primary: PgPool,
-    standby: Option<Standby>,
+    standbys: Vec<Standby>,
+    max_lag_bytes: u64,
+    fallback: Fallback,
+}
+
+/// The standbys as `/health` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandbySummary {
+    /// The standby read from, if any.
+    pub in_use: Option<String>,
+    pub lag_bytes: Option<u64>,
+    /// Why each standby not read from is not (`host:port: what`).
+    pub problems: Vec<String>,
 }
 
 impl ReadSource {
@@ -61,47 +85,92 @@ impl ReadSource {
     pub fn primary(primary: PgPool) -> ReadSource {
         ReadSource {
             primary,
-            standby: None,
+            standbys: Vec::new(),
+            max_lag_bytes: 0,
+            fallback: Fallback::Primary,
         }
     }
 
-    /// Reads from `standby` while it keeps within `max_lag_bytes` of the primary. It is
-    /// not used before the first check has found it so.
-    pub fn with_standby(primary: PgPool, standby: PgPool, max_lag_bytes: u64) -> ReadSource {
+    /// Reads from the first of `standbys` (name, pool) that keeps within
+    /// `max_lag_bytes` of the primary, else as `fallback` says. A standby is not read
+    /// from before a check has found it fit.
+    pub fn with_standbys(
+        primary: PgPool,
+        standbys: Vec<(String, PgPool)>,
+        max_lag_bytes: u64,
+        fallback: Fallback,
+    ) -> ReadSource {
         ReadSource {
             primary,
-            standby: Some(Standby {
-                pool: standby,
-                max_lag_bytes,
-                state: RwLock::new(StandbyState {
-                    in_use: false,
-                    lag_bytes: None,
-                    problem: Some("not checked yet".into()),
-                }),
-            }),
+            standbys: standbys
+                .into_iter()
+                .map(|(name, pool)| Standby {
+                    name,
+                    pool,
+                    state: RwLock::new(StandbyState {
+                        in_use: false,
+                        lag_bytes: None,
+                        problem: Some("not checked yet".into()),
+                    }),
+                })
+                .collect(),
+            max_lag_bytes,
+            fallback,
         }
+    }
+
+    fn fit(&self) -> Option<&Standby> {
+        self.standbys
+            .iter()
+            .find(|standby| sync::read(&standby.state).in_use)
     }
 
     /// The pool an indexer pass reads from.
     pub fn pool(&self) -> &PgPool {
-        match &self.standby {
-            Some(standby) if sync::read(&standby.state).in_use => &standby.pool,
+        match (self.fit(), self.fallback, self.standbys.first()) {
+            (Some(standby), _, _) => &standby.pool,
+            (None, Fallback::NotReady, Some(first)) => &first.pool,
             _ => &self.primary,
         }
     }
 
-    /// The standby's state, when one is configured.
-    pub fn standby_state(&self) -> Option<StandbyState> {
-        self.standby
-            .as_ref()
-            .map(|standby| sync::read(&standby.state).clone())
+    /// Why this replica should not take searches: with `SIFT_STANDBY_FALLBACK=not-ready`,
+    /// while no standby is fit to read from.
+    pub fn not_ready(&self) -> Option<String> {
+        (self.fallback == Fallback::NotReady && !self.standbys.is_empty() && self.fit().is_none())
+            .then(|| {
+                "no standby keeps up with the primary (SIFT_STANDBY_FALLBACK=not-ready)".into()
+            })
     }
 
-    /// Checks the standby every second until `stop`; returns at once without one.
+    /// The standbys' state, when any is configured.
+    pub fn standby_summary(&self) -> Option<StandbySummary> {
+        if self.standbys.is_empty() {
+            return None;
+        }
+        let fit = self.fit();
+        Some(StandbySummary {
+            in_use: fit.map(|standby| standby.name.clone()),
+            lag_bytes: fit.and_then(|standby| sync::read(&standby.state).lag_bytes),
+            problems: self
+                .standbys
+                .iter()
+                .filter_map(|standby| {
+                    let state = sync::read(&standby.state);
+                    state
+                        .problem
+                        .as_ref()
+                        .map(|problem| format!("{}: {problem}", standby.name))
+                })
+                .collect(),
+        })
+    }
+
+    /// Checks the standbys every second until `stop`; returns at once without any.
     pub async fn watch(&self, stop: CancellationToken) {
-        let Some(standby) = &self.standby else {
+        if self.standbys.is_empty() {
             return;
-        };
+        }
         let mut tick = tokio::time::interval(CHECK_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -109,40 +178,49 @@ impl ReadSource {
                 () = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let state = match self.lag_of(standby).await {
-                Ok(lag) if lag <= standby.max_lag_bytes => StandbyState {
-                    in_use: true,
-                    lag_bytes: Some(lag),
-                    problem: None,
-                },
-                Ok(lag) => StandbyState {
-                    in_use: false,
-                    lag_bytes: Some(lag),
-                    problem: Some(format!(
-                        "{lag} bytes of WAL behind the primary, more than SIFT_STANDBY_MAX_LAG"
-                    )),
-                },
-                Err(problem) => StandbyState {
-                    in_use: false,
-                    lag_bytes: None,
-                    problem: Some(problem),
-                },
-            };
-            metrics::gauge!("standby_in_use").set(if state.in_use { 1.0 } else { 0.0 });
-            if let Some(lag) = state.lag_bytes {
-                metrics::gauge!("standby_lag_bytes").set(lag as f64);
+            let before = self.fit().map(|standby| standby.name.clone());
+            for standby in &self.standbys {
+                let state = self.check(standby).await;
+                if let Some(lag) = state.lag_bytes {
+                    metrics::gauge!("standby_lag_bytes", "standby" => standby.name.clone())
+                        .set(lag as f64);
+                }
+                *sync::write(&standby.state) = state;
             }
-            let previous = std::mem::replace(&mut *sync::write(&standby.state), state.clone());
-            if previous.in_use != state.in_use {
-                match &state.problem {
-                    None => {
-                        tracing::info!(lag_bytes = ?state.lag_bytes, "indexers read from the standby")
-                    }
-                    Some(problem) => {
-                        tracing::warn!(%problem, "indexers read from the primary: the standby is not usable")
-                    }
+            let after = self.fit().map(|standby| standby.name.clone());
+            metrics::gauge!("standby_in_use").set(if after.is_some() { 1.0 } else { 0.0 });
+            if before != after {
+                match &after {
+                    Some(name) => tracing::info!(standby = %name, "indexers read from a standby"),
+                    None => tracing::warn!(
+                        fallback = ?self.fallback,
+                        problems = ?self.standby_summary().map(|s| s.problems),
+                        "no standby is fit to read from"
+                    ),
                 }
             }
+        }
+    }
+
+    async fn check(&self, standby: &Standby) -> StandbyState {
+        match self.lag_of(standby).await {
+            Ok(lag) if lag <= self.max_lag_bytes => StandbyState {
+                in_use: true,
+                lag_bytes: Some(lag),
+                problem: None,
+            },
+            Ok(lag) => StandbyState {
+                in_use: false,
+                lag_bytes: Some(lag),
+                problem: Some(format!(
+                    "{lag} bytes of WAL behind the primary, more than SIFT_STANDBY_MAX_LAG"
+                )),
+            },
+            Err(problem) => StandbyState {
+                in_use: false,
+                lag_bytes: None,
+                problem: Some(problem),
+            },
         }
     }
 
@@ -172,5 +250,70 @@ impl ReadSource {
         .map_err(|_| "the primary did not answer in time".to_owned())?
         .map_err(|_| "the primary does not answer".to_owned())?;
         Ok(lag.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lazy() -> PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://127.0.0.1:1/none")
+            .expect("a lazy pool")
+    }
+
+    fn source(fallback: Fallback) -> ReadSource {
+        ReadSource::with_standbys(
+            lazy(),
+            vec![("a:1".into(), lazy()), ("b:2".into(), lazy())],
+            100,
+            fallback,
+        )
+    }
+
+    fn set(source: &ReadSource, at: usize, in_use: bool) {
+        *sync::write(&source.standbys[at].state) = StandbyState {
+            in_use,
+            lag_bytes: Some(if in_use { 10 } else { 500 }),
+            problem: (!in_use).then(|| "behind".into()),
+        };
+    }
+
+    #[tokio::test]
+    async fn the_first_fit_standby_is_read_else_the_fallback() {
+        let primary_first = source(Fallback::Primary);
+        assert!(
+            std::ptr::eq(primary_first.pool(), &primary_first.primary),
+            "none checked yet"
+        );
+        assert_eq!(primary_first.not_ready(), None);
+        set(&primary_first, 1, true);
+        assert!(std::ptr::eq(
+            primary_first.pool(),
+            &primary_first.standbys[1].pool
+        ));
+        set(&primary_first, 0, true);
+        assert!(std::ptr::eq(
+            primary_first.pool(),
+            &primary_first.standbys[0].pool
+        ));
+        set(&primary_first, 0, false);
+        let summary = primary_first.standby_summary().expect("standbys");
+        assert_eq!(summary.in_use.as_deref(), Some("b:2"));
+        assert_eq!(summary.lag_bytes, Some(10));
+        assert_eq!(summary.problems, ["a:1: behind"]);
+
+        let not_ready = source(Fallback::NotReady);
+        set(&not_ready, 0, false);
+        set(&not_ready, 1, false);
+        assert!(
+            std::ptr::eq(not_ready.pool(), &not_ready.standbys[0].pool),
+            "keeps off the primary"
+        );
+        assert!(not_ready.not_ready().is_some());
+        set(&not_ready, 1, true);
+        assert_eq!(not_ready.not_ready(), None);
+        assert!(ReadSource::primary(lazy()).standby_summary().is_none());
     }
 }

@@ -60,8 +60,9 @@ pub struct HealthChecks {
     pub redis: Option<DependencyHealth>,
     pub index_disk: DependencyHealth,
     /// Absent when `SIFT_DATABASE_REPLICA_URL` is not set: `ok` while the indexers read
-    /// from the standby, `degraded` while they read from the primary instead (it does
-    /// not answer, is not in recovery, or lags more than `SIFT_STANDBY_MAX_LAG`).
+    /// from a standby (`lagBytes` is its lag), `degraded` while none is fit (it does not
+    /// answer, is not in recovery, or lags more than `SIFT_STANDBY_MAX_LAG`); `message`
+    /// says what is wrong with each standby not read from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standby: Option<DependencyHealth>,
 }
@@ -114,6 +115,9 @@ pub async fn live() -> Json<Status> {
             example = json!({"error": {"code": "not_ready", "message": "the index of collection `products` is still being built", "requestId": "0190f5c2-8d7e-7c1a-9a51-3f0e2b9d4c11"}})),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    if let Some(reason) = state.indexer.source().not_ready() {
+        return Err(ApiError::NotReady(reason));
+    }
     match tokio::time::timeout(CHECK_TIMEOUT, db::migrations_applied(&state.db)).await {
         Ok(Ok(true)) => {
             let building =
@@ -289,11 +293,16 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let standby = state
         .indexer
         .source()
-        .standby_state()
+        .standby_summary()
         .map(|standby| DependencyHealth {
-            status: if standby.in_use { "ok" } else { "degraded" }.into(),
+            status: if standby.in_use.is_some() {
+                "ok"
+            } else {
+                "degraded"
+            }
+            .into(),
             latency_ms: None,
-            message: standby.problem,
+            message: (!standby.problems.is_empty()).then(|| standby.problems.join("; ")),
             free_bytes: None,
             breaker: None,
             lag_bytes: standby.lag_bytes,

@@ -97,6 +97,7 @@ fn help_lists_every_variable() {
         "SIFT_COLLECTIONS",
         "SIFT_DATABASE_REPLICA_URL",
         "SIFT_STANDBY_MAX_LAG",
+        "SIFT_STANDBY_FALLBACK",
         "SIFT_BODY_LIMIT",
         "SIFT_CORS_ORIGINS",
         "SIFT_LOG_FORMAT",
