@@ -26,16 +26,20 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
 }
 
-/// Connects a pool and checks that the server answers.
-pub async fn connect(
-    options: PgConnectOptions,
-    settings: &PoolSettings,
-) -> Result<PgPool, sqlx::Error> {
+fn pool_options(settings: &PoolSettings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(0)
         .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(Some(Duration::from_secs(300)))
+}
+
+/// Connects a pool and checks that the server answers.
+pub async fn connect(
+    options: PgConnectOptions,
+    settings: &PoolSettings,
+) -> Result<PgPool, sqlx::Error> {
+    pool_options(settings)
         .connect_with(options.application_name("sift"))
         .await
 }
@@ -43,12 +47,7 @@ pub async fn connect(
 /// A pool that connects when first used: for a standby, which may be down at start
 /// without keeping the service from starting.
 pub fn connect_lazy(options: PgConnectOptions, settings: &PoolSettings) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .min_connections(0)
-        .acquire_timeout(settings.acquire_timeout)
-        .idle_timeout(Some(Duration::from_secs(300)))
-        .connect_lazy_with(options.application_name("sift"))
+    pool_options(settings).connect_lazy_with(options.application_name("sift"))
 }
 
 /// Applies pending migrations.

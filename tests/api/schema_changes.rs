@@ -25,6 +25,26 @@ fn fields_with(extra: &[Value]) -> Value {
     Value::Array(fields)
 }
 
+/// Imports `documents` into `products`, all of them; the consistency token.
+async fn import_all(app: &TestApp, documents: &[Value]) -> String {
+    let report = json_body(app.import("products", lines(documents)).await).await;
+    assert_eq!(report["imported"], documents.len(), "{report}");
+    report["consistencyToken"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// `fields` with `change` applied to the field `name`.
+fn changing(mut fields: Value, name: &str, change: impl Fn(&mut Value)) -> Value {
+    for field in fields.as_array_mut().expect("fields") {
+        if field["name"] == name {
+            change(field);
+        }
+    }
+    fields
+}
+
 async fn generation(app: &TestApp) -> Value {
     json_body(app.get("/v1/collections/products").await).await["settingsGeneration"].clone()
 }
@@ -34,21 +54,16 @@ async fn fields_added_or_made_filterable_are_searchable_after_the_rebuild_withou
     let app = TestApp::spawn().await;
     app.create_products().await;
     // `brand` and `rating` are stored but not declared yet.
-    let report = json_body(
-        app.import(
-            "products",
-            lines(&[
-                json!({"id": "p1", "title": "Desk lamp", "brand": "acme", "rating": 4.5, "stock": 3}),
-                json!({"id": "p2", "title": "Floor lamp", "brand": "zenith", "rating": 3.0, "stock": 0}),
-                json!({"id": "p3", "title": "Lamp shade", "brand": "acme", "rating": 4.9, "stock": 12}),
-                json!({"id": "p4", "title": "Lamp bulb", "stock": 40}),
-            ]),
-        )
-        .await,
+    let token = import_all(
+        &app,
+        &[
+            json!({"id": "p1", "title": "Desk lamp", "brand": "acme", "rating": 4.5, "stock": 3}),
+            json!({"id": "p2", "title": "Floor lamp", "brand": "zenith", "rating": 3.0, "stock": 0}),
+            json!({"id": "p3", "title": "Lamp shade", "brand": "acme", "rating": 4.9, "stock": 12}),
+            json!({"id": "p4", "title": "Lamp bulb", "stock": 40}),
+        ],
     )
     .await;
-    assert_eq!(report["imported"], 4, "{report}");
-    let token = report["consistencyToken"].as_str().expect("token");
     let before = json_body(
         app.get(&format!(
             "/v1/collections/products/search?q=lamp&after={token}"
@@ -65,16 +80,15 @@ async fn fields_added_or_made_filterable_are_searchable_after_the_rebuild_withou
     )
     .await;
 
-    let mut fields = fields_with(&[
-        json!({"name": "brand", "type": "keyword", "facet": true}),
-        json!({"name": "rating", "type": "float", "sortable": true}),
-    ]);
     // `stock` was an integer field without flags: make it filterable.
-    for field in fields.as_array_mut().expect("fields") {
-        if field["name"] == "stock" {
-            field["filterable"] = json!(true);
-        }
-    }
+    let fields = changing(
+        fields_with(&[
+            json!({"name": "brand", "type": "keyword", "facet": true}),
+            json!({"name": "rating", "type": "float", "sortable": true}),
+        ]),
+        "stock",
+        |field| field["filterable"] = json!(true),
+    );
     let response = app
         .patch_json("/v1/collections/products", &json!({"fields": fields}))
         .await;
@@ -126,22 +140,18 @@ async fn fields_added_or_made_filterable_are_searchable_after_the_rebuild_withou
 async fn a_change_stored_documents_do_not_fit_is_refused_with_the_count_and_three_ids() {
     let app = TestApp::spawn().await;
     app.create_products().await;
-    let report = json_body(
-        app.import(
-            "products",
-            lines(&[
-                json!({"id": "a1", "title": "One", "code": "x-1", "stock": 1, "author": "Ann"}),
-                json!({"id": "a2", "title": "Two", "code": "x-2", "stock": 2}),
-                json!({"id": "a3", "title": "Three", "code": "x-3", "stock": 3}),
-                json!({"id": "a4", "title": "Four", "code": "x-4", "stock": 4}),
-                json!({"id": "a5", "title": "Five", "code": 5, "stock": 5}),
-                json!({"id": "a6", "title": "Six"}),
-            ]),
-        )
-        .await,
+    import_all(
+        &app,
+        &[
+            json!({"id": "a1", "title": "One", "code": "x-1", "stock": 1, "author": "Ann"}),
+            json!({"id": "a2", "title": "Two", "code": "x-2", "stock": 2}),
+            json!({"id": "a3", "title": "Three", "code": "x-3", "stock": 3}),
+            json!({"id": "a4", "title": "Four", "code": "x-4", "stock": 4}),
+            json!({"id": "a5", "title": "Five", "code": 5, "stock": 5}),
+            json!({"id": "a6", "title": "Six"}),
+        ],
     )
     .await;
-    assert_eq!(report["imported"], 6, "{report}");
 
     // Four documents hold a string where an integer would go.
     let refused = assert_error(
@@ -167,12 +177,9 @@ async fn a_change_stored_documents_do_not_fit_is_refused_with_the_count_and_thre
     );
 
     // A type change that a stored value does not fit, and a path through a string.
-    let mut stock_as_keyword = fields_with(&[]);
-    for field in stock_as_keyword.as_array_mut().expect("fields") {
-        if field["name"] == "stock" {
-            field["type"] = json!("keyword");
-        }
-    }
+    let stock_as_keyword = changing(fields_with(&[]), "stock", |field| {
+        field["type"] = json!("keyword")
+    });
     for (fields, count) in [
         (stock_as_keyword, "5 stored documents"),
         (
@@ -238,12 +245,11 @@ async fn a_change_stored_documents_do_not_fit_is_refused_with_the_count_and_thre
         )
         .await;
     assert_eq!(response.status(), 200);
-    let mut fields = fields_with(&[json!({"name": "code", "type": "keyword"})]);
-    for field in fields.as_array_mut().expect("fields") {
-        if field["name"] == "stock" {
-            field["type"] = json!("float");
-        }
-    }
+    let fields = changing(
+        fields_with(&[json!({"name": "code", "type": "keyword"})]),
+        "stock",
+        |field| field["type"] = json!("float"),
+    );
     let response = app
         .patch_json("/v1/collections/products", &json!({"fields": fields}))
         .await;

@@ -76,27 +76,32 @@ async fn the_readme_quickstart_works_as_written() {
     assert_eq!(answers[3]["hits"][0]["id"], "solaris", "read your write");
 }
 
-/// `scripts/standby-test.sh` with the binary under test: a real primary and a streaming
-/// standby on private ports, indexers reading from the standby, the standby stopped and
-/// started again under writes; every write searchable, none lost.
-#[tokio::test]
-async fn a_replica_follows_a_streaming_standby_and_falls_back_to_the_primary() {
+/// Runs `scripts/<name>` with the binary under test, within `limit`; its stdout and
+/// stderr, after asserting that it succeeded.
+async fn run_script(name: &str, limit: std::time::Duration) -> (String, String) {
     let output = tokio::time::timeout(
-        std::time::Duration::from_secs(300),
+        limit,
         tokio::process::Command::new("bash")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/scripts/standby-test.sh"
-            ))
+            .arg(format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR")))
             .arg(env!("CARGO_BIN_EXE_sift"))
             .kill_on_drop(true)
             .output(),
     )
     .await
-    .expect("the standby test ends within 5 minutes")
-    .expect("run scripts/standby-test.sh");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    .unwrap_or_else(|_| panic!("{name} ends within {limit:?}"))
+    .unwrap_or_else(|error| panic!("run {name}: {error}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{name}: {stdout}{stderr}");
+    (stdout, stderr)
+}
+
+/// `scripts/standby-test.sh`: a real primary and a streaming standby on private ports,
+/// indexers reading from the standby, a transaction committing out of order, the
+/// standby stopped and started again under writes; every write searchable, none lost.
+#[tokio::test]
+async fn a_replica_follows_a_streaming_standby_and_falls_back_to_the_primary() {
+    let (_, stderr) = run_script("standby-test.sh", std::time::Duration::from_secs(300)).await;
     for step in [
         "5000 notes searchable through the standby",
         "a transaction that committed after later ones was applied, not skipped",
@@ -108,29 +113,13 @@ async fn a_replica_follows_a_streaming_standby_and_falls_back_to_the_primary() {
     }
 }
 
-/// `scripts/cluster-test.sh` with the binary under test: a primary and a standby,
-/// Redis, three replicas with collection placement behind HAProxy; a replica killed
-/// with SIGKILL and the standby restarted under load; no acknowledged write lost, every
-/// `after=` search finds its write, every replica converges.
+/// `scripts/cluster-test.sh`: a primary and a standby, Redis, three replicas with
+/// placement behind HAProxy; a replica killed with SIGKILL and the standby restarted
+/// under load; no acknowledged write lost, every `after=` search finds its write, every
+/// replica converges.
 #[tokio::test]
 async fn three_replicas_behind_a_proxy_survive_a_kill_and_a_standby_restart() {
-    let output = tokio::time::timeout(
-        std::time::Duration::from_secs(400),
-        tokio::process::Command::new("bash")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/scripts/cluster-test.sh"
-            ))
-            .arg(env!("CARGO_BIN_EXE_sift"))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the cluster test ends within 400 s")
-    .expect("run scripts/cluster-test.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}{stderr}");
+    let (stdout, stderr) = run_script("cluster-test.sh", std::time::Duration::from_secs(400)).await;
     assert!(
         stdout.contains("after= searches that missed their write: 0"),
         "{stdout}"
