@@ -25,6 +25,11 @@ use crate::index::Watermark;
 
 /// Changes deleted per transaction, so a large trim never holds a long one.
 pub const TRIM_BATCH: i64 = 10_000;
+/// Progress rows of replicas not heard from for this many replica timeouts are deleted:
+/// such a replica holds nothing back already, and one that comes back finds how far the
+/// log was trimmed in `change_log_trims`, not here. (Each new pod of a Deployment with
+/// an emptyDir index is a new replica, so these rows would otherwise pile up.)
+const FORGET_AFTER_TIMEOUTS: f64 = 10.0;
 /// The advisory lock that makes one replica at a time the janitor ("sift" + "log").
 const JANITOR_LOCK: i64 = 0x0073_6966_746c_6f67;
 
@@ -143,6 +148,10 @@ pub async fn trim(db: &PgPool, replica_timeout: Duration) -> Result<u64, sqlx::E
 }
 
 async fn trim_locked(db: &PgPool, replica_timeout: Duration) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM index_progress WHERE seen_at < now() - make_interval(secs => $1)")
+        .bind(replica_timeout.as_secs_f64() * FORGET_AFTER_TIMEOUTS)
+        .execute(db)
+        .await?;
     // Per collection, the lowest watermark of the replicas heard from lately, where it
     // is past what was trimmed already.
     let horizons: Vec<(i64, String, i64)> = sqlx::query_as(

@@ -97,6 +97,20 @@ async fn the_janitor_trims_what_every_live_replica_applied_and_no_more() {
         .expect("age it");
     assert_eq!(retention::trim(&app.db, timeout).await.expect("trim"), 20);
     assert_eq!(change_rows(&app.db).await, 0);
+    // Gone for ten timeouts, it is forgotten.
+    sqlx::query(
+        "UPDATE index_progress SET seen_at = now() - interval '11 minutes' WHERE replica = 'lagging'",
+    )
+    .execute(&app.db)
+    .await
+    .expect("age it more");
+    retention::trim(&app.db, timeout).await.expect("trim");
+    let replicas: Vec<String> = sqlx::query_scalar("SELECT replica FROM index_progress")
+        .fetch_all(&app.db)
+        .await
+        .expect("replicas");
+    assert!(!replicas.contains(&"lagging".to_owned()), "{replicas:?}");
+    assert_eq!(replicas.len(), 1, "this replica stays: {replicas:?}");
     let horizon: (String, i64) = sqlx::query_as("SELECT txid::text, seq FROM change_log_trims")
         .fetch_one(&app.db)
         .await
