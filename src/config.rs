@@ -492,10 +492,7 @@ impl ServeArgs {
         let trim_interval = c.check(
             "SIFT_CHANGE_LOG_TRIM_INTERVAL",
             "change-log-trim-interval",
-            match self.change_log_trim_interval.trim() {
-                "off" | "0" => Ok(None),
-                other => parse_duration(other).map(Some),
-            },
+            parse_duration_or_off(&self.change_log_trim_interval),
         );
         let replica_timeout = c.check(
             "SIFT_REPLICA_TIMEOUT",
@@ -691,10 +688,7 @@ impl ServeArgs {
         let retention = c.check(
             "SIFT_ANALYTICS_RETENTION",
             "analytics-retention",
-            match self.analytics_retention.trim() {
-                "off" | "0" => Ok(None),
-                other => parse_duration(other).map(Some),
-            },
+            parse_duration_or_off(&self.analytics_retention),
         );
         let flush_interval = c.check(
             "SIFT_ANALYTICS_FLUSH_INTERVAL",
@@ -956,6 +950,14 @@ fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
 }
 
 /// Parses `30s`, `500ms`, `1m`; must be positive.
+/// A duration, or `off` (or `0`) for none.
+fn parse_duration_or_off(raw: &str) -> Result<Option<Duration>, String> {
+    match raw.trim() {
+        "off" | "0" => Ok(None),
+        other => parse_duration(other).map(Some),
+    }
+}
+
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     match humantime::parse_duration(raw.trim()) {
         Ok(d) if !d.is_zero() => Ok(d),

@@ -19,7 +19,6 @@ use crate::state::App;
 use crate::store::documents::{
     self as store, Direction, DocumentRecord, Guarded, ListQuery, SortKey,
 };
-use crate::store::is_foreign_key_violation;
 
 /// Largest `limit` of a document listing.
 pub const MAX_LIST_LIMIT: u32 = 100;
@@ -205,17 +204,6 @@ fn written_by(record: &store::DocumentRecord) -> &str {
     record.txid.as_deref().unwrap_or_default()
 }
 
-/// A write that raced with the deletion of the collection reads as "not found".
-fn collection_gone(name: &str) -> impl Fn(sqlx::Error) -> ApiError + '_ {
-    move |error| {
-        if is_foreign_key_violation(&error) {
-            ApiError::CollectionNotFound(name.to_owned())
-        } else {
-            ApiError::from(error)
-        }
-    }
-}
-
 impl App {
     /// After transaction `txid`'s write to documents `ids` of a collection has
     /// committed: wake the collection's indexer, and invalidate the documents' cached
@@ -256,8 +244,7 @@ impl App {
             let guard = &collection.stored_fields;
             let mut record =
                 db::retry(|| store::insert(&self.db, collection.id, guard, id.as_str(), &body))
-                    .await
-                    .map_err(collection_gone(name.as_str()))?;
+                    .await?;
             if matches!(record, Guarded::Written(None)) && generated {
                 // A generated id collided: practically impossible with UUID v7, but the
                 // unique constraint is what decides, so take a new one and try once more.
@@ -265,8 +252,7 @@ impl App {
                 body.insert("id".into(), Value::String(id.as_str().to_owned()));
                 record =
                     db::retry(|| store::insert(&self.db, collection.id, guard, id.as_str(), &body))
-                        .await
-                        .map_err(collection_gone(name.as_str()))?;
+                        .await?;
             }
             let Guarded::Written(record) = record else {
                 continue;
@@ -294,8 +280,7 @@ impl App {
             let guard = &collection.stored_fields;
             let written =
                 db::retry(|| store::upsert(&self.db, collection.id, guard, id.as_str(), &body))
-                    .await
-                    .map_err(collection_gone(name.as_str()))?;
+                    .await?;
             let Guarded::Written((record, created)) = written else {
                 continue;
             };

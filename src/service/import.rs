@@ -133,7 +133,7 @@ impl Batch {
 struct BatchWriter {
     state: Arc<App>,
     collection_id: i64,
-    collection: String,
+    collection: CollectionName,
     /// The fields the lines were checked against: a batch is stored only while they
     /// are still the collection's.
     guard: FieldsGuard,
@@ -146,11 +146,11 @@ struct BatchWriter {
 }
 
 impl BatchWriter {
-    fn new(state: Arc<App>, collection: &CollectionRecord) -> Self {
+    fn new(state: Arc<App>, name: &CollectionName, collection: &CollectionRecord) -> Self {
         BatchWriter {
             state,
             collection_id: collection.id,
-            collection: collection.name.clone(),
+            collection: name.clone(),
             guard: collection.stored_fields.clone(),
             filling: Batch::default(),
             in_flight: None,
@@ -208,7 +208,7 @@ impl BatchWriter {
                     // The fields changed (or the collection went) since the lines were
                     // checked: stop here rather than store documents checked against
                     // fields the collection no longer has.
-                    state.collection(&CollectionName::parse(&collection)?).await?;
+                    state.collection(&collection).await?;
                     return Err(ApiError::FieldsChanged(format!(
                         "the fields of collection `{collection}` changed during the import; {imported} documents were imported before it stopped (an import replaces documents by id, so sending it again is safe)"
                     )));
@@ -647,7 +647,7 @@ impl App {
             errors: Vec::new(),
             consistency_token: None,
         };
-        let mut writer = BatchWriter::new(self.clone(), &collection);
+        let mut writer = BatchWriter::new(self.clone(), name, &collection);
         let mut line_number = 0u64;
 
         loop {
