@@ -786,7 +786,7 @@ impl ServeArgs {
         let l1_capacity_bytes = c.check(
             "SIFT_CACHE_L1_SIZE",
             "cache-l1-size",
-            parse_bytes(&self.cache_l1_size),
+            parse_bytes_or_zero(&self.cache_l1_size),
         );
         let l1_ttl = c.check(
             "SIFT_CACHE_L1_TTL",
@@ -994,6 +994,14 @@ pub fn parse_bytes(raw: &str) -> Result<u64, String> {
         .ok_or_else(error)
 }
 
+/// A size where `0` means none (the in-process cache turned off).
+pub fn parse_bytes_or_zero(raw: &str) -> Result<u64, String> {
+    if raw.trim() == "0" {
+        return Ok(0);
+    }
+    parse_bytes(raw)
+}
+
 fn parse_bool(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
@@ -1074,6 +1082,9 @@ mod tests {
         assert_eq!(parse_bytes("512 KiB"), Ok(512 << 10));
         assert_eq!(parse_bytes("2000"), Ok(2000));
         assert_eq!(parse_bytes("1GB"), Ok(1_000_000_000));
+        assert!(parse_bytes("0").is_err());
+        assert_eq!(parse_bytes_or_zero("0"), Ok(0));
+        assert_eq!(parse_bytes_or_zero("2MiB"), Ok(2 << 20));
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("0").is_err());
         assert!(parse_bytes("99999999999999999999GiB").is_err());
