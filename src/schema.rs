@@ -291,7 +291,9 @@ impl Default for TypoTolerance {
 }
 
 /// Which words may be dropped, and in which order, when all of them together cannot
-/// fill the page.
+/// fill the page. Documents matching more of the words rank first whatever the
+/// strategy; among those matching as many, the ones lacking the words the strategy
+/// drops first lead.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MatchingStrategy {

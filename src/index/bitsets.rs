@@ -239,7 +239,7 @@ fn fill(postings: &mut BlockSegmentPostings, bits: &mut DocBits) {
 }
 
 /// A set of a segment's documents, one bit each.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DocBits {
     words: Vec<u64>,
 }
@@ -264,6 +264,16 @@ impl DocBits {
         bits
     }
 
+    /// A set of `max_doc` documents holding `docs` (for tests of set logic elsewhere).
+    #[cfg(test)]
+    pub fn from_docs(max_doc: DocId, docs: &[DocId]) -> DocBits {
+        let mut bits = DocBits::empty(max_doc);
+        for &doc in docs {
+            bits.insert(doc);
+        }
+        bits
+    }
+
     fn insert(&mut self, doc: DocId) {
         if let Some(word) = self.words.get_mut((doc / 64) as usize) {
             *word |= 1 << (doc % 64);
@@ -279,6 +289,11 @@ impl DocBits {
     /// Keeps the documents also in `other`.
     pub fn intersect(&mut self, other: &DocBits) {
         self.and(&other.words);
+    }
+
+    /// Adds the documents in `other`.
+    pub fn union(&mut self, other: &DocBits) {
+        self.or(&other.words);
     }
 
     /// Drops the documents in `other`.

@@ -797,6 +797,8 @@ mod tests {
     #[derive(Debug, Clone, PartialEq)]
     struct Brute {
         bucket: usize,
+        /// The missing words' weights by the matching strategy's order.
+        missing: u32,
         typos: u32,
         attribute: u32,
         /// A text field that is the query (2), or begins with it (1), by importance.
@@ -915,8 +917,9 @@ mod tests {
                     .count() as u64
             })
             .collect();
-        // Words matching nothing go first, then the strategy's order.
-        let drops: Vec<usize> = match strategy {
+        // Words matching nothing go first, then the strategy's order; a missing word
+        // weighs 2^(its place in that order).
+        let order: Vec<usize> = match strategy {
             ranking::MatchingStrategy::All => Vec::new(),
             ranking::MatchingStrategy::Last | ranking::MatchingStrategy::Frequency => {
                 let mut order: Vec<usize> = (0..n).rev().collect();
@@ -924,31 +927,32 @@ mod tests {
                     order.sort_by(|&a, &b| frequencies[b].cmp(&frequencies[a]).then(b.cmp(&a)));
                 }
                 order.sort_by_key(|&w| frequencies[w] > 0);
-                order.truncate(n.saturating_sub(1));
                 order
             }
         };
+        let mut weight = vec![0u32; n];
+        for (at, &w) in order.iter().enumerate() {
+            weight[w] = 1 << at;
+        }
+        let last_step = if order.is_empty() { 0 } else { n - 1 };
         let mut ranked: Vec<Brute> = Vec::new();
-        let mut kept: Vec<usize> = (0..n).collect();
         let mut total = 0;
-        for step in 0..=drops.len() {
-            let matches = |words: &Vec<Held>| kept.iter().all(|&w| words[w].typos.is_some());
-            total = seen.values().filter(|(words, _, _)| matches(words)).count() as u64;
+        let count = |words: &Vec<Held>| words.iter().filter(|h| h.typos.is_some()).count();
+        for step in 0..=last_step {
+            // Documents matching exactly `n - step` words; the total counts those
+            // matching at least that many.
+            total = seen
+                .values()
+                .filter(|(words, _, _)| count(words) >= n - step)
+                .count() as u64;
             let mut bucket: Vec<Brute> = seen
                 .iter()
-                .filter(|(_, (words, _, _))| matches(words))
-                .filter(|(_, (words, _, _))| {
-                    // Not in an earlier bucket.
-                    step == 0 || {
-                        let earlier: Vec<usize> = kept
-                            .iter()
-                            .copied()
-                            .chain(std::iter::once(drops[step - 1]))
-                            .collect();
-                        !earlier.iter().all(|&w| words[w].typos.is_some())
-                    }
-                })
+                .filter(|(_, (words, _, _))| count(words) == n - step)
                 .map(|(address, (words, typed_exact, score))| {
+                    let missing: u32 = (0..n)
+                        .filter(|&w| words[w].typos.is_none())
+                        .map(|w| weight[w])
+                        .sum();
                     let matched = words.iter().filter(|h| h.typos.is_some());
                     let rating = searcher
                         .segment_reader(address.segment_ord)
@@ -958,6 +962,7 @@ mod tests {
                         .and_then(|c| c.first(address.doc_id));
                     Brute {
                         bucket: step,
+                        missing,
                         typos: matched
                             .clone()
                             .map(|h| u32::from(h.typos.unwrap_or(0)))
@@ -973,8 +978,9 @@ mod tests {
                 })
                 .collect();
             bucket.sort_by(|a, b| {
-                a.typos
-                    .cmp(&b.typos)
+                a.missing
+                    .cmp(&b.missing)
+                    .then(a.typos.cmp(&b.typos))
                     .then(b.start.cmp(&a.start))
                     .then(b.exact.cmp(&a.exact))
                     .then(b.typed_exact.cmp(&a.typed_exact))
@@ -984,10 +990,9 @@ mod tests {
             });
             bucket.truncate(wanted - ranked.len());
             ranked.extend(bucket);
-            if ranked.len() >= wanted || step == drops.len() {
+            if ranked.len() >= wanted {
                 break;
             }
-            kept.retain(|&w| w != drops[step]);
         }
         (ranked, total)
     }
@@ -1089,8 +1094,9 @@ mod tests {
                 strategy,
                 false,
             );
-            // Each bucket cut to its 10 best by BM25, then ordered by the `score` rule
-            // (the word being typed found complete first, then BM25).
+            // Each bucket cut to its 10 best by BM25, then ordered by `words` (the
+            // missing words' weights) and the `score` rule (the word being typed found
+            // complete first, then BM25).
             plain.sort_by(|a, b| {
                 a.bucket
                     .cmp(&b.bucket)
@@ -1109,8 +1115,9 @@ mod tests {
                     .cloned()
                     .collect();
                 best.sort_by(|a, b| {
-                    b.typed_exact
-                        .cmp(&a.typed_exact)
+                    a.missing
+                        .cmp(&b.missing)
+                        .then(b.typed_exact.cmp(&a.typed_exact))
                         .then(b.score.total_cmp(&a.score))
                 });
                 best.truncate(10 - cut_want.len());

@@ -152,9 +152,10 @@ pub struct SearchParams {
     /// `false` answers from the index without reading or filling the caches (for
     /// measuring; default true).
     pub cache: Option<bool>,
-    /// Which words may be dropped when all of them together cannot fill the page:
-    /// `last` (from the end), `frequency` (the most common first) or `all` (none);
-    /// default: the collection's setting (`frequency` unless changed).
+    /// Which words are dropped first when the documents matching all of them cannot
+    /// fill the page (documents matching more words still rank first, whichever words
+    /// they are): `last` (from the end), `frequency` (the most common first) or `all`
+    /// (none); default: the collection's setting (`frequency` unless changed).
     #[param(inline)]
     pub matching_strategy: Option<MatchingStrategy>,
     /// A keyword field: keep only the best hit per value of it (one product per family).

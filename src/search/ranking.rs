@@ -2,12 +2,18 @@
 //! Typesense expect, with BM25 inside it.
 //!
 //! A search's matches are taken in *buckets*. The first bucket holds the documents
-//! that match every word of the query; when it cannot fill the page, the matching
-//! strategy drops a word (`last`: the last word first; `frequency`: the most common
-//! word first; `all`: never) and the next bucket holds the documents that match the
-//! words left but were not in an earlier bucket, and so on down to one word. So an
-//! answer is never empty while some word matches, and a document matching more words
-//! always ranks above one matching fewer.
+//! that match every word of the query; when it cannot fill the page, the next holds
+//! those matching all words but one (any one), then all but two, and so on down to
+//! one word. So an answer is never empty while some word matches, and a document
+//! matching more words always ranks above one matching fewer: a word misspelt beyond
+//! the typo rules, or an extra word the document lacks, costs a bucket, wherever it
+//! stands in the query. Inside a bucket the matching strategy says which missing
+//! words cost least (`last`: the last word, then the one before it; `frequency`: the
+//! most common word first; `all` has one bucket): the documents lacking only the
+//! words it drops first lead, as they would if it dropped words one at a time, and
+//! the documents lacking other words follow instead of being lost. (Dropping words
+//! one at a time, as Meilisearch does, loses them: `reljies nupy sciqy` with `nupy`
+//! a package name but a misspelt `numpy` kept `nupy` to the end and found only it.)
 //!
 //! Inside a bucket, documents are ordered by the collection's ranking rules, in
 //! order, each breaking the ties of the one before (the default order is this
@@ -180,8 +186,12 @@ pub fn rules_of(index: &CollectionIndex) -> Vec<Rule> {
 #[derive(Debug, Clone)]
 struct Candidate {
     address: DocAddress,
-    /// The bucket: 0 matched every word.
+    /// The bucket: 0 matched every word, 1 all but one, and so on.
     bucket: usize,
+    /// The words it lacks, as the sum of their weights by the matching strategy's
+    /// order (the first word to drop weighs least): inside a bucket, documents lacking
+    /// the words the strategy would drop first come first.
+    missing: u32,
     typos: u32,
     /// Lower is closer; 0 until positions are read.
     proximity: u32,
@@ -206,7 +216,7 @@ fn compare(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
     let mut field = 0;
     for rule in rules {
         let order = match rule {
-            Rule::Words => a.bucket.cmp(&b.bucket),
+            Rule::Words => a.bucket.cmp(&b.bucket).then(a.missing.cmp(&b.missing)),
             Rule::Typo => a.typos.cmp(&b.typos),
             Rule::Proximity => a.proximity.cmp(&b.proximity),
             Rule::Attribute => a
@@ -238,12 +248,14 @@ fn compare(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
     // Buckets always come first, whatever the rules say.
     a.bucket
         .cmp(&b.bucket)
+        .then(a.missing.cmp(&b.missing))
         .then_with(|| a.address.cmp(&b.address))
 }
 
-/// The words in the order the strategy drops them (never the last one left). Words
-/// that match nothing at all go first whatever the strategy (but `all`): keeping one
-/// to the end would leave the answer empty while other words match.
+/// The words in the order the strategy drops them, every one of them (empty under
+/// `all`, which drops none). Words that match nothing at all go first whatever the
+/// strategy: keeping one to the end would leave the answer empty while other words
+/// match.
 fn drop_order(strategy: MatchingStrategy, frequencies: &[u64]) -> Vec<usize> {
     let n = frequencies.len();
     let mut order: Vec<usize> = (0..n).collect();
@@ -258,7 +270,6 @@ fn drop_order(strategy: MatchingStrategy, frequencies: &[u64]) -> Vec<usize> {
     }
     // Stable: the strategy's order stays among the words that match something.
     order.sort_by_key(|&w| frequencies[w] > 0);
-    order.truncate(n.saturating_sub(1));
     order
 }
 
@@ -368,13 +379,23 @@ pub fn rank_with(
         }
         words.push(per_word);
     }
-    let drops = drop_order(strategy, &frequencies);
-    let mut kept: Vec<usize> = (0..n).collect();
+    let order = drop_order(strategy, &frequencies);
+    // What a missing word costs a document in its bucket: a power of two by the
+    // strategy's order, so that summed over the missing words they sort as the
+    // strategy drops words (`last`: missing only the last word beats missing only the
+    // one before it, which beats missing both).
+    let mut weights = vec![0u32; n];
+    for (at, &w) in order.iter().enumerate() {
+        weights[w] = 1 << at.min(30);
+    }
+    // The last bucket: documents matching at least one word (every word, under `all`).
+    let last_step = if order.is_empty() { 0 } else { n - 1 };
+    // Per segment, entry `k - 1`: the documents matching at least `k` words. Worked
+    // out only when the documents matching every word cannot fill the page.
+    let mut levels: Option<Vec<Vec<DocBits>>> = None;
     let mut previous: Option<Vec<DocBits>> = None;
     let mut ranked: Vec<Candidate> = Vec::new();
     let mut total = 0;
-    // The words of the last bucket that gave hits: every hit matches them.
-    let mut matched = kept.clone();
     let scorer_weights = plan
         .words
         .iter()
@@ -393,19 +414,29 @@ pub fn rank_with(
     } else {
         Vec::new()
     };
-    for step in 0..=drops.len() {
-        // The documents matching every kept word, and the bucket: those not in an
-        // earlier bucket.
-        let matching: Vec<DocBits> = words
-            .iter()
-            .map(|per_word| {
-                let mut all = per_word[kept[0]].clone();
-                for &w in &kept[1..] {
-                    all.intersect(&per_word[w]);
-                }
-                all
-            })
-            .collect();
+    for step in 0..=last_step {
+        // The documents matching at least `n - step` words, and the bucket: those not
+        // in an earlier bucket (so matching exactly that many).
+        let matching: Vec<DocBits> = if step == 0 {
+            words
+                .iter()
+                .filter_map(|per_word| {
+                    let (first, rest) = per_word.split_first()?;
+                    let mut all = first.clone();
+                    for other in rest {
+                        all.intersect(other);
+                    }
+                    Some(all)
+                })
+                .collect()
+        } else {
+            let levels = levels
+                .get_or_insert_with(|| words.iter().map(|per_word| at_least(per_word)).collect());
+            levels
+                .iter_mut()
+                .map(|per_segment| std::mem::take(&mut per_segment[n - step - 1]))
+                .collect()
+        };
         total = matching.iter().map(DocBits::len).sum();
         let bucket: Vec<DocBits> = match &previous {
             None => matching.clone(),
@@ -435,6 +466,15 @@ pub fn rank_with(
                 step,
                 rules,
             )?;
+            if step > 0 {
+                for candidate in &mut found {
+                    let segment = &words[candidate.address.segment_ord as usize];
+                    candidate.missing = (0..n)
+                        .filter(|&w| !segment[w].contains(candidate.address.doc_id))
+                        .map(|w| weights[w])
+                        .sum();
+                }
+            }
             found.sort_by(|a, b| compare(a, b, rules));
             let window = POSITIONS_WINDOW.max(wanted).min(found.len());
             if rules
@@ -451,17 +491,16 @@ pub fn rank_with(
                 found[..window].sort_by(|a, b| compare(a, b, rules));
             }
             found.truncate(wanted.saturating_sub(ranked.len()));
-            if !found.is_empty() {
-                matched = kept.clone();
-            }
             ranked.extend(found);
         }
-        if ranked.len() >= wanted || step == drops.len() {
+        if ranked.len() >= wanted {
             break;
         }
         previous = Some(matching);
-        kept.retain(|&w| w != drops[step]);
     }
+    // The words every hit matches: those no hit misses.
+    let missed = ranked.iter().fold(0u32, |all, c| all | c.missing);
+    let kept_words = (0..n).filter(|&w| missed & weights[w] == 0).collect();
     let scale = Scale {
         words: n as u32,
         text_fields: ranks.len() as u32,
@@ -469,11 +508,35 @@ pub fn rank_with(
     Ok(Ranked {
         hits: ranked.iter().map(|c| (c.score, c.address)).collect(),
         total,
-        kept_words: matched,
+        kept_words,
         seen: ranked,
         rules: rules.to_vec(),
         scale,
     })
+}
+
+/// Per segment's word sets: entry `k - 1` holds the documents matching at least `k`
+/// of the words.
+fn at_least(per_word: &[DocBits]) -> Vec<DocBits> {
+    let n = per_word.len();
+    let mut levels: Vec<DocBits> = Vec::with_capacity(n);
+    for (i, word) in per_word.iter().enumerate() {
+        // levels[j] |= levels[j - 1] & word, from the top down; levels[-1] is everything.
+        let mut top = levels.last().cloned().unwrap_or_else(|| word.clone());
+        if i > 0 {
+            top.intersect(word);
+        }
+        for j in (1..levels.len()).rev() {
+            let mut both = levels[j - 1].clone();
+            both.intersect(word);
+            levels[j].union(&both);
+        }
+        if let Some(first) = levels.first_mut() {
+            first.union(word);
+        }
+        levels.push(top);
+    }
+    levels
 }
 
 /// What a ranking score is out of: the query's words and the collection's text fields.
@@ -482,6 +545,10 @@ struct Scale {
     words: u32,
     text_fields: u32,
 }
+
+/// Most words whose missing combinations the ranking score tells apart (a query has
+/// at most [`query::MAX_QUERY_WORDS`]).
+const MAX_SCORED_WORDS: u32 = 16;
 
 /// A candidate's ranking score, in (0, 1]: the rules in order, as digits of one number.
 /// Each rule places the candidate on its own scale (`rank` of `levels`, the best being
@@ -513,7 +580,17 @@ fn rule_digits(c: &Candidate, rule: &Rule, scale: Scale) -> ([(u32, u32); 2], Op
     let n = scale.words.max(1);
     let none = (1, 1);
     match rule {
-        Rule::Words => ([(n - (c.bucket as u32).min(n - 1), n), none], None),
+        Rule::Words => {
+            // Which words are missing, below how many: 2^n sums of weights.
+            let sums = 1u32 << n.min(MAX_SCORED_WORDS);
+            (
+                [
+                    (n - (c.bucket as u32).min(n - 1), n),
+                    (sums - c.missing.min(sums - 1), sums),
+                ],
+                None,
+            )
+        }
         Rule::Typo => {
             let most = 2 * n;
             ([(most + 1 - c.typos.min(most), most + 1), none], None)
@@ -858,6 +935,7 @@ fn describe(
             out.push(Candidate {
                 address: DocAddress::new(ord as u32, doc),
                 bucket,
+                missing: 0,
                 typos,
                 proximity: 0,
                 attribute,
@@ -1120,20 +1198,24 @@ mod tests {
                 ],
                 0..=WORDS,
                 0.0f32..40.0,
+                0u32..(1 << WORDS),
             )
                 .prop_map(
-                    |(bucket, typos, proximity, attribute, start, exact, score)| Candidate {
-                        address: DocAddress::new(0, 0),
-                        bucket,
-                        typos,
-                        proximity,
-                        attribute,
-                        position: 0,
-                        start,
-                        exact,
-                        typed_exact: false,
-                        score,
-                        values: Vec::new(),
+                    |(bucket, typos, proximity, attribute, start, exact, score, missing)| {
+                        Candidate {
+                            address: DocAddress::new(0, 0),
+                            bucket,
+                            missing,
+                            typos,
+                            proximity,
+                            attribute,
+                            position: 0,
+                            start,
+                            exact,
+                            typed_exact: false,
+                            score,
+                            values: Vec::new(),
+                        }
                     },
                 )
         }
@@ -1151,7 +1233,7 @@ mod tests {
                     prop_assert!(x >= y, "{a:?} {x} ranks before {b:?} {y}");
                 }
                 let rules = &rules[..5];
-                let best = Candidate { bucket: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + 255, exact: WORDS, ..a.clone() };
+                let best = Candidate { bucket: 0, missing: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + 255, exact: WORDS, ..a.clone() };
                 prop_assert_eq!(ranking_score(&best, rules, scale), 1.0);
             }
 
@@ -1178,7 +1260,7 @@ mod tests {
                     prop_assert!(sa[i] > 0.0 && sa[i] <= 1.0, "{rule:?} {}", sa[i]);
                     // `compare` falls back to the bucket: the same bucket but for `words`
                     // gives the rule's own verdict.
-                    let b_same = Candidate { bucket: if *rule == Rule::Words { b.bucket } else { a.bucket }, ..b.clone() };
+                    let b_same = if *rule == Rule::Words { b.clone() } else { Candidate { bucket: a.bucket, missing: a.missing, ..b.clone() } };
                     let by_rule = compare(&a, &b_same, std::slice::from_ref(rule));
                     prop_assert_eq!(sa[i].total_cmp(&sb[i]), by_rule.reverse(), "{:?}", rule);
                 }
@@ -1214,12 +1296,31 @@ mod tests {
 
     #[test]
     fn words_are_dropped_last_first_or_most_frequent_first() {
-        assert_eq!(drop_order(MatchingStrategy::Last, &[5, 9, 1]), [2, 1]);
-        assert_eq!(drop_order(MatchingStrategy::Frequency, &[5, 9, 1]), [1, 0]);
+        assert_eq!(drop_order(MatchingStrategy::Last, &[5, 9, 1]), [2, 1, 0]);
+        assert_eq!(
+            drop_order(MatchingStrategy::Frequency, &[5, 9, 1]),
+            [1, 0, 2]
+        );
         assert!(drop_order(MatchingStrategy::All, &[5, 9, 1]).is_empty());
-        assert!(drop_order(MatchingStrategy::Last, &[5]).is_empty());
+        assert_eq!(drop_order(MatchingStrategy::Last, &[5]), [0]);
         // A word that matches nothing goes first, so the last one kept matches.
-        assert_eq!(drop_order(MatchingStrategy::Last, &[0, 9, 1]), [0, 2]);
-        assert_eq!(drop_order(MatchingStrategy::Frequency, &[5, 9, 0]), [2, 1]);
+        assert_eq!(drop_order(MatchingStrategy::Last, &[0, 9, 1]), [0, 2, 1]);
+        assert_eq!(
+            drop_order(MatchingStrategy::Frequency, &[5, 9, 0]),
+            [2, 1, 0]
+        );
+    }
+
+    #[test]
+    fn at_least_counts_the_words_each_document_matches() {
+        // Documents 0..8; word sets chosen so each document has a known count.
+        let a = DocBits::from_docs(8, &[0, 1, 2, 3]);
+        let b = DocBits::from_docs(8, &[0, 1, 4, 5]);
+        let c = DocBits::from_docs(8, &[0, 2, 4, 6]);
+        let levels = at_least(&[a, b, c]);
+        let docs = |k: usize| levels[k - 1].iter().collect::<Vec<_>>();
+        assert_eq!(docs(3), [0]);
+        assert_eq!(docs(2), [0, 1, 2, 4]);
+        assert_eq!(docs(1), [0, 1, 2, 3, 4, 5, 6]);
     }
 }

@@ -76,28 +76,59 @@ async fn a_typo_is_found_among_the_words_as_written_and_the_word_meant_ranks_fir
 #[tokio::test]
 async fn words_are_dropped_the_most_common_first_and_never_into_an_empty_answer() {
     let app = TestApp::spawn().await;
-    let mut documents = vec![json!({"id": "parser", "title": "rust json parser"})];
+    let mut documents = vec![
+        json!({"id": "json-parser", "title": "rust json parser"}),
+        json!({"id": "fast-json", "title": "fast json"}),
+        json!({"id": "fast-parser", "title": "fast parser"}),
+    ];
     for n in 0..5 {
         documents.push(json!({"id": format!("car{n}"), "title": "fast cars"}));
     }
     collection(&app, &documents).await;
     // No document has all three words. `frequency` (the default) drops `fast`, the
-    // most common, first.
+    // most common, first: of the documents with two of the words, the one without
+    // `fast` comes first, then the ones without `parser` and `json` (as common as
+    // each other: the later word goes first). Documents with one word come after
+    // every document with two.
     let (found, body) = ids(&app, "q=fast%20json%20parser%20").await;
-    assert_eq!(found, ["parser"], "{body}");
+    assert_eq!(
+        found,
+        [
+            "json-parser",
+            "fast-json",
+            "fast-parser",
+            "car0",
+            "car1",
+            "car2",
+            "car3",
+            "car4"
+        ],
+        "{body}"
+    );
+    assert_eq!(body["total"], 8, "every document matches some word");
+    assert_eq!(body["matchedWords"], json!([]), "no word is in every hit");
+    let (found, body) = ids(&app, "q=fast%20json%20parser%20&limit=1").await;
+    assert_eq!(found, ["json-parser"]);
     assert_eq!(body["matchedWords"], json!(["json", "parser"]));
-    // `last` drops `parser`, then `json`: only `fast` is left to match.
+    // `last` drops `parser` first, then `json`.
     let (found, body) = ids(&app, "q=fast%20json%20parser%20&matchingStrategy=last").await;
-    assert_eq!(found.len(), 5, "{body}");
-    assert!(found.iter().all(|id| id.starts_with("car")), "{found:?}");
-    assert_eq!(body["matchedWords"], json!(["fast"]));
+    assert_eq!(
+        &found[..3],
+        ["fast-json", "fast-parser", "json-parser"],
+        "{body}"
+    );
+    assert!(
+        found[3..].iter().all(|id| id.starts_with("car")),
+        "{found:?}"
+    );
     // `all` drops nothing.
     let (found, body) = ids(&app, "q=fast%20json%20parser%20&matchingStrategy=all").await;
     assert!(found.is_empty(), "{body}");
     assert_eq!(body["total"], 0);
-    // A word that matches nothing is dropped whatever the strategy.
-    let (found, _) = ids(&app, "q=zzzzqq%20json%20&matchingStrategy=last").await;
-    assert_eq!(found, ["parser"]);
+    // A word that matches nothing is dropped first whatever the strategy.
+    let (found, body) = ids(&app, "q=zzzzqq%20json%20&matchingStrategy=last").await;
+    assert_eq!(found, ["fast-json", "json-parser"], "{body}");
+    assert_eq!(body["matchedWords"], json!(["json"]));
 }
 
 #[tokio::test]
