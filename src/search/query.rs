@@ -521,20 +521,15 @@ pub fn plan(
         // A word that is common as typed is taken to be spelt right: looking for its
         // typos would add thousands of matches that rank below the exact ones anyway,
         // at a cost on every query (Typesense's typo threshold works the same way).
+        // "As typed" is the dictionary of words as written, not the stems: `defie`
+        // (for `define`) stems to `defi`, a common word of its own.
         if typos > 0
-            && let Some(first) = alternatives.first()
+            && searcher
+                .doc_freq(&Term::from_field_text(index.fields.words, &word.text))
+                .unwrap_or(0)
+                >= TYPO_FREQUENCY_THRESHOLD
         {
-            let frequency: u64 = text_fields
-                .iter()
-                .map(|f| {
-                    searcher
-                        .doc_freq(&Term::from_field_text(f.field, first))
-                        .unwrap_or(0)
-                })
-                .sum();
-            if frequency >= TYPO_FREQUENCY_THRESHOLD {
-                typos = 0;
-            }
+            typos = 0;
         }
         // Typos are found among the words as written (one dictionary of every text
         // field's words), then match every form of the word through its stem:

@@ -74,6 +74,22 @@ async fn a_typo_is_found_among_the_words_as_written_and_the_word_meant_ranks_fir
 }
 
 #[tokio::test]
+async fn a_typo_whose_stem_is_a_common_word_is_still_corrected() {
+    let app = TestApp::spawn().await;
+    // `defi` is common (past the threshold above which a word is taken to be spelt
+    // right); `defie`, a typo of `define`, stems to it but is not itself a word here.
+    let mut documents = vec![json!({"id": "define", "title": "define settings"})];
+    for n in 0..60 {
+        documents.push(json!({"id": format!("defi{n}"), "title": format!("defi protocol {n}")}));
+    }
+    collection(&app, &documents).await;
+    let (found, body) = ids(&app, "q=defie%20settings%20").await;
+    assert_eq!(found.first().map(String::as_str), Some("define"), "{body}");
+    let (_, body) = ids(&app, "q=defie%20settings%20&limit=1").await;
+    assert_eq!(body["matchedWords"], json!(["defie", "settings"]), "{body}");
+}
+
+#[tokio::test]
 async fn words_are_dropped_the_most_common_first_and_never_into_an_empty_answer() {
     let app = TestApp::spawn().await;
     let mut documents = vec![
