@@ -938,6 +938,17 @@ mod tests {
         let mut ranked: Vec<Brute> = Vec::new();
         let mut total = 0;
         let count = |words: &Vec<Held>| words.iter().filter(|h| h.typos.is_some()).count();
+        // The word being typed found whole counts as exact when it is one of several
+        // and at least four letters long.
+        let typed_counts_whole = n > 1
+            && plan.words.iter().flatten().any(|t| {
+                t.form
+                    && t.prefix
+                    && t.term
+                        .value()
+                        .as_str()
+                        .is_some_and(|w| w.chars().count() >= 4)
+            });
         for step in 0..=last_step {
             // Documents matching exactly `n - step` words; the total counts those
             // matching at least that many.
@@ -969,7 +980,10 @@ mod tests {
                             .sum(),
                         attribute: matched.clone().map(|h| u32::from(h.attribute)).sum(),
                         start: brute_start(index, searcher, plan, *address),
-                        exact: matched.map(|h| u32::from(h.written == h.typos)).sum(),
+                        exact: matched
+                            .map(|h| u32::from(h.written == h.typos))
+                            .sum::<u32>()
+                            + u32::from(*typed_exact && typed_counts_whole),
                         typed_exact: *typed_exact,
                         score: *score,
                         rating: if by_rating { rating } else { None },
