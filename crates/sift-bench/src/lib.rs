@@ -140,6 +140,15 @@ pub struct SizeRun {
     pub reused: bool,
     pub import_seconds: Option<f64>,
     pub import_per_second: Option<f64>,
+    /// From the import's start until the index holds every document: what a user
+    /// waits for before searching what they loaded.
+    #[serde(default)]
+    pub import_searchable_per_second: Option<f64>,
+    /// PostgreSQL's own `COPY` of the same NDJSON lines into a table of one `jsonb`
+    /// column, no index, no trigger, in the same run: the floor any import is
+    /// measured against.
+    #[serde(default)]
+    pub raw_copy_per_second: Option<f64>,
     pub index_build_seconds: f64,
     pub index_build_per_second: f64,
     pub index_size_bytes: u64,
@@ -273,6 +282,7 @@ async fn run_size(
         false
     };
     let (mut import_seconds, mut import_per_second) = (None, None);
+    let (mut import_searchable_per_second, mut raw_copy_per_second) = (None, None);
     if !reused {
         let created = client
             .post(format!("{base}/v1/collections"))
@@ -291,6 +301,19 @@ async fn run_size(
         );
         import_seconds = Some(elapsed);
         import_per_second = Some(imported as f64 / elapsed);
+        wait_for_index(&state, &name, size, None).await?;
+        let searchable = started.elapsed().as_secs_f64();
+        eprintln!(
+            "searchable {searchable:.1} s after the import began ({:.0}/s)",
+            imported as f64 / searchable
+        );
+        import_searchable_per_second = Some(imported as f64 / searchable);
+        let copy = raw_copy(&state.db, args.corpus, args.seed, size).await?;
+        eprintln!(
+            "raw COPY of the same lines: {copy:.1} s ({:.0}/s)",
+            size as f64 / copy
+        );
+        raw_copy_per_second = Some(size as f64 / copy);
         // Fresh statistics, as autovacuum would gather soon: without them PostgreSQL
         // may not use the full-text GIN index for `fts`.
         sqlx::query("ANALYZE documents").execute(&state.db).await?;
@@ -485,6 +508,8 @@ async fn run_size(
         reused,
         import_seconds,
         import_per_second,
+        import_searchable_per_second,
+        raw_copy_per_second,
         index_build_seconds: build,
         index_build_per_second: size as f64 / build,
         index_size_bytes: index.size_bytes(),
@@ -512,6 +537,45 @@ fn bar(length: u64, message: &'static str) -> ProgressBar {
     );
     bar.set_message(message);
     bar
+}
+
+/// Seconds PostgreSQL's `COPY` takes to load the corpus's NDJSON lines, as generated for
+/// the import, into a table of one `jsonb` column (parsed as sift's `body` is, without
+/// its key, index or change-log trigger); the table is dropped afterwards.
+async fn raw_copy(
+    pool: &sqlx::PgPool,
+    corpus: Corpus,
+    seed: u64,
+    size: u64,
+) -> anyhow::Result<f64> {
+    let mut connection = pool.acquire().await?;
+    sqlx::raw_sql(
+        "DROP TABLE IF EXISTS bench_raw_copy; CREATE TABLE bench_raw_copy (body jsonb NOT NULL)",
+    )
+    .execute(&mut *connection)
+    .await?;
+    // Generated first, so the time is PostgreSQL's alone.
+    let mut lines = Vec::with_capacity(size as usize * 900);
+    let mut generator = Generator::new(corpus, seed);
+    for n in 0..size {
+        generator.write_document(n, &mut lines);
+    }
+    let started = Instant::now();
+    // CSV whose quote and delimiter bytes valid JSON text cannot hold: each line
+    // arrives verbatim.
+    let mut copy = connection
+        .copy_in_raw("COPY bench_raw_copy (body) FROM STDIN WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')")
+        .await?;
+    for chunk in lines.chunks(1 << 20) {
+        copy.send(chunk).await?;
+    }
+    let copied = copy.finish().await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(copied == size, "COPY loaded {copied} of {size} lines");
+    sqlx::raw_sql("DROP TABLE bench_raw_copy")
+        .execute(&mut *connection)
+        .await?;
+    Ok(elapsed)
 }
 
 /// Streams a generated corpus into the import endpoint; returns the documents imported.

@@ -226,15 +226,22 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(md, "\n## Ingest, index and resources\n");
     let _ = writeln!(
         md,
-        "| documents | import (docs/s) | index rebuild (docs/s) | write → visible p50 / p99 ms | index on disk | process RSS |\n|---|---|---|---|---|---|"
+        "| documents | import (docs/s) | import + searchable (docs/s) | raw COPY (docs/s) | import / COPY | index rebuild (docs/s) | write → visible p50 / p99 ms | index on disk | process RSS |\n|---|---|---|---|---|---|---|---|---|"
     );
     for run in &report.runs {
         let _ = writeln!(
             md,
-            "| {} | {} | {:.0} ({:.1} s) | {} / {} | {:.1} MiB | {:.0} MiB |",
+            "| {} | {} | {} | {} | {} | {:.0} ({:.1} s) | {} / {} | {:.1} MiB | {:.0} MiB |",
             run.documents,
             run.import_per_second
                 .map_or("reused".into(), |v| format!("{v:.0}")),
+            run.import_searchable_per_second
+                .map_or("–".into(), |v| format!("{v:.0}")),
+            run.raw_copy_per_second
+                .map_or("–".into(), |v| format!("{v:.0}")),
+            run.import_per_second
+                .zip(run.raw_copy_per_second)
+                .map_or("–".into(), |(i, c)| format!("{:.2}", i / c)),
             run.index_build_per_second,
             run.index_build_seconds,
             ms(run.write_to_visible.p50_ms),
