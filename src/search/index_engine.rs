@@ -1061,7 +1061,7 @@ mod tests {
             if by_rating {
                 names.push("rating:desc");
             }
-            let got = ranking::rank(
+            let got = ranking::rank_with(
                 &index,
                 &searcher,
                 &plan,
@@ -1069,6 +1069,10 @@ mod tests {
                 10,
                 strategy,
                 &rules_of(&names),
+                ranking::Limits {
+                    lower_exact: ranking::EXACT_RANK_LIMIT,
+                    ..ranking::Limits::default()
+                },
             )
             .expect("rank");
             assert_eq!(got.total, want_total, "{q:?} {strategy:?}");
@@ -1095,6 +1099,7 @@ mod tests {
                 &rules_of(&["words", "score"]),
                 ranking::Limits {
                     exact: 0,
+                    lower_exact: 0,
                     window: 10,
                 },
             )
@@ -1108,30 +1113,32 @@ mod tests {
                 strategy,
                 false,
             );
-            // Each bucket cut to its 10 best by BM25, then ordered by `words` (the
-            // missing words' weights) and the `score` rule (the word being typed found
-            // complete first, then BM25).
+            // Each part of a bucket (its documents lacking the same words, the
+            // strategy's favourite first) cut to its 10 best by BM25, then ordered by
+            // the `score` rule (the word being typed found complete first, then BM25).
             plain.sort_by(|a, b| {
-                a.bucket
-                    .cmp(&b.bucket)
+                (a.bucket, a.missing)
+                    .cmp(&(b.bucket, b.missing))
                     .then(b.score.total_cmp(&a.score))
                     .then(a.address.cmp(&b.address))
             });
             let mut cut_want: Vec<Brute> = Vec::new();
-            for bucket in 0.. {
-                if cut_want.len() >= 10 || !plain.iter().any(|b| b.bucket >= bucket) {
+            let mut parts: Vec<(usize, u32)> =
+                plain.iter().map(|b| (b.bucket, b.missing)).collect();
+            parts.dedup();
+            for part in parts {
+                if cut_want.len() >= 10 {
                     break;
                 }
                 let mut best: Vec<Brute> = plain
                     .iter()
-                    .filter(|b| b.bucket == bucket)
+                    .filter(|b| (b.bucket, b.missing) == part)
                     .take(10)
                     .cloned()
                     .collect();
                 best.sort_by(|a, b| {
-                    a.missing
-                        .cmp(&b.missing)
-                        .then(b.typed_exact.cmp(&a.typed_exact))
+                    b.typed_exact
+                        .cmp(&a.typed_exact)
                         .then(b.score.total_cmp(&a.score))
                 });
                 best.truncate(10 - cut_want.len());

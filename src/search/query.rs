@@ -395,6 +395,12 @@ impl QueryPlan {
     pub fn scoring_query(&self) -> Box<dyn Query> {
         union(self.words.iter().flatten())
     }
+
+    /// [`QueryPlan::scoring_query`] over some of the words only: for documents holding
+    /// none of the others, the same scores from fewer scorers.
+    pub fn scoring_query_of(&self, words: &[usize]) -> Box<dyn Query> {
+        union(words.iter().filter_map(|&w| self.words.get(w)).flatten())
+    }
 }
 
 /// The union of a word's terms; the markers of words as written (`form`) match
