@@ -102,6 +102,11 @@ async fn in_browser_with<F, Fut>(
 {
     let app = TestApp::spawn_with(|config| {
         config.demo = true;
+        // The page sends a search per disjunctive facet at once, and the test its own
+        // beside them: on two cores and a debug build, the default bound (twice the
+        // cores) answered one of them 503 `search_queue_full`. Overload has tests of
+        // its own (`search.rs`); these are about the page.
+        config.max_searches = 64;
         configure(config);
     })
     .await;
