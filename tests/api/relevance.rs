@@ -12,13 +12,18 @@ use crate::helpers::{TestApp, assert_error, json_body, wait_until};
 /// A collection `docs` (`title` boost 3, `body`, `popularity` sortable) holding
 /// `documents`; returns once every one is searchable.
 async fn collection(app: &TestApp, documents: &[Value]) {
+    collection_with(app, json!({}), documents).await
+}
+
+/// [`collection`] with `settings` at creation.
+async fn collection_with(app: &TestApp, settings: Value, documents: &[Value]) {
     let schema = json!({"name": "docs", "fields": [
         {"name": "title", "type": "text", "boost": 3.0},
         {"name": "body", "type": "text"},
         {"name": "popularity", "type": "integer", "sortable": true}
-    ]});
+    ], "settings": settings});
     let response = app.post_json("/v1/collections", &schema).await;
-    assert_eq!(response.status(), 201);
+    assert_eq!(response.status(), 201, "{}", json_body(response).await);
     let lines: Vec<String> = documents.iter().map(Value::to_string).collect();
     let report = json_body(app.import("docs", lines.join("\n")).await).await;
     assert_eq!(report["failed"], 0, "{report}");
@@ -278,34 +283,23 @@ async fn a_numeric_field_breaks_ties_when_it_is_a_ranking_rule() {
 #[tokio::test]
 async fn the_word_being_typed_found_whole_counts_as_exact_among_several_words_only() {
     let app = TestApp::spawn().await;
-    let schema = json!({"name": "docs", "fields": [
-        {"name": "title", "type": "text", "boost": 3.0},
-        {"name": "body", "type": "text"},
-        {"name": "popularity", "type": "integer", "sortable": true}
-    ], "settings": {"rankingRules": ["words", "typo", "exactness", "proximity", "attribute", "popularity:desc", "score"]}});
-    let response = app.post_json("/v1/collections", &schema).await;
-    assert_eq!(response.status(), 201, "{}", json_body(response).await);
-    let documents = [
-        // The words next to each other, but another form of the last one.
-        json!({"id": "reserving", "body": "placeholder release reserving this name", "popularity": 9}),
-        // The words as typed, further apart.
-        json!({"id": "reserve", "body": "placeholder release to reserve the name", "popularity": 1}),
-        json!({"id": "hatchling", "title": "hatchling", "popularity": 9}),
-        json!({"id": "hatch", "title": "hatch tools", "popularity": 1}),
-        // More words begin with `hatch` than are `hatch`: it is likely unfinished.
-        json!({"id": "hatchet", "title": "hatchet"}),
-        json!({"id": "hatchery", "title": "hatchery"}),
-    ];
-    let lines: Vec<String> = documents.iter().map(Value::to_string).collect();
-    let report = json_body(app.import("docs", lines.join("\n")).await).await;
-    let token = report["consistencyToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let response = app
-        .get(&format!("/v1/collections/docs/search?q=&after={token}"))
-        .await;
-    assert_eq!(response.status(), 200);
+    let rules = json!({"rankingRules": ["words", "typo", "exactness", "proximity", "attribute", "popularity:desc", "score"]});
+    collection_with(
+        &app,
+        rules,
+        &[
+            // The words next to each other, but another form of the last one.
+            json!({"id": "reserving", "body": "placeholder release reserving this name", "popularity": 9}),
+            // The words as typed, further apart.
+            json!({"id": "reserve", "body": "placeholder release to reserve the name", "popularity": 1}),
+            json!({"id": "hatchling", "title": "hatchling", "popularity": 9}),
+            json!({"id": "hatch", "title": "hatch tools", "popularity": 1}),
+            // More words begin with `hatch` than are `hatch`: it is likely unfinished.
+            json!({"id": "hatchet", "title": "hatchet"}),
+            json!({"id": "hatchery", "title": "hatchery"}),
+        ],
+    )
+    .await;
     // `reserve` is still being typed, but found whole it counts like a finished word.
     let (found, body) = ids(&app, "q=release%20reserve").await;
     assert_eq!(found, ["reserve", "reserving"], "{body}");
