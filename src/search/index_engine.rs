@@ -939,7 +939,7 @@ mod tests {
         let mut total = 0;
         let count = |words: &Vec<Held>| words.iter().filter(|h| h.typos.is_some()).count();
         // The word being typed found whole counts as exact when it is one of several
-        // and at least four letters long.
+        // and long enough.
         let typed_counts_whole = n > 1
             && plan.words.iter().flatten().any(|t| {
                 t.form
@@ -947,7 +947,7 @@ mod tests {
                     && t.term
                         .value()
                         .as_str()
-                        .is_some_and(|w| w.chars().count() >= 4)
+                        .is_some_and(|w| w.chars().count() >= ranking::MIN_TYPED_WHOLE_CHARS)
             });
         for step in 0..=last_step {
             // Documents matching exactly `n - step` words; the total counts those

@@ -387,17 +387,12 @@ impl QueryPlan {
         }
     }
 
-    /// Every term of every word as one flat union. For a document that matches the
-    /// plan it scores exactly what [`QueryPlan::query`] does (a sum over the terms the
-    /// document holds), and tantivy can run it with block-max WAND, so top hits are
-    /// found without scoring every match. It also matches documents that miss a word:
-    /// callers check membership against the plan's match set.
-    pub fn scoring_query(&self) -> Box<dyn Query> {
-        union(self.words.iter().flatten())
-    }
-
-    /// [`QueryPlan::scoring_query`] over some of the words only: for documents holding
-    /// none of the others, the same scores from fewer scorers.
+    /// Every term of some of the words (indexes into `words`) as one flat union. For
+    /// a document that holds no term of the other words it scores exactly what
+    /// [`QueryPlan::query`] does (a sum over the terms the document holds), and tantivy
+    /// can run it with block-max WAND, so top hits are found without scoring every
+    /// match; the fewer words, the fewer scorers to prune. It also matches documents
+    /// that miss a word: callers check membership against their own match set.
     pub fn scoring_query_of(&self, words: &[usize]) -> Box<dyn Query> {
         union(words.iter().filter_map(|&w| self.words.get(w)).flatten())
     }

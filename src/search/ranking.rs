@@ -94,7 +94,7 @@ const PREFIX_STORE_BLOCKS: usize = 16;
 /// merely hold a short word (`hatch`) above the names beginning with it
 /// (`hatchling`). On the practice set: known-item MRR@10 +.008, extra word +.006,
 /// the one-word sets unchanged.
-const MIN_TYPED_WHOLE_CHARS: usize = 4;
+pub(crate) const MIN_TYPED_WHOLE_CHARS: usize = 4;
 /// The proximity cost of two words further apart than this, or in different fields.
 const MAX_PROXIMITY: u32 = 8;
 /// Where in a field a match counts as "late"; later ones count the same.
@@ -443,12 +443,15 @@ pub fn rank_with(
         // is cut by the score of those words alone when large. Past
         // [`MAX_BUCKET_PARTS`] parts, the rest of the bucket is one part.
         let mut parts = missing_sets(n, step, MAX_BUCKET_PARTS);
-        if parts.len() == MAX_BUCKET_PARTS {
+        // The parts' documents are gathered only when a rest must leave them out.
+        let has_rest = parts.len() == MAX_BUCKET_PARTS;
+        if has_rest {
             parts.push(Part::Rest);
         }
         let mut taken: Option<Vec<DocBits>> = None;
         for part in parts {
-            let (mask, docs): (u32, Vec<DocBits>) = match part {
+            // `None`: the rest, whose documents lack various words.
+            let (mask, docs): (Option<u32>, Vec<DocBits>) = match part {
                 Part::Lacking(mask) => {
                     let lacking: Vec<usize> = (0..n)
                         .filter(|&at| mask & (1 << at) != 0)
@@ -474,7 +477,7 @@ pub fn rank_with(
                             docs
                         })
                         .collect();
-                    (mask, docs)
+                    (Some(mask), docs)
                 }
                 Part::Rest => {
                     // Documents holding exactly `n - step` words, less the parts taken.
@@ -495,15 +498,17 @@ pub fn rank_with(
                             docs
                         })
                         .collect();
-                    (u32::MAX, docs)
+                    (None, docs)
                 }
             };
             if step == 0 {
                 total = docs.iter().map(DocBits::len).sum();
             }
-            match taken.as_mut() {
-                None => taken = Some(docs.clone()),
-                Some(taken) => taken.iter_mut().zip(&docs).for_each(|(t, d)| t.union(d)),
+            if has_rest {
+                match taken.as_mut() {
+                    None => taken = Some(docs.clone()),
+                    Some(taken) => taken.iter_mut().zip(&docs).for_each(|(t, d)| t.union(d)),
+                }
             }
             let size: u64 = docs.iter().map(DocBits::len).sum();
             if size == 0 {
@@ -519,7 +524,7 @@ pub fn rank_with(
             } else {
                 // The part's documents hold no term of the words they lack: the
                 // score of the others is theirs, with fewer scorers to prune.
-                let lacking = if part == Part::Rest { 0 } else { mask };
+                let lacking = mask.unwrap_or(0);
                 let kept: Vec<usize> = (0..n).filter(|&w| weights[w] & lacking == 0).collect();
                 best_by_score(plan, &kept, searcher, &docs, limits.window.max(wanted))?
             };
@@ -532,12 +537,16 @@ pub fn rank_with(
                 step,
                 rules,
             )?;
+            // A part's documents all lack its words (the mask is their weight); the
+            // rest's are looked up one by one.
             for candidate in &mut found {
-                let segment = &words[candidate.address.segment_ord as usize];
-                candidate.missing = (0..n)
-                    .filter(|&w| !segment[w].contains(candidate.address.doc_id))
-                    .map(|w| weights[w])
-                    .sum();
+                candidate.missing = mask.unwrap_or_else(|| {
+                    let segment = &words[candidate.address.segment_ord as usize];
+                    (0..n)
+                        .filter(|&w| !segment[w].contains(candidate.address.doc_id))
+                        .map(|w| weights[w])
+                        .sum()
+                });
             }
             found.sort_by(|a, b| compare(a, b, rules));
             let window = POSITIONS_WINDOW.max(wanted).min(found.len());
