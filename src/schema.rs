@@ -332,6 +332,14 @@ pub struct CollectionSettings {
     /// (`last`, `frequency` or `all`); a search's `matchingStrategy` overrides it.
     #[serde(skip_serializing_if = "is_default_strategy")]
     pub matching_strategy: MatchingStrategy,
+    /// Keep a PostgreSQL GIN index on the text fields for `engine=fts`. Without it
+    /// `engine=fts` still answers, by scanning the collection. Off by default: PostgreSQL
+    /// then computes every written document's `tsvector`, which makes a bulk import
+    /// several times slower, for an engine that exists to be compared with the index.
+    /// Turning it on or off builds or drops the GIN index in the background
+    /// (`CONCURRENTLY`: writes go on); the search index is not rebuilt.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fts_index: bool,
 }
 
 fn is_default_strategy(strategy: &MatchingStrategy) -> bool {

@@ -50,7 +50,7 @@ pub struct App {
     /// Shutdown closes it and waits for it, within the shutdown timeout, so a rebuild
     /// is not cut off halfway by a clean stop.
     pub background: TaskTracker,
-    /// One full-text index rebuild at a time: two would race for the temporary name.
+    /// One full-text index build or drop at a time: two would race for the temporary name.
     pub fts_rebuilds: Arc<tokio::sync::Mutex<()>>,
     /// Counts searches and clicks for `/analytics`, off the request path; `None` with
     /// `SIFT_ANALYTICS_RETENTION=off`.

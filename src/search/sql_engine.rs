@@ -4,8 +4,9 @@
 //!   first. The query people write before they have a search engine: a sequential
 //!   scan and a pattern match per row.
 //! * `fts`: PostgreSQL full-text search over the same fields, weighted A–D by boost,
-//!   ranked by `ts_rank_cd`, backed by a GIN expression index that sift creates per
-//!   collection (`documents_fts_<collection id>`).
+//!   ranked by `ts_rank_cd`, backed by a GIN expression index that sift keeps per
+//!   collection (`documents_fts_<collection id>`) when its `ftsIndex` setting is on;
+//!   without it, a scan.
 //!
 //! Filters and sorts apply as in the index engine; facets are the index's alone.
 
@@ -105,14 +106,30 @@ pub async fn rebuild_fts_index(
     Ok(())
 }
 
-/// Drops the collection's full-text index.
+/// Whether the collection's full-text index exists and is valid (built to the end:
+/// `CREATE INDEX CONCURRENTLY` leaves an invalid one while it runs or after it failed).
+pub async fn fts_index_ready(db: &PgPool, collection_id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+          WHERE c.relname = $1 AND i.indisvalid)",
+    )
+    .bind(index_name(collection_id))
+    .fetch_one(db)
+    .await
+}
+
+/// Drops the collection's full-text index (and one a failed build left under the
+/// temporary name), `CONCURRENTLY`: writes to the shared `documents` table go on.
 pub async fn drop_fts_index(db: &PgPool, collection_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP INDEX IF EXISTS {}",
-        index_name(collection_id)
-    )))
-    .execute(db)
-    .await?;
+    let name = index_name(collection_id);
+    for index in [format!("{name}_next"), name] {
+        // One statement per call: `CONCURRENTLY` cannot run inside a transaction block.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP INDEX CONCURRENTLY IF EXISTS {index}"
+        )))
+        .execute(db)
+        .await?;
+    }
     Ok(())
 }
 

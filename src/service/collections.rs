@@ -71,6 +71,9 @@ pub struct UpdateCollection {
     pub ranking_rules: Option<Option<Vec<String>>>,
     /// The default matching strategy of searches.
     pub matching_strategy: Option<MatchingStrategy>,
+    /// Build (`true`) or drop (`false`) the GIN index behind `engine=fts`, in the
+    /// background. Alone in a request, it leaves the search index as it is.
+    pub fts_index: Option<bool>,
 }
 
 /// A key that is present (even as `null`) is `Some`: `null` means "back to the default".
@@ -95,6 +98,30 @@ fn validate_settings(
 }
 
 impl UpdateCollection {
+    /// Whether the change reaches the search index, which then moves to a new settings
+    /// generation and is rebuilt: every key does but `ftsIndex`, which is PostgreSQL's.
+    fn reaches_search_index(&self) -> bool {
+        let UpdateCollection {
+            fields,
+            boosts,
+            typo_tolerance,
+            synonyms,
+            stop_words,
+            substring_index,
+            ranking_rules,
+            matching_strategy,
+            fts_index: _,
+        } = self;
+        fields.is_some()
+            || boosts.is_some()
+            || typo_tolerance.is_some()
+            || synonyms.is_some()
+            || stop_words.is_some()
+            || substring_index.is_some()
+            || ranking_rules.is_some()
+            || matching_strategy.is_some()
+    }
+
     /// The collection's fields and settings with this change applied, validated.
     fn apply(
         &self,
@@ -126,6 +153,9 @@ impl UpdateCollection {
         }
         if let Some(strategy) = self.matching_strategy {
             settings.matching_strategy = strategy;
+        }
+        if let Some(fts_index) = self.fts_index {
+            settings.fts_index = fts_index;
         }
         validate_settings(&settings, &schema)?;
         Ok((schema.fields().to_vec(), settings))
@@ -254,8 +284,11 @@ impl App {
         })
         .await?
         .ok_or_else(|| ApiError::CollectionAlreadyExists(name.to_string()))?;
-        // The GIN index behind `engine=fts`. The collection is empty, so this is quick.
-        if let Err(error) = sql_engine::create_fts_index(&self.db, record.id, &schema).await {
+        // The GIN index behind `engine=fts`, when asked for. The collection is empty, so
+        // this is quick.
+        if request.settings.fts_index
+            && let Err(error) = sql_engine::create_fts_index(&self.db, record.id, &schema).await
+        {
             tracing::warn!(error = %error, "cannot create the full-text index; engine=fts will scan");
         }
         self.indexer.collections_changed.notify_one();
@@ -347,12 +380,19 @@ impl App {
         name: &CollectionName,
         request: UpdateCollection,
     ) -> Result<Collection, ApiError> {
-        let record = db::retry(|| store::update(&self.db, name.as_str(), |c| request.apply(c)))
-            .await?
-            .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))??;
+        let new_generation = request.reaches_search_index();
+        let record = db::retry(|| {
+            store::update(&self.db, name.as_str(), new_generation, |c| {
+                request.apply(c)
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))??;
         self.indexer.collections_changed.notify_one();
-        if request.boosts.is_some() || request.fields.is_some() {
-            self.rebuild_fts_index(record.id, record.schema.clone());
+        // New boosts or fields change the indexed expression: build it again.
+        let expression_changed = request.boosts.is_some() || request.fields.is_some();
+        if request.fts_index.is_some() || (record.settings.fts_index && expression_changed) {
+            self.reconcile_fts_index(record.id, expression_changed);
         }
         tracing::info!(
             generation = record.settings_generation,
@@ -382,7 +422,7 @@ impl App {
         // unchanged): an index of an older generation is rebuilt by whichever process
         // follows the collection, so an accepted reindex survives a crash or restart.
         let record = db::retry(|| {
-            store::update(&self.db, name.as_str(), |current| {
+            store::update(&self.db, name.as_str(), true, |current| {
                 Ok::<_, ApiError>((current.schema.fields().to_vec(), current.settings.clone()))
             })
         })
@@ -397,17 +437,35 @@ impl App {
         Ok(())
     }
 
-    /// Builds the collection's full-text index again (`CREATE INDEX CONCURRENTLY`, so
-    /// writes to the shared `documents` table go on), one rebuild at a time, in a
-    /// background task that shutdown waits for.
-    fn rebuild_fts_index(&self, collection_id: i64, schema: CollectionSchema) {
+    /// Makes the collection's full-text index what its settings say, as they are when
+    /// this task's turn comes (so changes made in quick succession end in the last
+    /// one's state): built from the current fields and boosts when missing or
+    /// `outdated` (`CREATE INDEX CONCURRENTLY`, so writes to the shared `documents`
+    /// table go on), or dropped. One at a time, in a background task that shutdown
+    /// waits for.
+    fn reconcile_fts_index(&self, collection_id: i64, outdated: bool) {
         let (db, lock) = (self.db.clone(), self.fts_rebuilds.clone());
         self.background.spawn(
             async move {
                 let _one_at_a_time = lock.lock().await;
-                if let Err(error) = sql_engine::rebuild_fts_index(&db, collection_id, &schema).await
-                {
-                    tracing::warn!(error = %error, "cannot rebuild the full-text index");
+                let outcome = match store::find_by_id(&db, collection_id).await {
+                    Ok(Some(record)) if record.settings.fts_index => {
+                        match sql_engine::fts_index_ready(&db, collection_id).await {
+                            Ok(true) if !outdated => Ok(()),
+                            Ok(_) => {
+                                sql_engine::rebuild_fts_index(&db, collection_id, &record.schema)
+                                    .await
+                            }
+                            Err(error) => Err(error),
+                        }
+                    }
+                    Ok(Some(_)) => sql_engine::drop_fts_index(&db, collection_id).await,
+                    // Gone: its index went with it.
+                    Ok(None) => Ok(()),
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = outcome {
+                    tracing::warn!(error = %error, "cannot build or drop the full-text index");
                 }
             }
             .in_current_span(),

@@ -117,7 +117,7 @@ pub async fn find(pool: &PgPool, name: &str) -> Result<Option<CollectionRecord>,
 /// Changes a collection's fields and settings in one transaction, holding the row
 /// lock while `change` computes the new values from the current ones, so concurrent
 /// changes apply one after the other instead of overwriting each other. Moves the
-/// settings generation. The outer `Result` is the database's, the inner the change's.
+/// settings generation when `new_generation` (the index is then rebuilt). The outer `Result` is the database's, the inner the change's.
 ///
 /// When fields are added or change type, the stored documents are checked against
 /// them under the same lock, and any that do not fit refuse the change
@@ -127,6 +127,7 @@ pub async fn find(pool: &PgPool, name: &str) -> Result<Option<CollectionRecord>,
 pub async fn update<E>(
     pool: &PgPool,
     name: &str,
+    new_generation: bool,
     change: impl Fn(&CollectionRecord) -> Result<(Vec<FieldDefinition>, CollectionSettings), E>,
 ) -> Result<Option<Result<CollectionRecord, E>>, sqlx::Error>
 where
@@ -156,12 +157,13 @@ where
         }
     }
     let updated: Row = sqlx::query_as(concat!(
-        "UPDATE collections SET fields = $2, settings = $3, settings_generation = settings_generation + 1
+        "UPDATE collections SET fields = $2, settings = $3, settings_generation = settings_generation + $4
          WHERE id = $1 RETURNING ", columns!(), ""
     ))
     .bind(current.id)
     .bind(Json(&fields))
     .bind(Json(&settings))
+    .bind(i64::from(new_generation))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

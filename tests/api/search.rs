@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
-use crate::helpers::{TestApp, assert_error, json_body};
+use crate::helpers::{TestApp, assert_error, json_body, wait_until};
 
 /// Writes documents through the API and returns the last consistency token.
 async fn put_all(app: &TestApp, documents: &[Value]) -> String {
@@ -338,14 +338,85 @@ async fn ilike_and_fts_answer_in_the_same_shape() {
     .await;
     assert_eq!(ids(&filtered), ["kettles"]);
 
-    // The GIN index exists and is the one PostgreSQL would use.
-    let index: Option<String> = sqlx::query_scalar(
-        "SELECT indexname::text FROM pg_indexes WHERE indexname LIKE 'documents_fts_%'",
-    )
-    .fetch_optional(&app.db)
-    .await
-    .expect("query");
-    assert!(index.is_some(), "the full-text index was created");
+    // No GIN index unless the collection asks for one: `fts` scanned.
+    let collection_id: i64 =
+        sqlx::query_scalar("SELECT id FROM collections WHERE name = 'products'")
+            .fetch_one(&app.db)
+            .await
+            .expect("id");
+    let ready = || sift::search::sql_engine::fts_index_ready(&app.db, collection_id);
+    assert!(!ready().await.expect("query"), "no index by default");
+}
+
+#[tokio::test]
+async fn the_fts_index_is_built_and_dropped_by_its_setting_without_a_new_generation() {
+    let app = TestApp::spawn().await;
+    catalog(&app).await;
+    let collection_id: i64 =
+        sqlx::query_scalar("SELECT id FROM collections WHERE name = 'products'")
+            .fetch_one(&app.db)
+            .await
+            .expect("id");
+    let ready = || async {
+        sift::search::sql_engine::fts_index_ready(&app.db, collection_id)
+            .await
+            .expect("query")
+    };
+    let scanned = search(&app, "q=wireless%20headphones&engine=fts").await;
+
+    let on = app
+        .patch_json("/v1/collections/products", &json!({"ftsIndex": true}))
+        .await;
+    assert_eq!(on.status(), 200);
+    let on = json_body(on).await;
+    assert_eq!(on["settings"]["ftsIndex"], true, "{on}");
+    assert_eq!(
+        on["settingsGeneration"], 1,
+        "the search index is not rebuilt"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), ready).await,
+        "the GIN index is built in the background"
+    );
+    let indexed = search(&app, "q=wireless%20headphones&engine=fts").await;
+    assert_eq!(
+        ids(&indexed),
+        ids(&scanned),
+        "the same answer, index or scan"
+    );
+    assert_eq!(indexed["hits"][0]["score"], scanned["hits"][0]["score"]);
+
+    let off = app
+        .patch_json("/v1/collections/products", &json!({"ftsIndex": false}))
+        .await;
+    assert_eq!(off.status(), 200);
+    let off = json_body(off).await;
+    assert!(off["settings"].get("ftsIndex").is_none(), "{off}");
+    assert_eq!(off["settingsGeneration"], 1);
+    assert!(
+        wait_until(Duration::from_secs(30), || async { !ready().await }).await,
+        "the GIN index is dropped in the background"
+    );
+    let scanned_again = search(&app, "q=wireless%20headphones&engine=fts").await;
+    assert_eq!(ids(&scanned_again), ids(&scanned));
+
+    // Created with the setting, a collection has the index at once.
+    let created = app
+        .post_json(
+            "/v1/collections",
+            &json!({"name": "indexed", "settings": {"ftsIndex": true}, "fields": [{"name": "title", "type": "text"}]}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let indexed_id: i64 = sqlx::query_scalar("SELECT id FROM collections WHERE name = 'indexed'")
+        .fetch_one(&app.db)
+        .await
+        .expect("id");
+    assert!(
+        sift::search::sql_engine::fts_index_ready(&app.db, indexed_id)
+            .await
+            .expect("query")
+    );
 }
 
 #[tokio::test]
