@@ -182,6 +182,20 @@ pub struct CollectionStats {
     /// `building` until the first index is ready; `rebuilding` while a new generation is
     /// built; otherwise `ready`.
     pub index_status: IndexStatus,
+    /// The GIN index behind `engine=fts` (the `ftsIndex` setting): `off`, `building`
+    /// (`engine=fts` scans meanwhile) or `ready`.
+    pub fts_index: FtsIndexStatus,
+}
+
+/// The state of the PostgreSQL full-text index of a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FtsIndexStatus {
+    /// `ftsIndex` is off: `engine=fts` scans.
+    Off,
+    /// `ftsIndex` is on and the index is being built (`CREATE INDEX CONCURRENTLY`).
+    Building,
+    Ready,
 }
 
 /// Whether the collection's index can answer searches.
@@ -205,7 +219,7 @@ pub enum IndexStatus {
     "settingsGeneration": 1,
     "createdAt": "2026-11-21T10:00:00Z",
     "updatedAt": "2026-11-21T10:00:00Z",
-    "stats": {"documents": 120, "indexedDocuments": 120, "indexSizeBytes": 48213, "watermark": "1042", "lag": 0, "indexStatus": "ready"}
+    "stats": {"documents": 120, "indexedDocuments": 120, "indexSizeBytes": 48213, "watermark": "1042", "lag": 0, "indexStatus": "ready", "ftsIndex": "off"}
 }))]
 pub struct Collection {
     pub name: String,
@@ -334,6 +348,13 @@ impl App {
     ) -> Result<Collection, ApiError> {
         let record = self.collection(name).await?;
         let documents = db::retry(|| store::document_count(&self.db, record.id)).await?;
+        let fts_index = if !record.settings.fts_index {
+            FtsIndexStatus::Off
+        } else if db::retry(|| sql_engine::fts_index_ready(&self.db, record.id)).await? {
+            FtsIndexStatus::Ready
+        } else {
+            FtsIndexStatus::Building
+        };
         let index = self
             .indexes
             .get(name.as_str())
@@ -354,6 +375,7 @@ impl App {
                     } else {
                         IndexStatus::Ready
                     },
+                    fts_index,
                 }
             }
             None => CollectionStats {
@@ -364,6 +386,7 @@ impl App {
                 watermark: None,
                 lag: 0,
                 index_status: IndexStatus::Building,
+                fts_index,
             },
         };
         let mut collection = Collection::from(record);

@@ -362,7 +362,11 @@ async fn the_fts_index_is_built_and_dropped_by_its_setting_without_a_new_generat
             .await
             .expect("query")
     };
+    let fts_status = || async {
+        json_body(app.get("/v1/collections/products").await).await["stats"]["ftsIndex"].clone()
+    };
     let scanned = search(&app, "q=wireless%20headphones&engine=fts").await;
+    assert_eq!(fts_status().await, "off");
 
     let on = app
         .patch_json("/v1/collections/products", &json!({"ftsIndex": true}))
@@ -375,9 +379,13 @@ async fn the_fts_index_is_built_and_dropped_by_its_setting_without_a_new_generat
         "the search index is not rebuilt"
     );
     assert!(
-        wait_until(Duration::from_secs(30), ready).await,
-        "the GIN index is built in the background"
+        wait_until(Duration::from_secs(30), || async {
+            fts_status().await == "ready"
+        })
+        .await,
+        "the GIN index is built in the background, and the stats say when it is"
     );
+    assert!(ready().await);
     let indexed = search(&app, "q=wireless%20headphones&engine=fts").await;
     assert_eq!(
         ids(&indexed),
@@ -393,6 +401,7 @@ async fn the_fts_index_is_built_and_dropped_by_its_setting_without_a_new_generat
     let off = json_body(off).await;
     assert!(off["settings"].get("ftsIndex").is_none(), "{off}");
     assert_eq!(off["settingsGeneration"], 1);
+    assert_eq!(fts_status().await, "off");
     assert!(
         wait_until(Duration::from_secs(30), || async { !ready().await }).await,
         "the GIN index is dropped in the background"
