@@ -55,6 +55,15 @@ fn ids(result: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The id PostgreSQL gave the collection.
+async fn id_of_collection(app: &TestApp, name: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM collections WHERE name = $1")
+        .bind(name)
+        .fetch_one(&app.db)
+        .await
+        .expect("collection id")
+}
+
 async fn catalog(app: &TestApp) -> String {
     app.create_products().await;
     put_all(
@@ -339,11 +348,7 @@ async fn ilike_and_fts_answer_in_the_same_shape() {
     assert_eq!(ids(&filtered), ["kettles"]);
 
     // No GIN index unless the collection asks for one: `fts` scanned.
-    let collection_id: i64 =
-        sqlx::query_scalar("SELECT id FROM collections WHERE name = 'products'")
-            .fetch_one(&app.db)
-            .await
-            .expect("id");
+    let collection_id = id_of_collection(&app, "products").await;
     let ready = || sift::search::sql_engine::fts_index_ready(&app.db, collection_id);
     assert!(!ready().await.expect("query"), "no index by default");
 }
@@ -352,11 +357,7 @@ async fn ilike_and_fts_answer_in_the_same_shape() {
 async fn the_fts_index_is_built_and_dropped_by_its_setting_without_a_new_generation() {
     let app = TestApp::spawn().await;
     catalog(&app).await;
-    let collection_id: i64 =
-        sqlx::query_scalar("SELECT id FROM collections WHERE name = 'products'")
-            .fetch_one(&app.db)
-            .await
-            .expect("id");
+    let collection_id = id_of_collection(&app, "products").await;
     let ready = || async {
         sift::search::sql_engine::fts_index_ready(&app.db, collection_id)
             .await
@@ -417,10 +418,7 @@ async fn the_fts_index_is_built_and_dropped_by_its_setting_without_a_new_generat
         )
         .await;
     assert_eq!(created.status(), 201);
-    let indexed_id: i64 = sqlx::query_scalar("SELECT id FROM collections WHERE name = 'indexed'")
-        .fetch_one(&app.db)
-        .await
-        .expect("id");
+    let indexed_id = id_of_collection(&app, "indexed").await;
     assert!(
         sift::search::sql_engine::fts_index_ready(&app.db, indexed_id)
             .await
@@ -432,11 +430,7 @@ async fn the_fts_index_is_built_and_dropped_by_its_setting_without_a_new_generat
 async fn plain_sql_writes_reach_the_index() {
     let app = TestApp::spawn().await;
     catalog(&app).await;
-    let collection_id: i64 =
-        sqlx::query_scalar("SELECT id FROM collections WHERE name = 'products'")
-            .fetch_one(&app.db)
-            .await
-            .expect("id");
+    let collection_id = id_of_collection(&app, "products").await;
     let mut tx = app.db.begin().await.expect("begin");
     sqlx::query("INSERT INTO documents (collection_id, id, body) VALUES ($1, 'sql-1', '{\"id\": \"sql-1\", \"title\": \"Plain SQL toaster\"}')")
         .bind(collection_id)
@@ -483,11 +477,7 @@ async fn transactions_committing_out_of_sequence_order_both_reach_the_index() {
         search_eventually(&app, &format!("q=ready&after={ready}")).await["total"],
         1
     );
-    let collection_id: i64 =
-        sqlx::query_scalar("SELECT id FROM collections WHERE name = 'products'")
-            .fetch_one(&app.db)
-            .await
-            .expect("id");
+    let collection_id = id_of_collection(&app, "products").await;
     let insert = "INSERT INTO documents (collection_id, id, body) VALUES ($1, $2, jsonb_build_object('id', $2, 'title', $3))";
     // The first transaction writes first (lower sequence number) but commits last.
     let mut first = app.db.begin().await.expect("begin");

@@ -72,6 +72,35 @@ pub struct SetFigures {
     pub p99_ms: f64,
 }
 
+/// `fts` without its GIN index answers the same by scanning, in seconds a query on a
+/// large collection: say so (the collection's settings are the user's to change).
+async fn warn_unless_fts_index_ready(client: &reqwest::Client, args: &EvalArgs) {
+    let mut request = client.get(format!(
+        "{}/v1/collections/{}",
+        args.url.trim_end_matches('/'),
+        args.collection
+    ));
+    if let Some(key) = &args.key {
+        request = request.bearer_auth(key);
+    }
+    let status = match request.send().await {
+        Ok(response) => response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|body| body["stats"]["ftsIndex"].as_str().map(str::to_owned)),
+        Err(_) => None,
+    };
+    if status.as_deref() != Some("ready") {
+        eprintln!(
+            "note: the GIN index behind `fts` is {} on `{}`, so `fts` scans (slow, same answers); \
+             PATCH the collection with {{\"ftsIndex\": true}} and wait for stats.ftsIndex \"ready\" to measure it indexed",
+            status.as_deref().unwrap_or("unknown"),
+            args.collection
+        );
+    }
+}
+
 fn read_judgments(path: &PathBuf) -> anyhow::Result<Vec<Judged>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
     let mut by_qid: BTreeMap<String, Judged> = BTreeMap::new();
@@ -173,6 +202,9 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<Vec<SetFigures>> {
             Ok::<_, anyhow::Error>((ids, took))
         }
     };
+    if args.engines.iter().any(|e| e == "fts") {
+        warn_unless_fts_index_ready(&client, &args).await;
+    }
     let mut figures = Vec::new();
     for engine in &args.engines {
         // A warm-up, shorter on the engines that scan.
