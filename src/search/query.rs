@@ -7,8 +7,9 @@
 //!   match the same (tantivy#563), so the fuzzy automaton is run against the term
 //!   dictionary here and each term it finds becomes a real term query, weighted down
 //!   by its distance: an exact match outranks a typo, and highlighting knows the terms;
-//! * the last word is also a prefix (type-ahead): one lookup in the indexed prefixes
-//!   up to five characters, the indexed words it begins past that;
+//! * the last word is also a prefix (type-ahead): one lookup when its length is an
+//!   indexed prefix length (1, 3 or 5 characters), the few indexed terms one character
+//!   longer when it is one short of one (2 or 4), the indexed words it begins past that;
 //! * synonyms (one way: a word also matches its listed alternatives).
 
 use std::collections::{BTreeSet, HashMap};
@@ -446,6 +447,93 @@ fn words_beginning(searcher: &Searcher, field: Field, prefix: &str) -> Vec<Strin
     found.into_iter().collect()
 }
 
+/// The terms of a prefix field that stand for `prefix` (normalized), the word being
+/// typed: see [`PrefixLookup`].
+fn prefix_terms(searcher: &Searcher, field: Field, prefix: &str) -> Vec<String> {
+    match prefix_lookup(prefix) {
+        PrefixLookup::None => Vec::new(),
+        PrefixLookup::Term(p) => vec![p.to_owned()],
+        PrefixLookup::Extend(p) => {
+            let mut found: BTreeSet<String> = BTreeSet::new();
+            search_terms(
+                searcher,
+                field,
+                OneMoreChar {
+                    prefix: p.as_bytes(),
+                },
+                &mut |term| {
+                    found.insert(term.to_owned());
+                },
+            );
+            found.into_iter().collect()
+        }
+        PrefixLookup::Expand(p) => words_beginning(searcher, field, p),
+    }
+}
+
+/// Accepts `prefix` itself and `prefix` followed by exactly one more character: the
+/// indexed terms that stand for a prefix one character short of an indexed length.
+/// The dictionary is walked in `prefix`'s branch only, no deeper than one character.
+struct OneMoreChar<'a> {
+    prefix: &'a [u8],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OneMoreCharState {
+    /// This many bytes of the prefix read.
+    Prefix(usize),
+    /// In the extra character, this many continuation bytes still to read.
+    Extra(u8),
+    /// The prefix and one whole character read.
+    Done,
+    Dead,
+}
+
+impl tantivy_fst::Automaton for OneMoreChar<'_> {
+    type State = OneMoreCharState;
+
+    fn start(&self) -> Self::State {
+        OneMoreCharState::Prefix(0)
+    }
+
+    fn is_match(&self, state: &Self::State) -> bool {
+        *state == OneMoreCharState::Done || *state == OneMoreCharState::Prefix(self.prefix.len())
+    }
+
+    fn can_match(&self, state: &Self::State) -> bool {
+        *state != OneMoreCharState::Dead
+    }
+
+    fn accept(&self, state: &Self::State, byte: u8) -> Self::State {
+        use OneMoreCharState::*;
+        match *state {
+            Prefix(at) if at < self.prefix.len() => {
+                if self.prefix[at] == byte {
+                    Prefix(at + 1)
+                } else {
+                    Dead
+                }
+            }
+            // The first byte of the extra character says how many follow (UTF-8).
+            Prefix(_) => match byte {
+                0x00..=0x7F => Done,
+                0xC0..=0xDF => Extra(1),
+                0xE0..=0xEF => Extra(2),
+                0xF0..=0xF7 => Extra(3),
+                _ => Dead,
+            },
+            Extra(left) if (0x80..=0xBF).contains(&byte) => {
+                if left == 1 {
+                    Done
+                } else {
+                    Extra(left - 1)
+                }
+            }
+            _ => Dead,
+        }
+    }
+}
+
 /// Takes `text` apart into the terms each of its words may match.
 pub fn plan(
     index: &CollectionIndex,
@@ -503,10 +591,7 @@ pub fn plan(
             }
         }
         let prefix = if is_prefix {
-            match prefix_lookup(&word.text) {
-                PrefixLookup::None => None,
-                PrefixLookup::Term(p) | PrefixLookup::Expand(p) => Some(p.to_owned()),
-            }
+            prefix_lookup(&word.text).text().map(str::to_owned)
         } else {
             None
         };
@@ -618,10 +703,7 @@ pub fn plan(
                 field_terms.insert(stem.clone());
             }
             if let Some(prefix) = &prefix {
-                let terms = match prefix_lookup(prefix) {
-                    PrefixLookup::Expand(p) => words_beginning(searcher, prefix_field, p),
-                    _ => vec![prefix.clone()],
-                };
+                let terms = prefix_terms(searcher, prefix_field, prefix);
                 for term in &terms {
                     push(
                         Term::from_field_text(prefix_field, term),
@@ -757,18 +839,17 @@ fn likely_finished(searcher: &Searcher, fields: &[TextField<'_>], form: &Term, w
     let beginning = fields
         .iter()
         .filter_map(|f| f.prefix_field)
-        .map(|field| match prefix_lookup(word) {
-            PrefixLookup::Expand(p) => words_beginning(searcher, field, p)
+        .map(|field| {
+            // Summed over the terms: a document with two of them counts twice, which
+            // only makes "likely finished" a little harder to reach.
+            prefix_terms(searcher, field, word)
                 .iter()
                 .map(|w| {
                     searcher
                         .doc_freq(&Term::from_field_text(field, w))
                         .unwrap_or(0)
                 })
-                .sum(),
-            _ => searcher
-                .doc_freq(&Term::from_field_text(field, word))
-                .unwrap_or(0),
+                .sum()
         })
         .max()
         .unwrap_or(0);
@@ -778,15 +859,13 @@ fn likely_finished(searcher: &Searcher, fields: &[TextField<'_>], form: &Term, w
 
 /// Whether some indexed word of some text field begins with `prefix`.
 fn begins_some_word(searcher: &Searcher, fields: &[TextField<'_>], prefix: &str) -> bool {
-    fields
-        .iter()
-        .filter_map(|f| f.prefix_field)
-        .any(|field| match prefix_lookup(prefix) {
-            PrefixLookup::Expand(p) => !words_beginning(searcher, field, p).is_empty(),
-            _ => searcher
-                .doc_freq(&Term::from_field_text(field, prefix))
-                .is_ok_and(|n| n > 0),
+    fields.iter().filter_map(|f| f.prefix_field).any(|field| {
+        prefix_terms(searcher, field, prefix).iter().any(|t| {
+            searcher
+                .doc_freq(&Term::from_field_text(field, t))
+                .is_ok_and(|n| n > 0)
         })
+    })
 }
 
 /// How much a match with `typos` typos counts against an exact one.
@@ -852,6 +931,35 @@ pub fn with_filter(query: Box<dyn Query>, filter: Box<dyn Query>) -> Box<dyn Que
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `ke` and `kett` are looked up as: the terms one character longer and the
+    /// word itself, nothing shorter, longer or off the branch; multi-byte letters too.
+    #[test]
+    fn one_more_char_takes_the_prefix_and_one_character_after_it() {
+        use tantivy_fst::{IntoStreamer, Map, Streamer};
+        let terms = [
+            "k", "ke", "ket", "kettl", "kettle", "key", "keys", "keł", "kełb", "kf", "kè",
+        ];
+        let mut sorted = terms.to_vec();
+        sorted.sort();
+        let map = Map::from_iter(sorted.iter().map(|t| (*t, 0))).expect("sorted keys");
+        let found = |prefix: &str| {
+            let mut stream = map
+                .search(OneMoreChar {
+                    prefix: prefix.as_bytes(),
+                })
+                .into_stream();
+            let mut out = Vec::new();
+            while let Some((key, _)) = stream.next() {
+                out.push(String::from_utf8(key.to_vec()).expect("utf-8"));
+            }
+            out
+        };
+        assert_eq!(found("ke"), ["ke", "ket", "key", "keł"]);
+        assert_eq!(found("kett"), ["kettl"]);
+        assert_eq!(found("k"), ["k", "ke", "kf", "kè"]);
+        assert!(found("x").is_empty());
+    }
 
     #[test]
     fn typos_by_word_length_and_never_on_numbers() {
