@@ -381,7 +381,14 @@ pub fn fingerprint(
     }
     hasher.update(format!("stop:{stop_words:?}\n").as_bytes());
     hasher.update(format!("grams:{substring_index}\n").as_bytes());
-    hasher.update(format!("prefix:{:?}\n", analysis::PREFIX_LENGTHS).as_bytes());
+    hasher.update(
+        format!(
+            "prefix:{}-{}\n",
+            analysis::MIN_PREFIX_CHARS,
+            analysis::MAX_PREFIX_CHARS
+        )
+        .as_bytes(),
+    );
     let digest = hasher.finalize();
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -7,9 +7,8 @@
 //!   match the same (tantivy#563), so the fuzzy automaton is run against the term
 //!   dictionary here and each term it finds becomes a real term query, weighted down
 //!   by its distance: an exact match outranks a typo, and highlighting knows the terms;
-//! * the last word is also a prefix (type-ahead): one lookup when its length is an
-//!   indexed prefix length (1, 3 or 5 characters), the few indexed terms one character
-//!   longer when it is one short of one (2 or 4), the indexed words it begins past that;
+//! * the last word is also a prefix (type-ahead): one lookup in the indexed prefixes
+//!   up to five characters, the indexed words it begins past that;
 //! * synonyms (one way: a word also matches its listed alternatives).
 
 use std::collections::{BTreeSet, HashMap};
@@ -341,6 +340,12 @@ pub struct HeadQuery {
     /// The query ends with a separator (`units-`): a field that is only its words is
     /// not what is being typed, one that goes on is.
     pub more: bool,
+    /// The last word, still being typed, is likely the start of a longer word: most
+    /// documents with a word beginning so have a longer one (`goo` among `google`s).
+    /// A field that is exactly the query then counts only as one beginning with it:
+    /// more is most likely coming, and the rules after `exactness` (a popularity rule,
+    /// say) decide between `goo` and `google-auth`.
+    pub unfinished: bool,
 }
 
 /// The parts of a query in double quotes with a closing quote (a lone quote is text),
@@ -453,84 +458,7 @@ fn prefix_terms(searcher: &Searcher, field: Field, prefix: &str) -> Vec<String> 
     match prefix_lookup(prefix) {
         PrefixLookup::None => Vec::new(),
         PrefixLookup::Term(p) => vec![p.to_owned()],
-        PrefixLookup::Extend(p) => {
-            let mut found: BTreeSet<String> = BTreeSet::new();
-            search_terms(
-                searcher,
-                field,
-                OneMoreChar {
-                    prefix: p.as_bytes(),
-                },
-                &mut |term| {
-                    found.insert(term.to_owned());
-                },
-            );
-            found.into_iter().collect()
-        }
         PrefixLookup::Expand(p) => words_beginning(searcher, field, p),
-    }
-}
-
-/// Accepts `prefix` itself and `prefix` followed by exactly one more character: the
-/// indexed terms that stand for a prefix one character short of an indexed length.
-/// The dictionary is walked in `prefix`'s branch only, no deeper than one character.
-struct OneMoreChar<'a> {
-    prefix: &'a [u8],
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum OneMoreCharState {
-    /// This many bytes of the prefix read.
-    Prefix(usize),
-    /// In the extra character, this many continuation bytes still to read.
-    Extra(u8),
-    /// The prefix and one whole character read.
-    Done,
-    Dead,
-}
-
-impl tantivy_fst::Automaton for OneMoreChar<'_> {
-    type State = OneMoreCharState;
-
-    fn start(&self) -> Self::State {
-        OneMoreCharState::Prefix(0)
-    }
-
-    fn is_match(&self, state: &Self::State) -> bool {
-        *state == OneMoreCharState::Done || *state == OneMoreCharState::Prefix(self.prefix.len())
-    }
-
-    fn can_match(&self, state: &Self::State) -> bool {
-        *state != OneMoreCharState::Dead
-    }
-
-    fn accept(&self, state: &Self::State, byte: u8) -> Self::State {
-        use OneMoreCharState::*;
-        match *state {
-            Prefix(at) if at < self.prefix.len() => {
-                if self.prefix[at] == byte {
-                    Prefix(at + 1)
-                } else {
-                    Dead
-                }
-            }
-            // The first byte of the extra character says how many follow (UTF-8).
-            Prefix(_) => match byte {
-                0x00..=0x7F => Done,
-                0xC0..=0xDF => Extra(1),
-                0xE0..=0xEF => Extra(2),
-                0xF0..=0xF7 => Extra(3),
-                _ => Dead,
-            },
-            Extra(left) if (0x80..=0xBF).contains(&byte) => {
-                if left == 1 {
-                    Done
-                } else {
-                    Extra(left - 1)
-                }
-            }
-            _ => Dead,
-        }
     }
 }
 
@@ -568,8 +496,9 @@ pub fn plan(
         && !text.ends_with(char::is_whitespace)
         && !ends_phrase
         && !ends_with_separator;
-    let head = quoted.is_empty().then(|| HeadQuery {
+    let mut head = quoted.is_empty().then(|| HeadQuery {
         more: ends_with_separator,
+        unfinished: false,
         text: words
             .iter()
             .map(|w| w.text.as_str())
@@ -591,7 +520,10 @@ pub fn plan(
             }
         }
         let prefix = if is_prefix {
-            prefix_lookup(&word.text).text().map(str::to_owned)
+            match prefix_lookup(&word.text) {
+                PrefixLookup::None => None,
+                PrefixLookup::Term(p) | PrefixLookup::Expand(p) => Some(p.to_owned()),
+            }
         } else {
             None
         };
@@ -730,12 +662,17 @@ pub fn plan(
         }
         if !alternatives.is_empty() {
             let form = Term::from_field_text(index.fields.words, &word.text);
+            // On the word being typed, a document holding it complete as typed so far
+            // says less than a finished word does, unless the word is likely finished:
+            // most documents with a word beginning so have this very word (`emails`,
+            // not `goo` among `google`s).
+            let unfinished =
+                is_prefix && !likely_finished(searcher, &text_fields, &form, &word.text);
+            if let Some(head) = head.as_mut().filter(|_| is_prefix) {
+                head.unfinished = unfinished;
+            }
             options.push(WeightedTerm {
-                // On the word being typed, a document holding it complete as typed
-                // so far says less than a finished word does, unless the word is
-                // likely finished: most documents with a word beginning so have
-                // this very word (`emails`, not `goo` among `google`s).
-                prefix: is_prefix && !likely_finished(searcher, &text_fields, &form, &word.text),
+                prefix: unfinished,
                 term: form,
                 weight: 0.0,
                 word: slot,
@@ -931,35 +868,6 @@ pub fn with_filter(query: Box<dyn Query>, filter: Box<dyn Query>) -> Box<dyn Que
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What `ke` and `kett` are looked up as: the terms one character longer and the
-    /// word itself, nothing shorter, longer or off the branch; multi-byte letters too.
-    #[test]
-    fn one_more_char_takes_the_prefix_and_one_character_after_it() {
-        use tantivy_fst::{IntoStreamer, Map, Streamer};
-        let terms = [
-            "k", "ke", "ket", "kettl", "kettle", "key", "keys", "keł", "kełb", "kf", "kè",
-        ];
-        let mut sorted = terms.to_vec();
-        sorted.sort();
-        let map = Map::from_iter(sorted.iter().map(|t| (*t, 0))).expect("sorted keys");
-        let found = |prefix: &str| {
-            let mut stream = map
-                .search(OneMoreChar {
-                    prefix: prefix.as_bytes(),
-                })
-                .into_stream();
-            let mut out = Vec::new();
-            while let Some((key, _)) = stream.next() {
-                out.push(String::from_utf8(key.to_vec()).expect("utf-8"));
-            }
-            out
-        };
-        assert_eq!(found("ke"), ["ke", "ket", "key", "keł"]);
-        assert_eq!(found("kett"), ["kettl"]);
-        assert_eq!(found("k"), ["k", "ke", "kf", "kè"]);
-        assert!(found("x").is_empty());
-    }
 
     #[test]
     fn typos_by_word_length_and_never_on_numbers() {

@@ -68,7 +68,9 @@ pub struct TypoDetails {
     pub score: f64,
 }
 
-/// Whether a text field of the hit is the query, begins with it, or neither.
+/// Whether a text field of the hit is the query, begins with it, or neither. While the
+/// last word is likely unfinished (most words beginning so are longer: `goo`), a field
+/// that is the query only begins with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum MatchType {

@@ -395,6 +395,40 @@ async fn a_field_that_is_the_query_then_one_that_begins_with_it_comes_first() {
 }
 
 #[tokio::test]
+async fn a_name_that_is_the_word_being_typed_yields_to_a_popular_one_while_it_is_likely_unfinished()
+{
+    let app = TestApp::spawn().await;
+    let rules = json!({"rankingRules": ["words", "typo", "exactness", "proximity", "attribute", "popularity:desc", "score"]});
+    collection_with(
+        &app,
+        rules,
+        &[
+            // Most documents with a word beginning `goo` have a longer one.
+            json!({"id": "goo", "title": "goo", "popularity": 0}),
+            json!({"id": "google-auth", "title": "google-auth", "popularity": 100}),
+            json!({"id": "googletrans", "title": "googletrans", "popularity": 50}),
+            json!({"id": "goodies", "title": "goodies", "popularity": 0}),
+            // Most documents with a word beginning `kettle` have that very word.
+            json!({"id": "kettle", "title": "kettle", "popularity": 0}),
+            json!({"id": "kettle-pro", "title": "kettle-pro", "popularity": 90}),
+            json!({"id": "kettlebell", "title": "kettlebell", "popularity": 80}),
+        ],
+    )
+    .await;
+    // `goo` is most likely the start of a longer word: the name that is `goo` only
+    // begins with what was typed, like the others, and popularity decides.
+    let (found, body) = ids(&app, "q=goo").await;
+    assert_eq!(found[..2], ["google-auth", "googletrans"], "{body}");
+    // Finished (a space after it), `goo` is the whole word and the name that is it.
+    let (found, body) = ids(&app, "q=goo%20").await;
+    assert_eq!(found, ["goo"], "{body}");
+    // `kettle` is likely finished: the name that is the query comes first.
+    let (found, body) = ids(&app, "q=kettle").await;
+    assert_eq!(found[0], "kettle", "{body}");
+    assert_eq!(found[1..], ["kettle-pro", "kettlebell"], "{body}");
+}
+
+#[tokio::test]
 async fn a_name_typed_up_to_a_separator_finds_the_names_that_go_on() {
     let app = TestApp::spawn().await;
     collection(
