@@ -129,7 +129,11 @@ pub fn prefixes(word: &str) -> impl Iterator<Item = &str> {
         .map(|(at, c)| at + c.len_utf8())
         .skip(MIN_PREFIX_CHARS - 1)
         .take(MAX_PREFIX_CHARS + 1 - MIN_PREFIX_CHARS);
-    let whole = word.chars().nth(MAX_PREFIX_CHARS).is_some().then_some(word.len());
+    let whole = word
+        .chars()
+        .nth(MAX_PREFIX_CHARS)
+        .is_some()
+        .then_some(word.len());
     short.chain(whole).map(move |end| &word[..end])
 }
 
