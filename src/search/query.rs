@@ -8,7 +8,7 @@
 //!   dictionary here and each term it finds becomes a real term query, weighted down
 //!   by its distance: an exact match outranks a typo, and highlighting knows the terms;
 //! * the last word is also a prefix (type-ahead): one lookup in the indexed prefixes
-//!   up to five characters, the indexed words it begins past that;
+//!   up to six characters, the indexed words it begins past that;
 //! * synonyms (one way: a word also matches its listed alternatives).
 
 use std::collections::{BTreeSet, HashMap};
