@@ -843,7 +843,7 @@ mod tests {
             };
             let words = crate::index::analysis::words(&mut normalizer, value);
             let kept = crate::index::fields::head(&words);
-            let level = if kept == head.text && !head.more && !head.unfinished {
+            let level = if kept == head.text && head.equal_counts() {
                 2
             } else if (head.last_is_prefix && kept.starts_with(&head.text))
                 || kept.starts_with(&format!("{} ", head.text))

@@ -348,6 +348,15 @@ pub struct HeadQuery {
     pub unfinished: bool,
 }
 
+impl HeadQuery {
+    /// Whether a field that is exactly the query counts as *being* it (rather than only
+    /// beginning with it): not when more is coming after a separator, nor while the
+    /// word being typed is likely unfinished.
+    pub fn equal_counts(&self) -> bool {
+        !self.more && !self.unfinished
+    }
+}
+
 /// The parts of a query in double quotes with a closing quote (a lone quote is text),
 /// and the query without its quotes.
 pub fn phrases(text: &str) -> (Vec<&str>, String) {

@@ -974,10 +974,10 @@ fn head_matches(
         key.push(0xFF);
         let end = ord_at(&key);
         out.push(HeadMatch {
-            equal: if head.more || head.unfinished {
-                None
-            } else {
+            equal: if head.equal_counts() {
                 dictionary.term_ord(&head.text).ok().flatten()
+            } else {
+                None
             },
             begins: start..end.max(start),
             importance: 255u32.saturating_sub(u32::from(*rank)),
