@@ -15,7 +15,32 @@ if [ -z "$bin" ]; then
   bin=$(pg_bin_dir) || die "PostgreSQL binaries not found after installing"
 fi
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A port that is free now and stays out of the way of others: picked at random below the
+# kernel's ephemeral range, because a port that bind(0) handed out is handed out again to
+# the next process binding port 0 (the tests running beside this script), and a server
+# started a moment later then fails with "Address already in use".
+free_port() {
+  python3 - <<'PY'
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+for _ in range(200):
+    port = random.randrange(10000, max(low, 10001))
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+else:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        print(s.getsockname()[1])
+PY
+}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sift-pair.XXXXXX")
 chmod 755 "$work"
