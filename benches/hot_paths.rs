@@ -51,7 +51,9 @@ fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
     index
         .commit(Watermark { txid: 1, seq: 1 }, 2)
         .expect("commit");
-    index.merge_segments().expect("merge");
+    index
+        .merge_segments(sift::index::MergeScope::All)
+        .expect("merge");
     index
 }
 

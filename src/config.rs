@@ -76,6 +76,7 @@ pub mod defaults {
     pub const INDEX_DIR: &str = "./index";
     pub const CHANGE_LOG_TRIM_INTERVAL: &str = "1m";
     pub const REPLICA_TIMEOUT: &str = "10m";
+    pub const INDEX_AUDIT_INTERVAL: &str = "1m";
     pub const COLLECTIONS: &str = "*";
     pub const STANDBY_MAX_LAG: &str = "64MiB";
     pub const STANDBY_FALLBACK: &str = "primary";
@@ -247,6 +248,10 @@ pub struct ServeArgs {
     #[arg(long, env = "SIFT_REPLICA_TIMEOUT", default_value = defaults::REPLICA_TIMEOUT)]
     pub replica_timeout: String,
 
+    /// How often, at most, an idle index that applied writes has its document count compared with PostgreSQL's (a difference seen twice rebuilds it); `off` never
+    #[arg(long, env = "SIFT_INDEX_AUDIT_INTERVAL", default_value = defaults::INDEX_AUDIT_INTERVAL)]
+    pub index_audit_interval: String,
+
     /// Collections this replica indexes and serves: names and prefix patterns (shop-*), comma-separated; others answer 421
     #[arg(long, env = "SIFT_COLLECTIONS", default_value = defaults::COLLECTIONS)]
     pub collections: String,
@@ -299,6 +304,7 @@ impl Default for ServeArgs {
             redis_key_prefix: defaults::REDIS_KEY_PREFIX.into(),
             change_log_trim_interval: defaults::CHANGE_LOG_TRIM_INTERVAL.into(),
             replica_timeout: defaults::REPLICA_TIMEOUT.into(),
+            index_audit_interval: defaults::INDEX_AUDIT_INTERVAL.into(),
             collections: defaults::COLLECTIONS.into(),
             demo: defaults::DEMO.into(),
         }
@@ -342,6 +348,8 @@ pub struct Config {
     pub index_bitset_cache_bytes: u64,
     /// The change log's janitor and the replica heartbeat it relies on.
     pub retention: crate::index::retention::RetentionConfig,
+    /// `SIFT_INDEX_AUDIT_INTERVAL`: see [`crate::index::audit`]; `None` never audits.
+    pub index_audit_interval: Option<Duration>,
     /// The collections this replica serves (`SIFT_COLLECTIONS`).
     pub placement: crate::placement::Placement,
     /// Standbys the indexers read from while one keeps up (`SIFT_DATABASE_REPLICA_URL`).
@@ -415,6 +423,7 @@ impl ServeArgs {
                 redis_pool_size: storage.redis_pool_size,
                 disk_min_free: storage.disk_min_free,
                 retention: storage.retention,
+                index_audit_interval: storage.index_audit_interval,
                 placement: storage.placement,
                 standby: storage.standby,
                 bind: server.bind,
@@ -505,6 +514,11 @@ impl ServeArgs {
                 }
             }),
         );
+        let index_audit_interval = c.check(
+            "SIFT_INDEX_AUDIT_INTERVAL",
+            "index-audit-interval",
+            parse_duration_or_off(&self.index_audit_interval),
+        );
         let placement = c.check(
             "SIFT_COLLECTIONS",
             "collections",
@@ -560,6 +574,7 @@ impl ServeArgs {
                 trim_interval: trim_interval?,
                 replica_timeout: replica_timeout?,
             },
+            index_audit_interval: index_audit_interval?,
         })
     }
 
@@ -717,6 +732,7 @@ struct Storage {
     redis_pool_size: usize,
     disk_min_free: u64,
     retention: crate::index::retention::RetentionConfig,
+    index_audit_interval: Option<Duration>,
     placement: crate::placement::Placement,
     standby: Option<StandbyConfig>,
 }

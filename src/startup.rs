@@ -179,6 +179,7 @@ impl Application {
                 index_dir: config.index_dir.clone(),
                 replica,
                 retention: config.retention,
+                audit_interval: config.index_audit_interval,
                 placement: config.placement.clone(),
                 source,
             },

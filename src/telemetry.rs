@@ -86,6 +86,10 @@ fn describe_metrics() {
         "Bytes of WAL the standby has still to replay, at the last check"
     );
     describe_counter!(
+        "index_audits_total",
+        "Idle audits of an index's document count against PostgreSQL's, by outcome: agrees, suspect (differs once), differs (twice at the same point: the index is rebuilt)"
+    );
+    describe_counter!(
         "change_log_trimmed_total",
         "Change-log rows deleted by the janitor once every live replica had applied them"
     );

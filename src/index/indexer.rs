@@ -27,10 +27,13 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::index::audit::{Audit, Verdict};
 use crate::index::bitsets::TermBitsets;
 use crate::index::retention::{self, RetentionConfig};
 use crate::index::source::ReadSource;
-use crate::index::{AppliedChanges, CollectionIndex, IndexError, IndexSpec, IndexedRow, Watermark};
+use crate::index::{
+    AppliedChanges, CollectionIndex, IndexError, IndexSpec, IndexedRow, MergeScope, Watermark,
+};
 use crate::placement::Placement;
 use crate::store::collections::{self as collection_store, CollectionRecord};
 use crate::sync;
@@ -150,6 +153,9 @@ pub struct Indexer {
     /// This replica, as it reports its progress for the change log's retention.
     replica: String,
     retention: RetentionConfig,
+    /// How often an idle index's document count is compared with PostgreSQL's
+    /// ([`audit`]); `None` never.
+    audit_interval: Option<Duration>,
     /// The collections this replica indexes; the others are left to other replicas.
     placement: Placement,
     /// Where the change log and the documents are read: the primary or a standby.
@@ -163,6 +169,8 @@ pub struct IndexerSettings {
     /// See [`retention::replica_id`].
     pub replica: String,
     pub retention: RetentionConfig,
+    /// `SIFT_INDEX_AUDIT_INTERVAL` (see [`audit`]).
+    pub audit_interval: Option<Duration>,
     pub placement: Placement,
     pub source: Arc<ReadSource>,
 }
@@ -187,6 +195,7 @@ impl Indexer {
             index_dir: settings.index_dir,
             replica: settings.replica,
             retention: settings.retention,
+            audit_interval: settings.audit_interval,
             placement: settings.placement,
             source: settings.source,
             registry,
@@ -416,8 +425,9 @@ impl Indexer {
     async fn follow(self: Arc<Self>, collection_id: i64, name: String, wake: Arc<Notify>) {
         let mut failures = 0u32;
         let mut current: Option<Arc<CollectionIndex>> = None;
+        let mut audit = Audit::new(self.audit_interval);
         loop {
-            let outcome = self.step(collection_id, &mut current).await;
+            let outcome = self.step(collection_id, &mut current, &mut audit).await;
             match outcome {
                 Ok(Step::Gone) => return,
                 Ok(Step::Idle) => failures = 0,
@@ -443,6 +453,7 @@ impl Indexer {
         &self,
         collection_id: i64,
         current: &mut Option<Arc<CollectionIndex>>,
+        audit: &mut Audit,
     ) -> Result<Step, IndexerError> {
         let Some(record) = collection_store::find_by_id(&self.db, collection_id).await? else {
             return Ok(Step::Gone);
@@ -506,11 +517,12 @@ impl Indexer {
             self.catch_up_whole(&index).await?;
             write_current_pointer(&self.index_dir, &spec, &index.dir)?;
             let previous = current.replace(index.clone());
+            audit.replaced();
             self.registry.set(index.clone());
             if on_disk_used.is_none() {
                 // A fresh build leaves many segments; merge them in the background
                 // while the index already answers.
-                merge_in_background(index, "build");
+                merge_in_background(index, MergeScope::All, "build");
             }
             if let Some(previous) = previous {
                 remove_generation(previous);
@@ -519,12 +531,56 @@ impl Indexer {
         }
         if let Some(index) = current.as_ref() {
             let applied = self.catch_up_whole(index).await?;
-            // Idle after a burst of writes (a bulk import): merge what it left.
-            if !applied && index.wants_compaction() {
-                merge_in_background(index.clone(), "idle");
+            if applied && index.wants_policy_merge() {
+                // Small commits pile up small segments: merge them as they come.
+                merge_in_background(index.clone(), MergeScope::Policy, "policy");
+            } else if !applied && index.wants_compaction() {
+                // Idle after a burst of writes (a bulk import): merge what it left.
+                merge_in_background(index.clone(), MergeScope::All, "idle");
+            }
+            if applied {
+                audit.applied();
+            } else {
+                self.audit(index, audit).await;
             }
         }
         Ok(Step::Idle)
+    }
+
+    /// Runs the idle [`audit`] when it is due; a hole found twice asks for a rebuild.
+    async fn audit(&self, index: &CollectionIndex, audit: &mut Audit) {
+        let collection = &index.spec.name;
+        let verdict = match audit.run(self.source.pool(), index).await {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                tracing::warn!(%collection, error = %error, "indexer: cannot audit the index");
+                return;
+            }
+        };
+        let outcome = match verdict {
+            Verdict::Skipped => return,
+            Verdict::Agrees => "agrees",
+            Verdict::Suspect { .. } => "suspect",
+            Verdict::Differs { .. } => "differs",
+        };
+        metrics::counter!("index_audits_total", "collection" => collection.clone(), "outcome" => outcome)
+            .increment(1);
+        match verdict {
+            Verdict::Skipped | Verdict::Agrees => {}
+            Verdict::Suspect {
+                in_postgres,
+                in_index,
+            } => {
+                tracing::info!(%collection, in_postgres, in_index, "indexer: the index and PostgreSQL count different documents; looking again before rebuilding")
+            }
+            Verdict::Differs {
+                in_postgres,
+                in_index,
+            } => {
+                tracing::error!(%collection, in_postgres, in_index, "indexer: the index does not hold the documents PostgreSQL has, though it has applied every change; rebuilding");
+                self.request_rebuild(index.spec.collection_id);
+            }
+        }
     }
 
     /// [`catch_up`], then a look at whether the janitor trimmed changes it needed while
@@ -747,24 +803,22 @@ pub async fn current_horizon(db: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(horizon.parse().unwrap_or(0))
 }
 
-/// Merges every segment of `index` into one on the blocking pool, while it answers.
-fn merge_in_background(index: Arc<CollectionIndex>, reason: &'static str) {
+/// Merges segments of `index` (see [`CollectionIndex::merge_segments`]) on the blocking
+/// pool, while it answers.
+fn merge_in_background(index: Arc<CollectionIndex>, scope: MergeScope, reason: &'static str) {
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
         let segments = index.segment_count();
-        match index.merge_segments() {
-            Ok(()) => tracing::info!(
+        match index.merge_segments(scope) {
+            Ok(true) => tracing::info!(
                 collection = %index.spec.name,
                 reason,
                 segments,
+                after = index.segment_count(),
                 merge_ms = started.elapsed().as_millis() as u64,
                 "indexer: segments merged"
             ),
-            // An idle merge that lost a race with the merge policy is tried again on
-            // the next idle pass: not worth a warning.
-            Err(error) if reason == "idle" => {
-                tracing::info!(collection = %index.spec.name, reason, error = %error, "indexer: merging segments failed; will retry")
-            }
+            Ok(false) => {}
             Err(error) => {
                 tracing::warn!(collection = %index.spec.name, reason, error = %error, "indexer: merging segments failed")
             }

@@ -2,6 +2,7 @@
 //! kept in step with it by following the change log.
 //!
 //! * [`analysis`]: how text becomes terms.
+//! * [`audit`]: an idle index's document count checked against PostgreSQL's.
 //! * [`bitsets`]: the exact set of documents a query matches, per segment, with the
 //!   dense terms' doc sets cached (the search's exact total).
 //! * [`fields`]: the tantivy schema of a collection and its documents.
@@ -17,6 +18,7 @@
 //! the indexer re-reads the current row of every changed document.
 
 pub mod analysis;
+pub mod audit;
 pub mod bitsets;
 pub mod check;
 pub mod fields;
@@ -143,8 +145,17 @@ pub struct CollectionIndex {
     /// lookup walks each segment's term dictionary: once the import is over, the
     /// indexer merges them (see [`CollectionIndex::wants_compaction`]).
     written_since_merge: std::sync::atomic::AtomicU64,
-    /// A merge of every segment is under way (one at a time).
+    /// A merge is under way (one at a time, so no segment is ever in two merges).
     merging: std::sync::atomic::AtomicBool,
+}
+
+/// Which segments [`CollectionIndex::merge_segments`] merges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeScope {
+    /// Every segment, into one.
+    All,
+    /// What tantivy's log merge policy proposes (segments of similar size).
+    Policy,
 }
 
 /// An idle index in several segments is merged into one once this many documents, and
@@ -179,12 +190,7 @@ impl CollectionIndex {
         std::fs::create_dir_all(dir)?;
         let fields = IndexFields::build(&spec.schema, spec.settings.substring_index);
         let index = Index::create_in_dir(dir, fields.schema.clone())?;
-        let created = Self::finish_open(index, dir, spec, fields, Watermark::default(), bitsets)?;
-        // A new index is filled in bulk and then merged into one segment
-        // (`merge_segments`); merging along the way would spend the build's CPU on
-        // segments about to be merged again.
-        created.writer()?.set_merge_policy(Box::new(NoMergePolicy));
-        Ok(created)
+        Self::finish_open(index, dir, spec, fields, Watermark::default(), bitsets)
     }
 
     /// Opens the index in `dir` when it was built for `spec` (same collection, settings
@@ -233,6 +239,11 @@ impl CollectionIndex {
             .unwrap_or(1)
             .clamp(1, 4);
         let writer = index.writer_with_num_threads(threads, WRITER_MEMORY_BYTES * threads)?;
+        // tantivy never merges on its own: the indexer asks for every merge, one at a
+        // time ([`CollectionIndex::merge_segments`]). tantivy's own merges ran beside the
+        // ones sift asked for, and `IndexWriter::merge` does not skip segments already
+        // being merged, so two merges could hold the same segments.
+        writer.set_merge_policy(Box::new(NoMergePolicy));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -405,48 +416,76 @@ impl CollectionIndex {
         (id, body)
     }
 
-    /// Merges every segment into one (after a full build, and after a bulk import once
-    /// the indexer is idle: fewer segments, fewer term dictionaries for each query to
-    /// visit; measured about 25% faster searches at 200,000 documents, and typo queries
-    /// at 822,679 documents from p50 6.6 ms in 14 segments to 2.4 ms in one). Blocking;
-    /// a call while another merge runs returns at once.
-    pub fn merge_segments(&self) -> Result<(), IndexError> {
+    /// Whether the log merge policy would merge some of the committed segments now
+    /// (checked after each commit: the small segments of small commits are merged as
+    /// they pile up, as tantivy's own policy would, but one merge at a time).
+    pub fn wants_policy_merge(&self) -> bool {
+        !self.merging.load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .policy_candidates()
+                .is_ok_and(|candidates| !candidates.is_empty())
+    }
+
+    fn policy_candidates(&self) -> Result<Vec<Vec<tantivy::index::SegmentId>>, IndexError> {
+        use tantivy::indexer::MergePolicy as _;
+        let metas = self.index.searchable_segment_metas()?;
+        Ok(LogMergePolicy::default()
+            .compute_merge_candidates(&metas)
+            .into_iter()
+            .map(|candidate| candidate.0)
+            .filter(|segments| segments.len() > 1)
+            .collect())
+    }
+
+    /// Merges segments: all of them into one ([`MergeScope::All`]: after a full build,
+    /// and after a bulk import once the indexer is idle: fewer segments, fewer term
+    /// dictionaries for each query to visit; measured about 25% faster searches at
+    /// 200,000 documents, and typo queries at 822,679 documents from p50 6.6 ms in 14
+    /// segments to 2.4 ms in one), or what the log merge policy proposes
+    /// ([`MergeScope::Policy`]). Blocking. One merge at a time: a call while another
+    /// merge runs returns `Ok(false)` at once; `Ok(true)` when it merged.
+    pub fn merge_segments(&self, scope: MergeScope) -> Result<bool, IndexError> {
         use std::sync::atomic::Ordering;
         if self.merging.swap(true, Ordering::AcqRel) {
-            return Ok(());
+            return Ok(false);
         }
-        // Counted from the merge's start: what is written meanwhile stays outside it.
-        let written = self.written_since_merge.swap(0, Ordering::Relaxed);
-        let merged = self.merge_all();
-        if merged.is_err() {
-            // Most often a merge of the log merge policy took some of the segments
-            // first: the next idle pass tries again.
-            self.written_since_merge
-                .fetch_add(written, Ordering::Relaxed);
-        }
+        let merged = match scope {
+            MergeScope::All => {
+                // Counted from the merge's start: what is written meanwhile stays
+                // outside it.
+                let written = self.written_since_merge.swap(0, Ordering::Relaxed);
+                let merged = self
+                    .index
+                    .searchable_segment_ids()
+                    .map_err(IndexError::from)
+                    .and_then(|segments| self.merge(&segments));
+                if merged.is_err() {
+                    self.written_since_merge
+                        .fetch_add(written, Ordering::Relaxed);
+                }
+                merged
+            }
+            MergeScope::Policy => self.policy_candidates().and_then(|candidates| {
+                candidates.iter().try_fold(false, |merged, segments| {
+                    Ok(self.merge(segments)? || merged)
+                })
+            }),
+        };
         self.merging.store(false, Ordering::Release);
         merged
     }
 
-    fn merge_all(&self) -> Result<(), IndexError> {
-        let segments = self.index.searchable_segment_ids()?;
-        if segments.len() > 1 {
-            // Start the merge under the lock, wait for it without: the indexer keeps
-            // applying changes (and committing) while segments merge.
-            let merge = {
-                let mut writer = self
-                    .writer
-                    .lock()
-                    .map_err(|_| IndexError::Other("writer lock poisoned".into()))?;
-                writer.merge(&segments)
-            };
-            merge.wait()?;
+    /// Merges `segments` into one and makes the result visible.
+    fn merge(&self, segments: &[tantivy::index::SegmentId]) -> Result<bool, IndexError> {
+        if segments.len() < 2 {
+            return Ok(false);
         }
-        // From now on the index takes small commits: merge them as they come.
-        self.writer()?
-            .set_merge_policy(Box::new(LogMergePolicy::default()));
+        // Start the merge under the lock, wait for it without: the indexer keeps
+        // applying changes (and committing) while segments merge.
+        let merge = self.writer()?.merge(segments);
+        merge.wait()?;
         self.reader.reload()?;
-        Ok(())
+        Ok(true)
     }
 
     /// Documents in the index.
@@ -466,5 +505,124 @@ impl CollectionIndex {
                     .sum()
             })
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index of `title` text in its own scratch directory, removed on drop.
+    struct Scratch {
+        index: Arc<CollectionIndex>,
+        dir: PathBuf,
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn scratch_index() -> Scratch {
+        let dir = std::env::temp_dir().join(format!("sift-index-test-{}", uuid::Uuid::new_v4()));
+        let fields = serde_json::from_value(serde_json::json!([{"name": "title", "type": "text"}]))
+            .expect("fields");
+        let spec = IndexSpec {
+            collection_id: 1,
+            name: "notes".into(),
+            settings_generation: 1,
+            schema: CollectionSchema::parse(fields).expect("schema"),
+            settings: CollectionSettings::default(),
+        };
+        let bitsets = Arc::new(TermBitsets::new(1 << 20));
+        let index = CollectionIndex::create(&dir, spec, bitsets).expect("index");
+        Scratch {
+            index: Arc::new(index),
+            dir,
+        }
+    }
+
+    /// One commit of `count` new documents (ids `{batch}-{n}`): one segment.
+    fn commit_batch(index: &CollectionIndex, batch: i64, count: usize) {
+        let rows: Vec<IndexedRow> = (0..count)
+            .map(|n| {
+                let source = serde_json::json!({"title": format!("note {batch} {n}")}).to_string();
+                IndexedRow {
+                    id: format!("{batch}-{n}"),
+                    version: 1,
+                    body: serde_json::from_str(&source).expect("body"),
+                    source,
+                }
+            })
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+        index.apply(&ids, &rows).expect("apply");
+        index
+            .commit(
+                Watermark {
+                    txid: 10 + batch as u64,
+                    seq: batch,
+                },
+                0,
+            )
+            .expect("commit");
+    }
+
+    #[test]
+    fn commits_leave_segments_for_the_indexer_to_merge_not_tantivy() {
+        let scratch = scratch_index();
+        for batch in 0..10 {
+            commit_batch(&scratch.index, batch, 20);
+        }
+        // No merge policy of tantivy's ran: every commit left at least one segment
+        // (one per writer thread that got documents).
+        let before = scratch.index.segment_count();
+        assert!(before >= 10, "{before} segments");
+        assert!(scratch.index.wants_policy_merge());
+        assert!(
+            scratch
+                .index
+                .merge_segments(MergeScope::Policy)
+                .expect("merge")
+        );
+        assert!(scratch.index.segment_count() < before);
+        assert!(!scratch.index.wants_policy_merge());
+        assert_eq!(scratch.index.num_docs(), 200);
+    }
+
+    /// The race that could put one segment in two merges: an idle "merge everything"
+    /// asked for while a policy merge runs, and commits going on beside them.
+    #[test]
+    fn merges_asked_for_at_once_run_one_at_a_time_and_lose_nothing() {
+        for _ in 0..5 {
+            let scratch = scratch_index();
+            for batch in 0..12 {
+                commit_batch(&scratch.index, batch, 50);
+            }
+            let merges: Vec<_> = [MergeScope::Policy, MergeScope::All, MergeScope::Policy]
+                .into_iter()
+                .map(|scope| {
+                    let index = scratch.index.clone();
+                    std::thread::spawn(move || index.merge_segments(scope))
+                })
+                .collect();
+            for batch in 12..16 {
+                commit_batch(&scratch.index, batch, 50);
+            }
+            for merge in merges {
+                merge.join().expect("merge thread").expect("no merge fails");
+            }
+            assert_eq!(scratch.index.num_docs(), 16 * 50);
+            // Nothing is merging now: everything goes into one segment.
+            assert!(
+                scratch
+                    .index
+                    .merge_segments(MergeScope::All)
+                    .expect("merge")
+            );
+            assert_eq!(scratch.index.segment_count(), 1);
+            assert_eq!(scratch.index.num_docs(), 16 * 50);
+        }
     }
 }

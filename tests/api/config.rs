@@ -94,6 +94,7 @@ fn help_lists_every_variable() {
         "SIFT_ANALYTICS_FLUSH_INTERVAL",
         "SIFT_CHANGE_LOG_TRIM_INTERVAL",
         "SIFT_REPLICA_TIMEOUT",
+        "SIFT_INDEX_AUDIT_INTERVAL",
         "SIFT_COLLECTIONS",
         "SIFT_DATABASE_REPLICA_URL",
         "SIFT_STANDBY_MAX_LAG",

@@ -338,3 +338,111 @@ async fn a_restart_in_the_middle_of_indexing_converges_and_check_finds_differenc
     .await;
     assert!(repaired, "reindex makes check clean");
 }
+
+/// A document written with the change-log triggers off never reaches the index by the
+/// log; the idle audit sees the counts differ (twice, nothing written between) and
+/// rebuilds, after which the document is found.
+#[tokio::test]
+async fn the_idle_audit_rebuilds_an_index_that_misses_a_document_postgres_has() {
+    let app = TestApp::spawn_with(|config| {
+        config.index_audit_interval = Some(Duration::from_millis(100));
+    })
+    .await;
+    app.create_products().await;
+    let report = json_body(app.import("products", import_lines(20)).await).await;
+    let token = report["consistencyToken"].as_str().expect("token");
+    assert_eq!(
+        search_total(&app, &format!("q=gadget&after={token}&cache=false")).await,
+        20
+    );
+
+    let mut tx = app.db.begin().await.expect("begin");
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .expect("triggers off");
+    sqlx::query(
+        "INSERT INTO documents (collection_id, id, body)
+         SELECT id, 'hidden', '{\"title\": \"gadget hidden away\"}' FROM collections WHERE name = 'products'",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("insert around the log");
+    tx.commit().await.expect("commit");
+    // A write through the API makes the audit due again (a quiet index is not looked at).
+    let response = app
+        .put_json(
+            "/v1/collections/products/documents/d0",
+            &json!({"title": "gadget number 0 again"}),
+        )
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let found = wait_until(Duration::from_secs(30), || async {
+        search_total(&app, "q=hidden&cache=false").await == 1
+    })
+    .await;
+    assert!(found, "the audit's rebuild indexed the hidden document");
+    assert_eq!(search_total(&app, "q=gadget&cache=false").await, 21);
+    // Other tests' collections are called `products` too: this one's audit added at
+    // least one "differs" to the process's series.
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert!(
+        counter(
+            &metrics,
+            "index_audits_total{collection=\"products\",outcome=\"differs\"} "
+        ) >= 1.0,
+        "{metrics}"
+    );
+}
+
+/// The audit never rebuilds an index that is right: many writes, each audited.
+#[tokio::test]
+async fn the_idle_audit_leaves_a_complete_index_alone() {
+    let app = TestApp::spawn_with(|config| {
+        config.index_audit_interval = Some(Duration::from_millis(1));
+    })
+    .await;
+    // Its own collection name: the metrics are the process's, shared with other tests.
+    let mut schema = crate::helpers::products_schema();
+    schema["name"] = json!("audited");
+    assert_eq!(
+        app.post_json("/v1/collections", &schema).await.status(),
+        201
+    );
+    let audits = |outcome: &str| {
+        format!("index_audits_total{{collection=\"audited\",outcome=\"{outcome}\"}} ")
+    };
+    for round in 0..5 {
+        let report = json_body(app.import("audited", import_lines(10 * (round + 1))).await).await;
+        let token = report["consistencyToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let response = app
+            .get(&format!(
+                "/v1/collections/audited/search?q=gadget&after={token}&cache=false"
+            ))
+            .await;
+        assert_eq!(json_body(response).await["total"], 10 * (round + 1));
+        // Each import is audited once the indexer is idle again.
+        let agreed = wait_until(Duration::from_secs(10), || async {
+            let metrics = app.get("/metrics").await.text().await.expect("metrics");
+            counter(&metrics, &audits("agrees")) > round as f64
+        })
+        .await;
+        assert!(agreed, "audit {round} agreed");
+    }
+    let metrics = app.get("/metrics").await.text().await.expect("metrics");
+    assert_eq!(counter(&metrics, &audits("suspect")), 0.0, "{metrics}");
+    assert_eq!(counter(&metrics, &audits("differs")), 0.0, "{metrics}");
+}
+
+/// The value of the series that starts with `prefix` (0 when absent).
+fn counter(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
