@@ -1215,9 +1215,13 @@ fn read_positions(
         if let (Some((probe, probed)), Some(store), Some(normalizer)) =
             (prefix, store.as_ref(), normalizer.as_mut())
             && i < probed
-            && at[probe.word].is_empty()
+            && !at[probe.word].contains(&(0, 0))
         {
-            at[probe.word] = probe.positions(store, address.doc_id, normalizer);
+            // Also when the word was found whole: `debug` whole in the summary must
+            // not hide `debugpy` at the start of the name, which only prefix terms
+            // (without positions) matched.
+            let found = probe.positions(store, address.doc_id, normalizer);
+            at[probe.word].extend(found);
         }
         let candidate = &mut candidates[i];
         candidate.proximity = proximity(&at);

@@ -429,6 +429,34 @@ async fn a_name_that_is_the_word_being_typed_yields_to_a_popular_one_while_it_is
 }
 
 #[tokio::test]
+async fn the_word_being_typed_counts_where_it_begins_a_word_even_when_found_whole_elsewhere() {
+    let app = TestApp::spawn().await;
+    let rules = json!({"rankingRules": ["words", "typo", "exactness", "proximity", "attribute", "popularity:desc", "score"]});
+    collection_with(
+        &app,
+        rules,
+        &[
+            // `debug` begins the title's first word, and is a whole word later in the body.
+            json!({"id": "debugpy", "title": "debugpy", "body": "an adapter to debug python", "popularity": 90}),
+            // `debug` is the title's first word.
+            json!({"id": "debug-mgr", "title": "debug-mgr", "body": "manager", "popularity": 10}),
+            json!({"id": "debug-tools", "title": "debug-tools", "body": "tools", "popularity": 5}),
+        ],
+    )
+    .await;
+    // All three have a title beginning with what was typed, at its start: popularity
+    // decides. (The whole word late in the body once stood for where `debugpy` held
+    // it, and put it last.)
+    let (found, body) = ids(&app, "q=debug&showRankingScoreDetails=true").await;
+    assert_eq!(found, ["debugpy", "debug-mgr", "debug-tools"], "{body}");
+    assert_eq!(
+        body["hits"][0]["rankingScoreDetails"]["attribute"]["wordPositionScore"],
+        json!(1.0),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_name_typed_up_to_a_separator_finds_the_names_that_go_on() {
     let app = TestApp::spawn().await;
     collection(
