@@ -1,7 +1,7 @@
 //! Criterion micro-benchmarks of the hot paths of a search, on a prebuilt in-memory
 //! corpus (20,000 generated reviews; no PostgreSQL needed):
-//! query building, a search on the index, cache key computation, and serializing a
-//! response.
+//! query building, a search on the index, cache key computation, serializing a
+//! response, and building the index documents of reviews.
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -120,6 +120,30 @@ fn hot_paths(c: &mut Criterion) {
                 sift::cache::CacheOrigin::L1,
                 Some(0.012),
             ))
+        })
+    });
+
+    // What the indexer does for every document before tantivy indexes it: the words,
+    // type-ahead prefixes, heads and words as written of each text field.
+    let mut generator = Generator::new(Corpus::Reviews, 7);
+    let rows: Vec<(Map<String, Value>, String)> = (0..100)
+        .map(|n| {
+            let mut line = Vec::new();
+            generator.write_document(n, &mut line);
+            let source = String::from_utf8_lossy(&line).trim().to_owned();
+            (serde_json::from_str(&source).expect("json"), source)
+        })
+        .collect();
+    let mut normalizer = sift::index::analysis::normalizer();
+    c.bench_function("index document building (100 reviews)", |b| {
+        b.iter(|| {
+            for (body, source) in &rows {
+                black_box(
+                    index
+                        .fields
+                        .document(&mut normalizer, "r1", 1, body, source),
+                );
+            }
         })
     });
 

@@ -101,9 +101,9 @@ pub const HEAD_MORE: char = '\u{1}';
 
 /// The head of a text value: its first [`HEAD_WORDS`] normalized words, one space
 /// apart, then ` ` and [`HEAD_MORE`] when there are more.
-pub fn head(words: &[analysis::Word]) -> String {
+pub fn head<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
     let mut head = String::new();
-    for (n, word) in words.iter().enumerate() {
+    for (n, word) in words.into_iter().enumerate() {
         if n > 0 {
             head.push(' ');
         }
@@ -111,9 +111,43 @@ pub fn head(words: &[analysis::Word]) -> String {
             head.push(HEAD_MORE);
             break;
         }
-        head.push_str(&word.text);
+        head.push_str(word);
     }
     head
+}
+
+/// The normalized words of one text value in one buffer, so that building a document
+/// allocates per value rather than per word (a review holds a hundred words or more,
+/// and allocating was a third of the time spent building its index document).
+struct ValueWords {
+    /// The words one after the other.
+    text: String,
+    /// Where each word ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl ValueWords {
+    fn of(normalizer: &mut TextAnalyzer, value: &str) -> ValueWords {
+        let mut words = ValueWords {
+            text: String::with_capacity(value.len()),
+            ends: Vec::new(),
+        };
+        let mut stream = normalizer.token_stream(value);
+        while tantivy::tokenizer::TokenStream::advance(&mut stream) {
+            words
+                .text
+                .push_str(&tantivy::tokenizer::TokenStream::token(&stream).text);
+            words.ends.push(words.text.len());
+        }
+        words
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(from, to)| &self.text[from..to])
+    }
 }
 
 impl IndexFields {
@@ -225,14 +259,12 @@ impl IndexFields {
         doc.add_text(self.id, id);
         doc.add_u64(self.version, u64::try_from(version).unwrap_or(0));
         doc.add_text(self.source, source);
-        // A document's prefixes, once each per field: a prefix is a filter for
-        // type-ahead, how often it occurs does not matter.
         let mut grams: Option<std::collections::HashSet<String>> =
             self.grams.map(|_| Default::default());
-        // Fx rather than SipHash: these sets see every word and prefix of every document
-        // indexed (SipHash was a fifth of the time spent building documents), and their
-        // keys come from the collection's own text, not from a request.
-        let mut all_words: FxHashSet<String> = FxHashSet::default();
+        // The words of each text value with a prefix field (and maybe a head): its
+        // prefixes and the words as written are added once every value is read, since
+        // the sets of them borrow from these.
+        let mut texts: Vec<(Field, Option<Field>, ValueWords)> = Vec::new();
         for (name, (field_type, field)) in &self.declared {
             let Some(value) = crate::schema::value_at(body, name) else {
                 continue;
@@ -263,29 +295,11 @@ impl IndexFields {
                             add_grams(text, grams);
                         }
                         if let Some(prefix) = self.prefixes.get(name) {
-                            // One value of space-separated prefixes, split again by the
-                            // whitespace tokenizer: far cheaper than a value per prefix.
-                            let words = analysis::words(normalizer, text);
-                            let mut seen: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(
-                                words.len() * 4,
-                                Default::default(),
-                            );
-                            let mut joined = String::with_capacity(text.len() * 4);
-                            for word in &words {
-                                if !all_words.contains(word.text.as_str()) {
-                                    all_words.insert(word.text.clone());
-                                }
-                                for p in analysis::prefixes(&word.text) {
-                                    if seen.insert(p) {
-                                        joined.push_str(p);
-                                        joined.push(' ');
-                                    }
-                                }
-                            }
-                            doc.add_text(*prefix, joined);
-                            if let Some(head_field) = self.heads.get(name) {
-                                doc.add_text(*head_field, head(&words));
-                            }
+                            texts.push((
+                                *prefix,
+                                self.heads.get(name).copied(),
+                                ValueWords::of(normalizer, text),
+                            ));
                         }
                     }
                     (FieldType::Keyword, Value::String(text)) => doc.add_text(*field, text),
@@ -317,9 +331,40 @@ impl IndexFields {
                 }
             }
         }
+        // Fx rather than SipHash: these sets see every word and prefix of every document
+        // indexed (SipHash was a fifth of the time spent building documents), and their
+        // keys come from the collection's own text, not from a request.
+        let mut all_words: FxHashSet<&str> = FxHashSet::default();
+        for (prefix, head_field, words) in &texts {
+            // A value's prefixes, once each: a prefix is a filter for type-ahead, how
+            // often it occurs does not matter. One value of space-separated prefixes,
+            // split again by the whitespace tokenizer: far cheaper than a value per
+            // prefix.
+            let mut seen: FxHashSet<&str> =
+                FxHashSet::with_capacity_and_hasher(words.ends.len() * 4, Default::default());
+            let mut joined = String::with_capacity(words.text.len() * 4);
+            for word in words.iter() {
+                all_words.insert(word);
+                for p in analysis::prefixes(word) {
+                    if seen.insert(p) {
+                        joined.push_str(p);
+                        joined.push(' ');
+                    }
+                }
+            }
+            doc.add_text(*prefix, joined);
+            if let Some(head_field) = head_field {
+                doc.add_text(*head_field, head(words.iter()));
+            }
+        }
         if !all_words.is_empty() {
-            let joined: Vec<String> = all_words.into_iter().collect();
-            doc.add_text(self.words, joined.join(" "));
+            let mut joined =
+                String::with_capacity(all_words.iter().map(|w| w.len() + 1).sum::<usize>());
+            for word in &all_words {
+                joined.push_str(word);
+                joined.push(' ');
+            }
+            doc.add_text(self.words, joined);
         }
         if let (Some(field), Some(grams)) = (self.grams, grams) {
             let joined: Vec<String> = grams.into_iter().collect();
@@ -391,4 +436,85 @@ pub fn fingerprint(
     );
     let digest = hasher.finalize();
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::schema::Value as _;
+
+    fn values(doc: &TantivyDocument, field: Field) -> Vec<String> {
+        doc.get_all(field)
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    fn sorted_words(value: &str) -> Vec<&str> {
+        let mut words: Vec<&str> = value.split_whitespace().collect();
+        words.sort_unstable();
+        words
+    }
+
+    #[test]
+    fn a_text_value_gives_its_prefixes_once_its_head_and_its_words_as_written() {
+        let fields = serde_json::from_value(serde_json::json!([
+            {"name": "title", "type": "text"},
+            {"name": "tags", "type": "text"}
+        ]))
+        .expect("fields");
+        let schema = CollectionSchema::parse(fields).expect("schema");
+        let index_fields = IndexFields::build(&schema, false);
+        let body =
+            serde_json::json!({"title": "Kettle kettles, KETTLE!", "tags": ["Red lamp", "red"]});
+        let body = body.as_object().expect("object");
+        let doc = index_fields.document(
+            &mut analysis::normalizer(),
+            "d1",
+            1,
+            body,
+            &Value::Object(body.clone()).to_string(),
+        );
+
+        let title_prefixes = values(&doc, index_fields.prefixes["title"]);
+        assert_eq!(title_prefixes.len(), 1);
+        assert_eq!(
+            sorted_words(&title_prefixes[0]),
+            ["k", "ke", "ket", "kett", "kettl", "kettle", "kettles"]
+        );
+        // Each value of a list has its own prefixes.
+        let tag_prefixes = values(&doc, index_fields.prefixes["tags"]);
+        assert_eq!(tag_prefixes.len(), 2);
+        assert_eq!(
+            sorted_words(&tag_prefixes[0]),
+            ["l", "la", "lam", "lamp", "r", "re", "red"]
+        );
+        assert_eq!(sorted_words(&tag_prefixes[1]), ["r", "re", "red"]);
+
+        assert_eq!(
+            values(&doc, index_fields.heads["title"]),
+            ["kettle kettles kettle"]
+        );
+        assert_eq!(
+            values(&doc, index_fields.heads["tags"]),
+            ["red lamp", "red"]
+        );
+
+        // The words as written, once each across the document's text fields.
+        let words = values(&doc, index_fields.words);
+        assert_eq!(words.len(), 1);
+        assert_eq!(
+            sorted_words(&words[0]),
+            ["kettle", "kettles", "lamp", "red"]
+        );
+    }
+
+    #[test]
+    fn a_head_keeps_the_first_words_and_marks_that_more_follow() {
+        let words = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        assert_eq!(head(words[..2].iter().copied()), "a b");
+        assert_eq!(
+            head(words.iter().copied()),
+            format!("a b c d e f g h {HEAD_MORE}")
+        );
+    }
 }

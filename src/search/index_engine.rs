@@ -842,7 +842,7 @@ mod tests {
                 continue;
             };
             let words = crate::index::analysis::words(&mut normalizer, value);
-            let kept = crate::index::fields::head(&words);
+            let kept = crate::index::fields::head(words.iter().map(|w| w.text.as_str()));
             let level = if kept == head.text && head.equal_counts() {
                 2
             } else if (head.last_is_prefix && kept.starts_with(&head.text))
