@@ -520,6 +520,8 @@ pub fn plan(
     let typo_rules = &index.spec.settings.typo_tolerance;
     let count = words.len();
     let mut required: Vec<Vec<WeightedTerm>> = Vec::new();
+    // Where each kept word stands in the query (stop words are not kept).
+    let mut kept_at: Vec<usize> = Vec::new();
     for (position, word) in words.iter().enumerate() {
         let is_prefix = last_is_prefix && position + 1 == count;
         let mut alternatives: Vec<String> = analysis::terms(&mut analyzer, &word.text);
@@ -695,6 +697,45 @@ pub fn plan(
         }
         required.push(options);
         texts.push(word.text.clone());
+        kept_at.push(position);
+    }
+    let last = required.len().checked_sub(1);
+    for first in 0..required.len().saturating_sub(1) {
+        if kept_at[first + 1] != kept_at[first] + 1 {
+            continue;
+        }
+        let parts = [texts[first].as_str(), texts[first + 1].as_str()];
+        if parts.iter().map(|p| p.chars().count()).sum::<usize>() < MIN_JOINED_CHARS {
+            continue;
+        }
+        let is_prefix = last_is_prefix && last == Some(first + 1);
+        let terms = joined_terms(
+            index,
+            searcher,
+            &mut analyzer,
+            &text_fields,
+            parts,
+            is_prefix,
+        );
+        for term in terms {
+            if !term.form && !term.prefix {
+                if let Some(f) = text_fields.iter().find(|f| f.field == term.term.field()) {
+                    if let Some(text) = term.term.value().as_str() {
+                        matched
+                            .terms
+                            .entry(f.name.to_owned())
+                            .or_default()
+                            .insert(text.to_owned());
+                    }
+                }
+            }
+            for word in [first, first + 1] {
+                required[word].push(WeightedTerm {
+                    word,
+                    ..term.clone()
+                });
+            }
+        }
     }
     QueryPlan {
         words: required,
@@ -703,6 +744,89 @@ pub fn plan(
         phrases,
         head,
     }
+}
+
+/// Two adjacent query words are also looked for written together, when the two make
+/// at least this many characters: `web socket` finds `websocket`, `beautiful sou`
+/// finds `beautifulsoup4` (Meilisearch's n-grams of two words work the same way).
+const MIN_JOINED_CHARS: usize = 4;
+
+/// The terms two adjacent query words written as one (`joined`) match, each standing
+/// for both words: whole (stemmed, in each text field, and as written for `exactness`)
+/// or, when the second is the word being typed, as a prefix. Only terms the index
+/// holds: most pairs of words are not a word together.
+fn joined_terms(
+    index: &CollectionIndex,
+    searcher: &Searcher,
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+    text_fields: &[TextField<'_>],
+    parts: [&str; 2],
+    is_prefix: bool,
+) -> Vec<WeightedTerm> {
+    let joined = &parts.concat();
+    let held = |term: &Term| searcher.doc_freq(term).unwrap_or(0) > 0;
+    let mut out = Vec::new();
+    let push = |out: &mut Vec<WeightedTerm>,
+                term: Term,
+                weight: f32,
+                prefix: bool,
+                attribute: u8,
+                form: bool| {
+        out.push(WeightedTerm {
+            term,
+            weight,
+            word: 0,
+            typos: 0,
+            prefix,
+            attribute,
+            form,
+        });
+    };
+    if is_prefix {
+        for f in text_fields {
+            let Some(prefix_field) = f.prefix_field else {
+                continue;
+            };
+            for found in prefix_terms(searcher, prefix_field, joined) {
+                let term = Term::from_field_text(prefix_field, &found);
+                if held(&term) {
+                    push(
+                        &mut out,
+                        term,
+                        f.boost * PREFIX_WEIGHT,
+                        true,
+                        f.attribute,
+                        false,
+                    );
+                }
+            }
+        }
+        return out;
+    }
+    let stems = analysis::terms(analyzer, joined);
+    // A stop word alone, or a joined word the analyzer split again: not one word.
+    let [stem] = stems.as_slice() else {
+        return out;
+    };
+    // `test s` joined is `tests`, whose stem is `test`'s: every document holding the
+    // first word would hold the second too.
+    if parts
+        .iter()
+        .any(|part| analysis::terms(analyzer, part).contains(stem))
+    {
+        return out;
+    }
+    for f in text_fields {
+        let term = Term::from_field_text(f.field, stem);
+        if held(&term) {
+            push(&mut out, term, f.boost, false, f.attribute, false);
+        }
+    }
+    let form = Term::from_field_text(index.fields.words, joined);
+    if !out.is_empty() && held(&form) {
+        push(&mut out, form, 0.0, false, u8::MAX, true);
+    }
+    out
 }
 
 /// A text field as the plan uses it.

@@ -457,6 +457,37 @@ async fn the_word_being_typed_counts_where_it_begins_a_word_even_when_found_whol
 }
 
 #[tokio::test]
+async fn two_words_typed_apart_find_the_word_they_make_together() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "websocket-client", "title": "websocket-client", "body": "a client"}),
+            json!({"id": "apart", "title": "web socket", "body": "the words apart"}),
+            json!({"id": "page", "title": "web page", "body": "nothing else"}),
+            json!({"id": "beautifulsoup4", "title": "beautifulsoup4", "body": "screen scraping"}),
+            json!({"id": "tests", "title": "tests", "body": "many"}),
+        ],
+    )
+    .await;
+    // Both words finished: the title that is them first, then the one word they make
+    // together, then a document with one of them.
+    let (found, body) = ids(&app, "q=web%20socket%20").await;
+    assert_eq!(found, ["apart", "websocket-client", "page"], "{body}");
+    // The second word being typed: the start of the word the two make.
+    let (found, body) = ids(&app, "q=beautiful%20sou").await;
+    assert_eq!(found, ["beautifulsoup4"], "{body}");
+    // `test s` joined is `tests`, another form of `test`: not taken for both words.
+    let (found, body) = ids(&app, "q=test%20s%20&showRankingScoreDetails=true").await;
+    assert_eq!(found, ["tests"], "{body}");
+    assert_eq!(
+        body["hits"][0]["rankingScoreDetails"]["words"]["matchingWords"],
+        json!(1),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_name_typed_up_to_a_separator_finds_the_names_that_go_on() {
     let app = TestApp::spawn().await;
     collection(
