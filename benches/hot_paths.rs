@@ -33,20 +33,17 @@ fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
     let bitsets = std::sync::Arc::new(sift::index::bitsets::TermBitsets::new(64 << 20));
     let index = CollectionIndex::create(dir, spec, bitsets).expect("index");
     let mut generator = Generator::new(Corpus::Reviews, 42);
-    let mut rows = Vec::new();
-    let mut line = Vec::new();
-    for n in 0..DOCUMENTS {
-        line.clear();
-        generator.write_document(n, &mut line);
-        let source = String::from_utf8_lossy(&line).trim().to_owned();
-        let body: Map<String, Value> = serde_json::from_str(&source).expect("json");
-        rows.push(IndexedRow {
-            id: format!("r{n}"),
-            version: 1,
-            body,
-            source,
-        });
-    }
+    let rows: Vec<IndexedRow> = (0..DOCUMENTS)
+        .map(|n| {
+            let (body, source) = review(&mut generator, n);
+            IndexedRow {
+                id: format!("r{n}"),
+                version: 1,
+                body,
+                source,
+            }
+        })
+        .collect();
     index.apply(&[], &rows).expect("apply");
     index
         .commit(Watermark { txid: 1, seq: 1 }, 2)
@@ -55,6 +52,14 @@ fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
         .merge_segments(sift::index::MergeScope::All)
         .expect("merge");
     index
+}
+
+/// Generated review `n`: its body and its JSON text.
+fn review(generator: &mut Generator, n: u64) -> (Map<String, Value>, String) {
+    let mut line = Vec::new();
+    generator.write_document(n, &mut line);
+    let source = String::from_utf8_lossy(&line).trim().to_owned();
+    (serde_json::from_str(&source).expect("json"), source)
 }
 
 fn request(index: &CollectionIndex, q: &str) -> SearchRequest {
@@ -126,14 +131,8 @@ fn hot_paths(c: &mut Criterion) {
     // What the indexer does for every document before tantivy indexes it: the words,
     // type-ahead prefixes, heads and words as written of each text field.
     let mut generator = Generator::new(Corpus::Reviews, 7);
-    let rows: Vec<(Map<String, Value>, String)> = (0..100)
-        .map(|n| {
-            let mut line = Vec::new();
-            generator.write_document(n, &mut line);
-            let source = String::from_utf8_lossy(&line).trim().to_owned();
-            (serde_json::from_str(&source).expect("json"), source)
-        })
-        .collect();
+    let rows: Vec<(Map<String, Value>, String)> =
+        (0..100).map(|n| review(&mut generator, n)).collect();
     let mut normalizer = sift::index::analysis::normalizer();
     c.bench_function("index document building (100 reviews)", |b| {
         b.iter(|| {

@@ -714,21 +714,11 @@ pub fn plan(
             searcher,
             &mut analyzer,
             &text_fields,
+            &mut matched,
             parts,
             is_prefix,
         );
         for term in terms {
-            if !term.form && !term.prefix {
-                if let Some(f) = text_fields.iter().find(|f| f.field == term.term.field()) {
-                    if let Some(text) = term.term.value().as_str() {
-                        matched
-                            .terms
-                            .entry(f.name.to_owned())
-                            .or_default()
-                            .insert(text.to_owned());
-                    }
-                }
-            }
             for word in [first, first + 1] {
                 required[word].push(WeightedTerm {
                     word,
@@ -752,36 +742,31 @@ pub fn plan(
 const MIN_JOINED_CHARS: usize = 4;
 
 /// The terms two adjacent query words written as one (`joined`) match, each standing
-/// for both words: whole (stemmed, in each text field, and as written for `exactness`)
-/// or, when the second is the word being typed, as a prefix. Only terms the index
-/// holds: most pairs of words are not a word together.
+/// for both words (`word` is set by the caller): whole (stemmed, in each text field,
+/// and as written for `exactness`) or, when the second is the word being typed, as a
+/// prefix. Only terms the index holds: most pairs of words are not a word together.
+/// Whole terms are added to `matched` for highlighting, as the words' own are.
 fn joined_terms(
     index: &CollectionIndex,
     searcher: &Searcher,
     analyzer: &mut tantivy::tokenizer::TextAnalyzer,
     text_fields: &[TextField<'_>],
+    matched: &mut MatchedTerms,
     parts: [&str; 2],
     is_prefix: bool,
 ) -> Vec<WeightedTerm> {
     let joined = &parts.concat();
     let held = |term: &Term| searcher.doc_freq(term).unwrap_or(0) > 0;
-    let mut out = Vec::new();
-    let push = |out: &mut Vec<WeightedTerm>,
-                term: Term,
-                weight: f32,
-                prefix: bool,
-                attribute: u8,
-                form: bool| {
-        out.push(WeightedTerm {
-            term,
-            weight,
-            word: 0,
-            typos: 0,
-            prefix,
-            attribute,
-            form,
-        });
+    let weighted = |term: Term, weight: f32, prefix: bool, attribute: u8| WeightedTerm {
+        term,
+        weight,
+        word: 0,
+        typos: 0,
+        prefix,
+        attribute,
+        form: false,
     };
+    let mut out = Vec::new();
     if is_prefix {
         for f in text_fields {
             let Some(prefix_field) = f.prefix_field else {
@@ -790,14 +775,7 @@ fn joined_terms(
             for found in prefix_terms(searcher, prefix_field, joined) {
                 let term = Term::from_field_text(prefix_field, &found);
                 if held(&term) {
-                    push(
-                        &mut out,
-                        term,
-                        f.boost * PREFIX_WEIGHT,
-                        true,
-                        f.attribute,
-                        false,
-                    );
+                    out.push(weighted(term, f.boost * PREFIX_WEIGHT, true, f.attribute));
                 }
             }
         }
@@ -819,12 +797,20 @@ fn joined_terms(
     for f in text_fields {
         let term = Term::from_field_text(f.field, stem);
         if held(&term) {
-            push(&mut out, term, f.boost, false, f.attribute, false);
+            out.push(weighted(term, f.boost, false, f.attribute));
+            matched
+                .terms
+                .entry(f.name.to_owned())
+                .or_default()
+                .insert(stem.clone());
         }
     }
     let form = Term::from_field_text(index.fields.words, joined);
     if !out.is_empty() && held(&form) {
-        push(&mut out, form, 0.0, false, u8::MAX, true);
+        out.push(WeightedTerm {
+            form: true,
+            ..weighted(form, 0.0, false, u8::MAX)
+        });
     }
     out
 }
