@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the hot paths of a search, on a prebuilt in-memory
 //! corpus (20,000 generated reviews; no PostgreSQL needed):
-//! query building, a search on the index, cache key computation, serializing a
+//! query building, a search on the index (a few words; one common word), cache key
+//! computation, serializing a
 //! response, and building the index documents of reviews.
 //!
 //! `cargo bench --bench hot_paths`
@@ -102,6 +103,27 @@ fn hot_paths(c: &mut Criterion) {
             }
         })
     });
+
+    // One common word: thousands of matching reviews in one bucket, every one of them
+    // described and ranked by the rules (below `EXACT_RANK_LIMIT`).
+    let broad: Vec<SearchRequest> = ["great ", "battery", "works "]
+        .iter()
+        .map(|q| request(&index, q))
+        .collect();
+    for r in &broad {
+        let found = index_engine::search(&index, r).expect("search");
+        assert!(found.total > 1_000, "{:?} matches {}", r.q, found.total);
+    }
+    c.bench_function(
+        "index search, one common word (thousands of matches)",
+        |b| {
+            b.iter(|| {
+                for r in &broad {
+                    black_box(index_engine::search(&index, r).expect("search"));
+                }
+            })
+        },
+    );
 
     let keys = Keys::new("sift");
     let epoch = index.epoch();

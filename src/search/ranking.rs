@@ -548,8 +548,16 @@ pub fn rank_with(
                         .sum()
                 });
             }
-            found.sort_by(|a, b| compare(a, b, rules));
+            // Only the first `window` are kept, in order: they are picked out (linear)
+            // and only they are sorted, rather than the whole part (up to
+            // [`EXACT_RANK_LIMIT`] documents). `compare` is a total order (the address
+            // breaks ties), so these are the very documents a full sort puts first.
             let window = POSITIONS_WINDOW.max(wanted).min(found.len());
+            if window < found.len() {
+                found.select_nth_unstable_by(window, |a, b| compare(a, b, rules));
+                found.truncate(window);
+            }
+            found.sort_unstable_by(|a, b| compare(a, b, rules));
             if rules
                 .iter()
                 .any(|r| matches!(r, Rule::Proximity | Rule::Attribute))
@@ -561,7 +569,7 @@ pub fn rank_with(
                     &terms,
                     prefix_probe.as_ref().map(|p| (p, probed)),
                 )?;
-                found[..window].sort_by(|a, b| compare(a, b, rules));
+                found[..window].sort_unstable_by(|a, b| compare(a, b, rules));
             }
             found.truncate(wanted.saturating_sub(ranked.len()));
             ranked.extend(found);
@@ -973,13 +981,19 @@ fn head_matches(
         let start = ord_at(&key);
         key.push(0xFF);
         let end = ord_at(&key);
+        let equal = if head.equal_counts() {
+            dictionary.term_ord(&head.text).ok().flatten()
+        } else {
+            None
+        };
+        if equal.is_none() && end <= start {
+            // No value of this field is or begins with the query: nothing to read per
+            // candidate (most queries of several words).
+            continue;
+        }
         out.push(HeadMatch {
-            equal: if head.equal_counts() {
-                dictionary.term_ord(&head.text).ok().flatten()
-            } else {
-                None
-            },
-            begins: start..end.max(start),
+            equal,
+            begins: start..end,
             importance: 255u32.saturating_sub(u32::from(*rank)),
             column,
         });
