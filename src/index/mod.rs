@@ -625,4 +625,70 @@ mod tests {
             assert_eq!(scratch.index.num_docs(), 16 * 50);
         }
     }
+
+    /// Replacing documents (a delete of the id, then the new version) while merges run
+    /// and commits go on beside them loses nothing: the pattern of an import whose
+    /// batches the indexer applies (and a rebuild's catch-up applies again) as merges
+    /// of every kind come and go.
+    #[test]
+    fn replaced_documents_survive_merges_running_beside_commits() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let scratch = scratch_index();
+        let done = Arc::new(AtomicBool::new(false));
+        let merger = {
+            let (index, done) = (scratch.index.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut merges = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let scope = [MergeScope::All, MergeScope::Policy][merges % 2];
+                    // A merge may be refused when a commit removed one of its
+                    // segments (all of its documents replaced): never a loss.
+                    let _ = index.merge_segments(scope);
+                    merges += 1;
+                }
+            })
+        };
+        let version = |batch: i64, n: usize, version: i64| {
+            let source =
+                serde_json::json!({"title": format!("note {batch} {n} v{version}")}).to_string();
+            IndexedRow {
+                id: format!("{batch}-{n}"),
+                version,
+                body: serde_json::from_str(&source).expect("body"),
+                source,
+            }
+        };
+        let mut documents = 0;
+        for pass in 0..24i64 {
+            // One to three batches a pass, as the indexer reads them.
+            for batch in pass * 3..pass * 3 + 1 + pass % 3 {
+                let rows: Vec<IndexedRow> = (0..200).map(|n| version(batch, n, 1)).collect();
+                let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+                scratch.index.apply(&ids, &rows).expect("apply");
+                documents += rows.len() as u64;
+            }
+            if pass % 2 == 1 {
+                // The first batch of the pass before, committed already, applied again
+                // (a newer version), as a rebuild's catch-up does.
+                let rows: Vec<IndexedRow> =
+                    (0..200).map(|n| version((pass - 1) * 3, n, 2)).collect();
+                let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+                scratch.index.apply(&ids, &rows).expect("apply");
+            }
+            scratch
+                .index
+                .commit(
+                    Watermark {
+                        txid: 10 + pass as u64,
+                        seq: pass,
+                    },
+                    0,
+                )
+                .expect("commit");
+            assert_eq!(scratch.index.num_docs(), documents, "after pass {pass}");
+        }
+        done.store(true, Ordering::Relaxed);
+        merger.join().expect("merger");
+        assert_eq!(scratch.index.num_docs(), documents);
+    }
 }
