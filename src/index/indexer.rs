@@ -578,9 +578,57 @@ impl Indexer {
                 in_index,
             } => {
                 tracing::error!(%collection, in_postgres, in_index, "indexer: the index does not hold the documents PostgreSQL has, though it has applied every change; rebuilding");
+                self.describe_hole(index).await;
                 self.request_rebuild(index.spec.collection_id);
             }
         }
+    }
+
+    /// Logs which documents an index that failed its audit lacks or holds beyond
+    /// PostgreSQL's, with the change-log entries of a few of them still in the log and
+    /// the index's watermark: what tells a hole left by writes made without the triggers
+    /// (no entries) from changes the index skipped or lost (entries at or below the
+    /// watermark, often one import batch: one transaction). Reads every id of both
+    /// sides once, on this rare path only, before the rebuild replaces the generation.
+    async fn describe_hole(&self, index: &CollectionIndex) {
+        /// Ids named in the log line.
+        const EXAMPLES: usize = 5;
+        let collection = &index.spec.name;
+        let report = match crate::index::check::check(&self.db, &self.index_dir, collection).await {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::warn!(%collection, error = %error, "indexer: cannot tell which documents the index lacks");
+                return;
+            }
+        };
+        let examples: Vec<String> = report
+            .missing
+            .iter()
+            .chain(&report.extra)
+            .take(EXAMPLES)
+            .cloned()
+            .collect();
+        let changes: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT document_id, txid::text, seq FROM document_changes
+             WHERE collection_id = $1 AND document_id = ANY($2) ORDER BY txid, seq",
+        )
+        .bind(index.spec.collection_id)
+        .bind(&examples)
+        .fetch_all(&self.db)
+        .await
+        .unwrap_or_default();
+        let watermark = index.progress().watermark;
+        tracing::error!(
+            %collection,
+            missing = report.missing.len(),
+            extra = report.extra.len(),
+            stale = report.stale.len(),
+            examples = ?examples,
+            changes = ?changes,
+            watermark_txid = watermark.txid,
+            watermark_seq = watermark.seq,
+            "indexer: the documents the index lacks (or holds beyond PostgreSQL's), and their changes still in the log"
+        );
     }
 
     /// [`catch_up`], then a look at whether the janitor trimmed changes it needed while
