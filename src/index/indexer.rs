@@ -594,7 +594,9 @@ impl Indexer {
         /// Ids named in the log line.
         const EXAMPLES: usize = 5;
         let collection = &index.spec.name;
-        let report = match crate::index::check::check(&self.db, &self.index_dir, collection).await {
+        // Where the audit counted (a standby that had replayed as far as the index).
+        let db = self.source.pool();
+        let report = match crate::index::check::check(db, &self.index_dir, collection).await {
             Ok(report) => report,
             Err(error) => {
                 tracing::warn!(%collection, error = %error, "indexer: cannot tell which documents the index lacks");
@@ -614,7 +616,7 @@ impl Indexer {
         )
         .bind(index.spec.collection_id)
         .bind(&examples)
-        .fetch_all(&self.db)
+        .fetch_all(db)
         .await
         .unwrap_or_default();
         let watermark = index.progress().watermark;
