@@ -9,7 +9,6 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::{Map, Value};
 use sift::cache::keys::Keys;
 use sift::index::{CollectionIndex, IndexSpec, IndexedRow, Watermark};
 use sift::schema::{CollectionSchema, CollectionSettings, FieldDefinition};
@@ -34,17 +33,7 @@ fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
     let bitsets = std::sync::Arc::new(sift::index::bitsets::TermBitsets::new(64 << 20));
     let index = CollectionIndex::create(dir, spec, bitsets).expect("index");
     let mut generator = Generator::new(Corpus::Reviews, 42);
-    let rows: Vec<IndexedRow> = (0..DOCUMENTS)
-        .map(|n| {
-            let (body, source) = review(&mut generator, n);
-            IndexedRow {
-                id: format!("r{n}"),
-                version: 1,
-                body,
-                source,
-            }
-        })
-        .collect();
+    let rows: Vec<IndexedRow> = (0..DOCUMENTS).map(|n| review(&mut generator, n)).collect();
     index.apply(&[], &rows).expect("apply");
     index
         .commit(Watermark { txid: 1, seq: 1 }, 2)
@@ -55,12 +44,15 @@ fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
     index
 }
 
-/// Generated review `n`: its body and its JSON text.
-fn review(generator: &mut Generator, n: u64) -> (Map<String, Value>, String) {
+/// Generated review `n` as the indexer gets it (id `r{n}`).
+fn review(generator: &mut Generator, n: u64) -> IndexedRow {
     let mut line = Vec::new();
     generator.write_document(n, &mut line);
-    let source = String::from_utf8_lossy(&line).trim().to_owned();
-    (serde_json::from_str(&source).expect("json"), source)
+    IndexedRow::from_source(
+        format!("r{n}"),
+        1,
+        String::from_utf8_lossy(&line).trim().to_owned(),
+    )
 }
 
 fn request(index: &CollectionIndex, q: &str) -> SearchRequest {
@@ -153,17 +145,18 @@ fn hot_paths(c: &mut Criterion) {
     // What the indexer does for every document before tantivy indexes it: the words,
     // type-ahead prefixes, heads and words as written of each text field.
     let mut generator = Generator::new(Corpus::Reviews, 7);
-    let rows: Vec<(Map<String, Value>, String)> =
-        (0..100).map(|n| review(&mut generator, n)).collect();
+    let rows: Vec<IndexedRow> = (0..100).map(|n| review(&mut generator, n)).collect();
     let mut normalizer = sift::index::analysis::normalizer();
     c.bench_function("index document building (100 reviews)", |b| {
         b.iter(|| {
-            for (body, source) in &rows {
-                black_box(
-                    index
-                        .fields
-                        .document(&mut normalizer, "r1", 1, body, source),
-                );
+            for row in &rows {
+                black_box(index.fields.document(
+                    &mut normalizer,
+                    &row.id,
+                    row.version,
+                    &row.body,
+                    &row.source,
+                ));
             }
         })
     });

@@ -20,7 +20,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use serde_json::{Map, Value};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
@@ -729,7 +728,7 @@ impl Indexer {
         let mut in_flight: Option<JoinHandle<Result<(), IndexError>>> = None;
         let mut waiting = Duration::ZERO;
         while let Some((id, body, version)) = rows.try_next().await? {
-            chunk.push(row(id, body, version));
+            chunk.push(IndexedRow::from_source(id, version, body));
             if chunk.len() >= REBUILD_CHUNK {
                 total += chunk.len() as u64;
                 if let Some(previous) = in_flight.take() {
@@ -781,19 +780,6 @@ fn spec_of(record: &CollectionRecord) -> IndexSpec {
         settings_generation: record.settings_generation,
         schema: record.schema.clone(),
         settings: record.settings.clone(),
-    }
-}
-
-fn row(id: String, source: String, version: i64) -> IndexedRow {
-    let body = match serde_json::from_str::<Value>(&source) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    };
-    IndexedRow {
-        id,
-        version,
-        body,
-        source,
     }
 }
 
@@ -926,7 +912,7 @@ pub async fn catch_up(
         .fetch_all(db)
         .await?
         .into_iter()
-        .map(|(id, body, version)| row(id, body, version))
+        .map(|(id, body, version)| IndexedRow::from_source(id, version, body))
         .collect();
         apply_blocking(index, ids, rows).await?;
         watermark = next;

@@ -733,8 +733,6 @@ mod tests {
 
     use std::sync::Arc;
 
-    use serde_json::{Map, Value};
-
     use super::*;
     use crate::index::bitsets::TermBitsets;
     use crate::index::{IndexSpec, IndexedRow, Watermark};
@@ -764,13 +762,7 @@ mod tests {
                     line.clear();
                     generator.write_document(n, &mut line);
                     let source = String::from_utf8_lossy(&line).trim().to_owned();
-                    let body: Map<String, Value> = serde_json::from_str(&source).expect("json");
-                    IndexedRow {
-                        id: format!("r{n}"),
-                        version: 1,
-                        body,
-                        source,
-                    }
+                    IndexedRow::from_source(format!("r{n}"), 1, source)
                 })
                 .collect();
             index.apply(&[], &rows).expect("apply");
