@@ -25,6 +25,7 @@ pub mod fields;
 pub mod indexer;
 pub mod retention;
 pub mod source;
+pub mod typo_dictionary;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,7 @@ use tokio::sync::watch;
 use crate::index::analysis::TEXT_ANALYZER;
 use crate::index::bitsets::TermBitsets;
 use crate::index::fields::IndexFields;
+use crate::index::typo_dictionary::TypoDictionary;
 use crate::schema::{CollectionSchema, CollectionSettings};
 
 /// Memory per indexing thread of an index's writer (tantivy flushes a segment when it
@@ -152,6 +154,8 @@ pub struct CollectionIndex {
     pub dir: PathBuf,
     /// Cached doc sets of dense terms, for exact totals (shared by every index).
     pub bitsets: Arc<TermBitsets>,
+    /// The words of each segment, for typo search; kept by the reader as a warmer.
+    pub typo_words: Arc<TypoDictionary>,
     progress: watch::Sender<Progress>,
     /// The analyzers, built once (stop-word sets and stemmers are not free); each
     /// search takes a clone.
@@ -261,9 +265,12 @@ impl CollectionIndex {
         // ones sift asked for, and `IndexWriter::merge` does not skip segments already
         // being merged, so two merges could hold the same segments.
         writer.set_merge_policy(Box::new(NoMergePolicy));
+        let typo_words = Arc::new(TypoDictionary::new(fields.words));
+        let warmer: Arc<dyn tantivy::Warmer> = typo_words.clone();
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
+            .warmers(vec![Arc::downgrade(&warmer)])
             .try_into()?;
         let (progress, _) = watch::channel(Progress {
             watermark,
@@ -279,6 +286,7 @@ impl CollectionIndex {
             writer: Mutex::new(writer),
             dir: dir.to_owned(),
             bitsets,
+            typo_words,
             progress,
             analyzer,
             normalizer: analysis::normalizer(),

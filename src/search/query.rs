@@ -4,23 +4,26 @@
 //! * every word must match some text field (AND), BM25 weighted by each field's boost;
 //! * typos by word length (Damerau–Levenshtein; none under 5 characters, one from 5,
 //!   two from 9, configurable), never on numbers. tantivy's fuzzy query scores every
-//!   match the same (tantivy#563), so the fuzzy automaton is run against the term
-//!   dictionary here and each term it finds becomes a real term query, weighted down
-//!   by its distance: an exact match outranks a typo, and highlighting knows the terms;
+//!   match the same (tantivy#563), so a Levenshtein automaton is run against the words
+//!   here (each segment's words as written, [`crate::index::typo_dictionary`]) and each
+//!   word it finds becomes real term queries, weighted down by its distance: an exact
+//!   match outranks a typo, and highlighting knows the terms;
 //! * the last word is also a prefix (type-ahead): one lookup in the indexed prefixes
 //!   up to six characters, the indexed words it begins past that;
 //! * synonyms (one way: a word also matches its listed alternatives).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
 use crate::index::CollectionIndex;
 use crate::index::analysis::{self, PrefixLookup, prefix_lookup};
+use crate::index::typo_dictionary::{SegmentWords, TypoAutomaton};
 use crate::schema::{FieldType, TypoTolerance};
 
 /// Words of a query that count; the rest are ignored.
@@ -82,26 +85,11 @@ pub fn typo_count(typed: &str, found: &str, distance: u8) -> u8 {
 /// this fast: the dictionary is searched under the word's own first letter with the
 /// whole budget (one branch of the FST instead of all of it), and across first
 /// letters only for words with the rest typed exactly (one edit, at the front).
-fn expand(
-    searcher: &Searcher,
-    field: Field,
-    word: &str,
-    budget: u8,
-    prefix: bool,
-) -> Vec<(String, u8)> {
+fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> Vec<(String, u8)> {
     let Some(first) = word.chars().next() else {
         return Vec::new();
     };
     let rest = &word[first.len_utf8()..];
-    let dfa = |text: &str, distance: u8| {
-        let term = Term::from_field_text(field, text);
-        let query = if prefix {
-            FuzzyTermQuery::new_prefix(term, distance, true)
-        } else {
-            FuzzyTermQuery::new(term, distance, true)
-        };
-        query.automaton().ok()
-    };
     let mut found: BTreeSet<(u8, String)> = BTreeSet::new();
     let keep = |found: &mut BTreeSet<(u8, String)>, candidate: &str| {
         if candidate == word {
@@ -121,20 +109,19 @@ fn expand(
         found.insert((d.max(1), candidate.to_owned()));
     };
     let mut first_bytes = [0u8; 4];
-    let first_bytes = first.encode_utf8(&mut first_bytes).as_bytes().to_vec();
+    let first_bytes = first.encode_utf8(&mut first_bytes).as_bytes();
     // The closest words first: two typos are looked for only when no word is one
     // away (a distance-2 search costs several times a distance-1 one).
     for distance in 1..=budget {
-        if let Some(rest_dfa) = dfa(rest, distance) {
-            search_terms(
-                searcher,
-                field,
-                AfterFirst {
-                    first: first_bytes.clone(),
-                    rest: rest_dfa,
-                },
-                &mut |candidate| keep(&mut found, candidate),
-            );
+        if let Some(automaton) = TypoAutomaton::new(rest, distance, prefix) {
+            for segment in words {
+                segment.search(
+                    first_bytes,
+                    &automaton,
+                    MAX_EXPANSIONS * 4,
+                    &mut |candidate| keep(&mut found, candidate),
+                );
+            }
         }
         if !found.is_empty() {
             break;
@@ -144,8 +131,16 @@ fn expand(
     // are looked up one by one rather than searched for across the dictionary.
     if budget >= 1 {
         for variant in first_letter_variants(first, rest) {
-            for candidate in lookup(searcher, field, &variant, prefix) {
-                keep(&mut found, &candidate);
+            for segment in words {
+                if !prefix {
+                    if segment.contains(&variant) {
+                        keep(&mut found, &variant);
+                    }
+                    continue;
+                }
+                for candidate in segment.beginning(&variant, 4) {
+                    keep(&mut found, &candidate);
+                }
             }
         }
     }
@@ -178,116 +173,6 @@ fn first_letter_variants(first: char, rest: &str) -> Vec<String> {
         variants.push(format!("{second}{first}{}", chars.as_str()));
     }
     variants
-}
-
-/// The terms of `field` equal to `key` or, with `prefix`, the first few beginning
-/// with it.
-fn lookup(searcher: &Searcher, field: Field, key: &str, prefix: bool) -> Vec<String> {
-    let mut out = Vec::new();
-    for segment in searcher.segment_readers() {
-        let Ok(inverted) = segment.inverted_index(field) else {
-            continue;
-        };
-        if !prefix {
-            if inverted.terms().get(key).ok().flatten().is_some() && !out.iter().any(|o| o == key) {
-                out.push(key.to_owned());
-            }
-            continue;
-        }
-        let Ok(mut stream) = inverted.terms().range().ge(key).into_stream() else {
-            continue;
-        };
-        let mut taken = 0;
-        while taken < 4 && stream.advance() {
-            if !stream.key().starts_with(key.as_bytes()) {
-                break;
-            }
-            if let Ok(word) = std::str::from_utf8(stream.key()) {
-                out.push(word.to_owned());
-            }
-            taken += 1;
-        }
-    }
-    out
-}
-
-/// Calls `found` with the terms of `field` that `automaton` accepts, in every segment,
-/// up to a bound per segment.
-fn search_terms<A>(searcher: &Searcher, field: Field, automaton: A, found: &mut dyn FnMut(&str))
-where
-    A: tantivy_fst::Automaton,
-    A::State: Clone,
-{
-    for segment in searcher.segment_readers() {
-        let Ok(inverted) = segment.inverted_index(field) else {
-            continue;
-        };
-        let Ok(mut stream) = inverted.terms().search(&automaton).into_stream() else {
-            continue;
-        };
-        let mut seen = 0;
-        while stream.advance() && seen < MAX_EXPANSIONS * 4 {
-            seen += 1;
-            if let Ok(candidate) = std::str::from_utf8(stream.key()) {
-                found(candidate);
-            }
-        }
-    }
-}
-
-/// Accepts the bytes of one first character, then what `rest` accepts: a Levenshtein
-/// automaton confined to one branch of the dictionary.
-struct AfterFirst<A> {
-    first: Vec<u8>,
-    rest: A,
-}
-
-#[derive(Clone)]
-enum AfterFirstState<S> {
-    First(usize),
-    Rest(S),
-    Dead,
-}
-
-impl<A: tantivy_fst::Automaton> tantivy_fst::Automaton for AfterFirst<A>
-where
-    A::State: Clone,
-{
-    type State = AfterFirstState<A::State>;
-
-    fn start(&self) -> Self::State {
-        if self.first.is_empty() {
-            AfterFirstState::Rest(self.rest.start())
-        } else {
-            AfterFirstState::First(0)
-        }
-    }
-
-    fn is_match(&self, state: &Self::State) -> bool {
-        matches!(state, AfterFirstState::Rest(s) if self.rest.is_match(s))
-    }
-
-    fn can_match(&self, state: &Self::State) -> bool {
-        match state {
-            AfterFirstState::First(_) => true,
-            AfterFirstState::Rest(s) => self.rest.can_match(s),
-            AfterFirstState::Dead => false,
-        }
-    }
-
-    fn accept(&self, state: &Self::State, byte: u8) -> Self::State {
-        match state {
-            AfterFirstState::First(at) if self.first.get(*at) == Some(&byte) => {
-                if at + 1 == self.first.len() {
-                    AfterFirstState::Rest(self.rest.start())
-                } else {
-                    AfterFirstState::First(at + 1)
-                }
-            }
-            AfterFirstState::Rest(s) => AfterFirstState::Rest(self.rest.accept(s, byte)),
-            _ => AfterFirstState::Dead,
-        }
-    }
 }
 
 /// One term a query word may match, with the weight its score is multiplied by and
@@ -522,6 +407,8 @@ pub fn plan(
     let mut required: Vec<Vec<WeightedTerm>> = Vec::new();
     // Where each kept word stands in the query (stop words are not kept).
     let mut kept_at: Vec<usize> = Vec::new();
+    // The words of each segment, for typos; taken once, and only if a word needs them.
+    let mut dictionary: Option<Vec<Arc<SegmentWords>>> = None;
     for (position, word) in words.iter().enumerate() {
         let is_prefix = last_is_prefix && position + 1 == count;
         let mut alternatives: Vec<String> = analysis::terms(&mut analyzer, &word.text);
@@ -565,7 +452,8 @@ pub fn plan(
         // `intelnal` is one edit from `internal`, but more than two from `intern`.
         let timer = std::time::Instant::now();
         let typo_words = if typos > 0 {
-            expand(searcher, index.fields.words, &word.text, typos, false)
+            let words = dictionary.get_or_insert_with(|| index.typo_words.of(searcher));
+            expand(words, &word.text, typos, false)
         } else {
             Vec::new()
         };
@@ -583,8 +471,7 @@ pub fn plan(
                 stems_of(
                     &mut analyzer,
                     expand(
-                        searcher,
-                        index.fields.words,
+                        dictionary.get_or_insert_with(|| index.typo_words.of(searcher)),
                         p,
                         allowed_typos(typo_rules, p),
                         true,
