@@ -150,6 +150,14 @@ pub struct CollectionIndex {
     pub reader: IndexReader,
     /// The one writer. Used from blocking tasks only.
     writer: Mutex<IndexWriter>,
+    /// Held across each reload. tantivy's reload reads the committed segments, warms
+    /// them, then publishes the searcher: two reloads at once (a commit's and a merge's)
+    /// could publish in the other order, leaving searches on the older segments, a
+    /// commit's documents missing, while the progress said they were applied, until
+    /// the next reload. The warmer made the window wide (a merged segment's words take
+    /// a while to read); it was there before, and may be what left whole import batches
+    /// out of an idle index that only the audit then healed.
+    reload_lock: Mutex<()>,
     /// The generation's folder.
     pub dir: PathBuf,
     /// Cached doc sets of dense terms, for exact totals (shared by every index).
@@ -284,6 +292,7 @@ impl CollectionIndex {
             index,
             reader,
             writer: Mutex::new(writer),
+            reload_lock: Mutex::new(()),
             dir: dir.to_owned(),
             bitsets,
             typo_words,
@@ -399,7 +408,7 @@ impl CollectionIndex {
             prepared.set_payload(&payload);
             prepared.commit()?;
         }
-        self.reader.reload()?;
+        self.reload()?;
         self.progress.send_modify(|p| {
             p.watermark = watermark;
             p.horizon = p.horizon.max(horizon);
@@ -500,6 +509,14 @@ impl CollectionIndex {
         merged
     }
 
+    /// Makes what is committed visible to searches: never older than what an earlier
+    /// reload made visible (see `reload_lock`).
+    fn reload(&self) -> Result<(), IndexError> {
+        let _one_at_a_time = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.reader.reload()?;
+        Ok(())
+    }
+
     /// Merges `segments` into one and makes the result visible.
     fn merge(&self, segments: &[tantivy::index::SegmentId]) -> Result<bool, IndexError> {
         if segments.len() < 2 {
@@ -509,7 +526,7 @@ impl CollectionIndex {
         // applying changes (and committing) while segments merge.
         let merge = self.writer()?.merge(segments);
         merge.wait()?;
-        self.reader.reload()?;
+        self.reload()?;
         Ok(true)
     }
 
