@@ -1,9 +1,11 @@
 //! `/v1/collections` and `/v1/collections/{name}`: HTTP over
 //! [`crate::service::collections`] (create, list, read, change and delete).
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use crate::access::Reach;
 use crate::error::{ApiError, ErrorResponse};
 use crate::extract::{CollectionPath, Json};
 use crate::service::collections::{Collection, CollectionList, CreateCollection, UpdateCollection};
@@ -43,21 +45,27 @@ pub async fn create_collection(
 
 /// List collections
 ///
-/// Every collection, by name, without statistics (ask for one collection to get them).
+/// The collections the request may read, by name, without statistics (ask for one
+/// collection to get them): every collection for the admin key (or when reads are open
+/// and no key is sent); for an API key, those its `collections` patterns match, when it
+/// grants `collections.read`, as Meilisearch lists only the indexes a key reaches.
 #[utoipa::path(
     get,
     path = "/v1/collections",
     tag = "collections",
     responses(
-        (status = 200, description = "All collections (an empty list when there are none)", body = CollectionList),
+        (status = 200, description = "The collections the request may read (an empty list when there are none)", body = CollectionList),
         (status = 503, description = "`server_busy`, `database_unavailable`", body = ErrorResponse),
         (status = 429, description = "`rate_limited` (with `SIFT_RATE_LIMIT`); see `Retry-After` and `RateLimit-*`", body = ErrorResponse),
     )
 )]
 pub async fn list_collections(
     State(state): State<AppState>,
+    // Required: set by the key check on every request it lets through; missing, the
+    // request fails rather than listing every collection.
+    Extension(reach): Extension<Reach>,
 ) -> Result<Json<CollectionList>, ApiError> {
-    Ok(Json(state.list_collections().await?))
+    Ok(Json(state.list_collections(&reach).await?))
 }
 
 /// Get a collection

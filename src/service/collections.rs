@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use utoipa::ToSchema;
 
+use crate::access::{Action, Reach};
 use crate::db;
 use crate::error::ApiError;
 use crate::index::indexer;
@@ -329,10 +330,13 @@ impl App {
     }
 
     /// Every collection, by name, without statistics.
-    pub async fn list_collections(&self) -> Result<CollectionList, ApiError> {
+    /// The collections `reach` may read (`collections.read` on their names).
+    pub async fn list_collections(&self, reach: &Reach) -> Result<CollectionList, ApiError> {
+        let now = Utc::now();
         let data: Vec<Collection> = db::retry(|| store::list(&self.db))
             .await?
             .into_iter()
+            .filter(|record| reach.allows(Action::CollectionsRead, record.name.as_str(), now))
             .map(Collection::from)
             .collect();
         Ok(CollectionList {

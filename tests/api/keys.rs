@@ -470,3 +470,48 @@ async fn a_tenant_token_searches_only_its_tenants_documents() {
         assert_error(response, 401, "unauthorized").await;
     }
 }
+
+#[tokio::test]
+async fn a_key_lists_only_the_collections_it_may_read() {
+    let app = setup(|config| config.require_key_for_reads = true).await;
+    let names = |body: Value| -> Vec<String> {
+        let data = body["data"].as_array().expect("data");
+        assert_eq!(body["total"], data.len());
+        data.iter()
+            .map(|c| c["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let shops = create_key(
+        &app,
+        json!({"name": "shops", "actions": ["collections.read", "search"], "collections": ["shop-*", "products"]}),
+    )
+    .await;
+    let mut listed = names(list(&app, shops["key"].as_str().expect("key")).await);
+    listed.sort();
+    assert_eq!(listed, ["products", "shop-eu"]);
+    // A key for collections that do not exist lists none, rather than every one.
+    let nowhere = create_key(
+        &app,
+        json!({"name": "nowhere", "actions": ["*"], "collections": ["archive-*"]}),
+    )
+    .await;
+    assert!(names(list(&app, nowhere["key"].as_str().expect("key")).await).is_empty());
+    // The admin key lists every collection.
+    let mut all = names(list(&app, ADMIN).await);
+    all.sort();
+    assert_eq!(all, ["blog", "products", "shop-eu"]);
+}
+
+/// `GET /v1/collections` with `key`: the answer's body.
+async fn list(app: &TestApp, key: &str) -> Value {
+    let response = as_key(
+        app,
+        reqwest::Method::GET,
+        "/v1/collections",
+        Some(key),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    json_body(response).await
+}
