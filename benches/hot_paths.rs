@@ -2,7 +2,8 @@
 //! corpus (20,000 generated reviews; no PostgreSQL needed):
 //! query building, a search on the index (a few words; one common word), cache key
 //! computation, serializing a
-//! response, and building the index documents of reviews.
+//! response, building the index documents of reviews, and the text analysis tantivy
+//! runs on them (its stemmer against sift's memo of stems).
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -147,6 +148,53 @@ fn hot_paths(c: &mut Criterion) {
     let mut generator = Generator::new(Corpus::Reviews, 7);
     let rows: Vec<IndexedRow> = (0..100).map(|n| review(&mut generator, n)).collect();
     let mut normalizer = sift::index::analysis::normalizer();
+    // The text analysis tantivy runs on every text value it indexes, with tantivy's
+    // English stemmer and with sift's memo in front of the same stemmer (the memo
+    // warm, as it is a few documents into a segment).
+    let texts: Vec<String> = rows
+        .iter()
+        .flat_map(|row| {
+            let body: serde_json::Value = serde_json::from_str(&row.source).expect("json");
+            ["title", "productName", "body"]
+                .into_iter()
+                .filter_map(move |f| body[f].as_str().map(str::to_owned))
+        })
+        .collect();
+    {
+        use sift::index::analysis::{MAX_WORD_BYTES, MemoStemmer};
+        use tantivy::tokenizer::{
+            AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+            StopWordFilter, TextAnalyzer, TokenStream,
+        };
+        let base = || {
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
+                .filter(LowerCaser)
+                .filter(AsciiFoldingFilter)
+                .filter(StopWordFilter::new(Language::English).expect("English stop words"))
+        };
+        let mut analyzers = [
+            (
+                "tantivy stemmer",
+                base().filter(Stemmer::new(Language::English)).build(),
+            ),
+            ("memo stemmer", base().filter(MemoStemmer).build()),
+        ];
+        for (name, analyzer) in &mut analyzers {
+            c.bench_function(&format!("text analysis (100 reviews), {name}"), |b| {
+                b.iter(|| {
+                    let mut terms = 0usize;
+                    for text in &texts {
+                        let mut stream = analyzer.token_stream(text);
+                        while stream.advance() {
+                            terms += stream.token().text.len();
+                        }
+                    }
+                    black_box(terms)
+                })
+            });
+        }
+    }
     c.bench_function("index document building (100 reviews)", |b| {
         b.iter(|| {
             for row in &rows {

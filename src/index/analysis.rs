@@ -9,9 +9,10 @@
 //! Tokenizers must be registered on every index each time it is opened; the
 //! collection's stop words are part of its analyzer.
 
+use rustc_hash::FxHashMap;
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    StopWordFilter, TextAnalyzer, TokenStream,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter,
+    TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
 };
 
 /// Name of the analyzer of `text` fields, as registered on each index.
@@ -53,8 +54,91 @@ pub fn text_analyzer(stop_words: Option<&[String]>) -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .filter(stop_words)
-        .filter(Stemmer::new(Language::English))
+        .filter(MemoStemmer)
         .build()
+}
+
+/// English stemming (the Snowball stemmer tantivy's `Stemmer` runs, same crate and
+/// version, so the same stems), remembering the stems of the words it has seen. Text
+/// repeats its words: indexing 200,000 reviews stems about 25 million words, of a
+/// few hundred thousand distinct ones, and a hash lookup costs a fraction of
+/// stemming. Each clone of the analyzer (tantivy takes one per segment it writes)
+/// has its own memo, emptied when it holds [`MEMO_STEMS`] words.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoStemmer;
+
+/// Most stems one analyzer remembers (a few MiB).
+const MEMO_STEMS: usize = 1 << 16;
+
+impl TokenFilter for MemoStemmer {
+    type Tokenizer<T: Tokenizer> = MemoStemmerFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> MemoStemmerFilter<T> {
+        MemoStemmerFilter {
+            inner: tokenizer,
+            memo: FxHashMap::default(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct MemoStemmerFilter<T> {
+    inner: T,
+    /// Word → its stem, `None` when the word is its own stem.
+    memo: FxHashMap<String, Option<String>>,
+}
+
+impl<T: Tokenizer> Tokenizer for MemoStemmerFilter<T> {
+    type TokenStream<'a> = MemoStemmerStream<'a, T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        if self.memo.len() >= MEMO_STEMS {
+            self.memo.clear();
+        }
+        MemoStemmerStream {
+            tail: self.inner.token_stream(text),
+            memo: &mut self.memo,
+            stemmer: frostem::Stemmer::new(frostem::Algorithm::English),
+        }
+    }
+}
+
+pub struct MemoStemmerStream<'a, T> {
+    tail: T,
+    memo: &'a mut FxHashMap<String, Option<String>>,
+    stemmer: frostem::Stemmer,
+}
+
+impl<T: TokenStream> TokenStream for MemoStemmerStream<'_, T> {
+    fn advance(&mut self) -> bool {
+        if !self.tail.advance() {
+            return false;
+        }
+        let token = self.tail.token_mut();
+        let stem = match self.memo.get(token.text.as_str()) {
+            Some(stem) => stem,
+            None => {
+                let stem = match self.stemmer.stem(&token.text) {
+                    std::borrow::Cow::Borrowed(same) if same == token.text => None,
+                    stemmed => Some(stemmed.into_owned()),
+                };
+                self.memo.entry(token.text.clone()).or_insert(stem)
+            }
+        };
+        if let Some(stem) = stem {
+            token.text.clear();
+            token.text.push_str(stem);
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.tail.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.tail.token_mut()
+    }
 }
 
 /// Words without stemming or stop-word removal.
@@ -166,6 +250,57 @@ pub fn prefix_lookup(word: &str) -> PrefixLookup<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The memo gives tantivy's own stems: every word of the generated corpora's
+    /// vocabulary and a stretch of made-up ones, each seen twice (the second time from
+    /// the memo), and past the memo's size (it is emptied and fills again).
+    #[test]
+    fn remembered_stems_are_the_stemmers_stems() {
+        let vocabulary = include_str!("../../crates/sift-datagen/src/words.txt");
+        let made_up: Vec<String> = (0..MEMO_STEMS + 5_000)
+            .map(|n| {
+                format!(
+                    "{}ings",
+                    char::from(b'a' + (n % 26) as u8)
+                        .to_string()
+                        .repeat(1 + n % 7)
+                        + &n.to_string()
+                )
+            })
+            .collect();
+        let text: String = vocabulary
+            .lines()
+            .chain([
+                "running",
+                "runs",
+                "ran",
+                "happily",
+                "generously",
+                "cafés",
+                "x",
+            ])
+            .chain(made_up.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut plain = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
+            .filter(LowerCaser)
+            .filter(AsciiFoldingFilter)
+            .filter(tantivy::tokenizer::Stemmer::new(Language::English))
+            .build();
+        let mut memo = TextAnalyzer::builder(SimpleTokenizer::default())
+            .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
+            .filter(LowerCaser)
+            .filter(AsciiFoldingFilter)
+            .filter(MemoStemmer)
+            .build();
+        let expected = terms(&mut plain, &text);
+        assert!(expected.len() > MEMO_STEMS, "{} words", expected.len());
+        assert!(expected.iter().any(|t| t == "happili"), "stemmed at all");
+        for pass in 0..3 {
+            assert_eq!(terms(&mut memo, &text), expected, "pass {pass}");
+        }
+    }
 
     #[test]
     fn text_terms_are_folded_stemmed_and_stopped() {
