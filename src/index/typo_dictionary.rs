@@ -206,9 +206,8 @@ impl Warmer for TypoDictionary {
         // Never an error: a reload must not fail for the sake of typos, and a segment
         // left out here is built on first use.
         for segment in searcher.segment_readers() {
-            if !self.read().contains_key(&segment.segment_id()) {
-                self.segment(segment);
-            }
+            // Built unless it is already there.
+            self.segment(segment);
         }
         Ok(())
     }
