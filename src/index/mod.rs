@@ -587,9 +587,19 @@ mod tests {
 
     /// One commit of `count` new documents (ids `{batch}-{n}`): one segment.
     fn commit_batch(index: &CollectionIndex, batch: i64, count: usize) {
+        commit_titled(index, batch, count, |n| format!("note {batch} {n}"));
+    }
+
+    /// One commit of `count` new documents (ids `{batch}-{n}`) titled `title(n)`.
+    fn commit_titled(
+        index: &CollectionIndex,
+        batch: i64,
+        count: usize,
+        title: impl Fn(usize) -> String,
+    ) {
         let rows: Vec<IndexedRow> = (0..count)
             .map(|n| {
-                let source = serde_json::json!({"title": format!("note {batch} {n}")}).to_string();
+                let source = serde_json::json!({"title": title(n)}).to_string();
                 IndexedRow::from_source(format!("{batch}-{n}"), 1, source)
             })
             .collect();
@@ -679,26 +689,10 @@ mod tests {
         // Distinct words, so every merged segment has a dictionary to build.
         let mut documents = 0u64;
         for batch in 0..2i64 {
-            let rows: Vec<IndexedRow> = (0..500)
-                .map(|n| {
-                    let title = format!("w{batch}x{n} v{n}y{batch} z{}", n * 7 + batch as usize);
-                    let source = serde_json::json!({ "title": title }).to_string();
-                    IndexedRow::from_source(format!("{batch}-{n}"), 1, source)
-                })
-                .collect();
-            let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-            scratch.index.apply(&ids, &rows).expect("apply");
-            documents += rows.len() as u64;
-            scratch
-                .index
-                .commit(
-                    Watermark {
-                        txid: 10 + batch as u64,
-                        seq: batch,
-                    },
-                    0,
-                )
-                .expect("commit");
+            commit_titled(&scratch.index, batch, 500, |n| {
+                format!("w{batch}x{n} v{n}y{batch} z{}", n * 7 + batch as usize)
+            });
+            documents += 500;
         }
         let done = Arc::new(AtomicBool::new(false));
         let merger = {
