@@ -53,6 +53,7 @@ pub mod defaults {
     pub const RATE_LIMIT: &str = "off";
     pub const REQUIRE_KEY_FOR_READS: &str = "false";
     pub const RATE_LIMIT_BURST: &str = "auto";
+    pub const TRUSTED_PROXIES: &str = "";
     pub const BODY_LIMIT: &str = "1MiB";
     pub const CORS_ORIGINS: &str = "";
     pub const LOG_FORMAT: &str = "auto";
@@ -162,6 +163,13 @@ pub struct ServeArgs {
     /// worth); counted per process when Redis is unreachable
     #[arg(long, env = "SIFT_RATE_LIMIT_BURST", default_value = defaults::RATE_LIMIT_BURST)]
     pub rate_limit_burst: String,
+
+    /// Proxies whose `X-Forwarded-For` is believed: addresses or CIDR ranges,
+    /// comma-separated (default: none, the TCP peer is the client). A request from one
+    /// is counted by the rate limit as the nearest address in the header that is not a
+    /// trusted proxy
+    #[arg(long, env = "SIFT_TRUSTED_PROXIES", default_value = defaults::TRUSTED_PROXIES)]
+    pub trusted_proxies: String,
 
     /// Largest request body, and largest line of an NDJSON import (e.g. 1MiB, 512KiB, 1048576)
     #[arg(long, env = "SIFT_BODY_LIMIT", default_value = defaults::BODY_LIMIT)]
@@ -284,6 +292,7 @@ impl Default for ServeArgs {
             rate_limit: defaults::RATE_LIMIT.into(),
             require_key_for_reads: defaults::REQUIRE_KEY_FOR_READS.into(),
             rate_limit_burst: defaults::RATE_LIMIT_BURST.into(),
+            trusted_proxies: defaults::TRUSTED_PROXIES.into(),
             body_limit: defaults::BODY_LIMIT.into(),
             cors_origins: defaults::CORS_ORIGINS.into(),
             log_format: defaults::LOG_FORMAT.into(),
@@ -332,6 +341,9 @@ pub struct Config {
     pub max_requests: usize,
     /// Requests a second per client, when limited.
     pub rate_limit: Option<crate::rate_limit::RateLimitConfig>,
+    /// Proxies whose `X-Forwarded-For` names the client (`SIFT_TRUSTED_PROXIES`); from
+    /// any other peer the header is ignored, since a client can send it.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Whether reads need a key too (they are open by default).
     pub require_key_for_reads: bool,
     pub body_limit: usize,
@@ -433,6 +445,7 @@ impl ServeArgs {
                 max_connections: server.max_connections,
                 max_requests: server.max_requests,
                 rate_limit: server.rate_limit,
+                trusted_proxies: server.trusted_proxies,
                 require_key_for_reads: server.require_key_for_reads,
                 body_limit: server.body_limit,
                 cors_origins: server.cors_origins,
@@ -625,6 +638,11 @@ impl ServeArgs {
             "rate-limit",
             parse_rate_limit(&self.rate_limit, &self.rate_limit_burst),
         );
+        let trusted_proxies = c.check(
+            "SIFT_TRUSTED_PROXIES",
+            "trusted-proxies",
+            parse_trusted_proxies(&self.trusted_proxies),
+        );
         let body_limit = c.check(
             "SIFT_BODY_LIMIT",
             "body-limit",
@@ -659,6 +677,7 @@ impl ServeArgs {
             max_connections: max_connections? as usize,
             max_requests: max_requests? as usize,
             rate_limit: rate_limit?,
+            trusted_proxies: trusted_proxies?,
             require_key_for_reads: require_key_for_reads?,
             body_limit: body_limit?,
             cors_origins: cors_origins?,
@@ -746,6 +765,7 @@ struct Server {
     max_connections: usize,
     max_requests: usize,
     rate_limit: Option<crate::rate_limit::RateLimitConfig>,
+    trusted_proxies: Vec<ipnet::IpNet>,
     require_key_for_reads: bool,
     body_limit: usize,
     cors_origins: CorsOrigins,
@@ -958,6 +978,20 @@ fn parse_rate_limit(
     }))
 }
 
+/// `SIFT_TRUSTED_PROXIES`: addresses (`10.0.0.7`, `::1`) and CIDR ranges (`10.0.0.0/8`),
+/// comma-separated; empty for none.
+fn parse_trusted_proxies(raw: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{part}` is not an IP address or CIDR range"))
+        })
+        .collect()
+}
+
 fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
     match raw.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
@@ -1090,6 +1124,20 @@ mod tests {
         assert_eq!(parsed.max_searches, tools.max_searches);
         assert_eq!(parsed.body_limit, tools.body_limit);
         assert_eq!(tools.bind.port(), 0);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_ranges() {
+        assert_eq!(parse_trusted_proxies(""), Ok(Vec::new()));
+        let parsed = parse_trusted_proxies("10.0.0.0/8, 192.168.1.7,::1").expect("valid");
+        let expected: Vec<ipnet::IpNet> = ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]
+            .iter()
+            .map(|n| n.parse().expect("net"))
+            .collect();
+        assert_eq!(parsed, expected);
+        let refused = parse_trusted_proxies("10.0.0.0/8,proxy.local").expect_err("a name");
+        assert!(refused.contains("`proxy.local`"), "{refused}");
+        assert!(parse_trusted_proxies("10.0.0.0/33").is_err());
     }
 
     #[test]

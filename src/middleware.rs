@@ -135,7 +135,18 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     let address = request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0);
+        .map(|info| {
+            let forwarded_for = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|value| value.to_str().ok());
+            crate::rate_limit::client_address(
+                info.0.ip(),
+                forwarded_for,
+                &state.config.trusted_proxies,
+            )
+        });
     let decision = limiter.check(presented.as_deref(), address).await;
     let mut response = if decision.allowed {
         next.run(request).await

@@ -101,6 +101,7 @@ fn help_lists_every_variable() {
         "SIFT_STANDBY_FALLBACK",
         "SIFT_BODY_LIMIT",
         "SIFT_CORS_ORIGINS",
+        "SIFT_TRUSTED_PROXIES",
         "SIFT_LOG_FORMAT",
         "SIFT_LOG_LEVEL",
         "SIFT_API_KEY",

@@ -92,3 +92,60 @@ async fn with_redis_replicas_count_a_client_together() {
     }
     assert!(refused_on_the_other, "the replicas counted apart");
 }
+
+async fn get_from(app: &TestApp, forwarded_for: &str) -> u16 {
+    app.client
+        .get(app.url("/v1/collections"))
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .expect("sent")
+        .status()
+        .as_u16()
+}
+
+/// Sends as `forwarded_for` until refused; the statuses seen.
+async fn until_refused(app: &TestApp, forwarded_for: &str) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let status = get_from(app, forwarded_for).await;
+        statuses.push(status);
+        if status == 429 {
+            break;
+        }
+    }
+    statuses
+}
+
+/// One request a second after a burst of three, counted per process (no Redis): a
+/// client refused stays refused for a second, which the checks after it fit in.
+fn slow_limit() -> Option<RateLimitConfig> {
+    Some(RateLimitConfig {
+        per_second: NonZeroU32::MIN,
+        burst: NonZeroU32::new(3).expect("non-zero"),
+    })
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_count() {
+    let app = TestApp::spawn_with(|config| {
+        config.rate_limit = slow_limit();
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().expect("net")];
+    })
+    .await;
+    let first = until_refused(&app, "198.51.100.1").await;
+    assert_eq!(first.last(), Some(&429), "{first:?}");
+    // Another client behind the same proxy is not refused with the first.
+    assert_eq!(get_from(&app, "198.51.100.2").await, 200);
+    // A client's own header is left of the proxy's entry: it does not make it another
+    // client.
+    assert_eq!(get_from(&app, "203.0.113.7, 198.51.100.1").await, 429);
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_does_not_make_another_client() {
+    let app = TestApp::spawn_with(|config| config.rate_limit = slow_limit()).await;
+    let first = until_refused(&app, "198.51.100.1").await;
+    assert_eq!(first.last(), Some(&429), "{first:?}");
+    assert_eq!(get_from(&app, "198.51.100.2").await, 429);
+}
