@@ -140,7 +140,9 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
                 .headers()
                 .get_all("x-forwarded-for")
                 .iter()
-                .filter_map(|value| value.to_str().ok());
+                // A line that is not text ends the walk there, as an entry that does
+                // not parse does: nothing left of it is read.
+                .map(|value| value.to_str().unwrap_or(""));
             crate::rate_limit::client_address(
                 info.0.ip(),
                 forwarded_for,
