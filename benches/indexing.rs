@@ -7,6 +7,8 @@
 //! - `tantivy alone`: the three text fields with tantivy's default tokenizer and
 //!   positions, nothing else (what tantivy's own examples index);
 //! - `sift, without type-ahead prefixes`: sift's index document less its prefix fields;
+//! - `sift, type-ahead off on the body`: the collection with `"typeAhead": false` on
+//!   the review's body (its title and product name keep their prefixes);
 //! - `sift`: the document sift's indexer writes (stems with positions, type-ahead
 //!   prefixes, heads, words as written, presence markers, the stored source).
 //!
@@ -107,6 +109,29 @@ fn indexing(c: &mut Criterion) {
             )
         })
         .collect();
+    let mut body_off = Corpus::Reviews.schema("bench")["fields"].clone();
+    for field in body_off.as_array_mut().expect("fields") {
+        if field["name"] == "body" {
+            field["typeAhead"] = serde_json::json!(false);
+        }
+    }
+    let body_off_schema = CollectionSchema::parse(
+        serde_json::from_value::<Vec<FieldDefinition>>(body_off).expect("fields"),
+    )
+    .expect("schema");
+    let body_off_fields = IndexFields::build(&body_off_schema, false);
+    let body_off_docs: Vec<TantivyDocument> = rows
+        .iter()
+        .map(|row| {
+            body_off_fields.document(
+                &mut normalizer,
+                &row.id,
+                row.version,
+                &row.body,
+                &row.source,
+            )
+        })
+        .collect();
     let prefix_fields: Vec<_> = sift_fields.prefixes.values().copied().collect();
     let unprefixed_docs: Vec<TantivyDocument> = sift_docs
         .iter()
@@ -124,13 +149,19 @@ fn indexing(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("indexing {REVIEWS} reviews"));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
-    let variants: [(&str, &Schema, bool, &Vec<TantivyDocument>); 3] = [
+    let variants: [(&str, &Schema, bool, &Vec<TantivyDocument>); 4] = [
         ("tantivy alone", &plain_schema, false, &plain_docs),
         (
             "sift, without type-ahead prefixes",
             &sift_fields.schema,
             true,
             &unprefixed_docs,
+        ),
+        (
+            "sift, type-ahead off on the body",
+            &body_off_fields.schema,
+            true,
+            &body_off_docs,
         ),
         ("sift", &sift_fields.schema, true, &sift_docs),
     ];

@@ -263,6 +263,25 @@ pub struct FieldDefinition {
     /// Filter search results by this field (`keyword` fields are always filterable).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub filterable: bool,
+    /// `text` fields only. Default true: the word being typed (the query's last word)
+    /// also matches the start of this field's words. `false`: this field matches whole
+    /// words only (with typos), and indexing it costs far less. Type-ahead prefixes are
+    /// most of what indexing text costs: turn it off for long text (descriptions,
+    /// reviews) that people search by whole words, and keep it on names and titles.
+    #[serde(
+        default = "default_type_ahead",
+        skip_serializing_if = "is_default_type_ahead"
+    )]
+    #[schema(default = true)]
+    pub type_ahead: bool,
+}
+
+fn default_type_ahead() -> bool {
+    true
+}
+
+fn is_default_type_ahead(type_ahead: &bool) -> bool {
+    *type_ahead
 }
 
 /// Typo tolerance, by word length (Damerau–Levenshtein distance).
@@ -430,6 +449,12 @@ impl CollectionSchema {
                     field.name
                 ));
             }
+            if field.field_type != FieldType::Text && !field.type_ahead {
+                return invalid(format!(
+                    "field `{}`: only text fields take \"typeAhead\"",
+                    field.name
+                ));
+            }
             if field.facet
                 && !matches!(
                     field.field_type,
@@ -495,7 +520,7 @@ impl CollectionSchema {
 
     /// The fields of `new` that documents stored under this schema were never checked
     /// against: fields added, and fields whose type changed. A change of flags
-    /// (`filterable`, `sortable`, `facet`) or boost needs no document checked.
+    /// (`filterable`, `sortable`, `facet`, `typeAhead`) or boost needs no document checked.
     pub fn unchecked_by(&self, new: &[FieldDefinition]) -> CollectionSchema {
         let fields = new
             .iter()

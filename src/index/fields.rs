@@ -28,7 +28,7 @@ pub struct IndexFields {
     pub source: Field,
     /// Declared fields: name → (type, the field's tantivy field).
     pub declared: HashMap<String, (FieldType, Field)>,
-    /// Text fields: name → the prefix field.
+    /// Text fields with type-ahead (`typeAhead`, on by default): name → the prefix field.
     pub prefixes: HashMap<String, Field>,
     /// Text fields: name → the head field, a fast (columnar) string of the value's
     /// first [`HEAD_WORDS`] words, normalized, one space apart. Sorted, so the values
@@ -174,13 +174,15 @@ impl IndexFields {
                     let prefix_indexing = TextFieldIndexing::default()
                         .set_tokenizer("whitespace")
                         .set_index_option(IndexRecordOption::WithFreqs);
-                    prefixes.insert(
-                        field.name.clone(),
-                        builder.add_text_field(
-                            &prefix_field(&field.name),
-                            TextOptions::default().set_indexing_options(prefix_indexing),
-                        ),
-                    );
+                    if field.type_ahead {
+                        prefixes.insert(
+                            field.name.clone(),
+                            builder.add_text_field(
+                                &prefix_field(&field.name),
+                                TextOptions::default().set_indexing_options(prefix_indexing),
+                            ),
+                        );
+                    }
                     heads.insert(
                         field.name.clone(),
                         builder.add_text_field(&head_field(&field.name), FAST),
@@ -261,10 +263,10 @@ impl IndexFields {
         doc.add_text(self.source, source);
         let mut grams: Option<std::collections::HashSet<String>> =
             self.grams.map(|_| Default::default());
-        // The words of each text value with a prefix field (and maybe a head): its
-        // prefixes and the words as written are added once every value is read, since
-        // the sets of them borrow from these.
-        let mut texts: Vec<(Field, Option<Field>, ValueWords)> = Vec::new();
+        // The words of each text value, with its field's prefix field (unless type-ahead
+        // is off) and head: its prefixes and the words as written are added once every
+        // value is read, since the sets of them borrow from these.
+        let mut texts: Vec<(Option<Field>, Option<Field>, ValueWords)> = Vec::new();
         for (name, (field_type, field)) in &self.declared {
             let Some(value) = crate::schema::value_at(body, name) else {
                 continue;
@@ -294,13 +296,11 @@ impl IndexFields {
                         if let Some(grams) = grams.as_mut() {
                             add_grams(text, grams);
                         }
-                        if let Some(prefix) = self.prefixes.get(name) {
-                            texts.push((
-                                *prefix,
-                                self.heads.get(name).copied(),
-                                ValueWords::of(normalizer, text),
-                            ));
-                        }
+                        texts.push((
+                            self.prefixes.get(name).copied(),
+                            self.heads.get(name).copied(),
+                            ValueWords::of(normalizer, text),
+                        ));
                     }
                     (FieldType::Keyword, Value::String(text)) => doc.add_text(*field, text),
                     (FieldType::Integer, Value::Number(n)) => {
@@ -336,23 +336,25 @@ impl IndexFields {
         // keys come from the collection's own text, not from a request.
         let mut all_words: FxHashSet<&str> = FxHashSet::default();
         for (prefix, head_field, words) in &texts {
-            // A value's prefixes, once each: a prefix is a filter for type-ahead, how
-            // often it occurs does not matter. One value of space-separated prefixes,
-            // split again by the whitespace tokenizer: far cheaper than a value per
-            // prefix.
-            let mut seen: FxHashSet<&str> =
-                FxHashSet::with_capacity_and_hasher(words.ends.len() * 4, Default::default());
-            let mut joined = String::with_capacity(words.text.len() * 4);
-            for word in words.iter() {
-                all_words.insert(word);
-                for p in analysis::prefixes(word) {
-                    if seen.insert(p) {
-                        joined.push_str(p);
-                        joined.push(' ');
+            all_words.extend(words.iter());
+            if let Some(prefix) = prefix {
+                // A value's prefixes, once each: a prefix is a filter for type-ahead, how
+                // often it occurs does not matter. One value of space-separated prefixes,
+                // split again by the whitespace tokenizer: far cheaper than a value per
+                // prefix.
+                let mut seen: FxHashSet<&str> =
+                    FxHashSet::with_capacity_and_hasher(words.ends.len() * 4, Default::default());
+                let mut joined = String::with_capacity(words.text.len() * 4);
+                for word in words.iter() {
+                    for p in analysis::prefixes(word) {
+                        if seen.insert(p) {
+                            joined.push_str(p);
+                            joined.push(' ');
+                        }
                     }
                 }
+                doc.add_text(*prefix, joined);
             }
-            doc.add_text(*prefix, joined);
             if let Some(head_field) = head_field {
                 doc.add_text(*head_field, head(words.iter()));
             }
@@ -422,7 +424,12 @@ pub fn fingerprint(
     let mut hasher = Sha256::new();
     hasher.update(b"sift-index-v7\n");
     for field in schema.fields() {
-        hasher.update(format!("{}:{:?}\n", field.name, field.field_type).as_bytes());
+        hasher.update(format!("{}:{:?}", field.name, field.field_type).as_bytes());
+        // Added only when off, so that existing indexes keep their fingerprint.
+        if !field.type_ahead {
+            hasher.update(b":no-type-ahead");
+        }
+        hasher.update(b"\n");
     }
     hasher.update(format!("stop:{stop_words:?}\n").as_bytes());
     hasher.update(format!("grams:{substring_index}\n").as_bytes());
@@ -505,6 +512,46 @@ mod tests {
         assert_eq!(
             sorted_words(&words[0]),
             ["kettle", "kettles", "lamp", "red"]
+        );
+    }
+
+    #[test]
+    fn a_text_field_with_type_ahead_off_has_no_prefixes_but_its_words_and_head() {
+        let fields = serde_json::from_value(serde_json::json!([
+            {"name": "title", "type": "text"},
+            {"name": "body", "type": "text", "typeAhead": false}
+        ]))
+        .expect("fields");
+        let schema = CollectionSchema::parse(fields).expect("schema");
+        let index_fields = IndexFields::build(&schema, false);
+        assert!(index_fields.prefixes.contains_key("title"));
+        assert!(!index_fields.prefixes.contains_key("body"));
+        let body = serde_json::json!({"title": "Lamp", "body": "Brass lamps"});
+        let body = body.as_object().expect("object");
+        let doc = index_fields.document(
+            &mut analysis::normalizer(),
+            "d1",
+            1,
+            body,
+            &Value::Object(body.clone()).to_string(),
+        );
+        assert_eq!(
+            sorted_words(&values(&doc, index_fields.words)[0]),
+            ["brass", "lamp", "lamps"]
+        );
+        assert_eq!(values(&doc, index_fields.heads["body"]), ["brass lamps"]);
+        // Another fingerprint: an index built with prefixes is rebuilt without them.
+        let all_on = CollectionSchema::parse(
+            serde_json::from_value(serde_json::json!([
+                {"name": "title", "type": "text"},
+                {"name": "body", "type": "text"}
+            ]))
+            .expect("fields"),
+        )
+        .expect("schema");
+        assert_ne!(
+            fingerprint(&schema, None, false),
+            fingerprint(&all_on, None, false)
         );
     }
 

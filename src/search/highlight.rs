@@ -113,7 +113,8 @@ impl Highlighter {
                 let by_prefix = matched
                     .prefix
                     .as_deref()
-                    .filter(|p| word.text.starts_with(*p));
+                    .filter(|p| word.text.starts_with(*p))
+                    .filter(|_| !matched.whole_words_only.contains(field));
                 let original = &text[word.from..word.to];
                 match (by_term, by_prefix) {
                     (false, Some(prefix)) if typed_part_only => {

@@ -52,6 +52,9 @@ pub struct MatchedTerms {
     pub terms: HashMap<String, BTreeSet<String>>,
     /// The normalized last word, matched as a prefix.
     pub prefix: Option<String>,
+    /// Text fields with type-ahead off (`typeAhead: false`): the prefix matches none
+    /// of their words, so none is marked for it.
+    pub whole_words_only: BTreeSet<String>,
 }
 
 /// The typos allowed for a word of `chars` characters.
@@ -511,9 +514,6 @@ pub fn plan(
                 push(Term::from_field_text(f.field, term), weight, 0, false);
                 field_terms.insert(term.clone());
             }
-            let Some(prefix_field) = f.prefix_field else {
-                continue;
-            };
             for (stem, typos) in &typo_stems {
                 push(
                     Term::from_field_text(f.field, stem),
@@ -523,6 +523,11 @@ pub fn plan(
                 );
                 field_terms.insert(stem.clone());
             }
+            // Matches of the word being typed as the start of a word: only in fields
+            // with type-ahead.
+            let Some(prefix_field) = f.prefix_field else {
+                continue;
+            };
             for (stem, typos) in &prefix_typo_stems {
                 push(
                     Term::from_field_text(f.field, stem),
@@ -581,6 +586,11 @@ pub fn plan(
         }
         if prefix.is_some() {
             matched.prefix = prefix;
+            matched.whole_words_only = text_fields
+                .iter()
+                .filter(|f| f.prefix_field.is_none())
+                .map(|f| f.name.to_owned())
+                .collect();
         }
         required.push(options);
         texts.push(word.text.clone());

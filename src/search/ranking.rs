@@ -428,7 +428,7 @@ pub fn rank_with(
     let heads: Vec<Vec<HeadMatch>> = if rules.contains(&Rule::Exactness) {
         readers
             .iter()
-            .map(|reader| head_matches(reader, plan, &ranks))
+            .map(|reader| head_matches(index, reader, plan, &ranks))
             .collect()
     } else {
         Vec::new()
@@ -954,6 +954,7 @@ impl HeadMatch {
 
 /// The head matches of `plan`'s query in each text field (`ranks`) of `reader`.
 fn head_matches(
+    index: &CollectionIndex,
     reader: &SegmentReader,
     plan: &QueryPlan,
     ranks: &[(String, u8)],
@@ -973,9 +974,9 @@ fn head_matches(
             Err(_) => terms,
         };
         // A finished last word must be whole: `stream ` begins `stream deck`, not
-        // `streamdeck`.
+        // `streamdeck`; so must the last word in a field with type-ahead off.
         let mut key = head.text.clone().into_bytes();
-        if !head.last_is_prefix {
+        if !head.last_is_prefix || !index.fields.prefixes.contains_key(name) {
             key.push(b' ');
         }
         let start = ord_at(&key);
@@ -1121,7 +1122,11 @@ impl<'a> PrefixProbe<'a> {
                 index,
                 word,
                 typed,
-                fields: query::text_field_ranks(index),
+                // Fields with type-ahead off hold no match of the word being typed.
+                fields: query::text_field_ranks(index)
+                    .into_iter()
+                    .filter(|(name, _)| index.fields.prefixes.contains_key(name))
+                    .collect(),
             })
     }
 

@@ -355,3 +355,92 @@ async fn writes_racing_a_schema_change_are_checked_against_the_fields_they_are_s
         .await;
     }
 }
+
+/// The ids of the hits of a search on `products`.
+async fn hit_ids(app: &TestApp, query: &str) -> Vec<String> {
+    let answer = json_body(
+        app.get(&format!("/v1/collections/products/search?{query}"))
+            .await,
+    )
+    .await;
+    answer["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("hits: {answer}"))
+        .iter()
+        .filter_map(|h| h["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_field_with_type_ahead_off_matches_whole_words_only_until_it_is_turned_on() {
+    let app = TestApp::spawn().await;
+    let fields = changing(products_schema()["fields"].clone(), "description", |f| {
+        f["typeAhead"] = json!(false)
+    });
+    let response = app
+        .post_json(
+            "/v1/collections",
+            &json!({"name": "products", "fields": fields}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created = json_body(response).await;
+    assert_eq!(created["fields"][1]["typeAhead"], false, "{created}");
+    assert!(
+        created["fields"][0].get("typeAhead").is_none(),
+        "on by default, not echoed: {created}"
+    );
+    let token = import_all(
+        &app,
+        &[
+            json!({"id": "p1", "title": "Kettle", "description": "Stainless steel"}),
+            json!({"id": "p2", "title": "Lamp", "description": "Kettlebell stand"}),
+        ],
+    )
+    .await;
+    // The word being typed matches the start of title words, not of description words;
+    // whole description words (and their typos) still match.
+    assert_eq!(
+        hit_ids(&app, &format!("q=kett&after={token}")).await,
+        ["p1"]
+    );
+    assert!(hit_ids(&app, "q=stainl").await.is_empty());
+    assert_eq!(hit_ids(&app, "q=stainless").await, ["p1"]);
+    assert_eq!(hit_ids(&app, "q=stainles").await, ["p1"], "a typo");
+    let highlighted = json_body(
+        app.get("/v1/collections/products/search?q=kett&highlight=true")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        highlighted["hits"][0]["highlights"]["title"], "<mark>Kettle</mark>",
+        "{highlighted}"
+    );
+
+    // Only text fields take it.
+    let wrong = changing(products_schema()["fields"].clone(), "category", |f| {
+        f["typeAhead"] = json!(false)
+    });
+    assert_error(
+        app.patch_json("/v1/collections/products", &json!({"fields": wrong}))
+            .await,
+        400,
+        "invalid_schema",
+    )
+    .await;
+
+    // Turned on, the index is rebuilt and the description's prefixes match.
+    let response = app
+        .patch_json(
+            "/v1/collections/products",
+            &json!({"fields": products_schema()["fields"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let rebuilt = wait_until(Duration::from_secs(30), || async {
+        hit_ids(&app, "q=stainl").await == ["p1"]
+    })
+    .await;
+    assert!(rebuilt, "description prefixes after the rebuild");
+    assert_eq!(hit_ids(&app, "q=kett").await.len(), 2);
+}
