@@ -97,18 +97,20 @@ fn indexing(c: &mut Criterion) {
         .collect();
 
     let mut normalizer = normalizer();
-    let sift_docs: Vec<TantivyDocument> = rows
-        .iter()
-        .map(|row| {
-            sift_fields.document(
-                &mut normalizer,
-                &row.id,
-                row.version,
-                &row.body,
-                &row.source,
-            )
-        })
-        .collect();
+    let mut documents_of = |fields: &IndexFields| -> Vec<TantivyDocument> {
+        rows.iter()
+            .map(|row| {
+                fields.document(
+                    &mut normalizer,
+                    &row.id,
+                    row.version,
+                    &row.body,
+                    &row.source,
+                )
+            })
+            .collect()
+    };
+    let sift_docs = documents_of(&sift_fields);
     let mut body_off = Corpus::Reviews.schema("bench")["fields"].clone();
     for field in body_off.as_array_mut().expect("fields") {
         if field["name"] == "body" {
@@ -120,18 +122,7 @@ fn indexing(c: &mut Criterion) {
     )
     .expect("schema");
     let body_off_fields = IndexFields::build(&body_off_schema, false);
-    let body_off_docs: Vec<TantivyDocument> = rows
-        .iter()
-        .map(|row| {
-            body_off_fields.document(
-                &mut normalizer,
-                &row.id,
-                row.version,
-                &row.body,
-                &row.source,
-            )
-        })
-        .collect();
+    let body_off_docs = documents_of(&body_off_fields);
     let prefix_fields: Vec<_> = sift_fields.prefixes.values().copied().collect();
     let unprefixed_docs: Vec<TantivyDocument> = sift_docs
         .iter()

@@ -456,6 +456,18 @@ mod tests {
             .collect()
     }
 
+    /// The index document of `body` (id `d1`, version 1).
+    fn document_of(fields: &IndexFields, body: &serde_json::Value) -> TantivyDocument {
+        let body = body.as_object().expect("object");
+        fields.document(
+            &mut analysis::normalizer(),
+            "d1",
+            1,
+            body,
+            &Value::Object(body.clone()).to_string(),
+        )
+    }
+
     fn sorted_words(value: &str) -> Vec<&str> {
         let mut words: Vec<&str> = value.split_whitespace().collect();
         words.sort_unstable();
@@ -471,15 +483,9 @@ mod tests {
         .expect("fields");
         let schema = CollectionSchema::parse(fields).expect("schema");
         let index_fields = IndexFields::build(&schema, false);
-        let body =
-            serde_json::json!({"title": "Kettle kettles, KETTLE!", "tags": ["Red lamp", "red"]});
-        let body = body.as_object().expect("object");
-        let doc = index_fields.document(
-            &mut analysis::normalizer(),
-            "d1",
-            1,
-            body,
-            &Value::Object(body.clone()).to_string(),
+        let doc = document_of(
+            &index_fields,
+            &serde_json::json!({"title": "Kettle kettles, KETTLE!", "tags": ["Red lamp", "red"]}),
         );
 
         let title_prefixes = values(&doc, index_fields.prefixes["title"]);
@@ -526,14 +532,9 @@ mod tests {
         let index_fields = IndexFields::build(&schema, false);
         assert!(index_fields.prefixes.contains_key("title"));
         assert!(!index_fields.prefixes.contains_key("body"));
-        let body = serde_json::json!({"title": "Lamp", "body": "Brass lamps"});
-        let body = body.as_object().expect("object");
-        let doc = index_fields.document(
-            &mut analysis::normalizer(),
-            "d1",
-            1,
-            body,
-            &Value::Object(body.clone()).to_string(),
+        let doc = document_of(
+            &index_fields,
+            &serde_json::json!({"title": "Lamp", "body": "Brass lamps"}),
         );
         assert_eq!(
             sorted_words(&values(&doc, index_fields.words)[0]),
