@@ -469,6 +469,7 @@ pub fn plan(
             Some(p)
                 if matching.typos
                     && allowed_typos(typo_rules, p) > 0
+                    && text_fields.iter().any(|f| f.prefix_field.is_some())
                     && !begins_some_word(searcher, &text_fields, p) =>
             {
                 stems_of(

@@ -417,6 +417,32 @@ async fn a_field_with_type_ahead_off_matches_whole_words_only_until_it_is_turned
         "{highlighted}"
     );
 
+    // With it off on every text field, the word being typed is a whole word everywhere.
+    let response = app
+        .post_json(
+            "/v1/collections",
+            &json!({"name": "whole", "fields": [
+                {"name": "title", "type": "text", "typeAhead": false}
+            ]}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let report = json_body(
+        app.import("whole", lines(&[json!({"id": "w1", "title": "Kettle"})]))
+            .await,
+    )
+    .await;
+    let token = report["consistencyToken"].as_str().expect("token");
+    let whole = |q: &str| format!("/v1/collections/whole/search?q={q}&after={token}");
+    let total = |answer: Value| answer["total"].clone();
+    assert_eq!(total(json_body(app.get(&whole("kett")).await).await), 0);
+    assert_eq!(total(json_body(app.get(&whole("kettle")).await).await), 1);
+    assert_eq!(
+        total(json_body(app.get(&whole("ketle")).await).await),
+        1,
+        "a typo"
+    );
+
     // Only text fields take it.
     let wrong = changing(products_schema()["fields"].clone(), "category", |f| {
         f["typeAhead"] = json!(false)
