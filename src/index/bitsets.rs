@@ -264,8 +264,8 @@ impl DocBits {
         bits
     }
 
-    /// A set of `max_doc` documents holding `docs` (for tests of set logic elsewhere).
-    #[cfg(test)]
+    /// A set of `max_doc` documents holding `docs` (a phrase's matches, which no
+    /// cached term set holds; and tests of set logic).
     pub fn from_docs(max_doc: DocId, docs: &[DocId]) -> DocBits {
         let mut bits = DocBits::empty(max_doc);
         for &doc in docs {

@@ -835,15 +835,21 @@ mod tests {
             };
             let words = crate::index::analysis::words(&mut normalizer, value);
             let kept = crate::index::fields::head(words.iter().map(|w| w.text.as_str()));
-            let level = if kept == head.text && head.equal_counts() {
-                2
-            } else if (head.last_is_prefix && kept.starts_with(&head.text))
-                || kept.starts_with(&format!("{} ", head.text))
-            {
-                1
-            } else {
-                0
-            };
+            let level = std::iter::once(&head.text)
+                .chain(head.apart.as_ref())
+                .map(|text| {
+                    if kept == *text && head.equal_counts() {
+                        2
+                    } else if (head.last_is_prefix && kept.starts_with(text.as_str()))
+                        || kept.starts_with(&format!("{text} "))
+                    {
+                        1
+                    } else {
+                        0
+                    }
+                })
+                .max()
+                .unwrap_or(0);
             if level > 0 {
                 best = best.max((level, u8::MAX - rank));
             }
@@ -1020,12 +1026,33 @@ mod tests {
             let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
             ranking::parse_rules(&names, &index.spec.schema).expect("rules")
         };
-        let (mut checked, mut dropped) = (0, 0);
-        for (n, q) in queries::workload(11, 120).into_iter().enumerate() {
+        let (mut checked, mut dropped, mut split) = (0, 0, 0);
+        let mut texts: Vec<String> = queries::workload(11, 120)
+            .into_iter()
+            .map(|q| q.text)
+            .collect();
+        // Words typed together (`nodefetch`), which the plan splits back into a phrase:
+        // every fourth query again with its first two words joined.
+        let joined: Vec<String> = texts
+            .iter()
+            .step_by(4)
+            .filter_map(|text| {
+                let mut words = text.split_whitespace();
+                let (first, second) = (words.next()?, words.next()?);
+                let rest: Vec<&str> = words.collect();
+                Some(
+                    format!("{first}{second} {}", rest.join(" "))
+                        .trim()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        texts.extend(joined);
+        for (n, q) in texts.iter().enumerate() {
             let plan = query::plan(
                 &index,
                 &searcher,
-                &q.text,
+                q,
                 Matching {
                     typos: true,
                     prefix: true,
@@ -1033,6 +1060,9 @@ mod tests {
             );
             if plan.words.is_empty() {
                 continue;
+            }
+            if plan.words.iter().flatten().any(|t| t.next.is_some()) {
+                split += 1;
             }
             let filter = (n % 3 == 0).then(|| filter_query(&index, &filter));
             let strategy = strategies[n % 3];
@@ -1149,6 +1179,7 @@ mod tests {
         }
         assert!(checked >= 100, "only {checked} queries had words");
         assert!(dropped >= 5, "only {dropped} queries dropped words");
+        assert!(split >= 5, "only {split} queries had a word split in two");
         let (entries, bytes) = index.bitsets.size();
         assert!(
             entries > 0 && bytes > 0,

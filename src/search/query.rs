@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
@@ -197,6 +197,9 @@ pub struct WeightedTerm {
     /// nothing and matches nothing its word's other terms don't; it tells the
     /// `exactness` rule that the document has the very word, not another form of it.
     pub form: bool,
+    /// A word typed as two written together (`nodefetch`): this term must be followed,
+    /// at the next position of the same field, by this one (a phrase of the two).
+    pub next: Option<Term>,
 }
 
 /// A text query taken apart: a document matches when it holds at least one term of
@@ -224,6 +227,9 @@ pub struct QueryPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadQuery {
     pub text: String,
+    /// The same with each word typed as two written together (`pydanticsettings`)
+    /// written apart (`pydantic settings`): a field that is this is the query too.
+    pub apart: Option<String>,
     pub last_is_prefix: bool,
     /// The query ends with a separator (`units-`): a field that is only its words is
     /// not what is being typed, one that goes on is.
@@ -313,12 +319,22 @@ fn union<'a>(terms: impl IntoIterator<Item = &'a WeightedTerm>) -> Box<dyn Query
     ))
 }
 
-/// One weighted term as a query: BM25 on the term, times its weight.
+/// One weighted term as a query: BM25 on the term (or on the phrase it begins, for a
+/// word typed as two), times its weight.
 pub fn term_query(term: &WeightedTerm) -> Box<dyn Query> {
-    boosted(
-        TermQuery::new(term.term.clone(), IndexRecordOption::WithFreqs),
-        term.weight,
-    )
+    match &term.next {
+        Some(next) => boosted(
+            Box::new(PhraseQuery::new(vec![term.term.clone(), next.clone()])),
+            term.weight,
+        ),
+        None => boosted(
+            Box::new(TermQuery::new(
+                term.term.clone(),
+                IndexRecordOption::WithFreqs,
+            )),
+            term.weight,
+        ),
+    }
 }
 
 /// Most indexed words one long prefix expands to. Past it the prefix matches only the
@@ -394,6 +410,7 @@ pub fn plan(
         && !ends_phrase
         && !ends_with_separator;
     let mut head = quoted.is_empty().then(|| HeadQuery {
+        apart: None,
         more: ends_with_separator,
         unfinished: false,
         text: words
@@ -410,6 +427,8 @@ pub fn plan(
     let mut required: Vec<Vec<WeightedTerm>> = Vec::new();
     // Where each kept word stands in the query (stop words are not kept).
     let mut kept_at: Vec<usize> = Vec::new();
+    // The words typed as two written together, written apart, by their place in `words`.
+    let mut apart: HashMap<usize, String> = HashMap::new();
     // The words of each segment, for typos; taken once, and only if a word needs them.
     let mut dictionary: Option<Vec<Arc<SegmentWords>>> = None;
     for (position, word) in words.iter().enumerate() {
@@ -437,6 +456,9 @@ pub fn plan(
         } else {
             0
         };
+        // A word long enough for a typo may also be two written together (`nodefetch`),
+        // a missing space; both are looked for only in a word rare as typed.
+        let mut may_split = typos > 0;
         // A word that is common as typed is taken to be spelt right: looking for its
         // typos would add thousands of matches that rank below the exact ones anyway,
         // at a cost on every query (Typesense's typo threshold works the same way).
@@ -449,7 +471,14 @@ pub fn plan(
                 >= TYPO_FREQUENCY_THRESHOLD
         {
             typos = 0;
+            may_split = false;
         }
+        // Whether some word begins with the word being typed, looked up once if needed:
+        // then it is taken to be spelt right, and unfinished rather than two words.
+        let mut begins_cache: Option<bool> = None;
+        let mut begins = |p: &str| {
+            *begins_cache.get_or_insert_with(|| begins_some_word(searcher, &text_fields, p))
+        };
         // Typos are found among the words as written (one dictionary of every text
         // field's words), then match every form of the word through its stem:
         // `intelnal` is one edit from `internal`, but more than two from `intern`.
@@ -461,6 +490,31 @@ pub fn plan(
             Vec::new()
         };
         let typo_stems = stems_of(&mut analyzer, typo_words.clone(), &word.text, &alternatives);
+        // The word being typed is split only when finished: when it begins no word, or
+        // is likely finished (`nodefetch` among `nodefetch`es; not `reactnat`, the
+        // start of `reactnative`, though `react` and `nat` are words too).
+        let still_typing = match prefix.as_deref() {
+            Some(p) if may_split => {
+                let form = Term::from_field_text(index.fields.words, &word.text);
+                begins(p) && !likely_finished(searcher, &text_fields, &form, &word.text)
+            }
+            _ => false,
+        };
+        let split = if may_split && !still_typing {
+            let dictionary = dictionary.get_or_insert_with(|| index.typo_words.of(searcher));
+            split_in_two(
+                searcher,
+                index.fields.words,
+                dictionary,
+                &mut analyzer,
+                &word.text,
+            )
+        } else {
+            None
+        };
+        if let Some(split) = &split {
+            apart.insert(position, format!("{} {}", split.left, split.right));
+        }
         // The word being typed may have a typo too: whole words beginning with
         // something within the allowed typos of it, unless some word begins with it
         // as typed (then it is taken to be spelt right, as whole words are).
@@ -470,7 +524,7 @@ pub fn plan(
                 if matching.typos
                     && allowed_typos(typo_rules, p) > 0
                     && text_fields.iter().any(|f| f.prefix_field.is_some())
-                    && !begins_some_word(searcher, &text_fields, p) =>
+                    && !begins(p) =>
             {
                 stems_of(
                     &mut analyzer,
@@ -493,26 +547,29 @@ pub fn plan(
             prefix_typo_us = timer.elapsed().as_micros() as u64 - typo_us,
             typo_stems = typo_stems.len(),
             prefix_typo_stems = prefix_typo_stems.len(),
+            split = ?split.as_ref().map(|s| (&s.left, &s.right)),
             "query word"
         );
         let slot = required.len();
         let mut options: Vec<WeightedTerm> = Vec::new();
         for f in &text_fields {
             let field_terms = matched.terms.entry(f.name.to_owned()).or_default();
-            let mut push = |term: Term, weight: f32, typos: u8, prefix: bool| {
-                options.push(WeightedTerm {
-                    term,
-                    weight,
-                    word: slot,
-                    typos,
-                    prefix,
-                    attribute: f.attribute,
-                    form: false,
-                });
-            };
+            let mut push =
+                |term: Term, weight: f32, typos: u8, prefix: bool, next: Option<Term>| {
+                    options.push(WeightedTerm {
+                        term,
+                        weight,
+                        word: slot,
+                        typos,
+                        prefix,
+                        attribute: f.attribute,
+                        form: false,
+                        next,
+                    });
+                };
             for (n, term) in alternatives.iter().enumerate() {
                 let weight = if n == 0 { f.boost } else { f.boost * 0.9 };
-                push(Term::from_field_text(f.field, term), weight, 0, false);
+                push(Term::from_field_text(f.field, term), weight, 0, false, None);
                 field_terms.insert(term.clone());
             }
             for (stem, typos) in &typo_stems {
@@ -521,8 +578,25 @@ pub fn plan(
                     f.boost * typo_weight(*typos),
                     *typos,
                     false,
+                    None,
                 );
                 field_terms.insert(stem.clone());
+            }
+            // The two words side by side count as one typo, as in Meilisearch.
+            if let Some(Split {
+                stems: (left, right),
+                ..
+            }) = &split
+            {
+                push(
+                    Term::from_field_text(f.field, left),
+                    f.boost * typo_weight(1),
+                    1,
+                    false,
+                    Some(Term::from_field_text(f.field, right)),
+                );
+                field_terms.insert(left.clone());
+                field_terms.insert(right.clone());
             }
             // Matches of the word being typed as the start of a word: only in fields
             // with type-ahead.
@@ -535,6 +609,7 @@ pub fn plan(
                     f.boost * PREFIX_WEIGHT * typo_weight(*typos),
                     *typos,
                     true,
+                    None,
                 );
                 field_terms.insert(stem.clone());
             }
@@ -546,6 +621,7 @@ pub fn plan(
                         f.boost * PREFIX_WEIGHT,
                         0,
                         true,
+                        None,
                     );
                 }
             }
@@ -562,6 +638,7 @@ pub fn plan(
                 prefix: false,
                 attribute: u8::MAX,
                 form: true,
+                next: None,
             });
         }
         if !alternatives.is_empty() {
@@ -570,8 +647,10 @@ pub fn plan(
             // says less than a finished word does, unless the word is likely finished:
             // most documents with a word beginning so have this very word (`emails`,
             // not `goo` among `google`s).
-            let unfinished =
-                is_prefix && !likely_finished(searcher, &text_fields, &form, &word.text);
+            // A word typed as two written together is finished (see above).
+            let unfinished = is_prefix
+                && split.is_none()
+                && !likely_finished(searcher, &text_fields, &form, &word.text);
             if let Some(head) = head.as_mut().filter(|_| is_prefix) {
                 head.unfinished = unfinished;
             }
@@ -583,6 +662,7 @@ pub fn plan(
                 typos: 0,
                 attribute: u8::MAX,
                 form: true,
+                next: None,
             });
         }
         if prefix.is_some() {
@@ -596,6 +676,16 @@ pub fn plan(
         required.push(options);
         texts.push(word.text.clone());
         kept_at.push(position);
+    }
+    if let Some(head) = head.as_mut().filter(|_| !apart.is_empty()) {
+        head.apart = Some(
+            words
+                .iter()
+                .enumerate()
+                .map(|(at, w)| apart.get(&at).map_or(w.text.as_str(), String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
     }
     let last = required.len().checked_sub(1);
     for first in 0..required.len().saturating_sub(1) {
@@ -663,6 +753,7 @@ fn joined_terms(
         prefix,
         attribute,
         form: false,
+        next: None,
     };
     let mut out = Vec::new();
     if is_prefix {
@@ -711,6 +802,85 @@ fn joined_terms(
         });
     }
     out
+}
+
+/// Each part of a word split in two is at least this long: in a large collection of
+/// technical text, nearly every two-letter string is a word somewhere (`ng`, `ed`,
+/// `rs`), and `protectng` would split into `protect` and `ng`.
+const MIN_SPLIT_PART_CHARS: usize = 3;
+
+/// Each part of a word split in two is in at least one document in this many (and
+/// in two at least).
+const SPLIT_PART_RARITY: u64 = 10_000;
+
+/// A word typed as two written together.
+#[derive(Debug)]
+struct Split {
+    /// The two words as typed (normalized).
+    left: String,
+    right: String,
+    /// Their stems, which the phrase of the two is looked for with.
+    stems: (String, String),
+}
+
+/// The two words `word` most likely is, written together (`nodefetch`: `node` and
+/// `fetch`). Each part is a word of the index as written, of at least
+/// [`MIN_SPLIT_PART_CHARS`] characters and one stem (not a stop word), and in at least
+/// one document in [`SPLIT_PART_RARITY`]; of several such splits, the one whose rarer
+/// part is the more common. (Meilisearch picks the pair most often side by side, from
+/// an index of word pairs that sift does not keep; a word rarely splits into two real
+/// words more than one way.) The split points are tried against the in-memory
+/// dictionaries of words as written (`dictionary`, the typo search's), and only the
+/// parts found there are counted in the index (`words`): a term-dictionary lookup per
+/// split point cost typo queries a fifth of their time.
+fn split_in_two(
+    searcher: &Searcher,
+    words: Field,
+    dictionary: &[Arc<SegmentWords>],
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+    word: &str,
+) -> Option<Split> {
+    let starts: Vec<usize> = word.char_indices().map(|(at, _)| at).collect();
+    let count = starts.len();
+    if count < 2 * MIN_SPLIT_PART_CHARS {
+        return None;
+    }
+    let known = |part: &str| dictionary.iter().any(|segment| segment.contains(part));
+    let splits: Vec<(&str, &str)> = starts[MIN_SPLIT_PART_CHARS..=count - MIN_SPLIT_PART_CHARS]
+        .iter()
+        .map(|&at| word.split_at(at))
+        .filter(|(left, right)| known(left) && known(right))
+        .collect();
+    let frequency = |part: &str| {
+        searcher
+            .doc_freq(&Term::from_field_text(words, part))
+            .unwrap_or(0)
+    };
+    if splits.is_empty() {
+        return None;
+    }
+    // Both parts must be words in use: in a large collection nearly any misspelt word
+    // splits into two fragments found somewhere (`compzct`: `compz` and `ct`).
+    let floor = (searcher.num_docs() / SPLIT_PART_RARITY).max(2);
+    let mut best: Option<(u64, Split)> = None;
+    for (left, right) in splits {
+        let rarer = frequency(left).min(frequency(right));
+        if rarer < floor || best.as_ref().is_some_and(|(b, _)| *b >= rarer) {
+            continue;
+        }
+        if let ([left_stem], [right_stem]) = (
+            analysis::terms(analyzer, left).as_slice(),
+            analysis::terms(analyzer, right).as_slice(),
+        ) {
+            let split = Split {
+                left: left.to_owned(),
+                right: right.to_owned(),
+                stems: (left_stem.clone(), right_stem.clone()),
+            };
+            best = Some((rarer, split));
+        }
+    }
+    best.map(|(_, split)| split)
 }
 
 /// A text field as the plan uses it.
@@ -831,14 +1001,14 @@ fn typo_weight(typos: u8) -> f32 {
     }
 }
 
-fn boosted(query: TermQuery, boost: f32) -> Box<dyn Query> {
+fn boosted(query: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
     if boost == 0.0 {
-        return Box::new(ConstScoreQuery::new(Box::new(query), 0.0));
+        return Box::new(ConstScoreQuery::new(query, 0.0));
     }
     if (boost - 1.0).abs() < f32::EPSILON {
-        Box::new(query)
+        query
     } else {
-        Box::new(BoostQuery::new(Box::new(query), boost))
+        Box::new(BoostQuery::new(query, boost))
     }
 }
 

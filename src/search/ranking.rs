@@ -393,9 +393,15 @@ pub fn rank_with(
         for (w, word) in plan.words.iter().enumerate() {
             // The markers of words as written only tell `exactness`; they match
             // nothing a word's other terms don't (a stop word has no stem).
-            let mut bits = index
-                .bitsets
-                .word_matches(reader, word.iter().filter(|t| !t.form).map(|t| &t.term))?;
+            let mut bits = index.bitsets.word_matches(
+                reader,
+                word.iter()
+                    .filter(|t| !t.form && t.next.is_none())
+                    .map(|t| &t.term),
+            )?;
+            for split in word.iter().filter(|t| t.next.is_some()) {
+                bits.union(&phrase_matches(searcher, reader, split)?);
+            }
             bits.intersect(&allowed);
             frequencies[w] += bits.len();
             per_word.push(bits);
@@ -604,6 +610,21 @@ pub fn rank_with(
         rules: rules.to_vec(),
         scale,
     })
+}
+
+/// The documents of `reader` holding a word typed as two (`nodefetch`) written apart:
+/// its phrase, which no cache of term bitsets holds (such words are rare: only those
+/// rare as typed are split).
+fn phrase_matches(
+    searcher: &Searcher,
+    reader: &SegmentReader,
+    split: &query::WeightedTerm,
+) -> tantivy::Result<DocBits> {
+    let weight =
+        query::term_query(split).weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut docs = Vec::new();
+    weight.for_each_no_score(reader, &mut |found| docs.extend_from_slice(found))?;
+    Ok(DocBits::from_docs(reader.max_doc(), &docs))
 }
 
 /// How many parts of a bucket (by the words their documents lack) are ranked one by
@@ -973,31 +994,34 @@ fn head_matches(
             Ok(TermOrdHit::Exact(ord) | TermOrdHit::Next(ord)) => ord.min(terms),
             Err(_) => terms,
         };
-        // A finished last word must be whole: `stream ` begins `stream deck`, not
-        // `streamdeck`; so must the last word in a field with type-ahead off.
-        let mut key = head.text.clone().into_bytes();
-        if !head.last_is_prefix || !index.fields.prefixes.contains_key(name) {
-            key.push(b' ');
+        // The query as typed, and with the words typed as two written apart.
+        for text in std::iter::once(&head.text).chain(head.apart.as_ref()) {
+            // A finished last word must be whole: `stream ` begins `stream deck`, not
+            // `streamdeck`; so must the last word in a field with type-ahead off.
+            let mut key = text.clone().into_bytes();
+            if !head.last_is_prefix || !index.fields.prefixes.contains_key(name) {
+                key.push(b' ');
+            }
+            let start = ord_at(&key);
+            key.push(0xFF);
+            let end = ord_at(&key);
+            let equal = if head.equal_counts() {
+                dictionary.term_ord(text).ok().flatten()
+            } else {
+                None
+            };
+            if equal.is_none() && end <= start {
+                // No value of this field is or begins with the query: nothing to read
+                // per candidate (most queries of several words).
+                continue;
+            }
+            out.push(HeadMatch {
+                equal,
+                begins: start..end,
+                importance: 255u32.saturating_sub(u32::from(*rank)),
+                column: column.clone(),
+            });
         }
-        let start = ord_at(&key);
-        key.push(0xFF);
-        let end = ord_at(&key);
-        let equal = if head.equal_counts() {
-            dictionary.term_ord(&head.text).ok().flatten()
-        } else {
-            None
-        };
-        if equal.is_none() && end <= start {
-            // No value of this field is or begins with the query: nothing to read per
-            // candidate (most queries of several words).
-            continue;
-        }
-        out.push(HeadMatch {
-            equal,
-            begins: start..end,
-            importance: 255u32.saturating_sub(u32::from(*rank)),
-            column,
-        });
     }
     out
 }

@@ -488,6 +488,48 @@ async fn two_words_typed_apart_find_the_word_they_make_together() {
 }
 
 #[tokio::test]
+async fn a_word_typed_as_two_written_together_finds_them_side_by_side() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "node-fetch", "title": "node-fetch", "body": "brings fetch to node"}),
+            json!({"id": "node-fetch-retry", "title": "node-fetch-retry", "body": "retries"}),
+            json!({"id": "nodefetch", "title": "nodefetch", "body": "the word as typed"}),
+            // Both words, but neither side by side nor in that order.
+            json!({"id": "apart", "title": "fetch for node", "body": "node tools that fetch"}),
+        ],
+    )
+    .await;
+    // The word as typed first (no typo), then the name that is the two words apart
+    // (`exactness`: the field is the query), then one that begins with them; a
+    // document with both words elsewhere is not a match.
+    let (found, body) = ids(&app, "q=nodefetch&showRankingScoreDetails=true").await;
+    assert_eq!(
+        found,
+        ["nodefetch", "node-fetch", "node-fetch-retry"],
+        "{body}"
+    );
+    // The split counts as one typo, as in Meilisearch.
+    assert_eq!(
+        body["hits"][1]["rankingScoreDetails"]["typo"]["typoCount"],
+        json!(1),
+        "{body}"
+    );
+    assert_eq!(body["matchedWords"], json!(["nodefetch"]), "{body}");
+    // Among other words, as the word being typed too.
+    let (found, body) = ids(&app, "q=retry%20nodefetch").await;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("node-fetch-retry"),
+        "{body}"
+    );
+    // A split is a typo: none where typos are off.
+    let (found, body) = ids(&app, "q=nodefetch&fuzzy=false").await;
+    assert_eq!(found, ["nodefetch"], "{body}");
+}
+
+#[tokio::test]
 async fn a_name_typed_up_to_a_separator_finds_the_names_that_go_on() {
     let app = TestApp::spawn().await;
     collection(
