@@ -100,7 +100,8 @@ pub struct SearchParams {
     /// `index` (default), `ilike` or `fts`.
     #[param(inline, example = "index")]
     pub engine: Option<Engine>,
-    /// Typo tolerance (default true).
+    /// Typo tolerance (default true): misspelt words, and a word typed as two written
+    /// together (`nodefetch` finds `node-fetch`).
     pub fuzzy: Option<bool>,
     /// Treat the last word as a prefix (default true).
     pub prefix: Option<bool>,
