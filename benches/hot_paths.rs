@@ -83,6 +83,7 @@ fn hot_paths(c: &mut Criterion) {
                         typos: true,
                         prefix: true,
                     },
+                    None,
                 ));
             }
         })

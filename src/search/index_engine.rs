@@ -349,6 +349,7 @@ pub(crate) fn plan_of(
             typos: request.typos,
             prefix: request.prefix,
         },
+        request.search_on.as_deref(),
     )
 }
 
@@ -1057,6 +1058,7 @@ mod tests {
                     typos: true,
                     prefix: true,
                 },
+                None,
             );
             if plan.words.is_empty() {
                 continue;

@@ -121,6 +121,12 @@ pub struct SearchParams {
     #[param(example = "title")]
     #[schema(example = "title")]
     pub attributes_to_highlight: Option<String>,
+    /// Comma-separated text fields the words are looked for in (`*` or nothing: every
+    /// text field), as Meilisearch's `attributesToSearchOn`: `title` finds only what
+    /// matches in titles. Each must be a text field; `engine=index` only.
+    #[param(example = "title")]
+    #[schema(example = "title")]
+    pub attributes_to_search_on: Option<String>,
     /// Comma-separated highlighted fields to crop to `cropLength` words around the first
     /// match (`*` or nothing: all); the others are highlighted whole.
     #[param(example = "description")]
@@ -281,6 +287,8 @@ pub struct SearchRequest {
     pub show_ranking_score_details: bool,
     /// The text fields highlighted (`None`: all).
     pub highlight_fields: Option<Vec<String>>,
+    /// The text fields the words are looked for in (`None`: all).
+    pub search_on: Option<Vec<String>>,
     /// The highlighted fields cropped (`None`: all).
     pub crop_fields: Option<Vec<String>>,
     /// Hits carry where their matches are.
@@ -314,6 +322,7 @@ impl SearchRequest {
             show_ranking_score_details: false,
             distinct: None,
             highlight_fields: None,
+            search_on: None,
             crop_fields: None,
             show_matches_position: false,
         }
@@ -401,6 +410,26 @@ impl SearchParams {
             self.attributes_to_highlight.as_deref(),
         )?;
         let crop_fields = parse_attributes("attributesToCrop", self.attributes_to_crop.as_deref())?;
+        let search_on = parse_attributes(
+            "attributesToSearchOn",
+            self.attributes_to_search_on.as_deref(),
+        )?;
+        for name in search_on.iter().flatten() {
+            match schema.field(name) {
+                Some(f) if f.field_type == FieldType::Text => {}
+                Some(_) => {
+                    return Err(SearchRequestError::Parameter(format!(
+                        "`attributesToSearchOn`: `{name}` is not a text field"
+                    )));
+                }
+                None => {
+                    return Err(SearchRequestError::Parameter(format!(
+                        "`attributesToSearchOn`: unknown field `{}`",
+                        truncate(name, 40)
+                    )));
+                }
+            }
+        }
         let engine = self.engine.unwrap_or(Engine::Index);
         let highlight = self.highlight.unwrap_or(true).then(|| {
             let defaults = HighlightOptions::default();
@@ -441,6 +470,11 @@ impl SearchParams {
                 }
             },
         };
+        if search_on.is_some() && (engine != Engine::Index || substring) {
+            return Err(SearchRequestError::Parameter(
+                "`attributesToSearchOn` is for `engine=index` with `match=words`".into(),
+            ));
+        }
         if distinct.is_some() && (engine != Engine::Index || substring) {
             return Err(SearchRequestError::Parameter(
                 "`distinct` is for `engine=index` with `match=words`".into(),
@@ -448,6 +482,7 @@ impl SearchParams {
         }
         Ok(SearchRequest {
             highlight_fields,
+            search_on,
             crop_fields,
             show_matches_position: self.show_matches_position.unwrap_or(false),
             distinct,
@@ -800,7 +835,7 @@ impl SearchRequest {
     /// out: it says when to answer, not what.
     pub fn fingerprint(&self) -> String {
         format!(
-            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}\u{1f}score_details={}\u{1f}distinct={:?}\u{1f}highlighted={:?}\u{1f}cropped={:?}\u{1f}positions={}",
+            "q={}\u{1f}limit={}\u{1f}offset={}\u{1f}filter={:?}\u{1f}facets={:?}\u{1f}facet_values={}\u{1f}disjunctive={:?}\u{1f}sort={:?}\u{1f}typos={}\u{1f}prefix={}\u{1f}highlight={:?}\u{1f}substring={}\u{1f}strategy={:?}\u{1f}attributes={:?}\u{1f}ranking_score={}\u{1f}score_details={}\u{1f}distinct={:?}\u{1f}highlighted={:?}\u{1f}cropped={:?}\u{1f}positions={}\u{1f}search_on={:?}",
             normalize_query(&self.q),
             self.limit,
             self.offset,
@@ -821,6 +856,7 @@ impl SearchRequest {
             self.highlight_fields,
             self.crop_fields,
             self.show_matches_position,
+            self.search_on,
         )
     }
 }

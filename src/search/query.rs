@@ -52,8 +52,9 @@ pub struct MatchedTerms {
     pub terms: HashMap<String, BTreeSet<String>>,
     /// The normalized last word, matched as a prefix.
     pub prefix: Option<String>,
-    /// Text fields with type-ahead off (`typeAhead: false`): the prefix matches none
-    /// of their words, so none is marked for it.
+    /// Text fields with type-ahead off (`typeAhead: false`) or not searched
+    /// (`attributesToSearchOn`): the prefix matches none of their words, so none is
+    /// marked for it.
     pub whole_words_only: BTreeSet<String>,
 }
 
@@ -220,6 +221,19 @@ pub struct QueryPlan {
     /// [`IndexFields::heads`](crate::index::fields::IndexFields::heads)), for the
     /// `exactness` rule; `None` with phrases in quotes.
     pub head: Option<HeadQuery>,
+    /// The text fields searched, when a search narrows them (`attributesToSearchOn`);
+    /// `None`: all. The rules that look at fields beyond the terms (`exactness`, where
+    /// the word being typed stands) look only at these.
+    pub fields: Option<Vec<String>>,
+}
+
+impl QueryPlan {
+    /// Whether the text field `name` is searched.
+    pub fn searches(&self, name: &str) -> bool {
+        self.fields
+            .as_ref()
+            .is_none_or(|fields| fields.iter().any(|f| f == name))
+    }
 }
 
 /// The query's normalized words, stop words included, one space apart; and whether
@@ -375,12 +389,14 @@ fn prefix_terms(searcher: &Searcher, field: Field, prefix: &str) -> Vec<String> 
     }
 }
 
-/// Takes `text` apart into the terms each of its words may match.
+/// Takes `text` apart into the terms each of its words may match, in every text field
+/// or in those of `search_on`.
 pub fn plan(
     index: &CollectionIndex,
     searcher: &Searcher,
     text: &str,
     matching: Matching,
+    search_on: Option<&[String]>,
 ) -> QueryPlan {
     let mut normalizer = index.normalizer();
     let mut analyzer = index.analyzer();
@@ -421,7 +437,10 @@ pub fn plan(
         last_is_prefix,
     });
     let mut texts = Vec::new();
-    let text_fields = text_fields(index);
+    let mut text_fields = text_fields(index);
+    if let Some(names) = search_on {
+        text_fields.retain(|f| names.iter().any(|n| n == f.name));
+    }
     let typo_rules = &index.spec.settings.typo_tolerance;
     let count = words.len();
     let mut required: Vec<Vec<WeightedTerm>> = Vec::new();
@@ -667,9 +686,11 @@ pub fn plan(
         }
         if prefix.is_some() {
             matched.prefix = prefix;
-            matched.whole_words_only = text_fields
+            matched.whole_words_only = self::text_fields(index)
                 .iter()
-                .filter(|f| f.prefix_field.is_none())
+                .filter(|f| {
+                    f.prefix_field.is_none() || !text_fields.iter().any(|t| t.name == f.name)
+                })
                 .map(|f| f.name.to_owned())
                 .collect();
         }
@@ -721,6 +742,7 @@ pub fn plan(
         texts,
         phrases,
         head,
+        fields: search_on.map(<[String]>::to_vec),
     }
 }
 
@@ -1018,7 +1040,11 @@ pub fn phrase_filter(index: &CollectionIndex, plan: &QueryPlan) -> Option<Box<dy
     if plan.phrases.is_empty() {
         return None;
     }
-    let fields: Vec<Field> = text_fields(index).iter().map(|f| f.field).collect();
+    let fields: Vec<Field> = text_fields(index)
+        .iter()
+        .filter(|f| plan.searches(f.name))
+        .map(|f| f.field)
+        .collect();
     let each: Vec<(Occur, Box<dyn Query>)> = plan
         .phrases
         .iter()

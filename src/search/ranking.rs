@@ -984,7 +984,7 @@ fn head_matches(
         return Vec::new();
     };
     let mut out = Vec::new();
-    for (name, rank) in ranks {
+    for (name, rank) in ranks.iter().filter(|(name, _)| plan.searches(name)) {
         let Ok(Some(column)) = reader.fast_fields().str(&head_field(name)) else {
             continue;
         };
@@ -1149,7 +1149,9 @@ impl<'a> PrefixProbe<'a> {
                 // Fields with type-ahead off hold no match of the word being typed.
                 fields: query::text_field_ranks(index)
                     .into_iter()
-                    .filter(|(name, _)| index.fields.prefixes.contains_key(name))
+                    .filter(|(name, _)| {
+                        index.fields.prefixes.contains_key(name) && plan.searches(name)
+                    })
                     .collect(),
             })
     }

@@ -530,6 +530,66 @@ async fn a_word_typed_as_two_written_together_finds_them_side_by_side() {
 }
 
 #[tokio::test]
+async fn attributes_to_search_on_narrows_the_fields_the_words_are_looked_for_in() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "in-title", "title": "kettle", "body": "for the kitchen"}),
+            json!({"id": "in-body", "title": "teapot", "body": "not a kettle"}),
+        ],
+    )
+    .await;
+    // Every text field by default (the title first: it weighs more).
+    let (found, body) = ids(&app, "q=kettle").await;
+    assert_eq!(found, ["in-title", "in-body"], "{body}");
+    // Cached without narrowing first: the narrowed search is an answer of its own.
+    let cached = app.get("/v1/collections/docs/search?q=kettle").await;
+    assert_eq!(cached.status(), 200);
+    let narrowed = json_body(
+        app.get("/v1/collections/docs/search?q=kettle&attributesToSearchOn=body")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        narrowed["hits"].as_array().map(Vec::len),
+        Some(1),
+        "{narrowed}"
+    );
+    assert_eq!(narrowed["hits"][0]["id"], "in-body", "{narrowed}");
+    // The word being typed and a typo look only there too; the other field's words are
+    // not marked.
+    let (found, body) = ids(&app, "q=kett&attributesToSearchOn=title").await;
+    assert_eq!(found, ["in-title"], "{body}");
+    let (found, body) = ids(&app, "q=kettel%20&attributesToSearchOn=body").await;
+    assert_eq!(found, ["in-body"], "{body}");
+    let (_, body) = ids(&app, "q=te&attributesToSearchOn=body").await;
+    assert_eq!(body["total"], 0, "{body}");
+    // `*` is every field.
+    let (found, body) = ids(&app, "q=kettle&attributesToSearchOn=*").await;
+    assert_eq!(found, ["in-title", "in-body"], "{body}");
+    for query in [
+        "attributesToSearchOn=popularity",
+        "attributesToSearchOn=nope",
+        "attributesToSearchOn=title&engine=ilike",
+    ] {
+        let body = assert_error(
+            app.get(&format!("/v1/collections/docs/search?q=kettle&{query}"))
+                .await,
+            400,
+            "invalid_query_parameter",
+        )
+        .await;
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("attributesToSearchOn")),
+            "{query}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_name_typed_up_to_a_separator_finds_the_names_that_go_on() {
     let app = TestApp::spawn().await;
     collection(
