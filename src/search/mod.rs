@@ -415,20 +415,7 @@ impl SearchParams {
             self.attributes_to_search_on.as_deref(),
         )?;
         for name in search_on.iter().flatten() {
-            match schema.field(name) {
-                Some(f) if f.field_type == FieldType::Text => {}
-                Some(_) => {
-                    return Err(SearchRequestError::Parameter(format!(
-                        "`attributesToSearchOn`: `{name}` is not a text field"
-                    )));
-                }
-                None => {
-                    return Err(SearchRequestError::Parameter(format!(
-                        "`attributesToSearchOn`: unknown field `{}`",
-                        truncate(name, 40)
-                    )));
-                }
-            }
+            field_of_type(schema, "attributesToSearchOn", name, FieldType::Text)?;
         }
         let engine = self.engine.unwrap_or(Engine::Index);
         let highlight = self.highlight.unwrap_or(true).then(|| {
@@ -455,20 +442,11 @@ impl SearchParams {
         }
         let distinct = match self.distinct.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(name) => match schema.field(name) {
-                Some(f) if f.field_type == FieldType::Keyword => Some(f.name.clone()),
-                Some(_) => {
-                    return Err(SearchRequestError::Parameter(format!(
-                        "`distinct`: `{name}` is not a keyword field"
-                    )));
-                }
-                None => {
-                    return Err(SearchRequestError::Parameter(format!(
-                        "`distinct`: unknown field `{}`",
-                        truncate(name, 40)
-                    )));
-                }
-            },
+            Some(name) => Some(
+                field_of_type(schema, "distinct", name, FieldType::Keyword)?
+                    .name
+                    .clone(),
+            ),
         };
         if search_on.is_some() && (engine != Engine::Index || substring) {
             return Err(SearchRequestError::Parameter(
@@ -513,6 +491,27 @@ pub const MAX_ATTRIBUTES: usize = 64;
 
 /// A list of field names (`attributesToRetrieve` and the like, named by `parameter`),
 /// or `None` for all (`*`, or nothing given).
+/// The field `name` of `schema`, for `parameter`, which takes only fields of type
+/// `wanted`.
+fn field_of_type<'s>(
+    schema: &'s CollectionSchema,
+    parameter: &str,
+    name: &str,
+    wanted: FieldType,
+) -> Result<&'s crate::schema::FieldDefinition, SearchRequestError> {
+    match schema.field(name) {
+        Some(f) if f.field_type == wanted => Ok(f),
+        Some(_) => Err(SearchRequestError::Parameter(format!(
+            "`{parameter}`: `{name}` is not a {} field",
+            wanted.name()
+        ))),
+        None => Err(SearchRequestError::Parameter(format!(
+            "`{parameter}`: unknown field `{}`",
+            truncate(name, 40)
+        ))),
+    }
+}
+
 fn parse_attributes(
     parameter: &str,
     raw: Option<&str>,
