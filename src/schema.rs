@@ -247,7 +247,8 @@ pub struct FieldDefinition {
     pub name: String,
     #[serde(rename = "type")]
     pub field_type: FieldType,
-    /// Weight of matches in this field; `text` fields only; in (0, 100]. Default 1.
+    /// Weight of matches in this field; `text` fields and `searchable` keyword fields
+    /// only; in (0, 100]. Default 1.
     #[serde(default = "default_boost", skip_serializing_if = "is_default_boost")]
     #[schema(exclusive_minimum = 0.0, maximum = 100.0)]
     #[validate(range(exclusive_min = 0.0, max = MAX_BOOST))]
@@ -263,9 +264,10 @@ pub struct FieldDefinition {
     /// Filter search results by this field (`keyword` fields are always filterable).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub filterable: bool,
-    /// `text` fields only. Default true: the word being typed (the query's last word)
-    /// also matches the start of this field's words. `false`: this field matches whole
-    /// words only (with typos), and indexing it costs far less. Type-ahead prefixes are
+    /// `text` fields and `searchable` keyword fields only. Default true: the word being
+    /// typed (the query's last word) also matches the start of this field's words.
+    /// `false`: this field matches whole words only (with typos), and indexing it costs
+    /// far less. Type-ahead prefixes are
     /// most of what indexing text costs: turn it off for long text (descriptions,
     /// reviews) that people search by whole words, and keep it on names and titles.
     #[serde(
@@ -274,6 +276,21 @@ pub struct FieldDefinition {
     )]
     #[schema(default = true)]
     pub type_ahead: bool,
+    /// `keyword` fields only. Default false. `true`: the query `q` also looks for its
+    /// words in this field's values, as in a text field (typos, the word being typed,
+    /// phrases, ranking by `boost`), while filters, facets and `distinct` keep the exact
+    /// value. For tags, genres, brands, categories: `q=science fiction` finds documents
+    /// whose genre is `science-fiction`. Text fields are always searched.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub searchable: bool,
+}
+
+impl FieldDefinition {
+    /// Whether `q` looks for words in this field: a text field, or a keyword field
+    /// declared `searchable`.
+    pub fn searched(&self) -> bool {
+        self.field_type == FieldType::Text || self.searchable
+    }
 }
 
 fn default_type_ahead() -> bool {
@@ -443,15 +460,21 @@ impl CollectionSchema {
                     field.name
                 ));
             }
-            if field.field_type != FieldType::Text && field.boost != 1.0 {
+            if field.searchable && field.field_type != FieldType::Keyword {
                 return invalid(format!(
-                    "field `{}`: only text fields take a boost",
+                    "field `{}`: only keyword fields take \"searchable\" (text fields are always searched)",
                     field.name
                 ));
             }
-            if field.field_type != FieldType::Text && !field.type_ahead {
+            if !field.searched() && field.boost != 1.0 {
                 return invalid(format!(
-                    "field `{}`: only text fields take \"typeAhead\"",
+                    "field `{}`: only text fields and searchable keyword fields take a boost",
+                    field.name
+                ));
+            }
+            if !field.searched() && !field.type_ahead {
+                return invalid(format!(
+                    "field `{}`: only text fields and searchable keyword fields take \"typeAhead\"",
                     field.name
                 ));
             }
@@ -520,7 +543,7 @@ impl CollectionSchema {
 
     /// The fields of `new` that documents stored under this schema were never checked
     /// against: fields added, and fields whose type changed. A change of flags
-    /// (`filterable`, `sortable`, `facet`, `typeAhead`) or boost needs no document checked.
+    /// (`filterable`, `sortable`, `facet`, `typeAhead`, `searchable`) or boost needs no document checked.
     pub fn unchecked_by(&self, new: &[FieldDefinition]) -> CollectionSchema {
         let fields = new
             .iter()
@@ -533,7 +556,7 @@ impl CollectionSchema {
         CollectionSchema { fields }
     }
 
-    /// Applies new boosts (field name → boost) to text fields.
+    /// Applies new boosts (field name → boost) to searched fields.
     pub fn with_boosts(&self, boosts: &BTreeMap<String, f64>) -> Result<Self, SchemaError> {
         let mut fields = self.fields.clone();
         for (name, boost) in boosts {
@@ -543,9 +566,9 @@ impl CollectionSchema {
                     truncate(name, 80)
                 )));
             };
-            if field.field_type != FieldType::Text {
+            if !field.searched() {
                 return Err(SchemaError::Settings(format!(
-                    "boosts: `{name}` is not a text field; only text fields take a boost"
+                    "boosts: `{name}` is not searched; only text fields and searchable keyword fields take a boost"
                 )));
             }
             if !(*boost > 0.0 && *boost <= MAX_BOOST) {
@@ -945,7 +968,19 @@ mod tests {
             ),
             (
                 json!([{"name": "t", "type": "text"}, {"name": "k", "type": "keyword", "boost": 2.0}]),
-                "only text fields",
+                "only text fields and searchable keyword fields take a boost",
+            ),
+            (
+                json!([{"name": "t", "type": "text"}, {"name": "k", "type": "keyword", "typeAhead": false}]),
+                "take \"typeAhead\"",
+            ),
+            (
+                json!([{"name": "t", "type": "text", "searchable": true}]),
+                "only keyword fields take \"searchable\"",
+            ),
+            (
+                json!([{"name": "t", "type": "text"}, {"name": "n", "type": "integer", "searchable": true}]),
+                "only keyword fields take \"searchable\"",
             ),
             (json!([{"name": "id", "type": "text"}]), "reserved"),
             (json!([{"name": "1x", "type": "text"}]), "invalid"),
@@ -1085,12 +1120,32 @@ mod tests {
     }
 
     #[test]
-    fn boosts_change_only_text_fields() {
+    fn boosts_change_only_searched_fields() {
         let schema = products();
         let changed = schema
             .with_boosts(&BTreeMap::from([("title".to_owned(), 5.0)]))
             .expect("valid");
         assert_eq!(changed.field("title").map(|f| f.boost), Some(5.0));
+        assert!(
+            schema
+                .with_boosts(&BTreeMap::from([("category".to_owned(), 2.0)]))
+                .is_err(),
+            "a keyword field not searched"
+        );
+        let searchable = CollectionSchema::parse(fields(json!([
+            {"name": "title", "type": "text"},
+            {"name": "genre", "type": "keyword", "searchable": true, "boost": 2.0}
+        ])))
+        .expect("a searchable keyword field takes a boost");
+        assert!(
+            searchable
+                .field("genre")
+                .is_some_and(FieldDefinition::searched)
+        );
+        let changed = searchable
+            .with_boosts(&BTreeMap::from([("genre".to_owned(), 4.0)]))
+            .expect("valid");
+        assert_eq!(changed.field("genre").map(|f| f.boost), Some(4.0));
         assert!(
             schema
                 .with_boosts(&BTreeMap::from([("price".to_owned(), 2.0)]))

@@ -3,7 +3,8 @@
 //!
 //! Field names: `_id`, `_version` and `_source` are sift's; a declared field `f` is
 //! `u_f`, a text field's type-ahead prefixes are `p_f` and its head (see
-//! [`IndexFields::heads`]) `h_f`. The prefixes keep the name spaces apart whatever
+//! [`IndexFields::heads`]) `h_f`; a searchable keyword field's words are `s_f` (and its
+//! prefixes and head as a text field's). The prefixes keep the name spaces apart whatever
 //! users call their fields.
 
 use std::collections::HashMap;
@@ -28,6 +29,11 @@ pub struct IndexFields {
     pub source: Field,
     /// Declared fields: name → (type, the field's tantivy field).
     pub declared: HashMap<String, (FieldType, Field)>,
+    /// Fields `q` looks in: name → the analyzed (stemmed, with positions) field its
+    /// words are matched in. A text field's is its declared field; a `searchable`
+    /// keyword field's is a second field, `s_<name>`, beside the exact value that
+    /// filters and facets read.
+    pub searched: HashMap<String, Field>,
     /// Text fields with type-ahead (`typeAhead`, on by default): name → the prefix field.
     pub prefixes: HashMap<String, Field>,
     /// Text fields: name → the head field, a fast (columnar) string of the value's
@@ -71,6 +77,11 @@ pub fn geo_fields(name: &str) -> (String, String) {
 /// The tantivy name of a declared field.
 pub fn user_field(name: &str) -> String {
     format!("u_{}", tantivy_name(name))
+}
+
+/// The tantivy name of a searchable keyword field's analyzed words.
+fn keyword_words_field(name: &str) -> String {
+    format!("s_{}", tantivy_name(name))
 }
 
 fn prefix_field(name: &str) -> String {
@@ -159,40 +170,52 @@ impl IndexFields {
         let mut declared = HashMap::new();
         let mut prefixes = HashMap::new();
         let mut heads = HashMap::new();
+        let mut searched = HashMap::new();
         let mut geo = None;
         for field in schema.fields() {
             let name = user_field(&field.name);
-            let handle = match field.field_type {
-                FieldType::Text => {
-                    let indexing = TextFieldIndexing::default()
-                        .set_tokenizer(TEXT_ANALYZER)
-                        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
-                    // Freqs and fieldnorms although each prefix is indexed once per
-                    // document: block-max WAND only prunes term scorers that read
-                    // freqs, and tantivy records a block maximum of zero for a field
-                    // without fieldnorms, which would make WAND skip real hits.
-                    let prefix_indexing = TextFieldIndexing::default()
-                        .set_tokenizer("whitespace")
-                        .set_index_option(IndexRecordOption::WithFreqs);
-                    if field.type_ahead {
-                        prefixes.insert(
-                            field.name.clone(),
-                            builder.add_text_field(
-                                &prefix_field(&field.name),
-                                TextOptions::default().set_indexing_options(prefix_indexing),
-                            ),
-                        );
-                    }
-                    heads.insert(
+            // The analyzed field of a searched field, with its prefixes (unless
+            // type-ahead is off) and its head.
+            let mut analyzed = |builder: &mut tantivy::schema::SchemaBuilder, tantivy: &str| {
+                let indexing = TextFieldIndexing::default()
+                    .set_tokenizer(TEXT_ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+                // Freqs and fieldnorms although each prefix is indexed once per
+                // document: block-max WAND only prunes term scorers that read
+                // freqs, and tantivy records a block maximum of zero for a field
+                // without fieldnorms, which would make WAND skip real hits.
+                let prefix_indexing = TextFieldIndexing::default()
+                    .set_tokenizer("whitespace")
+                    .set_index_option(IndexRecordOption::WithFreqs);
+                if field.type_ahead {
+                    prefixes.insert(
                         field.name.clone(),
-                        builder.add_text_field(&head_field(&field.name), FAST),
+                        builder.add_text_field(
+                            &prefix_field(&field.name),
+                            TextOptions::default().set_indexing_options(prefix_indexing),
+                        ),
                     );
-                    builder.add_text_field(
-                        &name,
-                        TextOptions::default().set_indexing_options(indexing),
-                    )
                 }
-                FieldType::Keyword => builder.add_text_field(&name, STRING | FAST),
+                heads.insert(
+                    field.name.clone(),
+                    builder.add_text_field(&head_field(&field.name), FAST),
+                );
+                let handle = builder.add_text_field(
+                    tantivy,
+                    TextOptions::default().set_indexing_options(indexing),
+                );
+                searched.insert(field.name.clone(), handle);
+                handle
+            };
+            let handle = match field.field_type {
+                FieldType::Text => analyzed(&mut builder, &name),
+                FieldType::Keyword => {
+                    let exact = builder.add_text_field(&name, STRING | FAST);
+                    if field.searchable {
+                        analyzed(&mut builder, &keyword_words_field(&field.name));
+                    }
+                    exact
+                }
                 FieldType::Integer => builder.add_i64_field(&name, INDEXED | FAST),
                 FieldType::Float => builder.add_f64_field(&name, INDEXED | FAST),
                 FieldType::Bool => builder.add_bool_field(&name, INDEXED | FAST),
@@ -237,6 +260,7 @@ impl IndexFields {
             version,
             source,
             declared,
+            searched,
             prefixes,
             heads,
             words,
@@ -290,18 +314,22 @@ impl IndexFields {
                 other => vec![other],
             };
             for value in values {
-                match (field_type, value) {
-                    (FieldType::Text, Value::String(text)) => {
+                if let (Some(words_field), Value::String(text)) = (self.searched.get(name), value) {
+                    if words_field != field {
                         doc.add_text(*field, text);
-                        if let Some(grams) = grams.as_mut() {
-                            add_grams(text, grams);
-                        }
-                        texts.push((
-                            self.prefixes.get(name).copied(),
-                            self.heads.get(name).copied(),
-                            ValueWords::of(normalizer, text),
-                        ));
                     }
+                    doc.add_text(*words_field, text);
+                    if let Some(grams) = grams.as_mut() {
+                        add_grams(text, grams);
+                    }
+                    texts.push((
+                        self.prefixes.get(name).copied(),
+                        self.heads.get(name).copied(),
+                        ValueWords::of(normalizer, text),
+                    ));
+                    continue;
+                }
+                match (field_type, value) {
                     (FieldType::Keyword, Value::String(text)) => doc.add_text(*field, text),
                     (FieldType::Integer, Value::Number(n)) => {
                         if let Some(n) = n.as_i64() {
@@ -429,6 +457,9 @@ pub fn fingerprint(
         if !field.type_ahead {
             hasher.update(b":no-type-ahead");
         }
+        if field.searchable {
+            hasher.update(b":searchable");
+        }
         hasher.update(b"\n");
     }
     hasher.update(format!("stop:{stop_words:?}\n").as_bytes());
@@ -553,6 +584,53 @@ mod tests {
         assert_ne!(
             fingerprint(&schema, None, false),
             fingerprint(&all_on, None, false)
+        );
+    }
+
+    #[test]
+    fn a_searchable_keyword_value_keeps_its_exact_value_and_gets_words_like_text() {
+        let parse = |value: serde_json::Value| {
+            CollectionSchema::parse(serde_json::from_value(value).expect("fields")).expect("schema")
+        };
+        let schema = parse(serde_json::json!([
+            {"name": "title", "type": "text"},
+            {"name": "genre", "type": "keyword", "searchable": true},
+            {"name": "shelf", "type": "keyword"}
+        ]));
+        let index_fields = IndexFields::build(&schema, false);
+        let (_, exact) = index_fields.declared["genre"];
+        let words_field = index_fields.searched["genre"];
+        assert_ne!(exact, words_field, "the exact value and the words apart");
+        assert_eq!(
+            index_fields.searched["title"], index_fields.declared["title"].1,
+            "a text field's words are its own field"
+        );
+        assert!(!index_fields.searched.contains_key("shelf"));
+        let doc = document_of(
+            &index_fields,
+            &serde_json::json!({"title": "Dune", "genre": ["Science-Fiction", "classic"], "shelf": "B-2"}),
+        );
+        assert_eq!(values(&doc, exact), ["Science-Fiction", "classic"]);
+        assert_eq!(values(&doc, words_field), ["Science-Fiction", "classic"]);
+        assert_eq!(
+            values(&doc, index_fields.heads["genre"]),
+            ["science fiction", "classic"]
+        );
+        assert!(values(&doc, index_fields.prefixes["genre"])[0].contains("scien "));
+        assert_eq!(
+            sorted_words(&values(&doc, index_fields.words)[0]),
+            ["classic", "dune", "fiction", "science"],
+            "a searchable keyword's words are typo candidates; a plain keyword's are not"
+        );
+        // Turning `searchable` on or off rebuilds the index.
+        let plain = parse(serde_json::json!([
+            {"name": "title", "type": "text"},
+            {"name": "genre", "type": "keyword"},
+            {"name": "shelf", "type": "keyword"}
+        ]));
+        assert_ne!(
+            fingerprint(&schema, None, false),
+            fingerprint(&plain, None, false)
         );
     }
 

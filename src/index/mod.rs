@@ -423,13 +423,14 @@ impl CollectionIndex {
             .map_err(|_| IndexError::Other("writer lock poisoned".into()))
     }
 
-    /// The names of the collection's text fields, in schema order.
+    /// The names of the fields `q` looks in (text fields and searchable keyword
+    /// fields), in schema order.
     pub fn text_field_names(&self) -> Vec<&str> {
         self.spec
             .schema
             .fields()
             .iter()
-            .filter(|f| f.field_type == crate::schema::FieldType::Text)
+            .filter(|f| f.searched())
             .map(|f| f.name.as_str())
             .collect()
     }

@@ -121,9 +121,10 @@ pub struct SearchParams {
     #[param(example = "title")]
     #[schema(example = "title")]
     pub attributes_to_highlight: Option<String>,
-    /// Comma-separated text fields the words are looked for in (`*` or nothing: every
-    /// text field), as Meilisearch's `attributesToSearchOn`: `title` finds only what
-    /// matches in titles. Each must be a text field; `engine=index` only.
+    /// Comma-separated fields the words are looked for in (`*` or nothing: every text
+    /// field and `searchable` keyword field), as Meilisearch's `attributesToSearchOn`:
+    /// `title` finds only what matches in titles. Each must be one of those;
+    /// `engine=index` only.
     #[param(example = "title")]
     #[schema(example = "title")]
     pub attributes_to_search_on: Option<String>,
@@ -415,7 +416,13 @@ impl SearchParams {
             self.attributes_to_search_on.as_deref(),
         )?;
         for name in search_on.iter().flatten() {
-            field_of_type(schema, "attributesToSearchOn", name, FieldType::Text)?;
+            field_that(
+                schema,
+                "attributesToSearchOn",
+                name,
+                "text field or a keyword field declared \"searchable\"",
+                crate::schema::FieldDefinition::searched,
+            )?;
         }
         let engine = self.engine.unwrap_or(Engine::Index);
         let highlight = self.highlight.unwrap_or(true).then(|| {
@@ -443,9 +450,11 @@ impl SearchParams {
         let distinct = match self.distinct.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(name) => Some(
-                field_of_type(schema, "distinct", name, FieldType::Keyword)?
-                    .name
-                    .clone(),
+                field_that(schema, "distinct", name, "keyword field", |f| {
+                    f.field_type == FieldType::Keyword
+                })?
+                .name
+                .clone(),
             ),
         };
         if search_on.is_some() && (engine != Engine::Index || substring) {
@@ -489,21 +498,19 @@ impl SearchParams {
 /// Most fields `attributesToRetrieve` may name.
 pub const MAX_ATTRIBUTES: usize = 64;
 
-/// A list of field names (`attributesToRetrieve` and the like, named by `parameter`),
-/// or `None` for all (`*`, or nothing given).
-/// The field `name` of `schema`, for `parameter`, which takes only fields of type
-/// `wanted`.
-fn field_of_type<'s>(
+/// The field `name` of `schema`, for `parameter`, which takes only the fields `fits`
+/// accepts (`kind` names them in the error).
+fn field_that<'s>(
     schema: &'s CollectionSchema,
     parameter: &str,
     name: &str,
-    wanted: FieldType,
+    kind: &str,
+    fits: impl Fn(&crate::schema::FieldDefinition) -> bool,
 ) -> Result<&'s crate::schema::FieldDefinition, SearchRequestError> {
     match schema.field(name) {
-        Some(f) if f.field_type == wanted => Ok(f),
+        Some(f) if fits(f) => Ok(f),
         Some(_) => Err(SearchRequestError::Parameter(format!(
-            "`{parameter}`: `{name}` is not a {} field",
-            wanted.name()
+            "`{parameter}`: `{name}` is not a {kind}"
         ))),
         None => Err(SearchRequestError::Parameter(format!(
             "`{parameter}`: unknown field `{}`",
@@ -512,6 +519,8 @@ fn field_of_type<'s>(
     }
 }
 
+/// A list of field names (`attributesToRetrieve` and the like, named by `parameter`),
+/// or `None` for all (`*`, or nothing given).
 fn parse_attributes(
     parameter: &str,
     raw: Option<&str>,

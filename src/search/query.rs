@@ -24,7 +24,7 @@ use tantivy::{Searcher, Term};
 use crate::index::CollectionIndex;
 use crate::index::analysis::{self, PrefixLookup, prefix_lookup};
 use crate::index::typo_dictionary::{SegmentWords, TypoAutomaton};
-use crate::schema::{FieldType, TypoTolerance};
+use crate::schema::TypoTolerance;
 
 /// Words of a query that count; the rest are ignored.
 pub const MAX_QUERY_WORDS: usize = 10;
@@ -930,7 +930,7 @@ fn text_fields(index: &CollectionIndex) -> Vec<TextField<'_>> {
         .schema
         .fields()
         .iter()
-        .filter(|f| f.field_type == FieldType::Text)
+        .filter(|f| f.searched())
         .collect();
     let mut boosts: Vec<f64> = fields.iter().map(|f| f.boost).collect();
     boosts.sort_by(|a, b| b.total_cmp(a));
@@ -938,7 +938,7 @@ fn text_fields(index: &CollectionIndex) -> Vec<TextField<'_>> {
     fields
         .into_iter()
         .filter_map(|f| {
-            let (_, handle) = index.fields.declared.get(&f.name)?;
+            let handle = index.fields.searched.get(&f.name)?;
             let attribute = boosts.iter().position(|b| *b == f.boost).unwrap_or(0);
             Some(TextField {
                 name: f.name.as_str(),

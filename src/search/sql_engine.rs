@@ -31,7 +31,7 @@ pub fn tsvector_expression(schema: &CollectionSchema) -> String {
     let mut text_fields: Vec<(&str, f64)> = schema
         .fields()
         .iter()
-        .filter(|f| f.field_type == FieldType::Text)
+        .filter(|f| f.searched())
         .map(|f| (f.name.as_str(), f.boost))
         .collect();
     text_fields.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -361,7 +361,7 @@ fn push_conditions(
         let text_fields: Vec<&str> = schema
             .fields()
             .iter()
-            .filter(|f| f.field_type == FieldType::Text)
+            .filter(|f| f.searched())
             .map(|f| f.name.as_str())
             .collect();
         for word in request

@@ -709,3 +709,119 @@ async fn ranking_score_details_say_what_each_rule_saw_of_a_hit() {
         "{last}"
     );
 }
+
+#[tokio::test]
+async fn a_searchable_keyword_field_is_found_by_its_words_and_filtered_by_its_value() {
+    let app = TestApp::spawn().await;
+    let fields = |searchable: bool| {
+        json!([
+            {"name": "title", "type": "text", "boost": 3.0},
+            {"name": "genre", "type": "keyword", "facet": true, "searchable": searchable},
+            {"name": "shelf", "type": "keyword"}
+        ])
+    };
+    let response = app
+        .post_json(
+            "/v1/collections",
+            &json!({"name": "books", "fields": fields(true)}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created = json_body(response).await;
+    assert_eq!(created["fields"][1]["searchable"], true, "{created}");
+    assert!(
+        created["fields"][2].get("searchable").is_none(),
+        "off by default, not echoed: {created}"
+    );
+    let lines: Vec<String> = [
+        json!({"id": "dune", "title": "Dune", "genre": "science-fiction", "shelf": "space"}),
+        json!({"id": "emma", "title": "Emma", "genre": ["romance", "classic"], "shelf": "science"}),
+        json!({"id": "cosmos", "title": "Cosmos", "genre": "popular-science"}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect();
+    let report = json_body(app.import("books", lines.join("\n")).await).await;
+    assert_eq!(report["failed"], 0, "{report}");
+    let token = report["consistencyToken"].as_str().expect("token");
+    let search = |query: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .get(&format!(
+                    "/v1/collections/books/search?{query}&after={token}"
+                ))
+                .await;
+            assert_eq!(response.status(), 200, "{query}");
+            let body = json_body(response).await;
+            let ids: Vec<String> = body["hits"]
+                .as_array()
+                .expect("hits")
+                .iter()
+                .filter_map(|h| h["id"].as_str().map(str::to_owned))
+                .collect();
+            (ids, body)
+        }
+    };
+
+    // Its words, as a text field's: both words first, with a typo, the word being typed.
+    let (found, body) = search("q=science%20fiction".into()).await;
+    assert_eq!(found[0], "dune", "{body}");
+    assert!(
+        !found.contains(&"emma".to_owned()),
+        "a keyword field not searchable is not looked in: {body}"
+    );
+    assert!(
+        body["hits"][0]["highlights"]["genre"]
+            .to_string()
+            .contains("<mark>"),
+        "its words are highlighted: {body}"
+    );
+    let (found, body) = search("q=fictoin".into()).await;
+    assert_eq!(found, ["dune"], "a typo: {body}");
+    let (found, body) = search("q=roma".into()).await;
+    assert_eq!(found, ["emma"], "the word being typed: {body}");
+    let (found, body) = search("q=classic&attributesToSearchOn=genre".into()).await;
+    assert_eq!(found, ["emma"], "{body}");
+    let (found, body) = search("q=classic&engine=ilike".into()).await;
+    assert_eq!(found, ["emma"], "the SQL engines look in it too: {body}");
+
+    // Filters and facets keep the exact value.
+    let (found, body) = search("q=&filter=genre%20%3D%20science-fiction".into()).await;
+    assert_eq!(found, ["dune"], "{body}");
+    let (found, body) = search("q=&filter=genre%20%3D%20science".into()).await;
+    assert!(found.is_empty(), "{body}");
+    let (_, body) = search("q=science&facets=genre".into()).await;
+    let values: Vec<&str> = body["facets"]["genre"]
+        .as_array()
+        .expect("genre facet")
+        .iter()
+        .filter_map(|c| c["value"].as_str())
+        .collect();
+    assert!(values.contains(&"science-fiction"), "{body}");
+    assert!(values.contains(&"popular-science"), "{body}");
+
+    // Turned off, the index is rebuilt without its words.
+    let response = app
+        .patch_json("/v1/collections/books", &json!({"fields": fields(false)}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let rebuilt = wait_until(Duration::from_secs(30), || async {
+        let response = app
+            .get("/v1/collections/books/search?q=classic&cache=false")
+            .await;
+        json_body(response).await["total"] == 0
+    })
+    .await;
+    assert!(rebuilt, "genre words gone after the rebuild");
+
+    // Only keyword fields take it.
+    let wrong = json!([{"name": "title", "type": "text", "searchable": true}]);
+    assert_error(
+        app.patch_json("/v1/collections/books", &json!({"fields": wrong}))
+            .await,
+        400,
+        "invalid_schema",
+    )
+    .await;
+}
