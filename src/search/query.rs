@@ -498,6 +498,15 @@ pub fn plan(
         let mut begins = |p: &str| {
             *begins_cache.get_or_insert_with(|| begins_some_word(searcher, &text_fields, p))
         };
+        // Whether the word being typed is likely finished, looked up once if needed
+        // (deciding a split and the word's exactness both ask).
+        let mut finished_cache: Option<bool> = None;
+        let mut finished = || {
+            *finished_cache.get_or_insert_with(|| {
+                let form = Term::from_field_text(index.fields.words, &word.text);
+                likely_finished(searcher, &text_fields, &form, &word.text)
+            })
+        };
         // Typos are found among the words as written (one dictionary of every text
         // field's words), then match every form of the word through its stem:
         // `intelnal` is one edit from `internal`, but more than two from `intern`.
@@ -513,10 +522,7 @@ pub fn plan(
         // is likely finished (`nodefetch` among `nodefetch`es; not `reactnat`, the
         // start of `reactnative`, though `react` and `nat` are words too).
         let still_typing = match prefix.as_deref() {
-            Some(p) if may_split => {
-                let form = Term::from_field_text(index.fields.words, &word.text);
-                begins(p) && !likely_finished(searcher, &text_fields, &form, &word.text)
-            }
+            Some(p) if may_split => begins(p) && !finished(),
             _ => false,
         };
         let split = if may_split && !still_typing {
@@ -667,9 +673,7 @@ pub fn plan(
             // most documents with a word beginning so have this very word (`emails`,
             // not `goo` among `google`s).
             // A word typed as two written together is finished (see above).
-            let unfinished = is_prefix
-                && split.is_none()
-                && !likely_finished(searcher, &text_fields, &form, &word.text);
+            let unfinished = is_prefix && split.is_none() && !finished();
             if let Some(head) = head.as_mut().filter(|_| is_prefix) {
                 head.unfinished = unfinished;
             }

@@ -233,6 +233,11 @@ struct Candidate {
 }
 
 fn compare(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
+    compare_by_rules(a, b, rules).then_with(|| a.address.cmp(&b.address))
+}
+
+/// [`compare`] without the address: `Equal` for documents every rule ties.
+fn compare_by_rules(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
     let mut field = 0;
     for rule in rules {
         let order = match rule {
@@ -266,10 +271,79 @@ fn compare(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
         }
     }
     // Buckets always come first, whatever the rules say.
-    a.bucket
-        .cmp(&b.bucket)
-        .then(a.missing.cmp(&b.missing))
-        .then_with(|| a.address.cmp(&b.address))
+    a.bucket.cmp(&b.bucket).then(a.missing.cmp(&b.missing))
+}
+
+/// Orders each run of `ranked` (sorted by [`compare`]) that every rule ties, and that
+/// reaches into the first `upto`, shorter text first: the sum of the lengths of the
+/// documents' searched fields' heads (their first [`HEAD_WORDS`] words). BM25 counts
+/// words, in buckets, so `keyring` and `keyrings`, or two summaries of as many words,
+/// tie on every rule; the shorter is the more focused match. Then by address as before.
+/// This also makes the order of ties the same in every build of the index (an address
+/// depends on how indexing split the work), so replicas and rebuilds answer alike
+/// unless lengths tie too. Only tied runs on the page are read.
+///
+/// [`HEAD_WORDS`]: crate::index::fields::HEAD_WORDS
+fn break_ties(
+    readers: &[SegmentReader],
+    fields: &[(String, u8)],
+    ranked: &mut [Candidate],
+    upto: usize,
+    rules: &[Rule],
+) {
+    // Each segment's head columns, opened once, when a tie there is first met.
+    let mut columns: Vec<Option<Vec<StrColumn>>> = vec![None; readers.len()];
+    let mut start = 0;
+    while start < ranked.len().min(upto) {
+        let mut end = start + 1;
+        while end < ranked.len()
+            && compare_by_rules(&ranked[start], &ranked[end], rules) == Ordering::Equal
+        {
+            end += 1;
+        }
+        if end - start > 1 {
+            let run = &mut ranked[start..end];
+            let mut lengths: Vec<(usize, usize)> = run
+                .iter()
+                .enumerate()
+                .map(|(at, c)| {
+                    let segment = c.address.segment_ord as usize;
+                    let heads = columns.get_mut(segment).map(|slot| {
+                        &*slot.get_or_insert_with(|| head_columns(&readers[segment], fields))
+                    });
+                    (heads.map_or(0, |h| text_length(h, c.address.doc_id)), at)
+                })
+                .collect();
+            lengths.sort_unstable();
+            let reordered: Vec<Candidate> =
+                lengths.iter().map(|&(_, at)| run[at].clone()).collect();
+            run.clone_from_slice(&reordered);
+        }
+        start = end;
+    }
+}
+
+/// The head columns of `fields` in one segment.
+fn head_columns(reader: &SegmentReader, fields: &[(String, u8)]) -> Vec<StrColumn> {
+    fields
+        .iter()
+        .filter_map(|(name, _)| reader.fast_fields().str(&head_field(name)).ok().flatten())
+        .collect()
+}
+
+/// The summed byte length of a document's heads.
+fn text_length(heads: &[StrColumn], doc: DocId) -> usize {
+    let mut bytes = Vec::new();
+    let mut length = 0;
+    for column in heads {
+        for ord in column.term_ords(doc) {
+            bytes.clear();
+            if column.ord_to_bytes(ord, &mut bytes).unwrap_or(false) {
+                length += bytes.len();
+            }
+        }
+    }
+    length
 }
 
 /// The words in the order the strategy drops them, every one of them (empty under
@@ -577,7 +651,9 @@ pub fn rank_with(
                 )?;
                 found[..window].sort_unstable_by(|a, b| compare(a, b, rules));
             }
-            found.truncate(wanted.saturating_sub(ranked.len()));
+            let upto = wanted.saturating_sub(ranked.len());
+            break_ties(readers, &ranks, &mut found[..window], upto, rules);
+            found.truncate(upto);
             ranked.extend(found);
             if ranked.len() >= wanted {
                 break;

@@ -711,6 +711,34 @@ async fn ranking_score_details_say_what_each_rule_saw_of_a_hit() {
 }
 
 #[tokio::test]
+async fn documents_every_rule_ties_come_shorter_text_first_whatever_their_order() {
+    let app = TestApp::spawn().await;
+    // Each pair ties on every rule (the same words, as many of them, in the same
+    // places): the shorter text comes first, whichever was written first.
+    collection(
+        &app,
+        &[
+            json!({"id": "alpha-long", "title": "alpha betas"}),
+            json!({"id": "alpha-short", "title": "alpha beta"}),
+            json!({"id": "gamma-short", "title": "gamma delta"}),
+            json!({"id": "gamma-long", "title": "gamma deltas"}),
+        ],
+    )
+    .await;
+    for (query, expected) in [
+        ("alpha%20", ["alpha-short", "alpha-long"]),
+        ("gamma%20", ["gamma-short", "gamma-long"]),
+    ] {
+        let (found, body) = ids(&app, &format!("q={query}&showRankingScoreDetails=true")).await;
+        assert_eq!(found, expected, "{body}");
+        assert_eq!(
+            body["hits"][0]["rankingScoreDetails"], body["hits"][1]["rankingScoreDetails"],
+            "a tie on every rule: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_searchable_keyword_field_is_found_by_its_words_and_filtered_by_its_value() {
     let app = TestApp::spawn().await;
     let fields = |searchable: bool| {
