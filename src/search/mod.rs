@@ -117,7 +117,8 @@ pub struct SearchParams {
     #[schema(max_length = 64)]
     #[validate(length(max = 64, message = "highlight tags are at most 64 characters"))]
     pub highlight_post_tag: Option<String>,
-    /// Comma-separated text fields to highlight (`*` or nothing: all).
+    /// Comma-separated fields to highlight: text fields and `searchable` keyword fields
+    /// (`*` or nothing: all of them).
     #[param(example = "title")]
     #[schema(example = "title")]
     pub attributes_to_highlight: Option<String>,
