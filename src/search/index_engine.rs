@@ -836,8 +836,8 @@ mod tests {
             };
             let words = crate::index::analysis::words(&mut normalizer, value);
             let kept = crate::index::fields::head(words.iter().map(|w| w.text.as_str()));
-            let level = std::iter::once(&head.text)
-                .chain(head.apart.as_ref())
+            let level = head
+                .texts()
                 .map(|text| {
                     if kept == *text && head.equal_counts() {
                         2
@@ -879,11 +879,14 @@ mod tests {
         // Per document: per word what it holds, whether the word being typed is there
         // complete, and the score.
         let mut seen: HashMap<DocAddress, (Vec<Held>, bool, f32)> = HashMap::new();
+        // Scored with the plan's statistics, where a word's typos share its frequency.
+        let statistics = plan.statistics(searcher);
         for term in plan.words.iter().flatten() {
             let found = searcher
-                .search(
+                .search_with_statistics_provider(
                     &query::term_query(term),
                     &TopDocs::with_limit(everything).order_by_score(),
+                    &statistics,
                 )
                 .expect("term");
             for (score, address) in found {

@@ -15,6 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use tantivy::query::Bm25StatisticsProvider;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
 };
@@ -225,9 +226,49 @@ pub struct QueryPlan {
     /// `None`: all. The rules that look at fields beyond the terms (`exactness`, where
     /// the word being typed stands) look only at these.
     pub fields: Option<Vec<String>>,
+    /// The document frequency BM25 gives each typo of a word: that of the word's most
+    /// common term in the same field (see [`PlanStatistics`]).
+    pub blended: HashMap<Term, u64>,
+}
+
+/// BM25's statistics with the typos of a word blended, as Lucene's fuzzy queries do
+/// (`TopTermsBlendedFreqScoringRewrite`): each term a misspelt word found scores with
+/// the document frequency of the word's most common spelling in that field. Left to
+/// its own, a rare spelling near the word (`panisa`, for `pandsa`) would score the
+/// highest IDF of them all and outrank the common word meant (`pandas`), though both
+/// are one typo away; blended, the typos compete on their fields alone.
+pub struct PlanStatistics<'a> {
+    searcher: &'a Searcher,
+    blended: &'a HashMap<Term, u64>,
+}
+
+impl Bm25StatisticsProvider for PlanStatistics<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.searcher.total_num_tokens(field)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        self.searcher.total_num_docs()
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        match self.blended.get(term) {
+            Some(&blended) => Ok(blended),
+            None => self.searcher.doc_freq(term),
+        }
+    }
 }
 
 impl QueryPlan {
+    /// The statistics BM25 scores this plan's terms with: the searcher's, with the
+    /// typos of each word blended.
+    pub fn statistics<'a>(&'a self, searcher: &'a Searcher) -> PlanStatistics<'a> {
+        PlanStatistics {
+            searcher,
+            blended: &self.blended,
+        }
+    }
+
     /// Whether the text field `name` is searched.
     pub fn searches(&self, name: &str) -> bool {
         self.fields
@@ -244,6 +285,11 @@ pub struct HeadQuery {
     /// The same with each word typed as two written together (`pydanticsettings`)
     /// written apart (`pydantic settings`): a field that is this is the query too.
     pub apart: Option<String>,
+    /// The same with a misspelt word corrected (`sqlalchmey` as `sqlalchemy`), to
+    /// each of its closest spellings in the index; at most [`MAX_CORRECTED_HEADS`].
+    /// A field that is one of these is the query as the document spells it, as a word
+    /// held in its closest spelling counts as exact.
+    pub corrected: Vec<String>,
     pub last_is_prefix: bool,
     /// The query ends with a separator (`units-`): a field that is only its words is
     /// not what is being typed, one that goes on is.
@@ -257,6 +303,13 @@ pub struct HeadQuery {
 }
 
 impl HeadQuery {
+    /// Every text a field's head is compared with: as typed, written apart, corrected.
+    pub fn texts(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.text)
+            .chain(self.apart.as_ref())
+            .chain(&self.corrected)
+    }
+
     /// Whether a field that is exactly the query counts as *being* it (rather than only
     /// beginning with it): not when more is coming after a separator, nor while the
     /// word being typed is likely unfinished.
@@ -427,6 +480,7 @@ pub fn plan(
         && !ends_with_separator;
     let mut head = quoted.is_empty().then(|| HeadQuery {
         apart: None,
+        corrected: Vec::new(),
         more: ends_with_separator,
         unfinished: false,
         text: words
@@ -448,8 +502,11 @@ pub fn plan(
     let mut kept_at: Vec<usize> = Vec::new();
     // The words typed as two written together, written apart, by their place in `words`.
     let mut apart: HashMap<usize, String> = HashMap::new();
+    // The closest spellings of the misspelt words, by their place in `words`.
+    let mut corrections: Vec<(usize, Vec<String>)> = Vec::new();
     // The words of each segment, for typos; taken once, and only if a word needs them.
     let mut dictionary: Option<Vec<Arc<SegmentWords>>> = None;
+    let mut blended: HashMap<Term, u64> = HashMap::new();
     for (position, word) in words.iter().enumerate() {
         let is_prefix = last_is_prefix && position + 1 == count;
         let mut alternatives: Vec<String> = analysis::terms(&mut analyzer, &word.text);
@@ -517,6 +574,38 @@ pub fn plan(
         } else {
             Vec::new()
         };
+        // The closest spellings, for the head: not other forms of the word itself
+        // (`kiwi` for `kiwis`: the stem matches those with no typo), nor for the word
+        // being typed when some word begins with it (it is taken as spelt right).
+        let spelt_right = match prefix.as_deref() {
+            Some(p) if is_prefix => begins(p),
+            _ => false,
+        };
+        if !typo_words.is_empty() && !spelt_right {
+            // The closest first, then the most common (the likelier meant).
+            let mut ranked: Vec<(u8, std::cmp::Reverse<u64>, &String)> = typo_words
+                .iter()
+                .filter(|(w, _)| {
+                    !analysis::terms(&mut analyzer, w)
+                        .iter()
+                        .any(|stem| alternatives.contains(stem))
+                })
+                .map(|(w, distance)| {
+                    let term = Term::from_field_text(index.fields.words, w);
+                    let freq = searcher.doc_freq(&term).unwrap_or(0);
+                    (*distance, std::cmp::Reverse(freq), w)
+                })
+                .collect();
+            ranked.sort();
+            let spellings: Vec<String> = ranked
+                .into_iter()
+                .take(CORRECTIONS_PER_WORD)
+                .map(|(_, _, w)| w.clone())
+                .collect();
+            if !spellings.is_empty() {
+                corrections.push((position, spellings));
+            }
+        }
         let typo_stems = stems_of(&mut analyzer, typo_words.clone(), &word.text, &alternatives);
         // The word being typed is split only when finished: when it begins no word, or
         // is likely finished (`nodefetch` among `nodefetch`es; not `reactnat`, the
@@ -698,6 +787,7 @@ pub fn plan(
                 .map(|f| f.name.to_owned())
                 .collect();
         }
+        blend_typos(searcher, &options, &mut blended);
         required.push(options);
         texts.push(word.text.clone());
         kept_at.push(position);
@@ -711,6 +801,9 @@ pub fn plan(
                 .collect::<Vec<_>>()
                 .join(" "),
         );
+    }
+    if let Some(head) = head.as_mut() {
+        head.corrected = corrected_heads(&words, &corrections);
     }
     let last = required.len().checked_sub(1);
     for first in 0..required.len().saturating_sub(1) {
@@ -747,6 +840,67 @@ pub fn plan(
         phrases,
         head,
         fields: search_on.map(<[String]>::to_vec),
+        blended,
+    }
+}
+
+/// Most closest spellings of one misspelt word tried in the query's head (the closest,
+/// then the most common, first).
+const CORRECTIONS_PER_WORD: usize = 8;
+
+/// Most corrected heads of one query (see [`HeadQuery::corrected`]).
+pub const MAX_CORRECTED_HEADS: usize = 16;
+
+/// The query's words joined as a head, with each misspelt word (by its place in
+/// `words`) replaced by each of its closest spellings, alone and together with the
+/// others', the first corrections first; at most [`MAX_CORRECTED_HEADS`].
+fn corrected_heads(words: &[analysis::Word], corrections: &[(usize, Vec<String>)]) -> Vec<String> {
+    let typed: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+    let mut variants: Vec<Vec<&str>> = vec![typed];
+    for (at, spellings) in corrections {
+        let mut more = Vec::new();
+        for variant in &variants {
+            for spelling in spellings {
+                let mut corrected = variant.clone();
+                if let Some(slot) = corrected.get_mut(*at) {
+                    *slot = spelling.as_str();
+                }
+                more.push(corrected);
+            }
+        }
+        variants.extend(more);
+        variants.truncate(MAX_CORRECTED_HEADS + 1);
+    }
+    variants
+        .into_iter()
+        .skip(1)
+        .map(|words| words.join(" "))
+        .collect()
+}
+
+/// Gives each typo among a word's `options` the document frequency of the word's most
+/// common term in its field (typos, its own forms, synonyms), in `blended`; see
+/// [`PlanStatistics`]. Only a word with typos is looked at.
+fn blend_typos(searcher: &Searcher, options: &[WeightedTerm], blended: &mut HashMap<Term, u64>) {
+    let scored = || options.iter().filter(|t| !t.form && t.next.is_none());
+    if !scored().any(|t| t.typos > 0) {
+        return;
+    }
+    let mut most: HashMap<Field, u64> = HashMap::new();
+    let mut typos: Vec<&Term> = Vec::new();
+    for option in scored() {
+        let field = option.term.field();
+        let freq = searcher.doc_freq(&option.term).unwrap_or(0);
+        let entry = most.entry(field).or_default();
+        *entry = (*entry).max(freq);
+        if option.typos > 0 {
+            typos.push(&option.term);
+        }
+    }
+    for term in typos {
+        if let Some(&freq) = most.get(&term.field()) {
+            blended.insert(term.clone(), freq);
+        }
     }
 }
 
@@ -1085,6 +1239,35 @@ pub fn with_filter(query: Box<dyn Query>, filter: Box<dyn Query>) -> Box<dyn Que
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_word_is_corrected_alone_and_with_the_others_up_to_a_bound() {
+        let words: Vec<analysis::Word> = ["flsk", "sqlalchmey", "utils"]
+            .iter()
+            .map(|w| analysis::Word {
+                text: (*w).to_owned(),
+                from: 0,
+                to: 0,
+            })
+            .collect();
+        let corrections = vec![
+            (0, vec!["flask".to_owned()]),
+            (1, vec!["sqlalchemy".to_owned(), "sqlalchemyx".to_owned()]),
+        ];
+        assert_eq!(
+            corrected_heads(&words, &corrections),
+            [
+                "flask sqlalchmey utils",
+                "flsk sqlalchemy utils",
+                "flsk sqlalchemyx utils",
+                "flask sqlalchemy utils",
+                "flask sqlalchemyx utils",
+            ]
+        );
+        let many = vec![(1, (0..40).map(|n| format!("w{n}")).collect())];
+        assert_eq!(corrected_heads(&words, &many).len(), MAX_CORRECTED_HEADS);
+        assert!(corrected_heads(&words, &[]).is_empty());
+    }
 
     #[test]
     fn typos_by_word_length_and_never_on_numbers() {

@@ -495,11 +495,17 @@ pub fn rank_with(
     let last_step = if order.is_empty() { 0 } else { n - 1 };
     let mut ranked: Vec<Candidate> = Vec::new();
     let mut total = 0;
+    let statistics = plan.statistics(searcher);
     let scorer_weights = plan
         .words
         .iter()
         .flatten()
-        .map(|t| query::term_query(t).weight(EnableScoring::enabled_from_searcher(searcher)))
+        .map(|t| {
+            query::term_query(t).weight(EnableScoring::enabled_from_statistics_provider(
+                &statistics,
+                searcher,
+            ))
+        })
         .collect::<tantivy::Result<Vec<_>>>()?;
     let terms: Vec<&query::WeightedTerm> = plan.words.iter().flatten().collect();
     let prefix_probe = PrefixProbe::of(index, plan);
@@ -979,9 +985,13 @@ fn best_by_score(
                 .then_with(|| (self.1, self.2).cmp(&(other.1, other.2)))
         }
     }
-    let scoring = plan
-        .scoring_query_of(kept)
-        .weight(EnableScoring::enabled_from_searcher(searcher))?;
+    let statistics = plan.statistics(searcher);
+    let scoring =
+        plan.scoring_query_of(kept)
+            .weight(EnableScoring::enabled_from_statistics_provider(
+                &statistics,
+                searcher,
+            ))?;
     let mut best: BinaryHeap<Entry> = BinaryHeap::with_capacity(wanted + 1);
     for (ord, (reader, matches)) in searcher.segment_readers().iter().zip(bucket).enumerate() {
         if matches.is_empty() {
@@ -1070,8 +1080,8 @@ fn head_matches(
             Ok(TermOrdHit::Exact(ord) | TermOrdHit::Next(ord)) => ord.min(terms),
             Err(_) => terms,
         };
-        // The query as typed, and with the words typed as two written apart.
-        for text in std::iter::once(&head.text).chain(head.apart.as_ref()) {
+        // The query as typed, with the words typed as two written apart, corrected.
+        for text in head.texts() {
             // A finished last word must be whole: `stream ` begins `stream deck`, not
             // `streamdeck`; so must the last word in a field with type-ahead off.
             let mut key = text.clone().into_bytes();

@@ -853,3 +853,62 @@ async fn a_searchable_keyword_field_is_found_by_its_words_and_filtered_by_its_va
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_misspelt_word_scores_as_common_as_the_word_it_may_be() {
+    let app = TestApp::spawn().await;
+    // `pandsa` is one typo from both `pandas` (common in titles) and `panisa` (rare).
+    // Scored by their own frequencies, the rare one would win BM25 by its IDF alone;
+    // blended, the document holding the word in more fields comes first.
+    let mut documents = vec![
+        json!({"id": "pandas", "title": "pandas", "body": "pandas tables"}),
+        json!({"id": "panisa", "title": "panisa", "body": "tables"}),
+    ];
+    for n in 0..40 {
+        documents.push(json!({"id": format!("helper{n}"), "title": format!("pandas helper {n}")}));
+    }
+    collection(&app, &documents).await;
+    for query in ["q=pandsa", "q=pandsa%20"] {
+        let (found, body) = ids(&app, query).await;
+        assert_eq!(
+            found.get(..2),
+            Some(&["pandas".to_owned(), "panisa".to_owned()][..]),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_field_that_is_the_query_with_a_typo_corrected_comes_first_among_typos() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // The word in both fields: BM25 alone puts it first.
+            json!({"id": "utils", "title": "sqlalchemy utils", "body": "helpers for sqlalchemy"}),
+            json!({"id": "sqlalchemy", "title": "sqlalchemy", "body": "database toolkit"}),
+            json!({"id": "flask", "title": "flask sqlalchemy", "body": "sqlalchemy in flask"}),
+            json!({"id": "flask-utils", "title": "flask sqlalchemy utils", "body": "flask"}),
+        ],
+    )
+    .await;
+    // The title is the query, as the document spells it.
+    let (found, body) = ids(&app, "q=sqlalchmey%20").await;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("sqlalchemy"),
+        "{body}"
+    );
+    let (found, body) = ids(&app, "q=flask%20sqlalchmey%20").await;
+    assert_eq!(found.first().map(String::as_str), Some("flask"), "{body}");
+    // While typed, the title begins with the query corrected.
+    let (found, body) = ids(&app, "q=flask%20sqlalchmey").await;
+    assert_eq!(
+        found.get(..2),
+        Some(&["flask".to_owned(), "flask-utils".to_owned()][..]),
+        "{body}"
+    );
+    // A word found as typed is no typo: nothing is corrected.
+    let (_, body) = ids(&app, "q=sqlalchemy&showRankingScoreDetails=true").await;
+    assert_eq!(body["hits"][0]["id"], "sqlalchemy", "{body}");
+}
