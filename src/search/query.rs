@@ -576,9 +576,12 @@ pub fn plan(
         };
         // The closest spellings, for the head: not other forms of the word itself
         // (`kiwi` for `kiwis`: the stem matches those with no typo), nor for the word
-        // being typed when some word begins with it (it is taken as spelt right).
+        // being typed while it is likely unfinished (`goo`, the start of `google`, is
+        // taken as spelt right). A word being typed that is likely finished may still
+        // be a typo found as typed in a few documents (`reqeusts` in a summary):
+        // its corrections count for exactness as a finished word's do.
         let spelt_right = match prefix.as_deref() {
-            Some(p) if is_prefix => begins(p),
+            Some(p) if is_prefix => begins(p) && !finished(),
             _ => false,
         };
         if !typo_words.is_empty() && !spelt_right {

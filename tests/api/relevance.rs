@@ -912,3 +912,33 @@ async fn a_field_that_is_the_query_with_a_typo_corrected_comes_first_among_typos
     let (_, body) = ids(&app, "q=sqlalchemy&showRankingScoreDetails=true").await;
     assert_eq!(body["hits"][0]["id"], "sqlalchemy", "{body}");
 }
+
+#[tokio::test]
+async fn a_typo_being_typed_that_a_few_documents_hold_is_still_corrected_for_exactness() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // The word in both fields: BM25 alone puts it before the exact title.
+            json!({"id": "utils", "title": "sqlalchemy utils", "body": "helpers for sqlalchemy"}),
+            json!({"id": "sqlalchemy", "title": "sqlalchemy", "body": "database toolkit"}),
+            // The typo as written, so some word begins with the word being typed.
+            json!({"id": "typo", "title": "orm notes", "body": "a sqlalchmey tutorial"}),
+        ],
+    )
+    .await;
+    // Typed last, the word is likely finished (every word beginning so is it): the
+    // document holding it as typed first (no typo), then the title it corrects to.
+    let (found, body) = ids(&app, "q=sqlalchmey").await;
+    assert_eq!(
+        found.get(..3),
+        Some(
+            &[
+                "typo".to_owned(),
+                "sqlalchemy".to_owned(),
+                "utils".to_owned()
+            ][..]
+        ),
+        "{body}"
+    );
+}
