@@ -764,8 +764,13 @@ pub fn plan(
             // says less than a finished word does, unless the word is likely finished:
             // most documents with a word beginning so have this very word (`emails`,
             // not `goo` among `google`s).
-            // A word typed as two written together is finished (see above).
-            let unfinished = is_prefix && split.is_none() && !finished();
+            // A word typed as two written together is finished (see above), and so is
+            // one that begins no word (`matplotlb`): it is not the start of a longer
+            // word but a typo, whose corrections (`matplotlib`) are whole words.
+            let unfinished = is_prefix
+                && split.is_none()
+                && prefix.as_deref().is_none_or(&mut begins)
+                && !finished();
             if let Some(head) = head.as_mut().filter(|_| is_prefix) {
                 head.unfinished = unfinished;
             }

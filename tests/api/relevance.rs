@@ -942,3 +942,29 @@ async fn a_typo_being_typed_that_a_few_documents_hold_is_still_corrected_for_exa
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_typo_being_typed_that_begins_no_word_is_taken_as_finished() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // The word in both fields: BM25 alone puts it before the exact title.
+            json!({"id": "utils", "title": "sqlalchemy utils", "body": "helpers for sqlalchemy"}),
+            json!({"id": "sqlalchemy", "title": "sqlalchemy", "body": "database toolkit"}),
+        ],
+    )
+    .await;
+    // No word begins with `sqlalchmey`: it is no start of a longer word but a typo, so
+    // the title that is its correction is the query, not only the start of one.
+    let (found, body) = ids(&app, "q=sqlalchmey&showRankingScoreDetails=true").await;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("sqlalchemy"),
+        "{body}"
+    );
+    assert_eq!(
+        body["hits"][0]["rankingScoreDetails"]["exactness"]["matchType"], "exactMatch",
+        "{body}"
+    );
+}
