@@ -84,7 +84,9 @@ pub fn typo_count(typed: &str, found: &str, distance: u8) -> u8 {
 
 /// Terms of `field` within `budget` typos of `word` (or, with `prefix`, beginning with
 /// a string within `budget` typos of it), `word` itself excluded, with their edit
-/// distance; the closest first.
+/// distance; the closest first, then the most common: a short word has many neighbours
+/// (`pytet`: `pyet`, `pynet`, `pytec`, ... `pytest`), and past [`MAX_EXPANSIONS`] the
+/// ones kept should be those most likely meant, not the first in alphabetical order.
 ///
 /// A first-letter typo counts two, as in Meilisearch, and that is also what keeps
 /// this fast: the dictionary is searched under the word's own first letter with the
@@ -95,8 +97,9 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
         return Vec::new();
     };
     let rest = &word[first.len_utf8()..];
-    let mut found: BTreeSet<(u8, String)> = BTreeSet::new();
-    let keep = |found: &mut BTreeSet<(u8, String)>, candidate: &str| {
+    // Candidate → (distance, documents holding it, summed over the segments).
+    let mut found: HashMap<String, (u8, u64)> = HashMap::new();
+    let keep = |found: &mut HashMap<String, (u8, u64)>, candidate: &str, frequency: u64| {
         if candidate == word {
             return;
         }
@@ -111,7 +114,7 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
             candidate
         };
         let d = strsim::osa_distance(word, compared).min(usize::from(budget)) as u8;
-        found.insert((d.max(1), candidate.to_owned()));
+        found.entry(candidate.to_owned()).or_insert((d.max(1), 0)).1 += frequency;
     };
     let mut first_bytes = [0u8; 4];
     let first_bytes = first.encode_utf8(&mut first_bytes).as_bytes();
@@ -124,7 +127,7 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
                     first_bytes,
                     &automaton,
                     MAX_EXPANSIONS * 4,
-                    &mut |candidate| keep(&mut found, candidate),
+                    &mut |candidate, frequency| keep(&mut found, candidate, frequency),
                 );
             }
         }
@@ -138,21 +141,26 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
         for variant in first_letter_variants(first, rest) {
             for segment in words {
                 if !prefix {
-                    if segment.contains(&variant) {
-                        keep(&mut found, &variant);
+                    if let Some(frequency) = segment.frequency(&variant) {
+                        keep(&mut found, &variant, frequency);
                     }
                     continue;
                 }
-                for candidate in segment.beginning(&variant, 4) {
-                    keep(&mut found, &candidate);
+                for (candidate, frequency) in segment.beginning(&variant, 4) {
+                    keep(&mut found, &candidate, frequency);
                 }
             }
         }
     }
+    let mut found: Vec<(u8, std::cmp::Reverse<u64>, String)> = found
+        .into_iter()
+        .map(|(candidate, (d, frequency))| (d, std::cmp::Reverse(frequency), candidate))
+        .collect();
+    found.sort_unstable();
     found
         .into_iter()
         .take(MAX_EXPANSIONS)
-        .map(|(d, t)| (t, d))
+        .map(|(d, _, t)| (t, d))
         .collect()
 }
 

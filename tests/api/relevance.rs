@@ -968,3 +968,29 @@ async fn a_typo_being_typed_that_begins_no_word_is_taken_as_finished() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_short_misspelt_word_keeps_its_most_common_neighbours() {
+    let app = TestApp::spawn().await;
+    // `pytet` is one edit from each of these 38 words, all before `pytest` in
+    // alphabetical order: more than a misspelt word expands to.
+    let neighbours = ('a'..='s')
+        .filter(|c| *c != 't')
+        .map(|c| format!("py{c}et"))
+        .chain(('a'..='s').map(|c| format!("pyte{c}")));
+    let mut docs: Vec<Value> = neighbours
+        .map(|word| json!({"id": word, "title": word, "body": "a tool"}))
+        .collect();
+    docs.push(json!({"id": "pytest", "title": "pytest", "body": "testing"}));
+    docs.push(json!({"id": "pytest-celery", "title": "pytest celery", "body": "fixtures"}));
+    docs.push(json!({"id": "celery", "title": "celery", "body": "task queue"}));
+    collection(&app, &docs).await;
+    // The most common neighbour (`pytest`, in two documents) is among the spellings
+    // looked for, so the document with both words comes first.
+    let (found, body) = ids(&app, "q=pytet%20celery").await;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("pytest-celery"),
+        "{body}"
+    );
+}
