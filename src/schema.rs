@@ -360,7 +360,9 @@ pub struct CollectionSettings {
     pub substring_index: bool,
     /// Ranking rules, in order (see the README's "How the index engine matches"); `null`
     /// is the default `["words", "typo", "exactness", "proximity", "attribute", "score"]`.
-    /// Add a sortable numeric field as `"popularity:desc"` to rank by it.
+    /// Add a sortable numeric field as `"popularity:desc"` to rank by it. `score` (BM25)
+    /// always goes last, so a rule listed after it orders what the text rules tie.
+    /// Meilisearch's `sort` is accepted and changes nothing (`sort=` replaces the rules).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = json!(["words", "typo", "exactness", "proximity", "attribute", "score"]))]
     pub ranking_rules: Option<Vec<String>>,

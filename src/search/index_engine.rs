@@ -999,9 +999,9 @@ mod tests {
                     .then(a.typos.cmp(&b.typos))
                     .then(b.start.cmp(&a.start))
                     .then(b.exact.cmp(&a.exact))
+                    .then(b.rating.cmp(&a.rating))
                     .then(b.typed_exact.cmp(&a.typed_exact))
                     .then(b.score.total_cmp(&a.score))
-                    .then(b.rating.cmp(&a.rating))
                     .then(a.address.cmp(&b.address))
             });
             bucket.truncate(wanted - ranked.len());
@@ -1083,7 +1083,7 @@ mod tests {
             );
             // The rules that need no word positions (proximity and the position part
             // of attribute have tests of their own), every bucket ranked whole; with a
-            // field rule on odd queries.
+            // field rule on even queries, listed after `score` (which goes last).
             let mut names = vec!["words", "typo", "exactness", "score"];
             if by_rating {
                 names.push("rating:desc");

@@ -130,12 +130,14 @@ pub enum Rule {
 }
 
 /// Parses ranking rules (`words`, `typo`, `proximity`, `attribute`, `exactness`,
-/// `score`, `field:asc|desc`) against the schema.
+/// `score`, `field:asc|desc`, and Meilisearch's `sort`, which changes nothing) against
+/// the schema, `score` last.
 pub fn parse_rules(raw: &[String], schema: &CollectionSchema) -> Result<Vec<Rule>, String> {
     if raw.is_empty() || raw.len() > 16 {
         return Err("rankingRules: give 1 to 16 rules".into());
     }
     let mut rules = Vec::with_capacity(raw.len());
+    let mut sort_given = false;
     for text in raw {
         let rule = match text.as_str() {
             "words" => Rule::Words,
@@ -144,6 +146,14 @@ pub fn parse_rules(raw: &[String], schema: &CollectionSchema) -> Result<Vec<Rule
             "attribute" => Rule::Attribute,
             "exactness" => Rule::Exactness,
             "score" => Rule::Score,
+            // Meilisearch's place for the search's `sort`, accepted so its rules can be
+            // used as they are; here `sort=` replaces the rules for one search, so
+            // the place changes nothing.
+            "sort" if !sort_given => {
+                sort_given = true;
+                continue;
+            }
+            "sort" => return Err("rankingRules: `sort` is given twice".into()),
             other => {
                 let (name, descending) = match other.rsplit_once(':') {
                     Some((name, "desc")) => (name, true),
@@ -182,6 +192,18 @@ pub fn parse_rules(raw: &[String], schema: &CollectionSchema) -> Result<Vec<Rule
             return Err(format!("rankingRules: `{text}` is given twice"));
         }
         rules.push(rule);
+    }
+    if rules.is_empty() {
+        return Err("rankingRules: give at least one rule besides `sort`".into());
+    }
+    // BM25 almost never ties, so a rule after `score` could never decide anything:
+    // `score` goes last, and the rules listed after it apply before it. Written either
+    // way (`..., "score", "popularity:desc"`, the order of "text relevance, then a
+    // custom signal" in Typesense and in Meilisearch, which have no BM25 rule), a
+    // popularity rule orders what the text rules tie.
+    if let Some(at) = rules.iter().position(|r| *r == Rule::Score) {
+        let score = rules.remove(at);
+        rules.push(score);
     }
     Ok(rules)
 }

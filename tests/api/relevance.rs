@@ -201,7 +201,12 @@ async fn ranking_rules_apply_in_their_order_and_can_be_changed() {
     .await;
     assert!(swapped, "{:?}", ids(&app, "q=connecting%20").await.0);
     // Unknown rules and fields that are not sortable numbers are refused.
-    for rules in [json!(["words", "nearness"]), json!(["title:desc"])] {
+    for rules in [
+        json!(["words", "nearness"]),
+        json!(["title:desc"]),
+        json!(["sort"]),
+        json!(["words", "sort", "sort"]),
+    ] {
         assert_error(
             app.patch_json("/v1/collections/docs", &json!({"rankingRules": rules}))
                 .await,
@@ -993,4 +998,29 @@ async fn a_short_misspelt_word_keeps_its_most_common_neighbours() {
         Some("pytest-celery"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_rule_listed_after_score_orders_what_the_text_rules_tie() {
+    let app = TestApp::spawn().await;
+    // "Text relevance, then popularity", as Typesense and Meilisearch users write it;
+    // Meilisearch's `sort` (the place of `sort=`) is accepted and changes nothing.
+    let rules = json!({"rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness", "score", "popularity:desc"]});
+    collection_with(
+        &app,
+        rules,
+        &[
+            // Higher BM25 (the word in both fields), less popular.
+            json!({"id": "mentioned", "title": "lamp", "body": "a lamp", "popularity": 1}),
+            json!({"id": "popular", "title": "lamp", "body": "a light", "popularity": 9}),
+        ],
+    )
+    .await;
+    // BM25 never ties, so `score` goes last: the popularity rule decides first.
+    let (found, body) = ids(&app, "q=lamp&showRankingScoreDetails=true").await;
+    assert_eq!(found, ["popular", "mentioned"], "{body}");
+    let details = &body["hits"][0]["rankingScoreDetails"];
+    assert_eq!(details["popularity:desc"]["order"], 5, "{body}");
+    assert_eq!(details["score"]["order"], 6, "{body}");
+    assert!(details.get("sort").is_none(), "{body}");
 }
