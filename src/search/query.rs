@@ -627,13 +627,7 @@ pub fn plan(
         };
         let split = if may_split && !still_typing {
             let dictionary = dictionary.get_or_insert_with(|| index.typo_words.of(searcher));
-            split_in_two(
-                searcher,
-                index.fields.words,
-                dictionary,
-                &mut analyzer,
-                &word.text,
-            )
+            split_in_two(searcher, dictionary, &mut analyzer, &word.text, is_prefix)
         } else {
             None
         };
@@ -709,19 +703,21 @@ pub fn plan(
             }
             // The two words side by side count as one typo, as in Meilisearch.
             if let Some(Split {
-                stems: (left, right),
+                stems: (left, rights),
                 ..
             }) = &split
             {
-                push(
-                    Term::from_field_text(f.field, left),
-                    f.boost * typo_weight(1),
-                    1,
-                    false,
-                    Some(Term::from_field_text(f.field, right)),
-                );
+                for right in rights {
+                    push(
+                        Term::from_field_text(f.field, left),
+                        f.boost * typo_weight(1),
+                        1,
+                        false,
+                        Some(Term::from_field_text(f.field, right)),
+                    );
+                    field_terms.insert(right.clone());
+                }
                 field_terms.insert(left.clone());
-                field_terms.insert(right.clone());
             }
             // Matches of the word being typed as the start of a word: only in fields
             // with type-ahead.
@@ -1009,14 +1005,25 @@ const MIN_SPLIT_PART_CHARS: usize = 3;
 /// in two at least).
 const SPLIT_PART_RARITY: u64 = 10_000;
 
+/// The word being typed, split in two, has its second part typed up to its start
+/// (`pydanticsett`: `pydantic` and `sett`): the part stands for this many of the words
+/// beginning with it, the most common (`settings`, `setting`, ...).
+const SPLIT_PREFIX_COMPLETIONS: usize = 4;
+
+/// The words beginning with such a part read from each segment's dictionary, to
+/// pick the most common from.
+const SPLIT_PREFIX_SCAN: usize = 1_000;
+
 /// A word typed as two written together.
 #[derive(Debug)]
 struct Split {
-    /// The two words as typed (normalized).
+    /// The two words as typed (normalized); the second, of the word being typed, may
+    /// be typed up to its start.
     left: String,
     right: String,
-    /// Their stems, which the phrase of the two is looked for with.
-    stems: (String, String),
+    /// Their stems, which the phrase of the two is looked for with: the second's, or
+    /// those of the most common words beginning with it.
+    stems: (String, Vec<String>),
 }
 
 /// The two words `word` most likely is, written together (`nodefetch`: `node` and
@@ -1025,56 +1032,86 @@ struct Split {
 /// one document in [`SPLIT_PART_RARITY`]; of several such splits, the one whose rarer
 /// part is the more common. (Meilisearch picks the pair most often side by side, from
 /// an index of word pairs that sift does not keep; a word rarely splits into two real
-/// words more than one way.) The split points are tried against the in-memory
-/// dictionaries of words as written (`dictionary`, the typo search's), and only the
-/// parts found there are counted in the index (`words`): a term-dictionary lookup per
-/// split point cost typo queries a fifth of their time.
+/// words more than one way.) With `typing` (the word being typed), the second part
+/// may be the start of words (`pydanticsett`: `pydantic` and `sett`, for `settings`):
+/// it counts as the documents holding a word beginning so, and stands for the
+/// [`SPLIT_PREFIX_COMPLETIONS`] most common of them. The split points are tried against
+/// the in-memory dictionaries of words as written with their frequencies (`dictionary`,
+/// the typo search's): a term-dictionary lookup per split point cost typo queries a
+/// fifth of their time.
 fn split_in_two(
     searcher: &Searcher,
-    words: Field,
     dictionary: &[Arc<SegmentWords>],
     analyzer: &mut tantivy::tokenizer::TextAnalyzer,
     word: &str,
+    typing: bool,
 ) -> Option<Split> {
     let starts: Vec<usize> = word.char_indices().map(|(at, _)| at).collect();
     let count = starts.len();
     if count < 2 * MIN_SPLIT_PART_CHARS {
         return None;
     }
-    let known = |part: &str| dictionary.iter().any(|segment| segment.contains(part));
-    let splits: Vec<(&str, &str)> = starts[MIN_SPLIT_PART_CHARS..=count - MIN_SPLIT_PART_CHARS]
-        .iter()
-        .map(|&at| word.split_at(at))
-        .filter(|(left, right)| known(left) && known(right))
-        .collect();
-    let frequency = |part: &str| {
-        searcher
-            .doc_freq(&Term::from_field_text(words, part))
-            .unwrap_or(0)
+    let frequency = |part: &str| -> u64 {
+        dictionary
+            .iter()
+            .filter_map(|segment| segment.frequency(part))
+            .sum()
     };
-    if splits.is_empty() {
-        return None;
-    }
+    // The words the second part stands for, the most common first, with the
+    // documents holding each.
+    let completions = |part: &str| -> Vec<(String, u64)> {
+        if !typing {
+            return Some((part.to_owned(), frequency(part)))
+                .filter(|(_, n)| *n > 0)
+                .into_iter()
+                .collect();
+        }
+        let mut found: HashMap<String, u64> = HashMap::new();
+        for segment in dictionary {
+            for (w, n) in segment.beginning(part, SPLIT_PREFIX_SCAN) {
+                *found.entry(w).or_default() += n;
+            }
+        }
+        let mut found: Vec<(String, u64)> = found.into_iter().collect();
+        found.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        found
+    };
     // Both parts must be words in use: in a large collection nearly any misspelt word
     // splits into two fragments found somewhere (`compzct`: `compz` and `ct`).
     let floor = (searcher.num_docs() / SPLIT_PART_RARITY).max(2);
     let mut best: Option<(u64, Split)> = None;
-    for (left, right) in splits {
-        let rarer = frequency(left).min(frequency(right));
+    for &at in &starts[MIN_SPLIT_PART_CHARS..=count - MIN_SPLIT_PART_CHARS] {
+        let (left, right) = word.split_at(at);
+        let left_frequency = frequency(left);
+        if left_frequency < floor || best.as_ref().is_some_and(|(b, _)| *b >= left_frequency) {
+            continue;
+        }
+        let rights = completions(right);
+        let rarer = left_frequency.min(rights.iter().map(|(_, n)| n).sum());
         if rarer < floor || best.as_ref().is_some_and(|(b, _)| *b >= rarer) {
             continue;
         }
-        if let ([left_stem], [right_stem]) = (
-            analysis::terms(analyzer, left).as_slice(),
-            analysis::terms(analyzer, right).as_slice(),
-        ) {
-            let split = Split {
-                left: left.to_owned(),
-                right: right.to_owned(),
-                stems: (left_stem.clone(), right_stem.clone()),
-            };
-            best = Some((rarer, split));
+        let left_stems = analysis::terms(analyzer, left);
+        let [left_stem] = left_stems.as_slice() else {
+            continue;
+        };
+        let mut right_stems: Vec<String> = Vec::new();
+        for (w, _) in rights.iter().take(SPLIT_PREFIX_COMPLETIONS) {
+            if let [stem] = analysis::terms(analyzer, w).as_slice()
+                && !right_stems.contains(stem)
+            {
+                right_stems.push(stem.clone());
+            }
         }
+        if right_stems.is_empty() {
+            continue;
+        }
+        let split = Split {
+            left: left.to_owned(),
+            right: right.to_owned(),
+            stems: (left_stem.clone(), right_stems),
+        };
+        best = Some((rarer, split));
     }
     best.map(|(_, split)| split)
 }

@@ -535,6 +535,28 @@ async fn a_word_typed_as_two_written_together_finds_them_side_by_side() {
 }
 
 #[tokio::test]
+async fn a_word_being_typed_as_two_written_together_may_end_in_the_start_of_the_second() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "pydantic-settings", "title": "pydantic-settings", "body": "settings for pydantic"}),
+            json!({"id": "pydantic-core", "title": "pydantic-core", "body": "core of pydantic"}),
+            // Both words, not side by side.
+            json!({"id": "loader", "title": "settings loader", "body": "pydantic models"}),
+        ],
+    )
+    .await;
+    // No word begins with `pydanticsett`: it is `pydantic` and the start of a word
+    // (`settings`), side by side.
+    let (found, body) = ids(&app, "q=pydanticsett").await;
+    assert_eq!(found, ["pydantic-settings"], "{body}");
+    // Finished, the second part must be a whole word.
+    let (_, body) = ids(&app, "q=pydanticsett%20").await;
+    assert_eq!(body["total"], 0, "{body}");
+}
+
+#[tokio::test]
 async fn attributes_to_search_on_narrows_the_fields_the_words_are_looked_for_in() {
     let app = TestApp::spawn().await;
     collection(
