@@ -279,17 +279,26 @@ mod tests {
 
     /// An index of [`WORDS`] in two segments, with the dictionary as its warmer.
     fn index() -> (Index, IndexReader, Arc<TypoDictionary>, Field) {
+        index_of(WORDS, Some(WORDS.len() / 2))
+    }
+
+    /// An index of `words`, a document each, with the dictionary as its warmer; in two
+    /// segments when `split` says after which word to commit too.
+    fn index_of(
+        words: &[&str],
+        split: Option<usize>,
+    ) -> (Index, IndexReader, Arc<TypoDictionary>, Field) {
         let mut schema = Schema::builder();
         let field = schema.add_text_field("w", STRING);
         let index = Index::create_in_ram(schema.build());
         let mut writer: tantivy::IndexWriter = index
             .writer_with_num_threads(1, 15_000_000)
             .expect("writer");
-        for (n, word) in WORDS.iter().enumerate() {
+        for (n, word) in words.iter().enumerate() {
             let mut doc = TantivyDocument::default();
             doc.add_text(field, word);
             writer.add_document(doc).expect("add");
-            if n == WORDS.len() / 2 {
+            if split == Some(n) {
                 writer.commit().expect("commit");
             }
         }
@@ -400,22 +409,9 @@ mod tests {
 
     #[test]
     fn words_carry_their_document_frequencies() {
-        let mut schema = Schema::builder();
-        let field = schema.add_text_field("w", STRING);
-        let index = Index::create_in_ram(schema.build());
-        let mut writer: tantivy::IndexWriter = index
-            .writer_with_num_threads(1, 15_000_000)
-            .expect("writer");
-        for word in ["pytest", "pytest", "pytest", "pytec", "pyter", "pyter"] {
-            let mut doc = TantivyDocument::default();
-            doc.add_text(field, word);
-            writer.add_document(doc).expect("add");
-        }
-        writer.commit().expect("commit");
-        let reader = index.reader().expect("reader");
-        let searcher = reader.searcher();
-        let dictionary = TypoDictionary::new(field);
-        let segments = dictionary.of(&searcher);
+        let words = ["pytest", "pytest", "pytest", "pytec", "pyter", "pyter"];
+        let (_index, reader, dictionary, _) = index_of(&words, None);
+        let segments = dictionary.of(&reader.searcher());
         let [segment] = segments.as_slice() else {
             panic!("one segment, got {}", segments.len());
         };
