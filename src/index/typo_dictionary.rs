@@ -76,25 +76,22 @@ impl SegmentWords {
         out
     }
 
-    /// Calls `found` with the words (and their frequencies) that begin with the bytes
-    /// `first` and go on with what `rest` accepts (a whole word, or with a prefix
-    /// automaton any word beginning so), in order, at most `limit` of them.
+    /// Calls `found` with the words that begin with the bytes `first` and go on with
+    /// what `rest` accepts (a whole word, or with a prefix automaton any word beginning
+    /// so), in order, at most `limit` of them.
     pub fn search(
         &self,
         first: &[u8],
         rest: &TypoAutomaton,
         limit: usize,
-        found: &mut dyn FnMut(&str, u64),
+        found: &mut dyn FnMut(&str),
     ) {
         let mut node = self.fst.root();
-        let mut output = Output::zero();
         for byte in first {
             let Some(at) = node.find_input(*byte) else {
                 return;
             };
-            let transition = node.transition(at);
-            output = output.cat(transition.out);
-            node = self.fst.node(transition.addr);
+            node = self.fst.node(node.transition_addr(at));
         }
         let mut walk = Walk {
             fst: &self.fst,
@@ -104,7 +101,7 @@ impl SegmentWords {
             found,
         };
         let start = rest.0.initial_state();
-        walk.visit(node, start, output);
+        walk.visit(node, start);
     }
 }
 
@@ -115,16 +112,15 @@ struct Walk<'a, 'f> {
     key: Vec<u8>,
     /// Matches still wanted.
     left: usize,
-    found: &'f mut dyn FnMut(&str, u64),
+    found: &'f mut dyn FnMut(&str),
 }
 
 impl Walk<'_, '_> {
-    /// Visits `node`, reached in DFA state `state` (not the sink) with the outputs
-    /// of the transitions on the way summing to `output`.
-    fn visit(&mut self, node: Node<'_>, state: u32, output: Output) {
+    /// Visits `node`, reached in DFA state `state` (not the sink).
+    fn visit(&mut self, node: Node<'_>, state: u32) {
         if node.is_final() && matches!(self.dfa.distance(state), Distance::Exact(_)) {
             if let Ok(word) = std::str::from_utf8(&self.key) {
-                (self.found)(word, output.cat(node.final_output()).value());
+                (self.found)(word);
             }
             self.left = self.left.saturating_sub(1);
         }
@@ -138,11 +134,7 @@ impl Walk<'_, '_> {
                 continue;
             }
             self.key.push(transition.inp);
-            self.visit(
-                self.fst.node(transition.addr),
-                next,
-                output.cat(transition.out),
-            );
+            self.visit(self.fst.node(transition.addr), next);
             self.key.pop();
         }
     }
@@ -352,7 +344,7 @@ mod tests {
             let automaton = TypoAutomaton::new(rest, distance, prefix).expect("automaton");
             let mut found = Vec::new();
             for segment in &segments {
-                segment.search(first.as_bytes(), &automaton, usize::MAX, &mut |w, _| {
+                segment.search(first.as_bytes(), &automaton, usize::MAX, &mut |w| {
                     found.push(w.to_owned())
                 });
             }
@@ -374,7 +366,7 @@ mod tests {
         let mut found = Vec::new();
         for segment in dictionary.of(&searcher) {
             let mut here = Vec::new();
-            segment.search(b"i", &automaton, 2, &mut |w, _| here.push(w.to_owned()));
+            segment.search(b"i", &automaton, 2, &mut |w| here.push(w.to_owned()));
             assert!(here.len() <= 2);
             assert!(here.windows(2).all(|pair| pair[0] < pair[1]), "{here:?}");
             found.extend(here);
@@ -419,19 +411,6 @@ mod tests {
         assert_eq!(segment.frequency("pytes"), None);
         assert_eq!(
             segment.beginning("pyte", 10),
-            [
-                ("pytec".to_owned(), 1),
-                ("pyter".to_owned(), 2),
-                ("pytest".to_owned(), 3)
-            ]
-        );
-        let automaton = TypoAutomaton::new("ytet", 1, false).expect("automaton");
-        let mut found = Vec::new();
-        segment.search(b"p", &automaton, usize::MAX, &mut |w, n| {
-            found.push((w.to_owned(), n))
-        });
-        assert_eq!(
-            found,
             [
                 ("pytec".to_owned(), 1),
                 ("pyter".to_owned(), 2),

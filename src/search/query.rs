@@ -84,7 +84,8 @@ pub fn typo_count(typed: &str, found: &str, distance: u8) -> u8 {
 
 /// Terms of `field` within `budget` typos of `word` (or, with `prefix`, beginning with
 /// a string within `budget` typos of it), `word` itself excluded, with their edit
-/// distance; the closest first, then the most common: a short word has many neighbours
+/// distance and the documents holding them (summed over the segments, from the
+/// dictionaries' frequencies); the closest first, then the most common: a short word has many neighbours
 /// (`pytet`: `pyet`, `pynet`, `pytec`, ... `pytest`), and past [`MAX_EXPANSIONS`] the
 /// ones kept should be those most likely meant, not the first in alphabetical order.
 ///
@@ -92,14 +93,20 @@ pub fn typo_count(typed: &str, found: &str, distance: u8) -> u8 {
 /// this fast: the dictionary is searched under the word's own first letter with the
 /// whole budget (one branch of the FST instead of all of it), and across first
 /// letters only for words with the rest typed exactly (one edit, at the front).
-fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> Vec<(String, u8)> {
+fn expand(
+    words: &[Arc<SegmentWords>],
+    word: &str,
+    budget: u8,
+    prefix: bool,
+) -> Vec<(String, u8, u64)> {
     let Some(first) = word.chars().next() else {
         return Vec::new();
     };
     let rest = &word[first.len_utf8()..];
-    // Candidate → (distance, documents holding it, summed over the segments).
-    let mut found: HashMap<String, (u8, u64)> = HashMap::new();
-    let keep = |found: &mut HashMap<String, (u8, u64)>, candidate: &str, frequency: u64| {
+    // Candidate → its distance (a word may be found twice: by the search and as a
+    // first-letter variant).
+    let mut found: HashMap<String, u8> = HashMap::new();
+    let keep = |found: &mut HashMap<String, u8>, candidate: &str| {
         if candidate == word {
             return;
         }
@@ -114,7 +121,7 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
             candidate
         };
         let d = strsim::osa_distance(word, compared).min(usize::from(budget)) as u8;
-        found.entry(candidate.to_owned()).or_insert((d.max(1), 0)).1 += frequency;
+        found.insert(candidate.to_owned(), d.max(1));
     };
     let mut first_bytes = [0u8; 4];
     let first_bytes = first.encode_utf8(&mut first_bytes).as_bytes();
@@ -127,7 +134,7 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
                     first_bytes,
                     &automaton,
                     MAX_EXPANSIONS * 4,
-                    &mut |candidate, frequency| keep(&mut found, candidate, frequency),
+                    &mut |candidate| keep(&mut found, candidate),
                 );
             }
         }
@@ -141,26 +148,29 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
         for variant in first_letter_variants(first, rest) {
             for segment in words {
                 if !prefix {
-                    if let Some(frequency) = segment.frequency(&variant) {
-                        keep(&mut found, &variant, frequency);
+                    if segment.contains(&variant) {
+                        keep(&mut found, &variant);
                     }
                     continue;
                 }
-                for (candidate, frequency) in segment.beginning(&variant, 4) {
-                    keep(&mut found, &candidate, frequency);
+                for (candidate, _) in segment.beginning(&variant, 4) {
+                    keep(&mut found, &candidate);
                 }
             }
         }
     }
     let mut found: Vec<(u8, std::cmp::Reverse<u64>, String)> = found
         .into_iter()
-        .map(|(candidate, (d, frequency))| (d, std::cmp::Reverse(frequency), candidate))
+        .map(|(candidate, d)| {
+            let frequency = words.iter().filter_map(|s| s.frequency(&candidate)).sum();
+            (d, std::cmp::Reverse(frequency), candidate)
+        })
         .collect();
     found.sort_unstable();
     found
         .into_iter()
         .take(MAX_EXPANSIONS)
-        .map(|(d, _, t)| (t, d))
+        .map(|(d, frequency, t)| (t, d, frequency.0))
         .collect()
 }
 
@@ -593,31 +603,23 @@ pub fn plan(
             _ => false,
         };
         if !typo_words.is_empty() && !spelt_right {
-            // The closest first, then the most common (the likelier meant).
-            let mut ranked: Vec<(u8, std::cmp::Reverse<u64>, &String)> = typo_words
+            // The closest first, then the most common (the likelier meant): the order
+            // `expand` gives.
+            let spellings: Vec<String> = typo_words
                 .iter()
-                .filter(|(w, _)| {
+                .filter(|(w, _, _)| {
                     !analysis::terms(&mut analyzer, w)
                         .iter()
                         .any(|stem| alternatives.contains(stem))
                 })
-                .map(|(w, distance)| {
-                    let term = Term::from_field_text(index.fields.words, w);
-                    let freq = searcher.doc_freq(&term).unwrap_or(0);
-                    (*distance, std::cmp::Reverse(freq), w)
-                })
-                .collect();
-            ranked.sort();
-            let spellings: Vec<String> = ranked
-                .into_iter()
                 .take(CORRECTIONS_PER_WORD)
-                .map(|(_, _, w)| w.clone())
+                .map(|(w, _, _)| w.clone())
                 .collect();
             if !spellings.is_empty() {
                 corrections.push((position, spellings));
             }
         }
-        let typo_stems = stems_of(&mut analyzer, typo_words.clone(), &word.text, &alternatives);
+        let typo_stems = stems_of(&mut analyzer, &typo_words, &word.text, &alternatives);
         // The word being typed is split only when finished: when it begins no word, or
         // is likely finished (`nodefetch` among `nodefetch`es; not `reactnat`, the
         // start of `reactnative`, though `react` and `nat` are words too).
@@ -647,7 +649,7 @@ pub fn plan(
             {
                 stems_of(
                     &mut analyzer,
-                    expand(
+                    &expand(
                         dictionary.get_or_insert_with(|| index.typo_words.of(searcher)),
                         p,
                         allowed_typos(typo_rules, p),
@@ -750,7 +752,7 @@ pub fn plan(
         // The corrected spellings as written: a document holding the very word meant
         // (`developing` for `develpoing`) is exact, one with another form of it
         // (`development`) is not.
-        for (candidate, distance) in &typo_words {
+        for (candidate, distance, _) in &typo_words {
             options.push(WeightedTerm {
                 term: Term::from_field_text(index.fields.words, candidate),
                 weight: 0.0,
@@ -1061,10 +1063,12 @@ fn split_in_two(
     // documents holding each.
     let completions = |part: &str| -> Vec<(String, u64)> {
         if !typing {
-            return Some((part.to_owned(), frequency(part)))
-                .filter(|(_, n)| *n > 0)
-                .into_iter()
-                .collect();
+            let n = frequency(part);
+            return if n > 0 {
+                vec![(part.to_owned(), n)]
+            } else {
+                Vec::new()
+            };
         }
         let mut found: HashMap<String, u64> = HashMap::new();
         for segment in dictionary {
@@ -1166,14 +1170,14 @@ fn text_fields(index: &CollectionIndex) -> Vec<TextField<'_>> {
 /// the fewest typos each, leaving out the word's own terms.
 fn stems_of(
     analyzer: &mut tantivy::tokenizer::TextAnalyzer,
-    candidates: Vec<(String, u8)>,
+    candidates: &[(String, u8, u64)],
     typed: &str,
     own: &[String],
 ) -> Vec<(String, u8)> {
     let mut stems: HashMap<String, u8> = HashMap::new();
-    for (candidate, distance) in candidates {
-        let typos = typo_count(typed, &candidate, distance);
-        for stem in analysis::terms(analyzer, &candidate) {
+    for (candidate, distance, _) in candidates {
+        let typos = typo_count(typed, candidate, *distance);
+        for stem in analysis::terms(analyzer, candidate) {
             if own.contains(&stem) {
                 continue;
             }
