@@ -838,8 +838,8 @@ mod tests {
             let kept = crate::index::fields::head(words.iter().map(|w| w.text.as_str()));
             let level = head
                 .texts()
-                .map(|text| {
-                    if kept == *text && head.equal_counts() {
+                .map(|(text, equal_counts)| {
+                    if kept == *text && equal_counts {
                         2
                     } else if (head.last_is_prefix && kept.starts_with(text.as_str()))
                         || kept.starts_with(&format!("{text} "))

@@ -308,6 +308,13 @@ pub struct HeadQuery {
     /// A field that is one of these is the query as the document spells it, as a word
     /// held in its closest spelling counts as exact.
     pub corrected: Vec<String>,
+    /// The same with two adjacent words written together, for each pair the index
+    /// holds as one word (`py yaml` as `pyyaml`, `beautiful sou` as `beautifulsou`):
+    /// a field that is the words written together is the query too. Each with whether
+    /// it is likely finished: when the word being typed is one of the two, that is the
+    /// word they make together (`path lib` as `pathlib`), not the last as typed (`lib`,
+    /// the start of `library` more often than not).
+    pub joined: Vec<(String, bool)>,
     pub last_is_prefix: bool,
     /// The query ends with a separator (`units-`): a field that is only its words is
     /// not what is being typed, one that goes on is.
@@ -321,11 +328,20 @@ pub struct HeadQuery {
 }
 
 impl HeadQuery {
-    /// Every text a field's head is compared with: as typed, written apart, corrected.
-    pub fn texts(&self) -> impl Iterator<Item = &String> {
+    /// Every text a field's head is compared with (as typed, written apart, corrected,
+    /// written together), each with whether a field that is exactly that counts as
+    /// *being* the query (see [`HeadQuery::equal_counts`]).
+    pub fn texts(&self) -> impl Iterator<Item = (&String, bool)> {
+        let equal = self.equal_counts();
         std::iter::once(&self.text)
             .chain(self.apart.as_ref())
             .chain(&self.corrected)
+            .map(move |text| (text, equal))
+            .chain(
+                self.joined
+                    .iter()
+                    .map(|(text, finished)| (text, !self.more && *finished)),
+            )
     }
 
     /// Whether a field that is exactly the query counts as *being* it (rather than only
@@ -499,6 +515,7 @@ pub fn plan(
     let mut head = quoted.is_empty().then(|| HeadQuery {
         apart: None,
         corrected: Vec::new(),
+        joined: Vec::new(),
         more: ends_with_separator,
         unfinished: false,
         text: words
@@ -838,6 +855,23 @@ pub fn plan(
             parts,
             is_prefix,
         );
+        // Only words typed a space apart: `mcp-le` is not `mcplex`, whose name the
+        // hyphen typed says it is not.
+        let spaced = words
+            .get(kept_at[first]..=kept_at[first] + 1)
+            .and_then(|pair| unquoted.get(pair[0].to..pair[1].from))
+            .is_some_and(|gap| gap.chars().all(char::is_whitespace));
+        if let Some(head) = head.as_mut().filter(|_| spaced && !terms.is_empty()) {
+            let finished = if is_prefix {
+                let joined = parts.concat();
+                let form = Term::from_field_text(index.fields.words, &joined);
+                likely_finished(searcher, &text_fields, &form, &joined)
+            } else {
+                !head.unfinished
+            };
+            head.joined
+                .push((joined_head(&words, kept_at[first]), finished));
+        }
         for term in terms {
             for word in [first, first + 1] {
                 required[word].push(WeightedTerm {
@@ -856,6 +890,18 @@ pub fn plan(
         fields: search_on.map(<[String]>::to_vec),
         blended,
     }
+}
+
+/// The query's words with the one at `first` and the next written together.
+fn joined_head(words: &[analysis::Word], first: usize) -> String {
+    let mut out = String::new();
+    for (at, word) in words.iter().enumerate() {
+        if at > 0 && at != first + 1 {
+            out.push(' ');
+        }
+        out.push_str(&word.text);
+    }
+    out
 }
 
 /// Most closest spellings of one misspelt word tried in the query's head (the closest,

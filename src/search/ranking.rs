@@ -1103,7 +1103,7 @@ fn head_matches(
             Err(_) => terms,
         };
         // The query as typed, with the words typed as two written apart, corrected.
-        for text in head.texts() {
+        for (text, equal_counts) in head.texts() {
             // A finished last word must be whole: `stream ` begins `stream deck`, not
             // `streamdeck`; so must the last word in a field with type-ahead off.
             let mut key = text.clone().into_bytes();
@@ -1113,7 +1113,7 @@ fn head_matches(
             let start = ord_at(&key);
             key.push(0xFF);
             let end = ord_at(&key);
-            let equal = if head.equal_counts() {
+            let equal = if equal_counts {
                 dictionary.term_ord(text).ok().flatten()
             } else {
                 None
@@ -1228,6 +1228,9 @@ fn describe(
     Ok(out)
 }
 
+/// Where a word stands in a document: (field rank, position) pairs.
+type Places = Vec<(u8, u32)>;
+
 /// Where the word being typed stands in a document, for `proximity` and `attribute`:
 /// prefix terms are indexed without positions (five per word would multiply the
 /// positions the index keeps), so the positions of the words it begins are read from
@@ -1238,6 +1241,10 @@ struct PrefixProbe<'a> {
     word: usize,
     /// What was typed of it, normalized.
     typed: String,
+    /// The word before it and what was typed of it written together (`beautifulsou`),
+    /// when the index holds words beginning so: such a word stands for both, next to
+    /// each other, as a joined word the index keeps positions of does.
+    joined: Option<String>,
     /// Text fields and their rank by boost.
     fields: Vec<(String, u8)>,
 }
@@ -1253,6 +1260,13 @@ impl<'a> PrefixProbe<'a> {
             .then(|| PrefixProbe {
                 index,
                 word,
+                // Prefix terms of the word before the last are those of the two
+                // written together.
+                joined: word
+                    .checked_sub(1)
+                    .filter(|&before| plan.words[before].iter().any(|t| t.prefix && !t.form))
+                    .and_then(|before| plan.texts.get(before))
+                    .map(|before| format!("{before}{typed}")),
                 typed,
                 // Fields with type-ahead off hold no match of the word being typed.
                 fields: query::text_field_ranks(index)
@@ -1264,18 +1278,20 @@ impl<'a> PrefixProbe<'a> {
             })
     }
 
-    /// The (field rank, position) of every word in `doc` that begins with what was typed.
+    /// The (field rank, position) of every word in `doc` that begins with what was
+    /// typed, and of every word that begins with the two written together.
     fn positions(
         &self,
         store: &tantivy::store::StoreReader,
         doc: DocId,
         normalizer: &mut tantivy::tokenizer::TextAnalyzer,
-    ) -> Vec<(u8, u32)> {
+    ) -> (Places, Places) {
         let Ok(stored) = store.get::<tantivy::TantivyDocument>(doc) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let (_, body) = self.index.stored(&stored);
         let mut out = Vec::new();
+        let mut joined = Vec::new();
         for (name, rank) in &self.fields {
             let texts: Vec<&str> = match body
                 .as_object()
@@ -1296,13 +1312,19 @@ impl<'a> PrefixProbe<'a> {
                     last = token.position as u32;
                     if token.text.starts_with(&self.typed) {
                         out.push((*rank, offset + last));
+                    } else if self
+                        .joined
+                        .as_ref()
+                        .is_some_and(|j| token.text.starts_with(j.as_str()))
+                    {
+                        joined.push((*rank, offset + last));
                     }
                 }
                 // Values of a list stand apart, as in the index.
                 offset += last + 2;
             }
         }
-        out
+        (out, joined)
     }
 }
 
@@ -1373,8 +1395,12 @@ fn read_positions(
             // Also when the word was found whole: `debug` whole in the summary must
             // not hide `debugpy` at the start of the name, which only prefix terms
             // (without positions) matched.
-            let found = probe.positions(store, address.doc_id, normalizer);
+            let (found, joined) = probe.positions(store, address.doc_id, normalizer);
             at[probe.word].extend(found);
+            if let Some(before) = probe.word.checked_sub(1) {
+                at[before].extend(&joined);
+                at[probe.word].extend(joined);
+            }
         }
         let candidate = &mut candidates[i];
         candidate.proximity = proximity(&at);

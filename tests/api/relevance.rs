@@ -493,6 +493,54 @@ async fn two_words_typed_apart_find_the_word_they_make_together() {
 }
 
 #[tokio::test]
+async fn a_name_that_writes_the_words_typed_apart_together_is_the_query() {
+    let app = TestApp::spawn().await;
+    let mut documents = vec![
+        json!({"id": "pyyaml", "title": "pyyaml", "body": "parser and emitter"}),
+        json!({"id": "fixtures", "title": "py-yaml-fixtures", "body": "fixtures from files"}),
+        json!({"id": "pathlib", "title": "pathlib", "body": "object paths"}),
+        json!({"id": "pathlib-tools", "title": "pathlib-tools", "body": "path lib tools"}),
+        json!({"id": "mcplex", "title": "mcplex", "body": "a multiplexer"}),
+        json!({"id": "mcp-lens", "title": "mcp-lens", "body": "a lens"}),
+    ];
+    // `lib` is most often the start of a longer word here.
+    documents.extend(
+        ["one", "two", "three", "four"]
+            .map(|n| json!({"id": format!("library-{n}"), "title": format!("library {n}")})),
+    );
+    collection(&app, &documents).await;
+    // `pyyaml` is `py yaml` written together: the name that is the query, before one
+    // that only begins with the words as typed.
+    let (found, body) = ids(&app, "q=py%20yaml").await;
+    assert_eq!(found[..2], ["pyyaml", "fixtures"], "{body}");
+    // Whether the name is the query or only begins it is the word they make together's
+    // to say: `pathlib` is likely finished (`lib` is not), so the name that is it comes
+    // before one that goes on, which holds `path` and `lib` as typed too.
+    let (found, body) = ids(&app, "q=path%20lib").await;
+    assert_eq!(found[..2], ["pathlib", "pathlib-tools"], "{body}");
+    // A separator typed says the words are apart: `mcp-le` is not `mcplex`.
+    let (found, body) = ids(&app, "q=mcp-le").await;
+    assert_eq!(found[..2], ["mcp-lens", "mcplex"], "{body}");
+}
+
+#[tokio::test]
+async fn a_word_being_typed_written_together_with_the_one_before_counts_for_proximity() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "near", "title": "near", "body": "scraper for beautifulsoup4 pages and a great many other words that make this text the longer of the two"}),
+            json!({"id": "far", "title": "far", "body": "scraper one two three four five six seven eight nine ten beautifulsoup4"}),
+        ],
+    )
+    .await;
+    // `beautiful sou` is found as `beautifulsoup4`, which stands for both words where it
+    // stands: next to `scraper` in one, far from it in the other.
+    let (found, body) = ids(&app, "q=scraper%20beautiful%20sou").await;
+    assert_eq!(found, ["near", "far"], "{body}");
+}
+
+#[tokio::test]
 async fn a_word_typed_as_two_written_together_finds_them_side_by_side() {
     let app = TestApp::spawn().await;
     collection(
