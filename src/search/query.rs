@@ -838,46 +838,55 @@ pub fn plan(
     }
     let last = required.len().checked_sub(1);
     for first in 0..required.len().saturating_sub(1) {
-        if kept_at[first + 1] != kept_at[first] + 1 {
-            continue;
-        }
-        let parts = [texts[first].as_str(), texts[first + 1].as_str()];
-        if parts.iter().map(|p| p.chars().count()).sum::<usize>() < MIN_JOINED_CHARS {
-            continue;
-        }
-        let is_prefix = last_is_prefix && last == Some(first + 1);
-        let terms = joined_terms(
-            index,
-            searcher,
-            &mut analyzer,
-            &text_fields,
-            &mut matched,
-            parts,
-            is_prefix,
-        );
-        // Only words typed a space apart: `mcp-le` is not `mcplex`, whose name the
-        // hyphen typed says it is not.
-        let spaced = words
-            .get(kept_at[first]..=kept_at[first] + 1)
-            .and_then(|pair| unquoted.get(pair[0].to..pair[1].from))
-            .is_some_and(|gap| gap.chars().all(char::is_whitespace));
-        if let Some(head) = head.as_mut().filter(|_| spaced && !terms.is_empty()) {
-            let finished = if is_prefix {
-                let joined = parts.concat();
-                let form = Term::from_field_text(index.fields.words, &joined);
-                likely_finished(searcher, &text_fields, &form, &joined)
-            } else {
-                !head.unfinished
-            };
-            head.joined
-                .push((joined_head(&words, kept_at[first]), finished));
-        }
-        for term in terms {
-            for word in [first, first + 1] {
-                required[word].push(WeightedTerm {
-                    word,
-                    ..term.clone()
+        // Two or three adjacent words (`web socket`, `django rest framework`), as
+        // Meilisearch's n-grams.
+        for end in first + 1..(first + MAX_JOINED_WORDS).min(required.len()) {
+            if kept_at[end] != kept_at[end - 1] + 1 {
+                break;
+            }
+            let parts: Vec<&str> = texts[first..=end].iter().map(String::as_str).collect();
+            if parts.iter().map(|p| p.chars().count()).sum::<usize>() < MIN_JOINED_CHARS {
+                continue;
+            }
+            let is_prefix = last_is_prefix && last == Some(end);
+            let terms = joined_terms(
+                index,
+                searcher,
+                &mut analyzer,
+                &text_fields,
+                &mut matched,
+                &parts,
+                is_prefix,
+            );
+            // Only words typed a space apart: `mcp-le` is not `mcplex`, whose name the
+            // hyphen typed says it is not.
+            let spaced = words
+                .get(kept_at[first]..=kept_at[end])
+                .is_some_and(|typed| {
+                    typed.windows(2).all(|pair| {
+                        unquoted
+                            .get(pair[0].to..pair[1].from)
+                            .is_some_and(|gap| gap.chars().all(char::is_whitespace))
+                    })
                 });
+            if let Some(head) = head.as_mut().filter(|_| spaced && !terms.is_empty()) {
+                let finished = if is_prefix {
+                    let joined = parts.concat();
+                    let form = Term::from_field_text(index.fields.words, &joined);
+                    likely_finished(searcher, &text_fields, &form, &joined)
+                } else {
+                    !head.unfinished
+                };
+                head.joined
+                    .push((joined_head(&words, kept_at[first]..=kept_at[end]), finished));
+            }
+            for term in terms {
+                for (word, options) in required.iter_mut().enumerate().take(end + 1).skip(first) {
+                    options.push(WeightedTerm {
+                        word,
+                        ..term.clone()
+                    });
+                }
             }
         }
     }
@@ -892,11 +901,11 @@ pub fn plan(
     }
 }
 
-/// The query's words with the one at `first` and the next written together.
-fn joined_head(words: &[analysis::Word], first: usize) -> String {
+/// The query's words with those of `joined` written together.
+fn joined_head(words: &[analysis::Word], joined: std::ops::RangeInclusive<usize>) -> String {
     let mut out = String::new();
     for (at, word) in words.iter().enumerate() {
-        if at > 0 && at != first + 1 {
+        if at > 0 && !(at > *joined.start() && joined.contains(&at)) {
             out.push(' ');
         }
         out.push_str(&word.text);
@@ -969,10 +978,14 @@ fn blend_typos(searcher: &Searcher, options: &[WeightedTerm], blended: &mut Hash
 /// finds `beautifulsoup4` (Meilisearch's n-grams of two words work the same way).
 const MIN_JOINED_CHARS: usize = 4;
 
-/// The terms two adjacent query words written as one (`joined`) match, each standing
-/// for both words (`word` is set by the caller): whole (stemmed, in each text field,
-/// and as written for `exactness`) or, when the second is the word being typed, as a
-/// prefix. Only terms the index holds: most pairs of words are not a word together.
+/// Most adjacent query words looked for written together: `django rest framework`
+/// finds `djangorestframework` (Meilisearch's n-grams go up to three words too).
+pub const MAX_JOINED_WORDS: usize = 3;
+
+/// The terms adjacent query words written as one (`joined`) match, each standing for
+/// all of the words (`word` is set by the caller): whole (stemmed, in each text field,
+/// and as written for `exactness`) or, when the last is the word being typed, as a
+/// prefix. Only terms the index holds: most runs of words are not a word together.
 /// Whole terms are added to `matched` for highlighting, as the words' own are.
 fn joined_terms(
     index: &CollectionIndex,
@@ -980,7 +993,7 @@ fn joined_terms(
     analyzer: &mut tantivy::tokenizer::TextAnalyzer,
     text_fields: &[TextField<'_>],
     matched: &mut MatchedTerms,
-    parts: [&str; 2],
+    parts: &[&str],
     is_prefix: bool,
 ) -> Vec<WeightedTerm> {
     let joined = &parts.concat();

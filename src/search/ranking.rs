@@ -1228,8 +1228,10 @@ fn describe(
     Ok(out)
 }
 
-/// Where a word stands in a document: (field rank, position) pairs.
-type Places = Vec<(u8, u32)>;
+/// Where a word stands in a document: (field rank, position).
+type Place = (u8, u32);
+/// Every place a word stands in a document.
+type Places = Vec<Place>;
 
 /// Where the word being typed stands in a document, for `proximity` and `attribute`:
 /// prefix terms are indexed without positions (five per word would multiply the
@@ -1241,10 +1243,11 @@ struct PrefixProbe<'a> {
     word: usize,
     /// What was typed of it, normalized.
     typed: String,
-    /// The word before it and what was typed of it written together (`beautifulsou`),
-    /// when the index holds words beginning so: such a word stands for both, next to
-    /// each other, as a joined word the index keeps positions of does.
-    joined: Option<String>,
+    /// The words before it and what was typed of it written together (`beautifulsou`,
+    /// `djangorestfram`), when the index holds words beginning so, each with the first
+    /// of the words it stands for, the longest first: such a word stands for all of
+    /// them, next to each other, as a joined word the index keeps positions of does.
+    joined: Vec<(usize, String)>,
     /// Text fields and their rank by boost.
     fields: Vec<(String, u8)>,
 }
@@ -1260,13 +1263,15 @@ impl<'a> PrefixProbe<'a> {
             .then(|| PrefixProbe {
                 index,
                 word,
-                // Prefix terms of the word before the last are those of the two
-                // written together.
-                joined: word
-                    .checked_sub(1)
-                    .filter(|&before| plan.words[before].iter().any(|t| t.prefix && !t.form))
-                    .and_then(|before| plan.texts.get(before))
-                    .map(|before| format!("{before}{typed}")),
+                // Prefix terms of a word before the last are those of the words
+                // from it to the last written together.
+                joined: (word.saturating_sub(query::MAX_JOINED_WORDS - 1)..word)
+                    .filter(|&first| plan.words[first].iter().any(|t| t.prefix && !t.form))
+                    .filter_map(|first| {
+                        let before = plan.texts.get(first..word)?.concat();
+                        Some((first, format!("{before}{typed}")))
+                    })
+                    .collect(),
                 typed,
                 // Fields with type-ahead off hold no match of the word being typed.
                 fields: query::text_field_ranks(index)
@@ -1279,13 +1284,14 @@ impl<'a> PrefixProbe<'a> {
     }
 
     /// The (field rank, position) of every word in `doc` that begins with what was
-    /// typed, and of every word that begins with the two written together.
+    /// typed, and of every word that begins with words written together (with the
+    /// first of those words).
     fn positions(
         &self,
         store: &tantivy::store::StoreReader,
         doc: DocId,
         normalizer: &mut tantivy::tokenizer::TextAnalyzer,
-    ) -> (Places, Places) {
+    ) -> (Places, Vec<(usize, Place)>) {
         let Ok(stored) = store.get::<tantivy::TantivyDocument>(doc) else {
             return (Vec::new(), Vec::new());
         };
@@ -1312,12 +1318,12 @@ impl<'a> PrefixProbe<'a> {
                     last = token.position as u32;
                     if token.text.starts_with(&self.typed) {
                         out.push((*rank, offset + last));
-                    } else if self
+                    } else if let Some((first, _)) = self
                         .joined
-                        .as_ref()
-                        .is_some_and(|j| token.text.starts_with(j.as_str()))
+                        .iter()
+                        .find(|(_, j)| token.text.starts_with(j.as_str()))
                     {
-                        joined.push((*rank, offset + last));
+                        joined.push((*first, (*rank, offset + last)));
                     }
                 }
                 // Values of a list stand apart, as in the index.
@@ -1397,9 +1403,10 @@ fn read_positions(
             // (without positions) matched.
             let (found, joined) = probe.positions(store, address.doc_id, normalizer);
             at[probe.word].extend(found);
-            if let Some(before) = probe.word.checked_sub(1) {
-                at[before].extend(&joined);
-                at[probe.word].extend(joined);
+            for (first, place) in joined {
+                for word in &mut at[first..=probe.word] {
+                    word.push(place);
+                }
             }
         }
         let candidate = &mut candidates[i];

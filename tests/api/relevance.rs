@@ -502,6 +502,8 @@ async fn a_name_that_writes_the_words_typed_apart_together_is_the_query() {
         json!({"id": "pathlib-tools", "title": "pathlib-tools", "body": "path lib tools"}),
         json!({"id": "mcplex", "title": "mcplex", "body": "a multiplexer"}),
         json!({"id": "mcp-lens", "title": "mcp-lens", "body": "a lens"}),
+        json!({"id": "djangorestframework", "title": "djangorestframework", "body": "web APIs"}),
+        json!({"id": "django-rest-extras", "title": "django-rest-extras", "body": "framework helpers"}),
     ];
     // `lib` is most often the start of a longer word here.
     documents.extend(
@@ -518,6 +520,15 @@ async fn a_name_that_writes_the_words_typed_apart_together_is_the_query() {
     // before one that goes on, which holds `path` and `lib` as typed too.
     let (found, body) = ids(&app, "q=path%20lib").await;
     assert_eq!(found[..2], ["pathlib", "pathlib-tools"], "{body}");
+    // Three words too, finished or with the last being typed.
+    for query in ["django%20rest%20framework%20", "django%20rest%20fram"] {
+        let (found, body) = ids(&app, &format!("q={query}")).await;
+        assert_eq!(
+            found[..2],
+            ["djangorestframework", "django-rest-extras"],
+            "{body}"
+        );
+    }
     // A separator typed says the words are apart: `mcp-le` is not `mcplex`.
     let (found, body) = ids(&app, "q=mcp-le").await;
     assert_eq!(found[..2], ["mcp-lens", "mcplex"], "{body}");
