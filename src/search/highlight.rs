@@ -112,8 +112,11 @@ impl Highlighter {
                 });
                 let by_prefix = matched
                     .prefix
-                    .as_deref()
+                    .iter()
+                    .chain(&matched.joined_prefixes)
+                    .map(String::as_str)
                     .filter(|p| word.text.starts_with(*p))
+                    .max_by_key(|p| p.len())
                     .filter(|_| !matched.whole_words_only.contains(field));
                 let original = &text[word.from..word.to];
                 match (by_term, by_prefix) {

@@ -53,6 +53,9 @@ pub struct MatchedTerms {
     pub terms: HashMap<String, BTreeSet<String>>,
     /// The normalized last word, matched as a prefix.
     pub prefix: Option<String>,
+    /// The words before it written together with it (`beautifulsou`), when the index
+    /// holds words beginning so: matched as a prefix too.
+    pub joined_prefixes: BTreeSet<String>,
     /// Text fields with type-ahead off (`typeAhead: false`) or not searched
     /// (`attributesToSearchOn`): the prefix matches none of their words, so none is
     /// marked for it.
@@ -1018,6 +1021,7 @@ fn joined_terms(
                 let term = Term::from_field_text(prefix_field, &found);
                 if held(&term) {
                     out.push(weighted(term, f.boost * PREFIX_WEIGHT, true, f.attribute));
+                    matched.joined_prefixes.insert(joined.clone());
                 }
             }
         }

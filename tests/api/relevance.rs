@@ -549,6 +549,12 @@ async fn a_word_being_typed_written_together_with_the_one_before_counts_for_prox
     // stands: next to `scraper` in one, far from it in the other.
     let (found, body) = ids(&app, "q=scraper%20beautiful%20sou").await;
     assert_eq!(found, ["near", "far"], "{body}");
+    // And it is marked, as the word being typed is.
+    assert_eq!(
+        body["hits"][0]["highlights"]["body"],
+        "<mark>scraper</mark> for <mark>beautifulsoup4</mark> pages and a great many other words that make this text the longer of the two",
+        "{body}"
+    );
 }
 
 #[tokio::test]
