@@ -11,38 +11,33 @@ more, and 2 letters or more). The package itself is the target (set `NJ`). Stand
 library only.
 """
 import collections
-import gzip
-import json
-import random
+import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from popular_names import popular, write  # noqa: E402
 
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "../shared/relevance/pypi/docs.ndjson.gz"
-    docs = []
     frequency = collections.Counter()
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            text = f'{d["name"]} {d.get("summary") or ""}'.lower()
-            frequency.update(set(re.findall(r"[a-z]+", text)))
-            if d.get("popularity", 0) > 0 and re.fullmatch(r"[a-z]{7,}", d["name"].lower()):
-                docs.append((d["popularity"], d["id"], d["name"].lower()))
-    docs.sort(reverse=True)
-    rng = random.Random(7)
-    rng.shuffle(docs)
-    print("qid\tset\tquery\ttarget_id")
-    n = 0
+
+    def count(d):
+        text = f'{d["name"]} {d.get("summary") or ""}'.lower()
+        frequency.update(set(re.findall(r"[a-z]+", text)))
+
+    docs, _ = popular(path, lambda name: re.fullmatch(r"[a-z]{7,}", name.lower()), count)
+    write("NJ", typed_as_two_words(docs, frequency))
+
+
+def typed_as_two_words(docs, frequency):
     for _, id_, name in docs:
+        name = name.lower()
         splits = [(min(frequency[name[:i]], frequency[name[i:]]), i) for i in range(2, len(name) - 1)]
         best, at = max(splits)
-        if best < 100:
-            continue
-        n += 1
-        print(f"NJ-{n:03}\tNJ\t{name[:at]} {name[at:]}\t{id_}")
-        if n == 300:
-            break
+        if best >= 100:
+            yield f"{name[:at]} {name[at:]}", id_
 
 
 if __name__ == "__main__":

@@ -8,26 +8,21 @@ with one typo in its longest word of 6 letters or more, never on the first lette
 letters swapped, one left out, or one replaced (one of the three, at random). The package
 itself is the target (set `NT`). Standard library only.
 """
-import gzip
-import json
-import random
+import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from popular_names import popular, write  # noqa: E402
 
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "../shared/relevance/pypi/docs.ndjson.gz"
-    docs = []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            if d.get("popularity", 0) > 0:
-                docs.append((d["popularity"], d["id"], d["name"]))
-    docs.sort(reverse=True)
-    rng = random.Random(7)
-    rng.shuffle(docs)
-    print("qid\tset\tquery\ttarget_id")
-    n = 0
+    docs, rng = popular(path)
+    write("NT", typed_with_a_typo(docs, rng))
+
+
+def typed_with_a_typo(docs, rng):
     for _, id_, name in docs:
         words = [w for w in re.findall(r"[a-z]+", name.lower()) if len(w) >= 6]
         if not words:
@@ -44,10 +39,7 @@ def main():
             typo = word[:i] + letter + word[i + 1:]
         if typo == word:
             continue
-        n += 1
-        print(f"NT-{n:03}\tNT\t{name.lower().replace(word, typo, 1)}\t{id_}")
-        if n == 300:
-            break
+        yield name.lower().replace(word, typo, 1), id_
 
 
 if __name__ == "__main__":

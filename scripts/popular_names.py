@@ -1,0 +1,36 @@
+"""What `name-typos.py` and `name-joins.py` share: the corpus's popular packages, drawn in
+a fixed order, and the judgments TSV they are written as (`sift-bench eval --judgments`)."""
+import gzip
+import json
+import random
+
+# How many queries a set holds.
+QUERIES = 300
+
+
+def popular(path, keep=lambda name: True, each=None):
+    """(popularity, id, name) of every package with a popularity above 0 whose name `keep`
+    takes, shuffled with seed 7 (most popular first before the shuffle, so the draw does not
+    depend on the file's order); `each(doc)` sees every package on the way. Returns the list
+    and the random generator, for the draws that follow."""
+    docs = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            if each:
+                each(d)
+            if d.get("popularity", 0) > 0 and keep(d["name"]):
+                docs.append((d["popularity"], d["id"], d["name"]))
+    docs.sort(reverse=True)
+    rng = random.Random(7)
+    rng.shuffle(docs)
+    return docs, rng
+
+
+def write(set_name, judged):
+    """Prints the first `QUERIES` of `judged`, (query, target id) pairs, as judgments."""
+    print("qid\tset\tquery\ttarget_id")
+    for n, (query, target) in enumerate(judged, start=1):
+        print(f"{set_name}-{n:03}\t{set_name}\t{query}\t{target}")
+        if n == QUERIES:
+            break
