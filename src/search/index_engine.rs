@@ -794,8 +794,9 @@ mod tests {
         missing: u32,
         typos: u32,
         attribute: u32,
-        /// A text field that is the query (2), or begins with it (1), by importance.
-        start: (u8, u8),
+        /// A text field that is the query (2), or begins with it (1), by importance,
+        /// then the query as typed before its corrections, the likeliest first.
+        start: (u8, u8, u8),
         exact: u32,
         typed_exact: bool,
         score: f32,
@@ -816,43 +817,46 @@ mod tests {
     /// Ranks every document by reading each term's full posting list through tantivy,
     /// independently of the bitsets, scorers and cuts of `ranking::rank`.
     /// How a document's text fields compare with the whole query, from its stored
-    /// source: (2 is the query, 1 begins with it, 0 neither; the field's importance).
+    /// source: (2 is the query, 1 begins with it, 0 neither; the field's importance;
+    /// 31 less the place of the correction it is, 0 as typed).
     fn brute_start(
         index: &CollectionIndex,
         searcher: &tantivy::Searcher,
         plan: &query::QueryPlan,
         address: DocAddress,
-    ) -> (u8, u8) {
+    ) -> (u8, u8, u8) {
         let Some(head) = plan.head.as_ref().filter(|h| !h.text.is_empty()) else {
-            return (0, 0);
+            return (0, 0, 0);
         };
         let doc: TantivyDocument = searcher.doc(address).expect("stored document");
         let (_, source) = index.stored(&doc);
         let mut normalizer = index.normalizer();
-        let mut best = (0, 0);
+        let mut best = (0, 0, 0);
         for (name, rank) in query::text_field_ranks(index) {
             let Some(value) = source[&name].as_str() else {
                 continue;
             };
             let words = crate::index::analysis::words(&mut normalizer, value);
             let kept = crate::index::fields::head(words.iter().map(|w| w.text.as_str()));
-            let level = head
-                .texts()
-                .map(|(text, equal_counts)| {
-                    if kept == *text && equal_counts {
-                        2
-                    } else if (head.last_is_prefix && kept.starts_with(text.as_str()))
-                        || kept.starts_with(&format!("{text} "))
-                    {
-                        1
-                    } else {
-                        0
-                    }
-                })
-                .max()
-                .unwrap_or(0);
-            if level > 0 {
-                best = best.max((level, u8::MAX - rank));
+            for query::HeadText {
+                text,
+                equal_counts,
+                correction,
+            } in head.texts()
+            {
+                let level = if kept == *text && equal_counts {
+                    2
+                } else if (head.last_is_prefix && kept.starts_with(text.as_str()))
+                    || kept.starts_with(&format!("{text} "))
+                {
+                    1
+                } else {
+                    0
+                };
+                if level > 0 {
+                    let likely = 31u8.saturating_sub(u8::try_from(correction).unwrap_or(u8::MAX));
+                    best = best.max((level, u8::MAX - rank, likely));
+                }
             }
         }
         best

@@ -334,16 +334,27 @@ impl HeadQuery {
     /// Every text a field's head is compared with (as typed, written apart, corrected,
     /// written together), each with whether a field that is exactly that counts as
     /// *being* the query (see [`HeadQuery::equal_counts`]).
-    pub fn texts(&self) -> impl Iterator<Item = (&String, bool)> {
+    /// And each with its place among the corrections (0 for the others, as typed): a
+    /// field that is the likeliest correction comes before one that is a less likely one.
+    pub fn texts(&self) -> impl Iterator<Item = HeadText<'_>> {
         let equal = self.equal_counts();
+        let head = |text, equal_counts, correction| HeadText {
+            text,
+            equal_counts,
+            correction,
+        };
         std::iter::once(&self.text)
             .chain(self.apart.as_ref())
-            .chain(&self.corrected)
-            .map(move |text| (text, equal))
+            .map(move |text| head(text, equal, 0))
+            .chain(
+                (1..)
+                    .zip(&self.corrected)
+                    .map(move |(at, text)| head(text, equal, at)),
+            )
             .chain(
                 self.joined
                     .iter()
-                    .map(|(text, finished)| (text, !self.more && *finished)),
+                    .map(move |(text, finished)| head(text, !self.more && *finished, 0)),
             )
     }
 
@@ -353,6 +364,17 @@ impl HeadQuery {
     pub fn equal_counts(&self) -> bool {
         !self.more && !self.unfinished
     }
+}
+
+/// One text a field's head is compared with (see [`HeadQuery::texts`]).
+pub struct HeadText<'a> {
+    pub text: &'a String,
+    /// Whether a field that is exactly this counts as *being* the query.
+    pub equal_counts: bool,
+    /// 0 for the query as typed (written apart or together), else the place of the
+    /// correction this is among the query's corrected heads, the likeliest first (the
+    /// closest spellings, then the most common).
+    pub correction: usize,
 }
 
 /// The parts of a query in double quotes with a closing quote (a lone quote is text),

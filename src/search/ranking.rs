@@ -27,7 +27,7 @@
 //! |---|---|
 //! | `words` | more query words matched (the bucket) |
 //! | `typo` | fewer typos over the matched words (a first-letter typo counts two) |
-//! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first (while the word being typed is likely unfinished, most documents with a word beginning so having a longer one, a field that is the query only begins with it: `goo` is the start of `google` more often than the package `goo`); then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix (but the word being typed, one of several and of 4 letters or more, counts when found whole) |
+//! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first, then the query as typed before a correction of it and the likeliest correction (closest, then most common) first (while the word being typed is likely unfinished, most documents with a word beginning so having a longer one, a field that is the query only begins with it: `goo` is the start of `google` more often than the package `goo`); then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix (but the word being typed, one of several and of 4 letters or more, counts when found whole) |
 //! | `proximity` | the matched words closer together, and in the query's order |
 //! | `attribute` | the words found in more important fields (by boost), then nearer the start of the field |
 //! | `score` | higher BM25 (each field weighted by its boost, typos and prefixes weighted down) |
@@ -862,8 +862,8 @@ fn rule_digits(c: &Candidate, rule: &Rule, scale: Scale) -> ([(u32, u32); 2], Op
             )
         }
         Rule::Exactness => {
-            // Neither (1); begins, then is, each by field importance (2 to 513).
-            let levels = 2 + (HEAD_EQUAL + 255 - HEAD_BEGINS);
+            // Neither (1); begins, then is, each by field importance and correction.
+            let levels = 2 + (HEAD_EQUAL + (HEAD_BEGINS - 1) - HEAD_BEGINS);
             let start = match c.start.checked_sub(HEAD_BEGINS) {
                 Some(above) => 2 + above.min(levels - 2),
                 None => 1,
@@ -1050,9 +1050,16 @@ fn best_by_score(
 /// What the rules need of each candidate: per term present, the word, typos,
 /// attribute and exactness it gives, and the BM25 sum; the field rules' values.
 /// A field's value is the whole query.
-const HEAD_EQUAL: u32 = 2 << 8;
-/// A field's value begins with the whole query.
-const HEAD_BEGINS: u32 = 1 << 8;
+const HEAD_EQUAL: u32 = 2 << 13;
+/// A field's value begins with the whole query. Below the two, the field's
+/// importance (8 bits), then whether it is (or begins with) the query as typed or
+/// which of its corrections ([`HEAD_CORRECTIONS`]).
+const HEAD_BEGINS: u32 = 1 << 13;
+/// How many places among a query's corrected heads a head match tells apart (the
+/// query as typed first, then the likeliest correction); the rest count as the last.
+/// Among names that are a correction of `pandsa`, `pandas`, the most common of the
+/// closest spellings, comes before `panda` and `panisa`.
+const HEAD_CORRECTIONS: u32 = 32;
 
 /// In one segment, for one text field: which of its heads are the query and which
 /// begin with it, as ordinals of the head column's sorted dictionary.
@@ -1060,7 +1067,8 @@ struct HeadMatch {
     column: StrColumn,
     equal: Option<u64>,
     begins: std::ops::Range<u64>,
-    /// Added to the level: more for a more important field (rank 0 is the first).
+    /// Added to the level: more for a more important field (rank 0 is the first),
+    /// then more for the query as typed, then for a likelier correction.
     importance: u32,
 }
 
@@ -1103,7 +1111,12 @@ fn head_matches(
             Err(_) => terms,
         };
         // The query as typed, with the words typed as two written apart, corrected.
-        for (text, equal_counts) in head.texts() {
+        for query::HeadText {
+            text,
+            equal_counts,
+            correction,
+        } in head.texts()
+        {
             // A finished last word must be whole: `stream ` begins `stream deck`, not
             // `streamdeck`; so must the last word in a field with type-ahead off.
             let mut key = text.clone().into_bytes();
@@ -1126,7 +1139,8 @@ fn head_matches(
             out.push(HeadMatch {
                 equal,
                 begins: start..end,
-                importance: 255u32.saturating_sub(u32::from(*rank)),
+                importance: 255u32.saturating_sub(u32::from(*rank)) * HEAD_CORRECTIONS
+                    + (HEAD_CORRECTIONS - 1).saturating_sub(correction as u32),
                 column: column.clone(),
             });
         }
@@ -1513,8 +1527,8 @@ mod tests {
                 0..=(FIELDS - 1) * WORDS,
                 prop_oneof![
                     Just(0u32),
-                    (0u32..255).prop_map(|i| HEAD_BEGINS + i),
-                    (0u32..255).prop_map(|i| HEAD_EQUAL + i)
+                    (0u32..HEAD_BEGINS).prop_map(|i| HEAD_BEGINS + i),
+                    (0u32..HEAD_BEGINS).prop_map(|i| HEAD_EQUAL + i)
                 ],
                 0..=WORDS,
                 0.0f32..40.0,
@@ -1553,7 +1567,7 @@ mod tests {
                     prop_assert!(x >= y, "{a:?} {x} ranks before {b:?} {y}");
                 }
                 let rules = &rules[..5];
-                let best = Candidate { bucket: 0, missing: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + 255, exact: WORDS, ..a.clone() };
+                let best = Candidate { bucket: 0, missing: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + HEAD_BEGINS - 1, exact: WORDS, ..a.clone() };
                 prop_assert_eq!(ranking_score(&best, rules, scale), 1.0);
             }
 
