@@ -311,12 +311,13 @@ pub struct HeadQuery {
     /// A field that is one of these is the query as the document spells it, as a word
     /// held in its closest spelling counts as exact.
     pub corrected: Vec<String>,
-    /// The same with two adjacent words written together, for each pair the index
-    /// holds as one word (`py yaml` as `pyyaml`, `beautiful sou` as `beautifulsou`):
-    /// a field that is the words written together is the query too. Each with whether
-    /// it is likely finished: when the word being typed is one of the two, that is the
-    /// word they make together (`path lib` as `pathlib`), not the last as typed (`lib`,
-    /// the start of `library` more often than not).
+    /// The same with two or three adjacent words written together, for each run the
+    /// index holds as one word (`py yaml` as `pyyaml`, `beautiful sou` as
+    /// `beautifulsou`), when typed a space apart: a field that is the words written
+    /// together is the query too. Each with whether it is likely finished: when the
+    /// word being typed is one of them, that is the word they make together (`path lib`
+    /// as `pathlib`), not the last as typed (`lib`, the start of `library` more often
+    /// than not).
     pub joined: Vec<(String, bool)>,
     pub last_is_prefix: bool,
     /// The query ends with a separator (`units-`): a field that is only its words is
@@ -333,9 +334,9 @@ pub struct HeadQuery {
 impl HeadQuery {
     /// Every text a field's head is compared with (as typed, written apart, corrected,
     /// written together), each with whether a field that is exactly that counts as
-    /// *being* the query (see [`HeadQuery::equal_counts`]).
-    /// And each with its place among the corrections (0 for the others, as typed): a
-    /// field that is the likeliest correction comes before one that is a less likely one.
+    /// *being* the query (see [`HeadQuery::equal_counts`]) and with its place among the
+    /// corrections (0 for the others): a field that is the likeliest correction comes
+    /// before one that is a less likely one.
     pub fn texts(&self) -> impl Iterator<Item = HeadText<'_>> {
         let equal = self.equal_counts();
         let head = |text, equal_counts, correction| HeadText {

@@ -27,7 +27,7 @@
 //! |---|---|
 //! | `words` | more query words matched (the bucket) |
 //! | `typo` | fewer typos over the matched words (a first-letter typo counts two) |
-//! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first, then the query as typed before a correction of it and the likeliest correction (closest, then most common) first (while the word being typed is likely unfinished, most documents with a word beginning so having a longer one, a field that is the query only begins with it: `goo` is the start of `google` more often than the package `goo`); then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix (but the word being typed, one of several and of 4 letters or more, counts when found whole) |
+//! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first (while the word being typed is likely unfinished, most documents with a word beginning so having a longer one, a field that is the query only begins with it: `goo` is the start of `google` more often than the package `goo`), the query as typed (or written apart or together) before a correction of it, the likeliest correction (closest, then most common) first; then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix (but the word being typed, one of several and of 4 letters or more, counts when found whole) |
 //! | `proximity` | the matched words closer together, and in the query's order |
 //! | `attribute` | the words found in more important fields (by boost), then nearer the start of the field |
 //! | `score` | higher BM25 (each field weighted by its boost, typos and prefixes weighted down) |
@@ -1110,7 +1110,8 @@ fn head_matches(
             Ok(TermOrdHit::Exact(ord) | TermOrdHit::Next(ord)) => ord.min(terms),
             Err(_) => terms,
         };
-        // The query as typed, with the words typed as two written apart, corrected.
+        // The query as typed, with the words typed as two written apart, corrected,
+        // with words typed apart written together.
         for query::HeadText {
             text,
             equal_counts,
