@@ -794,9 +794,11 @@ mod tests {
         missing: u32,
         typos: u32,
         attribute: u32,
-        /// A text field that is the query (2), or begins with it (1), by importance,
-        /// then the query as typed before its corrections, the likeliest first.
-        start: (u8, u8, u8),
+        /// A text field that is the query (2), or begins with it (1), by importance.
+        start: (u8, u8),
+        /// Of the fields at that level, the place of the likeliest correction of the
+        /// query one is, 0 as typed; for `score`, before BM25.
+        correction: usize,
         exact: u32,
         typed_exact: bool,
         score: f32,
@@ -817,21 +819,22 @@ mod tests {
     /// Ranks every document by reading each term's full posting list through tantivy,
     /// independently of the bitsets, scorers and cuts of `ranking::rank`.
     /// How a document's text fields compare with the whole query, from its stored
-    /// source: (2 is the query, 1 begins with it, 0 neither; the field's importance;
-    /// 31 less the place of the correction it is, 0 as typed).
+    /// source: (2 is the query, 1 begins with it, 0 neither; the field's importance),
+    /// and the place of the likeliest correction of the query a field at that level is
+    /// (0 as typed, at most 31).
     fn brute_start(
         index: &CollectionIndex,
         searcher: &tantivy::Searcher,
         plan: &query::QueryPlan,
         address: DocAddress,
-    ) -> (u8, u8, u8) {
+    ) -> ((u8, u8), usize) {
         let Some(head) = plan.head.as_ref().filter(|h| !h.text.is_empty()) else {
-            return (0, 0, 0);
+            return ((0, 0), 0);
         };
         let doc: TantivyDocument = searcher.doc(address).expect("stored document");
         let (_, source) = index.stored(&doc);
         let mut normalizer = index.normalizer();
-        let mut best = (0, 0, 0);
+        let mut best = ((0, 0), 0);
         for (name, rank) in query::text_field_ranks(index) {
             let Some(value) = source[&name].as_str() else {
                 continue;
@@ -854,8 +857,10 @@ mod tests {
                     0
                 };
                 if level > 0 {
-                    let likely = 31u8.saturating_sub(u8::try_from(correction).unwrap_or(u8::MAX));
-                    best = best.max((level, u8::MAX - rank, likely));
+                    let this = ((level, u8::MAX - rank), correction.min(31));
+                    if this.0 > best.0 || this.0 == best.0 && this.1 < best.1 {
+                        best = this;
+                    }
                 }
             }
         }
@@ -977,6 +982,7 @@ mod tests {
                         .i64("u_rating")
                         .ok()
                         .and_then(|c| c.first(address.doc_id));
+                    let (start, correction) = brute_start(index, searcher, plan, *address);
                     Brute {
                         bucket: step,
                         missing,
@@ -985,7 +991,8 @@ mod tests {
                             .map(|h| u32::from(h.typos.unwrap_or(0)))
                             .sum(),
                         attribute: matched.clone().map(|h| u32::from(h.attribute)).sum(),
-                        start: brute_start(index, searcher, plan, *address),
+                        start,
+                        correction,
                         exact: matched
                             .map(|h| u32::from(h.written == h.typos))
                             .sum::<u32>()
@@ -1005,6 +1012,7 @@ mod tests {
                     .then(b.exact.cmp(&a.exact))
                     .then(b.rating.cmp(&a.rating))
                     .then(b.typed_exact.cmp(&a.typed_exact))
+                    .then(a.correction.cmp(&b.correction))
                     .then(b.score.total_cmp(&a.score))
                     .then(a.address.cmp(&b.address))
             });

@@ -27,10 +27,10 @@
 //! |---|---|
 //! | `words` | more query words matched (the bucket) |
 //! | `typo` | fewer typos over the matched words (a first-letter typo counts two) |
-//! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first (while the word being typed is likely unfinished, most documents with a word beginning so having a longer one, a field that is the query only begins with it: `goo` is the start of `google` more often than the package `goo`), the query as typed (or written apart or together) before a correction of it, the likeliest correction (closest, then most common) first; then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix (but the word being typed, one of several and of 4 letters or more, counts when found whole) |
+//! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first (while the word being typed is likely unfinished, most documents with a word beginning so having a longer one, a field that is the query only begins with it: `goo` is the start of `google` more often than the package `goo`); then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix (but the word being typed, one of several and of 4 letters or more, counts when found whole) |
 //! | `proximity` | the matched words closer together, and in the query's order |
 //! | `attribute` | the words found in more important fields (by boost), then nearer the start of the field |
-//! | `score` | higher BM25 (each field weighted by its boost, typos and prefixes weighted down) |
+//! | `score` | among fields that are (or begin with) the query corrected, the likeliest correction (closest, then most common) first; then higher BM25 (each field weighted by its boost, typos and prefixes weighted down) |
 //! | `field:desc`, `field:asc` | a numeric or date field declared `sortable`: popularity, sales, rating |
 //!
 //! Why `exactness` comes early, where Meilisearch has it last: the text fields are
@@ -249,6 +249,13 @@ struct Candidate {
     /// rank, just before it; see [`MIN_TYPED_WHOLE_CHARS`] for when it also counts
     /// in `exact`.
     typed_exact: bool,
+    /// Of the fields at the `start` level, the place of the likeliest correction of the
+    /// query one of them is (or begins with), 0 when one is the query as typed (or
+    /// none is either). Among names that are a correction of `numpyy`, `numpy`, the most
+    /// common of the closest spellings, is likelier than `numpsy`. Part of `score`, just
+    /// before BM25: a rule listed after `score` (popularity) comes before it, and knows
+    /// better which spelling was meant than a word's frequency does.
+    correction: u32,
     score: f32,
     /// One value per field rule, in rule order.
     values: Vec<Option<f64>>,
@@ -274,6 +281,7 @@ fn compare_by_rules(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
             Rule::Score => b
                 .typed_exact
                 .cmp(&a.typed_exact)
+                .then(a.correction.cmp(&b.correction))
                 .then(b.score.total_cmp(&a.score)),
             Rule::Field { descending, .. } => {
                 let (x, y) = (a.values[field], b.values[field]);
@@ -862,8 +870,8 @@ fn rule_digits(c: &Candidate, rule: &Rule, scale: Scale) -> ([(u32, u32); 2], Op
             )
         }
         Rule::Exactness => {
-            // Neither (1); begins, then is, each by field importance and correction.
-            let levels = 2 + (HEAD_EQUAL + (HEAD_BEGINS - 1) - HEAD_BEGINS);
+            // Neither (1); begins, then is, each by field importance (2 to 513).
+            let levels = 2 + (HEAD_EQUAL + 255 - HEAD_BEGINS);
             let start = match c.start.checked_sub(HEAD_BEGINS) {
                 Some(above) => 2 + above.min(levels - 2),
                 None => 1,
@@ -873,7 +881,10 @@ fn rule_digits(c: &Candidate, rule: &Rule, scale: Scale) -> ([(u32, u32); 2], Op
         Rule::Score => {
             let bm25 = f64::from(c.score.max(0.0));
             (
-                [(1 + u32::from(c.typed_exact), 2), none],
+                [
+                    (1 + u32::from(c.typed_exact), 2),
+                    (HEAD_CORRECTIONS - c.correction, HEAD_CORRECTIONS),
+                ],
                 Some(bm25 / (bm25 + 10.0)),
             )
         }
@@ -1050,15 +1061,11 @@ fn best_by_score(
 /// What the rules need of each candidate: per term present, the word, typos,
 /// attribute and exactness it gives, and the BM25 sum; the field rules' values.
 /// A field's value is the whole query.
-const HEAD_EQUAL: u32 = 2 << 13;
-/// A field's value begins with the whole query. Below the two, the field's
-/// importance (8 bits), then whether it is (or begins with) the query as typed or
-/// which of its corrections ([`HEAD_CORRECTIONS`]).
-const HEAD_BEGINS: u32 = 1 << 13;
-/// How many places among a query's corrected heads a head match tells apart (the
-/// query as typed first, then the likeliest correction); the rest count as the last.
-/// Among names that are a correction of `pandsa`, `pandas`, the most common of the
-/// closest spellings, comes before `panda` and `panisa`.
+const HEAD_EQUAL: u32 = 2 << 8;
+/// A field's value begins with the whole query.
+const HEAD_BEGINS: u32 = 1 << 8;
+/// How many places among a query's corrected heads `score` tells apart (the query as
+/// typed first, then the likeliest correction); the rest count as the last.
 const HEAD_CORRECTIONS: u32 = 32;
 
 /// In one segment, for one text field: which of its heads are the query and which
@@ -1067,9 +1074,11 @@ struct HeadMatch {
     column: StrColumn,
     equal: Option<u64>,
     begins: std::ops::Range<u64>,
-    /// Added to the level: more for a more important field (rank 0 is the first),
-    /// then more for the query as typed, then for a likelier correction.
+    /// Added to the level: more for a more important field (rank 0 is the first).
     importance: u32,
+    /// 0 for the query as typed, else the place of the correction of it this is (see
+    /// [`Candidate::correction`]).
+    correction: u32,
 }
 
 impl HeadMatch {
@@ -1140,8 +1149,10 @@ fn head_matches(
             out.push(HeadMatch {
                 equal,
                 begins: start..end,
-                importance: 255u32.saturating_sub(u32::from(*rank)) * HEAD_CORRECTIONS
-                    + (HEAD_CORRECTIONS - 1).saturating_sub(correction as u32),
+                importance: 255u32.saturating_sub(u32::from(*rank)),
+                correction: u32::try_from(correction)
+                    .unwrap_or(u32::MAX)
+                    .min(HEAD_CORRECTIONS - 1),
                 column: column.clone(),
             });
         }
@@ -1221,8 +1232,17 @@ fn describe(
                 }
             }
             exact += u32::from(typed_exact && typed_counts_whole);
-            let start = heads.get(ord).map_or(0, |fields| {
-                fields.iter().map(|h| h.level(doc)).max().unwrap_or(0)
+            let (start, correction) = heads.get(ord).map_or((0, 0), |fields| {
+                fields.iter().fold((0, 0), |best, h| {
+                    let level = h.level(doc);
+                    if level > best.0 {
+                        (level, h.correction)
+                    } else if level == best.0 && level > 0 {
+                        (level, best.1.min(h.correction))
+                    } else {
+                        best
+                    }
+                })
             });
             out.push(Candidate {
                 address: DocAddress::new(ord as u32, doc),
@@ -1235,6 +1255,7 @@ fn describe(
                 start,
                 exact,
                 typed_exact,
+                correction,
                 score,
                 values: columns.iter().map(|c| c.value(doc)).collect(),
             });
@@ -1528,15 +1549,26 @@ mod tests {
                 0..=(FIELDS - 1) * WORDS,
                 prop_oneof![
                     Just(0u32),
-                    (0u32..HEAD_BEGINS).prop_map(|i| HEAD_BEGINS + i),
-                    (0u32..HEAD_BEGINS).prop_map(|i| HEAD_EQUAL + i)
+                    (0u32..255).prop_map(|i| HEAD_BEGINS + i),
+                    (0u32..255).prop_map(|i| HEAD_EQUAL + i)
                 ],
                 0..=WORDS,
                 0.0f32..40.0,
                 0u32..(1 << WORDS),
+                0..HEAD_CORRECTIONS,
             )
                 .prop_map(
-                    |(bucket, typos, proximity, attribute, start, exact, score, missing)| {
+                    |(
+                        bucket,
+                        typos,
+                        proximity,
+                        attribute,
+                        start,
+                        exact,
+                        score,
+                        missing,
+                        correction,
+                    )| {
                         Candidate {
                             address: DocAddress::new(0, 0),
                             bucket,
@@ -1548,6 +1580,7 @@ mod tests {
                             start,
                             exact,
                             typed_exact: false,
+                            correction,
                             score,
                             values: Vec::new(),
                         }
@@ -1568,7 +1601,7 @@ mod tests {
                     prop_assert!(x >= y, "{a:?} {x} ranks before {b:?} {y}");
                 }
                 let rules = &rules[..5];
-                let best = Candidate { bucket: 0, missing: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + HEAD_BEGINS - 1, exact: WORDS, ..a.clone() };
+                let best = Candidate { bucket: 0, missing: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + 255, exact: WORDS, ..a.clone() };
                 prop_assert_eq!(ranking_score(&best, rules, scale), 1.0);
             }
 

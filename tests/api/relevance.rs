@@ -1089,21 +1089,28 @@ async fn a_short_misspelt_word_keeps_its_most_common_neighbours() {
 
 #[tokio::test]
 async fn a_name_that_is_the_likeliest_correction_comes_before_a_less_likely_one() {
-    let app = TestApp::spawn().await;
     let mut docs = vec![
-        json!({"id": "numpsy", "title": "numpsy", "body": "x"}),
-        json!({"id": "numpy", "title": "numpy", "body": "arrays and more arrays for many"}),
+        json!({"id": "numpsy", "title": "numpsy", "body": "x", "popularity": 9}),
+        json!({"id": "numpy", "title": "numpy", "body": "arrays and more arrays for many", "popularity": 1}),
     ];
     // `numpy` is a common word, `numpsy` a rare one.
     docs.extend(
         (0..5)
             .map(|n| json!({"id": format!("uses-{n}"), "title": "tool", "body": "built on numpy"})),
     );
+    let app = TestApp::spawn().await;
     collection(&app, &docs).await;
     // Both names are one edit from `numpyy` and each is a correction of the query; the
     // more common one is the likelier (the other, with less text, would win the tie).
     let (found, body) = ids(&app, "q=numpyy").await;
     assert_eq!(found[..2], ["numpy", "numpsy"], "{body}");
+    // A popularity rule knows better which was meant: it comes before the likelier
+    // spelling, which is part of `score`.
+    let app = TestApp::spawn().await;
+    let rules = json!({"rankingRules": ["words", "typo", "exactness", "proximity", "attribute", "score", "popularity:desc"]});
+    collection_with(&app, rules, &docs).await;
+    let (found, body) = ids(&app, "q=numpyy").await;
+    assert_eq!(found[..2], ["numpsy", "numpy"], "{body}");
 }
 
 #[tokio::test]
