@@ -110,7 +110,8 @@ pub struct AttributeDetails {
 }
 
 /// `score`: BM25 over the fields (each weighted by its boost), as `bm25 / (bm25 + 10)`,
-/// after whether the word being typed was found complete.
+/// after whether the word being typed was found complete and, among fields that are the
+/// query with a typo corrected, how likely the correction is.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Bm25Details {
