@@ -113,7 +113,7 @@ impl Highlighter {
                 let by_prefix = matched
                     .prefix
                     .iter()
-                    .chain(&matched.joined_prefixes)
+                    .chain(matched.joined_prefixes.keys())
                     .map(String::as_str)
                     .filter(|p| word.text.starts_with(*p))
                     .max_by_key(|p| p.len())

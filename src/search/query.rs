@@ -12,7 +12,7 @@
 //!   up to six characters, the indexed words it begins past that;
 //! * synonyms (one way: a word also matches its listed alternatives).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tantivy::query::Bm25StatisticsProvider;
@@ -54,8 +54,9 @@ pub struct MatchedTerms {
     /// The normalized last word, matched as a prefix.
     pub prefix: Option<String>,
     /// The words before it written together with it (`beautifulsou`), when the index
-    /// holds words beginning so: matched as a prefix too.
-    pub joined_prefixes: BTreeSet<String>,
+    /// holds words beginning so: matched as a prefix too. Each with the first of the
+    /// query's words it stands for (by its place in [`QueryPlan::words`]).
+    pub joined_prefixes: BTreeMap<String, usize>,
     /// Text fields with type-ahead off (`typeAhead: false`) or not searched
     /// (`attributesToSearchOn`): the prefix matches none of their words, so none is
     /// marked for it.
@@ -87,8 +88,8 @@ pub fn typo_count(typed: &str, found: &str, distance: u8) -> u8 {
 
 /// Terms of `field` within `budget` typos of `word` (or, with `prefix`, beginning with
 /// a string within `budget` typos of it), `word` itself excluded, with their edit
-/// distance and the documents holding them (summed over the segments, from the
-/// dictionaries' frequencies); the closest first, then the most common: a short word has many neighbours
+/// distance; the closest first, then the most common (the documents holding them,
+/// summed over the segments, from the dictionaries' frequencies): a short word has many neighbours
 /// (`pytet`: `pyet`, `pynet`, `pytec`, ... `pytest`), and past [`MAX_EXPANSIONS`] the
 /// ones kept should be those most likely meant, not the first in alphabetical order.
 ///
@@ -96,12 +97,7 @@ pub fn typo_count(typed: &str, found: &str, distance: u8) -> u8 {
 /// this fast: the dictionary is searched under the word's own first letter with the
 /// whole budget (one branch of the FST instead of all of it), and across first
 /// letters only for words with the rest typed exactly (one edit, at the front).
-fn expand(
-    words: &[Arc<SegmentWords>],
-    word: &str,
-    budget: u8,
-    prefix: bool,
-) -> Vec<(String, u8, u64)> {
+fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> Vec<(String, u8)> {
     let Some(first) = word.chars().next() else {
         return Vec::new();
     };
@@ -173,7 +169,7 @@ fn expand(
     found
         .into_iter()
         .take(MAX_EXPANSIONS)
-        .map(|(d, frequency, t)| (t, d, frequency.0))
+        .map(|(d, _, t)| (t, d))
         .collect()
 }
 
@@ -650,13 +646,13 @@ pub fn plan(
             // `expand` gives.
             let spellings: Vec<String> = typo_words
                 .iter()
-                .filter(|(w, _, _)| {
+                .filter(|(w, _)| {
                     !analysis::terms(&mut analyzer, w)
                         .iter()
                         .any(|stem| alternatives.contains(stem))
                 })
                 .take(CORRECTIONS_PER_WORD)
-                .map(|(w, _, _)| w.clone())
+                .map(|(w, _)| w.clone())
                 .collect();
             if !spellings.is_empty() {
                 corrections.push((position, spellings));
@@ -795,7 +791,7 @@ pub fn plan(
         // The corrected spellings as written: a document holding the very word meant
         // (`developing` for `develpoing`) is exact, one with another form of it
         // (`development`) is not.
-        for (candidate, distance, _) in &typo_words {
+        for (candidate, distance) in &typo_words {
             options.push(WeightedTerm {
                 term: Term::from_field_text(index.fields.words, candidate),
                 weight: 0.0,
@@ -895,6 +891,9 @@ pub fn plan(
                             .is_some_and(|gap| gap.chars().all(char::is_whitespace))
                     })
                 });
+            if is_prefix && !terms.is_empty() {
+                matched.joined_prefixes.insert(parts.concat(), first);
+            }
             if let Some(head) = head.as_mut().filter(|_| spaced && !terms.is_empty()) {
                 let finished = if is_prefix {
                     let joined = parts.concat();
@@ -1006,7 +1005,7 @@ const MIN_JOINED_CHARS: usize = 4;
 
 /// Most adjacent query words looked for written together: `django rest framework`
 /// finds `djangorestframework` (Meilisearch's n-grams go up to three words too).
-pub const MAX_JOINED_WORDS: usize = 3;
+const MAX_JOINED_WORDS: usize = 3;
 
 /// The terms adjacent query words written as one (`joined`) match, each standing for
 /// all of the words (`word` is set by the caller): whole (stemmed, in each text field,
@@ -1044,7 +1043,6 @@ fn joined_terms(
                 let term = Term::from_field_text(prefix_field, &found);
                 if held(&term) {
                     out.push(weighted(term, f.boost * PREFIX_WEIGHT, true, f.attribute));
-                    matched.joined_prefixes.insert(joined.clone());
                 }
             }
         }
@@ -1256,12 +1254,12 @@ fn text_fields(index: &CollectionIndex) -> Vec<TextField<'_>> {
 /// the fewest typos each, leaving out the word's own terms.
 fn stems_of(
     analyzer: &mut tantivy::tokenizer::TextAnalyzer,
-    candidates: &[(String, u8, u64)],
+    candidates: &[(String, u8)],
     typed: &str,
     own: &[String],
 ) -> Vec<(String, u8)> {
     let mut stems: HashMap<String, u8> = HashMap::new();
-    for (candidate, distance, _) in candidates {
+    for (candidate, distance) in candidates {
         let typos = typo_count(typed, candidate, *distance);
         for stem in analysis::terms(analyzer, candidate) {
             if own.contains(&stem) {

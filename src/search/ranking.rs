@@ -1299,15 +1299,16 @@ impl<'a> PrefixProbe<'a> {
             .then(|| PrefixProbe {
                 index,
                 word,
-                // Prefix terms of a word before the last are those of the words
-                // from it to the last written together.
-                joined: (word.saturating_sub(query::MAX_JOINED_WORDS - 1)..word)
-                    .filter(|&first| plan.words[first].iter().any(|t| t.prefix && !t.form))
-                    .filter_map(|first| {
-                        let before = plan.texts.get(first..word)?.concat();
-                        Some((first, format!("{before}{typed}")))
-                    })
-                    .collect(),
+                joined: {
+                    let mut joined: Vec<(usize, String)> = plan
+                        .matched
+                        .joined_prefixes
+                        .iter()
+                        .map(|(text, &first)| (first, text.clone()))
+                        .collect();
+                    joined.sort_unstable();
+                    joined
+                },
                 typed,
                 // Fields with type-ahead off hold no match of the word being typed.
                 fields: query::text_field_ranks(index)
