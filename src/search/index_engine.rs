@@ -794,7 +794,8 @@ mod tests {
         missing: u32,
         typos: u32,
         attribute: u32,
-        /// A text field that is the query (2), or begins with it (1), by importance.
+        /// A text field that is the query as typed (4), begins with it (3), is a
+        /// correction of it (2) or begins with one (1), by importance.
         start: (u8, u8),
         /// Of the fields at that level, the place of the likeliest correction of the
         /// query one is, 0 as typed; for `score`, before BM25.
@@ -819,7 +820,8 @@ mod tests {
     /// Ranks every document by reading each term's full posting list through tantivy,
     /// independently of the bitsets, scorers and cuts of `ranking::rank`.
     /// How a document's text fields compare with the whole query, from its stored
-    /// source: (2 is the query, 1 begins with it, 0 neither; the field's importance),
+    /// source: (4 is the query as typed, 3 begins with it, 2 is a correction of it, 1
+    /// begins with one, 0 none of these; the field's importance),
     /// and the place of the likeliest correction of the query a field at that level is
     /// (0 as typed, at most 31).
     fn brute_start(
@@ -847,12 +849,15 @@ mod tests {
                 correction,
             } in head.texts()
             {
+                // The query as typed above its corrections: is it (4), begins with it
+                // (3); is a correction (2), begins with one (1).
+                let above = if correction == 0 { 2 } else { 0 };
                 let level = if kept == *text && equal_counts {
-                    2
+                    2 + above
                 } else if (head.last_is_prefix && kept.starts_with(text.as_str()))
                     || kept.starts_with(&format!("{text} "))
                 {
-                    1
+                    1 + above
                 } else {
                     0
                 };

@@ -870,9 +870,10 @@ fn rule_digits(c: &Candidate, rule: &Rule, scale: Scale) -> ([(u32, u32); 2], Op
             )
         }
         Rule::Exactness => {
-            // Neither (1); begins, then is, each by field importance (2 to 513).
-            let levels = 2 + (HEAD_EQUAL + 255 - HEAD_BEGINS);
-            let start = match c.start.checked_sub(HEAD_BEGINS) {
+            // Neither (1); begins with a correction, is one, begins with the query as
+            // typed, is it, each by field importance (2 to 1025).
+            let levels = 2 + (HEAD_EQUAL + 255 - CORRECTED_BEGINS);
+            let start = match c.start.checked_sub(CORRECTED_BEGINS) {
                 Some(above) => 2 + above.min(levels - 2),
                 None => 1,
             };
@@ -942,13 +943,7 @@ fn score_details(c: &Candidate, rules: &[Rule], scale: Scale) -> RankingScoreDet
             Rule::Exactness => {
                 details.exactness = Some(ExactnessDetails {
                     order,
-                    match_type: if c.start >= HEAD_EQUAL {
-                        MatchType::ExactMatch
-                    } else if c.start >= HEAD_BEGINS {
-                        MatchType::MatchesStart
-                    } else {
-                        MatchType::NoExactMatch
-                    },
+                    match_type: match_type(c.start),
                     exact_words: c.exact,
                     score,
                 })
@@ -1060,10 +1055,28 @@ fn best_by_score(
 
 /// What the rules need of each candidate: per term present, the word, typos,
 /// attribute and exactness it gives, and the BM25 sum; the field rules' values.
-/// A field's value is the whole query.
-const HEAD_EQUAL: u32 = 2 << 8;
-/// A field's value begins with the whole query.
-const HEAD_BEGINS: u32 = 1 << 8;
+/// A field's value is the whole query as typed (or with words typed apart written
+/// together, or one typed together written apart).
+const HEAD_EQUAL: u32 = 4 << 8;
+/// A field's value begins with the whole query as typed.
+const HEAD_BEGINS: u32 = 3 << 8;
+/// A field's value is the query with a misspelt word corrected. It counts below the
+/// query as typed, even one the field only begins with: who typed `dateutil`, where no
+/// package has that name, wants `dateutil-br` before `bdateutil`, whose summary holds
+/// `dateutil` as well (so the `typo` rule does not tell them apart).
+const CORRECTED_EQUAL: u32 = 2 << 8;
+/// A field's value begins with the query with a misspelt word corrected.
+const CORRECTED_BEGINS: u32 = 1 << 8;
+
+/// How a field's level ([`HeadMatch::level`], without its importance) reads in the
+/// score details.
+fn match_type(start: u32) -> MatchType {
+    match start >> 8 {
+        4 | 2 => MatchType::ExactMatch,
+        3 | 1 => MatchType::MatchesStart,
+        _ => MatchType::NoExactMatch,
+    }
+}
 /// How many places among a query's corrected heads `score` tells apart (the query as
 /// typed first, then the likeliest correction); the rest count as the last.
 const HEAD_CORRECTIONS: u32 = 32;
@@ -1082,16 +1095,22 @@ struct HeadMatch {
 }
 
 impl HeadMatch {
-    /// The level of `doc` in this field: `HEAD_EQUAL` or `HEAD_BEGINS` plus the field's
+    /// The level of `doc` in this field: [`HEAD_EQUAL`] or [`HEAD_BEGINS`] (for a
+    /// correction, [`CORRECTED_EQUAL`] or [`CORRECTED_BEGINS`]) plus the field's
     /// importance, else 0.
     fn level(&self, doc: DocId) -> u32 {
+        let (equal, begins) = if self.correction == 0 {
+            (HEAD_EQUAL, HEAD_BEGINS)
+        } else {
+            (CORRECTED_EQUAL, CORRECTED_BEGINS)
+        };
         let mut level = 0;
         for ord in self.column.term_ords(doc) {
             if Some(ord) == self.equal {
-                return HEAD_EQUAL + self.importance;
+                return equal + self.importance;
             }
             if self.begins.contains(&ord) {
-                level = HEAD_BEGINS + self.importance;
+                level = begins + self.importance;
             }
         }
         level
@@ -1550,6 +1569,8 @@ mod tests {
                 0..=(FIELDS - 1) * WORDS,
                 prop_oneof![
                     Just(0u32),
+                    (0u32..255).prop_map(|i| CORRECTED_BEGINS + i),
+                    (0u32..255).prop_map(|i| CORRECTED_EQUAL + i),
                     (0u32..255).prop_map(|i| HEAD_BEGINS + i),
                     (0u32..255).prop_map(|i| HEAD_EQUAL + i)
                 ],
@@ -1642,7 +1663,7 @@ mod tests {
                 prop_assert_eq!(da.typo.as_ref().map(|t| t.typo_count), Some(a.typos));
                 prop_assert_eq!(
                     da.exactness.as_ref().map(|e| e.match_type),
-                    Some(if a.start >= HEAD_EQUAL { MatchType::ExactMatch } else if a.start >= HEAD_BEGINS { MatchType::MatchesStart } else { MatchType::NoExactMatch })
+                    Some(match a.start { s if s >= HEAD_EQUAL => MatchType::ExactMatch, s if s >= HEAD_BEGINS => MatchType::MatchesStart, s if s >= CORRECTED_EQUAL => MatchType::ExactMatch, s if s >= CORRECTED_BEGINS => MatchType::MatchesStart, _ => MatchType::NoExactMatch })
                 );
                 prop_assert_eq!(da.score.as_ref().map(|s| s.order), Some(5));
             }

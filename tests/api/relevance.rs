@@ -1114,6 +1114,27 @@ async fn a_name_that_is_the_likeliest_correction_comes_before_a_less_likely_one(
 }
 
 #[tokio::test]
+async fn a_name_that_begins_with_the_query_as_typed_comes_before_one_that_is_a_correction() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // Its summary holds the word as typed, so `typo` ties the two; its name is
+            // one edit from the query.
+            json!({"id": "bdateutil", "title": "bdateutil", "body": "business days for dateutil"}),
+            json!({"id": "dateutil-br", "title": "dateutil-br", "body": "dateutil in portuguese"}),
+        ],
+    )
+    .await;
+    let (found, body) = ids(&app, "q=dateutil&showRankingScoreDetails=true").await;
+    assert_eq!(found, ["dateutil-br", "bdateutil"], "{body}");
+    let exactness = |at: usize| body["hits"][at]["rankingScoreDetails"]["exactness"].clone();
+    assert_eq!(exactness(0)["matchType"], "matchesStart", "{body}");
+    // A correction the name is still counts, below the query as typed.
+    assert_eq!(exactness(1)["matchType"], "exactMatch", "{body}");
+}
+
+#[tokio::test]
 async fn a_rule_listed_after_score_orders_what_the_text_rules_tie() {
     let app = TestApp::spawn().await;
     // "Text relevance, then popularity", as Typesense and Meilisearch users write it;
