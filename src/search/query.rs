@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use tantivy::collector::Count;
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
@@ -597,12 +598,14 @@ pub fn plan(
         // at a cost on every query (Typesense's typo threshold works the same way).
         // "As typed" is the dictionary of words as written, not the stems: `defie`
         // (for `define`) stems to `defi`, a common word of its own.
-        if typos > 0
-            && searcher
+        let typed_frequency = if typos > 0 {
+            searcher
                 .doc_freq(&Term::from_field_text(index.fields.words, &word.text))
                 .unwrap_or(0)
-                >= TYPO_FREQUENCY_THRESHOLD
-        {
+        } else {
+            0
+        };
+        if typed_frequency >= TYPO_FREQUENCY_THRESHOLD {
             typos = 0;
             may_split = false;
         }
@@ -667,8 +670,35 @@ pub fn plan(
             _ => false,
         };
         let split = if may_split && !still_typing {
+            // A word found nowhere as typed or begun, nor one edit from a word, is no
+            // closer to any word than to the two it splits into (a missing space counts
+            // as one typo): then a split into rarer parts is tried too (`ruamelyaml`:
+            // `ruamel` is in 42 of 822,679 packages; `jaegerclient`, two edits from
+            // `jasperclient`). The two must still stand side by side to match.
+            let unmatched = typed_frequency == 0
+                && typo_words.iter().all(|(_, distance)| *distance > 1)
+                && !prefix.as_deref().is_some_and(&mut begins);
             let dictionary = dictionary.get_or_insert_with(|| index.typo_words.of(searcher));
-            split_in_two(searcher, dictionary, &mut analyzer, &word.text, is_prefix)
+            split_in_two(
+                searcher,
+                dictionary,
+                &mut analyzer,
+                &word.text,
+                is_prefix,
+                unmatched,
+                |split| {
+                    let (left, rights) = &split.stems;
+                    text_fields.iter().any(|f| {
+                        rights.iter().any(|right| {
+                            let phrase = PhraseQuery::new(vec![
+                                Term::from_field_text(f.field, left),
+                                Term::from_field_text(f.field, right),
+                            ]);
+                            searcher.search(&phrase, &Count).is_ok_and(|n| n > 0)
+                        })
+                    })
+                },
+            )
         } else {
             None
         };
@@ -1088,8 +1118,11 @@ fn joined_terms(
 const MIN_SPLIT_PART_CHARS: usize = 3;
 
 /// Each part of a word split in two is in at least one document in this many (and
-/// in two at least).
+/// in two at least), unless the word matches nothing otherwise.
 const SPLIT_PART_RARITY: u64 = 10_000;
+/// Each part of a word that matches nothing otherwise, split in two, is in at least
+/// this many documents.
+const UNMATCHED_SPLIT_PART_DOCS: u64 = 2;
 
 /// The word being typed, split in two, has its second part typed up to its start
 /// (`pydanticsett`: `pydantic` and `sett`): the part stands for this many of the words
@@ -1116,7 +1149,10 @@ struct Split {
 /// `fetch`). Each part is a word of the index as written, of at least
 /// [`MIN_SPLIT_PART_CHARS`] characters and one stem (not a stop word), and in at least
 /// one document in [`SPLIT_PART_RARITY`]; of several such splits, the one whose rarer
-/// part is the more common. (Meilisearch picks the pair most often side by side, from
+/// part is the more common. When `unmatched` (the word is found nowhere as typed nor
+/// one edit from a word), each part need only be in [`UNMATCHED_SPLIT_PART_DOCS`]
+/// documents, and the split taken is the likeliest whose two words are side by side
+/// in some document (`side_by_side`). (Meilisearch picks the pair most often side by side, from
 /// an index of word pairs that sift does not keep; a word rarely splits into two real
 /// words more than one way.) With `typing` (the word being typed), the second part
 /// may be the start of words (`pydanticsett`: `pydantic` and `sett`, for `settings`):
@@ -1131,6 +1167,8 @@ fn split_in_two(
     analyzer: &mut tantivy::tokenizer::TextAnalyzer,
     word: &str,
     typing: bool,
+    unmatched: bool,
+    mut side_by_side: impl FnMut(&Split) -> bool,
 ) -> Option<Split> {
     let starts: Vec<usize> = word.char_indices().map(|(at, _)| at).collect();
     let count = starts.len();
@@ -1166,17 +1204,26 @@ fn split_in_two(
     };
     // Both parts must be words in use: in a large collection nearly any misspelt word
     // splits into two fragments found somewhere (`compzct`: `compz` and `ct`).
-    let floor = (searcher.num_docs() / SPLIT_PART_RARITY).max(2);
-    let mut best: Option<(u64, Split)> = None;
+    let common = (searcher.num_docs() / SPLIT_PART_RARITY).max(2);
+    let floor = if unmatched {
+        UNMATCHED_SPLIT_PART_DOCS
+    } else {
+        common
+    };
+    // The best split so far; for a word unmatched otherwise, every split.
+    let mut found: Vec<(u64, Split)> = Vec::new();
+    let beaten = |found: &[(u64, Split)], n: u64| {
+        !unmatched && found.last().is_some_and(|(best, _)| *best >= n)
+    };
     for &at in &starts[MIN_SPLIT_PART_CHARS..=count - MIN_SPLIT_PART_CHARS] {
         let (left, right) = word.split_at(at);
         let left_frequency = frequency(left);
-        if left_frequency < floor || best.as_ref().is_some_and(|(b, _)| *b >= left_frequency) {
+        if left_frequency < floor || beaten(&found, left_frequency) {
             continue;
         }
         let rights = completions(right);
         let rarer = left_frequency.min(rights.iter().map(|(_, n)| n).sum());
-        if rarer < floor || best.as_ref().is_some_and(|(b, _)| *b >= rarer) {
+        if rarer < floor || beaten(&found, rarer) {
             continue;
         }
         let left_stems = analysis::terms(analyzer, left);
@@ -1184,7 +1231,10 @@ fn split_in_two(
             continue;
         };
         let mut right_stems: Vec<String> = Vec::new();
-        for (w, _) in rights.iter().take(SPLIT_PREFIX_COMPLETIONS) {
+        // The part typed so far, when a word of its own, may be the whole of it
+        // (`langchainexa`: `exa`, not only `example`).
+        let whole = rights.iter().find(|(w, _)| w == right).into_iter();
+        for (w, _) in whole.chain(rights.iter().take(SPLIT_PREFIX_COMPLETIONS)) {
             if let [stem] = analysis::terms(analyzer, w).as_slice()
                 && !right_stems.contains(stem)
             {
@@ -1199,9 +1249,31 @@ fn split_in_two(
             right: right.to_owned(),
             stems: (left_stem.clone(), right_stems),
         };
-        best = Some((rarer, split));
+        if !unmatched {
+            found.clear();
+        }
+        found.push((rarer, split));
     }
-    best.map(|(_, split)| split)
+    // The likeliest first (a stable sort: of equals, the first split point); a word
+    // unmatched otherwise takes the likeliest whose two words stand side by side
+    // somewhere (`walkscoreapi`: `walkscore` and `api`, not `walks` and `coreapi`,
+    // whose rarer part is more common), else the likeliest of common parts, as any
+    // other word.
+    found.sort_by_key(|(rarer, _)| std::cmp::Reverse(*rarer));
+    let at = if unmatched {
+        found
+            .iter()
+            .position(|(_, split)| side_by_side(split))
+            .or_else(|| {
+                found
+                    .first()
+                    .filter(|(rarer, _)| *rarer >= common)
+                    .map(|_| 0)
+            })
+    } else {
+        (!found.is_empty()).then_some(0)
+    };
+    at.map(|at| found.swap_remove(at).1)
 }
 
 /// A text field as the plan uses it.

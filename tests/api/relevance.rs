@@ -600,6 +600,51 @@ async fn a_word_typed_as_two_written_together_finds_them_side_by_side() {
 }
 
 #[tokio::test]
+async fn a_word_that_matches_nothing_else_splits_into_rarer_words() {
+    let app = TestApp::spawn().await;
+    // In 30,000 documents, a part of a split must be in 3 (one in 10,000) unless the
+    // word is no closer to another; each part here is in two.
+    let mut docs: Vec<Value> = (0..30_000)
+        .map(|n| json!({"id": format!("filler-{n}"), "title": "filler", "body": "text"}))
+        .collect();
+    // Words beginning with `exa` more common than `exa` itself; `walks` and `coreapi`,
+    // each more common than `walkscore`, but never side by side.
+    for n in 0..5 {
+        docs[n]["body"] = json!("an example of exact exams, examined exactly in an exam");
+        docs[5 + n]["body"] = json!("coreapi and walks");
+    }
+    docs.extend([
+        json!({"id": "ruamel-yaml", "title": "ruamel-yaml", "body": "a parser"}),
+        json!({"id": "ruamel-base", "title": "ruamel-base", "body": "yaml helpers"}),
+        json!({"id": "jaeger-client", "title": "jaeger-client", "body": "tracing"}),
+        json!({"id": "jaeger-tools", "title": "jaeger-tools", "body": "for the client"}),
+        // Two edits from `jaegerclient`, where the split is one typo.
+        json!({"id": "jasperclient", "title": "jasperclient", "body": "reports"}),
+        json!({"id": "walkscore-api", "title": "walkscore-api", "body": "scores"}),
+        json!({"id": "walkscore-tools", "title": "walkscore-tools", "body": "an api"}),
+        json!({"id": "langchain-exa", "title": "langchain-exa", "body": "search"}),
+        json!({"id": "langchain-core", "title": "langchain-core", "body": "exa"}),
+    ]);
+    collection(&app, &docs).await;
+    // Found nowhere as typed, and no word is within its typos.
+    let (found, body) = ids(&app, "q=ruamelyaml").await;
+    assert_eq!(found, ["ruamel-yaml"], "{body}");
+    // The closest word is two edits away: the split, one typo, comes first.
+    let (found, body) = ids(&app, "q=jaegerclient").await;
+    assert_eq!(found, ["jaeger-client", "jasperclient"], "{body}");
+    // Of the splits, the likeliest whose two words are side by side somewhere.
+    let (found, body) = ids(&app, "q=walkscoreapi").await;
+    assert_eq!(found, ["walkscore-api"], "{body}");
+    // The word being typed: its second part typed so far may be a whole word.
+    let (found, body) = ids(&app, "q=langchainexa").await;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("langchain-exa"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_word_being_typed_as_two_written_together_may_end_in_the_start_of_the_second() {
     let app = TestApp::spawn().await;
     collection(
