@@ -8,18 +8,19 @@ import random
 QUERIES = 300
 
 
-def popular(path, keep=lambda name: True, each=None):
-    """(popularity, id, name) of every package with a popularity above 0 whose name `keep`
-    takes, shuffled with seed 7 (most popular first before the shuffle, so the draw does not
-    depend on the file's order); `each(doc)` sees every package on the way. Returns the list
-    and the random generator, for the draws that follow."""
+def popular(path, keep=lambda name: True, each=None, least=1):
+    """(popularity, id, name) of every package with a popularity of `least` or more (above
+    0 by default) whose name `keep` takes, shuffled with seed 7 (most popular first before
+    the shuffle, so the draw does not depend on the file's order); `each(doc)` sees every
+    package on the way. Returns the list and the random generator, for the draws that
+    follow."""
     docs = []
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for line in f:
             d = json.loads(line)
             if each:
                 each(d)
-            if d.get("popularity", 0) > 0 and keep(d["name"]):
+            if d.get("popularity", 0) >= least and keep(d["name"]):
                 docs.append((d["popularity"], d["id"], d["name"]))
     docs.sort(reverse=True)
     rng = random.Random(7)

@@ -1120,9 +1120,10 @@ const MIN_SPLIT_PART_CHARS: usize = 3;
 /// Each part of a word split in two is in at least one document in this many (and
 /// in two at least), unless the word matches nothing otherwise.
 const SPLIT_PART_RARITY: u64 = 10_000;
-/// Each part of a word that matches nothing otherwise, split in two, is in at least
-/// this many documents.
-const UNMATCHED_SPLIT_PART_DOCS: u64 = 2;
+/// Each part of a split checked to stand side by side in some document (of a word that
+/// matches nothing otherwise, or where letters and digits meet) is in at least this
+/// many documents.
+const CHECKED_SPLIT_PART_DOCS: u64 = 1;
 
 /// The word being typed, split in two, has its second part typed up to its start
 /// (`pydanticsett`: `pydantic` and `sett`): the part stands for this many of the words
@@ -1147,12 +1148,13 @@ struct Split {
 
 /// The two words `word` most likely is, written together (`nodefetch`: `node` and
 /// `fetch`). Each part is a word of the index as written, of at least
-/// [`MIN_SPLIT_PART_CHARS`] characters and one stem (not a stop word), and in at least
+/// [`MIN_SPLIT_PART_CHARS`] characters (or split where letters and digits meet) and one
+/// stem (not a stop word), and in at least
 /// one document in [`SPLIT_PART_RARITY`]; of several such splits, the one whose rarer
 /// part is the more common. When `unmatched` (the word is found nowhere as typed nor
-/// one edit from a word), each part need only be in [`UNMATCHED_SPLIT_PART_DOCS`]
-/// documents, and the split taken is the likeliest whose two words are side by side
-/// in some document (`side_by_side`). (Meilisearch picks the pair most often side by side, from
+/// one edit from a word), or where letters and digits meet, each part need only be in
+/// [`CHECKED_SPLIT_PART_DOCS`] documents if the two are side by side in some document
+/// (`side_by_side`); when `unmatched`, every split is so checked. (Meilisearch picks the pair most often side by side, from
 /// an index of word pairs that sift does not keep; a word rarely splits into two real
 /// words more than one way.) With `typing` (the word being typed), the second part
 /// may be the start of words (`pydanticsett`: `pydantic` and `sett`, for `settings`):
@@ -1170,11 +1172,18 @@ fn split_in_two(
     unmatched: bool,
     mut side_by_side: impl FnMut(&Split) -> bool,
 ) -> Option<Split> {
-    let starts: Vec<usize> = word.char_indices().map(|(at, _)| at).collect();
-    let count = starts.len();
-    if count < 2 * MIN_SPLIT_PART_CHARS {
-        return None;
-    }
+    let chars: Vec<(usize, char)> = word.char_indices().collect();
+    // The split points: each part at least `MIN_SPLIT_PART_CHARS` long, or where letters
+    // and digits meet (`iphone15`: `iphone` and `15`; a number is typed on purpose, not
+    // a fragment).
+    // With each, whether letters and digits meet there.
+    let points: Vec<(usize, bool)> = (1..chars.len())
+        .filter_map(|n| {
+            let long = n >= MIN_SPLIT_PART_CHARS && chars.len() - n >= MIN_SPLIT_PART_CHARS;
+            let meet = chars[n - 1].1.is_ascii_digit() != chars[n].1.is_ascii_digit();
+            (long || meet).then_some((chars[n].0, meet))
+        })
+        .collect();
     let frequency = |part: &str| -> u64 {
         dictionary
             .iter()
@@ -1204,18 +1213,22 @@ fn split_in_two(
     };
     // Both parts must be words in use: in a large collection nearly any misspelt word
     // splits into two fragments found somewhere (`compzct`: `compz` and `ct`).
+    // Rarer parts are taken where checked to be side by side somewhere: for a word
+    // unmatched otherwise, and where letters and digits meet (`spriteutils7`, though
+    // `spriteutils` is one edit away: the number was typed on purpose).
     let common = (searcher.num_docs() / SPLIT_PART_RARITY).max(2);
-    let floor = if unmatched {
-        UNMATCHED_SPLIT_PART_DOCS
-    } else {
-        common
-    };
-    // The best split so far; for a word unmatched otherwise, every split.
+    let checked = |rarer: u64| unmatched || rarer < common;
+    // The splits found; one taken unchecked beats any later with a rarer part as rare.
     let mut found: Vec<(u64, Split)> = Vec::new();
     let beaten = |found: &[(u64, Split)], n: u64| {
-        !unmatched && found.last().is_some_and(|(best, _)| *best >= n)
+        found.iter().any(|(best, _)| !checked(*best) && *best >= n)
     };
-    for &at in &starts[MIN_SPLIT_PART_CHARS..=count - MIN_SPLIT_PART_CHARS] {
+    for &(at, meet) in &points {
+        let floor = if unmatched || meet {
+            CHECKED_SPLIT_PART_DOCS
+        } else {
+            common
+        };
         let (left, right) = word.split_at(at);
         let left_frequency = frequency(left);
         if left_frequency < floor || beaten(&found, left_frequency) {
@@ -1249,30 +1262,23 @@ fn split_in_two(
             right: right.to_owned(),
             stems: (left_stem.clone(), right_stems),
         };
-        if !unmatched {
-            found.clear();
-        }
         found.push((rarer, split));
     }
-    // The likeliest first (a stable sort: of equals, the first split point); a word
-    // unmatched otherwise takes the likeliest whose two words stand side by side
-    // somewhere (`walkscoreapi`: `walkscore` and `api`, not `walks` and `coreapi`,
-    // whose rarer part is more common), else the likeliest of common parts, as any
-    // other word.
+    // The likeliest first (a stable sort: of equals, the first split point), of those
+    // taken unchecked or found side by side: a word unmatched otherwise takes the
+    // likeliest whose two words stand side by side somewhere (`walkscoreapi`:
+    // `walkscore` and `api`, not `walks` and `coreapi`, whose rarer part is more
+    // common), else the likeliest of common parts, as any other word.
     found.sort_by_key(|(rarer, _)| std::cmp::Reverse(*rarer));
-    let at = if unmatched {
-        found
-            .iter()
-            .position(|(_, split)| side_by_side(split))
-            .or_else(|| {
-                found
-                    .first()
-                    .filter(|(rarer, _)| *rarer >= common)
-                    .map(|_| 0)
-            })
-    } else {
-        (!found.is_empty()).then_some(0)
-    };
+    let at = found
+        .iter()
+        .position(|(rarer, split)| !checked(*rarer) || side_by_side(split))
+        .or_else(|| {
+            found
+                .first()
+                .filter(|(rarer, _)| *rarer >= common)
+                .map(|_| 0)
+        });
     at.map(|at| found.swap_remove(at).1)
 }
 

@@ -645,6 +645,32 @@ async fn a_word_that_matches_nothing_else_splits_into_rarer_words() {
 }
 
 #[tokio::test]
+async fn a_word_typed_with_its_number_written_together_finds_them_apart() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "spriteutils", "title": "spriteutils", "body": "sprites"}),
+            json!({"id": "spriteutils-4", "title": "spriteutils-4", "body": "sprites"}),
+            json!({"id": "spriteutils-7", "title": "spriteutils-7", "body": "sprites"}),
+            json!({"id": "iphone-case", "title": "iPhone 15 Pro case", "body": "cases"}),
+            json!({"id": "iphone-14", "title": "iPhone 14 charger", "body": "chargers"}),
+        ],
+    )
+    .await;
+    // `spriteutils` is one edit away, and `7` is in one document only: where letters and
+    // digits meet, the two are taken apart when they stand side by side somewhere.
+    let (found, body) = ids(&app, "q=spriteutils7").await;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("spriteutils-7"),
+        "{body}"
+    );
+    let (found, body) = ids(&app, "q=iphone15").await;
+    assert_eq!(found, ["iphone-case"], "{body}");
+}
+
+#[tokio::test]
 async fn a_word_being_typed_as_two_written_together_may_end_in_the_start_of_the_second() {
     let app = TestApp::spawn().await;
     collection(
