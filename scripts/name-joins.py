@@ -10,24 +10,19 @@ corpus, taking the split whose rarer part is in the most documents (each part in
 more, and 2 letters or more). The package itself is the target (set `NJ`). Standard
 library only.
 """
-import collections
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from popular_names import popular, write  # noqa: E402
+from popular_names import WordFrequency, popular, write  # noqa: E402
 
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "../shared/relevance/pypi/docs.ndjson.gz"
-    frequency = collections.Counter()
+    frequency = WordFrequency(r"[a-z]+")
 
-    def count(d):
-        text = f'{d["name"]} {d.get("summary") or ""}'.lower()
-        frequency.update(set(re.findall(r"[a-z]+", text)))
-
-    docs, _ = popular(path, lambda name: re.fullmatch(r"[a-z]{7,}", name.lower()), count)
+    docs, _ = popular(path, lambda name: re.fullmatch(r"[a-z]{7,}", name.lower()), frequency)
     write("NJ", typed_as_two_words(docs, frequency))
 
 

@@ -10,25 +10,19 @@ letters (3 or more) and a number of up to 4 digits joined by a hyphen (`spiderke
 the name typed without its hyphen. The package itself is the target (set `DJ`).
 Standard library only.
 """
-import collections
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from popular_names import popular, write  # noqa: E402
+from popular_names import WordFrequency, popular, write  # noqa: E402
 
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "../shared/relevance/pypi/docs.ndjson.gz"
-    frequency = collections.Counter()
-
-    def count(d):
-        text = f'{d["name"]} {d.get("summary") or ""}'.lower()
-        frequency.update(set(re.findall(r"[a-z0-9]+", text)))
-
+    frequency = WordFrequency()
     named = lambda name: re.fullmatch(r"[a-z]{3,}-[0-9]{1,4}", name.lower())  # noqa: E731
-    docs, _ = popular(path, named, count, least=0)
+    docs, _ = popular(path, named, frequency, least=0)
     write("DJ", typed_joined(docs, frequency))
 
 

@@ -1,8 +1,11 @@
-"""What `name-typos.py` and `name-joins.py` share: the corpus's popular packages, drawn in
-a fixed order, and the judgments TSV they are written as (`sift-bench eval --judgments`)."""
+"""What the name scripts (`name-typos.py`, `name-joins.py`, `rare-joins.py`,
+`number-joins.py`) share: the corpus's packages, drawn in a fixed order, how many packages
+hold each word, and the judgments TSV they are written as (`sift-bench eval --judgments`)."""
+import collections
 import gzip
 import json
 import random
+import re
 
 # How many queries a set holds.
 QUERIES = 300
@@ -26,6 +29,25 @@ def popular(path, keep=lambda name: True, each=None, least=1):
     rng = random.Random(7)
     rng.shuffle(docs)
     return docs, rng
+
+
+class WordFrequency:
+    """How many packages hold each word (`[word]`) of their name and summary, lower-cased,
+    words being runs of `pattern`; pass it to `popular` as `each`. `documents` counts the
+    packages seen."""
+
+    def __init__(self, pattern=r"[a-z0-9]+"):
+        self.pattern = re.compile(pattern)
+        self.holding = collections.Counter()
+        self.documents = 0
+
+    def __call__(self, d):
+        self.documents += 1
+        text = f'{d["name"]} {d.get("summary") or ""}'.lower()
+        self.holding.update(set(self.pattern.findall(text)))
+
+    def __getitem__(self, word):
+        return self.holding[word]
 
 
 def write(set_name, judged):

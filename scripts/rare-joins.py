@@ -10,28 +10,20 @@ whose joined form (`ruamelyaml`) no package holds and whose rarer word is in few
 package in 10,000 (but in two at least): the name typed without its hyphen. The package
 itself is the target (set `RJ`). Standard library only.
 """
-import collections
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from popular_names import popular, write  # noqa: E402
+from popular_names import WordFrequency, popular, write  # noqa: E402
 
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "../shared/relevance/pypi/docs.ndjson.gz"
-    frequency = collections.Counter()
-    total = 0
+    frequency = WordFrequency()
 
-    def count(d):
-        nonlocal total
-        total += 1
-        text = f'{d["name"]} {d.get("summary") or ""}'.lower()
-        frequency.update(set(re.findall(r"[a-z0-9]+", text)))
-
-    docs, _ = popular(path, lambda name: re.fullmatch(r"[a-z]{3,}-[a-z]{3,}", name.lower()), count)
-    write("RJ", typed_joined(docs, frequency, total // 10_000))
+    docs, _ = popular(path, lambda name: re.fullmatch(r"[a-z]{3,}-[a-z]{3,}", name.lower()), frequency)
+    write("RJ", typed_joined(docs, frequency, frequency.documents // 10_000))
 
 
 def typed_joined(docs, frequency, rare):
