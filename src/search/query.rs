@@ -1118,7 +1118,7 @@ fn joined_terms(
 const MIN_SPLIT_PART_CHARS: usize = 3;
 
 /// Each part of a word split in two is in at least one document in this many (and
-/// in two at least), unless the word matches nothing otherwise.
+/// in two at least), unless the split is checked ([`CHECKED_SPLIT_PART_DOCS`]).
 const SPLIT_PART_RARITY: u64 = 10_000;
 /// Each part of a split checked to stand side by side in some document (of a word that
 /// matches nothing otherwise, or where letters and digits meet) is in at least this
@@ -1149,17 +1149,18 @@ struct Split {
 /// The two words `word` most likely is, written together (`nodefetch`: `node` and
 /// `fetch`). Each part is a word of the index as written, of at least
 /// [`MIN_SPLIT_PART_CHARS`] characters (or split where letters and digits meet) and one
-/// stem (not a stop word), and in at least
-/// one document in [`SPLIT_PART_RARITY`]; of several such splits, the one whose rarer
-/// part is the more common. When `unmatched` (the word is found nowhere as typed nor
-/// one edit from a word), or where letters and digits meet, each part need only be in
-/// [`CHECKED_SPLIT_PART_DOCS`] documents if the two are side by side in some document
-/// (`side_by_side`); when `unmatched`, every split is so checked. (Meilisearch picks the pair most often side by side, from
-/// an index of word pairs that sift does not keep; a word rarely splits into two real
+/// stem (not a stop word), and in at least one document in [`SPLIT_PART_RARITY`]; of
+/// several such splits, the one whose rarer part is the more common. When `unmatched`
+/// (the word is found nowhere as typed nor one edit from a word), or where letters and
+/// digits meet, each part need only be in [`CHECKED_SPLIT_PART_DOCS`] documents if the
+/// two are side by side in some document (`side_by_side`); when `unmatched`, every split
+/// is so checked. (Meilisearch picks the pair most often side by side, from an index of
+/// word pairs that sift does not keep; a word rarely splits into two real
 /// words more than one way.) With `typing` (the word being typed), the second part
 /// may be the start of words (`pydanticsett`: `pydantic` and `sett`, for `settings`):
 /// it counts as the documents holding a word beginning so, and stands for the
-/// [`SPLIT_PREFIX_COMPLETIONS`] most common of them. The split points are tried against
+/// [`SPLIT_PREFIX_COMPLETIONS`] most common of them, and for itself when it is a word
+/// (`langchainexa`: `exa`). The split points are tried against
 /// the in-memory dictionaries of words as written with their frequencies (`dictionary`,
 /// the typo search's): a term-dictionary lookup per split point cost typo queries a
 /// fifth of their time.
@@ -1173,10 +1174,9 @@ fn split_in_two(
     mut side_by_side: impl FnMut(&Split) -> bool,
 ) -> Option<Split> {
     let chars: Vec<(usize, char)> = word.char_indices().collect();
-    // The split points: each part at least `MIN_SPLIT_PART_CHARS` long, or where letters
-    // and digits meet (`iphone15`: `iphone` and `15`; a number is typed on purpose, not
-    // a fragment).
-    // With each, whether letters and digits meet there.
+    // The split points, each with whether letters and digits meet there: each part at
+    // least `MIN_SPLIT_PART_CHARS` long, or where they meet (`iphone15`: `iphone` and
+    // `15`; a number is typed on purpose, not a fragment).
     let points: Vec<(usize, bool)> = (1..chars.len())
         .filter_map(|n| {
             let long = n >= MIN_SPLIT_PART_CHARS && chars.len() - n >= MIN_SPLIT_PART_CHARS;
