@@ -591,14 +591,17 @@ pub fn plan(
             0
         };
         // A word long enough for a typo may also be two written together (`nodefetch`),
-        // a missing space; both are looked for only in a word rare as typed.
-        let mut may_split = typos > 0;
+        // a missing space; both are looked for only in a word rare as typed. So may a
+        // shorter one where letters and digits meet (`gta5`, `win11`): a number typed on
+        // to a word is no typo.
+        let mut may_split =
+            typos > 0 || (matching.typos && typo_rules.enabled && letters_meet_digits(&word.text));
         // A word that is common as typed is taken to be spelt right: looking for its
         // typos would add thousands of matches that rank below the exact ones anyway,
         // at a cost on every query (Typesense's typo threshold works the same way).
         // "As typed" is the dictionary of words as written, not the stems: `defie`
         // (for `define`) stems to `defi`, a common word of its own.
-        let typed_frequency = if typos > 0 {
+        let typed_frequency = if may_split {
             searcher
                 .doc_freq(&Term::from_field_text(index.fields.words, &word.text))
                 .unwrap_or(0)
@@ -1133,6 +1136,13 @@ const SPLIT_PREFIX_COMPLETIONS: usize = 4;
 /// The words beginning with such a part read from each segment's dictionary, to
 /// pick the most common from.
 const SPLIT_PREFIX_SCAN: usize = 1_000;
+
+/// Whether somewhere in `word` a letter and a digit stand side by side.
+fn letters_meet_digits(word: &str) -> bool {
+    word.chars()
+        .zip(word.chars().skip(1))
+        .any(|(a, b)| a.is_ascii_digit() != b.is_ascii_digit())
+}
 
 /// A word typed as two written together.
 #[derive(Debug)]

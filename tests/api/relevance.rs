@@ -655,6 +655,7 @@ async fn a_word_typed_with_its_number_written_together_finds_them_apart() {
             json!({"id": "spriteutils-7", "title": "spriteutils-7", "body": "sprites"}),
             json!({"id": "iphone-case", "title": "iPhone 15 Pro case", "body": "cases"}),
             json!({"id": "iphone-14", "title": "iPhone 14 charger", "body": "chargers"}),
+            json!({"id": "gta-5", "title": "GTA 5 mods", "body": "mods"}),
         ],
     )
     .await;
@@ -668,6 +669,12 @@ async fn a_word_typed_with_its_number_written_together_finds_them_apart() {
     );
     let (found, body) = ids(&app, "q=iphone15").await;
     assert_eq!(found, ["iphone-case"], "{body}");
+    // Too short for a typo, but a number typed on to a word is none.
+    let (found, body) = ids(&app, "q=gta5").await;
+    assert_eq!(found, ["gta-5"], "{body}");
+    // A split is a typo: none where typos are off.
+    let (found, body) = ids(&app, "q=gta5&fuzzy=false").await;
+    assert!(found.is_empty(), "{body}");
 }
 
 #[tokio::test]
