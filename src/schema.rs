@@ -336,7 +336,8 @@ pub enum MatchingStrategy {
     /// Drop words from the end of the query (Meilisearch's default).
     Last,
     /// Drop the most common word first: a generic word ("fast", "client") goes before
-    /// a distinctive one. The default: on the practice set it finds what was meant
+    /// a distinctive one. A word counts as written (or as its typo was corrected to),
+    /// not with the other forms of its stem. The default: on the practice set it finds what was meant
     /// behind an extra word twice as often as `last`, and costs nothing elsewhere.
     #[default]
     Frequency,

@@ -163,7 +163,7 @@ pub struct SearchParams {
     pub cache: Option<bool>,
     /// Which words are dropped first when the documents matching all of them cannot
     /// fill the page (documents matching more words still rank first, whichever words
-    /// they are): `last` (from the end), `frequency` (the most common first) or `all`
+    /// they are): `last` (from the end), `frequency` (the most common as written first) or `all`
     /// (none); default: the collection's setting (`frequency` unless changed).
     #[param(inline)]
     pub matching_strategy: Option<MatchingStrategy>,

@@ -153,6 +153,34 @@ async fn words_are_dropped_the_most_common_first_and_never_into_an_empty_answer(
 }
 
 #[tokio::test]
+async fn the_most_common_word_is_counted_as_written_not_by_its_stem() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "converter-executable", "title": "converter executable"}),
+            json!({"id": "fast-executable", "title": "fast executable"}),
+            // `convert` is the stem of four documents' words, `fast` of three; as
+            // written, `converter` is in one.
+            json!({"id": "images", "title": "convert images"}),
+            json!({"id": "audio", "title": "converts audio"}),
+            json!({"id": "video", "title": "converting video"}),
+            json!({"id": "car0", "title": "fast cars"}),
+            json!({"id": "car1", "title": "fast cars"}),
+        ],
+    )
+    .await;
+    // No document has all three words: `fast`, the most common as written, is
+    // dropped first, so the document without it leads.
+    let (found, body) = ids(&app, "q=converter%20fast%20executable%20").await;
+    assert_eq!(
+        &found[..2],
+        ["converter-executable", "fast-executable"],
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn documents_matching_more_words_rank_above_those_matching_fewer() {
     let app = TestApp::spawn().await;
     collection(
