@@ -6,6 +6,7 @@
 //! * [`bitsets`]: the exact set of documents a query matches, per segment, with the
 //!   dense terms' doc sets cached (the search's exact total).
 //! * [`fields`]: the tantivy schema of a collection and its documents.
+//! * [`head_columns`]: each segment's head columns, opened once (the `exactness` rule).
 //! * [`CollectionIndex`]: one generation of one collection's index on disk, with its
 //!   one writer and one reader (a `Searcher` is taken per request).
 //! * [`indexer`]: the background work: build, follow the change log, rebuild on
@@ -22,6 +23,7 @@ pub mod audit;
 pub mod bitsets;
 pub mod check;
 pub mod fields;
+pub mod head_columns;
 pub mod indexer;
 pub mod retention;
 pub mod source;
@@ -40,6 +42,7 @@ use tokio::sync::watch;
 use crate::index::analysis::TEXT_ANALYZER;
 use crate::index::bitsets::TermBitsets;
 use crate::index::fields::IndexFields;
+use crate::index::head_columns::HeadColumns;
 use crate::index::typo_dictionary::TypoDictionary;
 use crate::schema::{CollectionSchema, CollectionSettings};
 
@@ -164,6 +167,8 @@ pub struct CollectionIndex {
     pub bitsets: Arc<TermBitsets>,
     /// The words of each segment, for typo search; kept by the reader as a warmer.
     pub typo_words: Arc<TypoDictionary>,
+    /// Each segment's head columns, for `exactness`; kept by the reader as a warmer.
+    pub head_columns: Arc<HeadColumns>,
     progress: watch::Sender<Progress>,
     /// The analyzers, built once (stop-word sets and stemmers are not free); each
     /// search takes a clone.
@@ -274,11 +279,16 @@ impl CollectionIndex {
         // being merged, so two merges could hold the same segments.
         writer.set_merge_policy(Box::new(NoMergePolicy));
         let typo_words = Arc::new(TypoDictionary::new(fields.words));
-        let warmer: Arc<dyn tantivy::Warmer> = typo_words.clone();
+        let head_columns = Arc::new(HeadColumns::new(fields.heads.keys().cloned()));
+        let typo_warmer: Arc<dyn tantivy::Warmer> = typo_words.clone();
+        let head_warmer: Arc<dyn tantivy::Warmer> = head_columns.clone();
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
-            .warmers(vec![Arc::downgrade(&warmer)])
+            .warmers(vec![
+                Arc::downgrade(&typo_warmer),
+                Arc::downgrade(&head_warmer),
+            ])
             .try_into()?;
         let (progress, _) = watch::channel(Progress {
             watermark,
@@ -296,6 +306,7 @@ impl CollectionIndex {
             dir: dir.to_owned(),
             bitsets,
             typo_words,
+            head_columns,
             progress,
             analyzer,
             normalizer: analysis::normalizer(),

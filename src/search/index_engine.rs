@@ -815,6 +815,9 @@ mod tests {
         typos: Option<u8>,
         attribute: u8,
         written: Option<u8>,
+        /// Held as typed, as a correction, as the start of a word, or as two words
+        /// written apart: what the `frequency` strategy counts.
+        as_written: bool,
     }
 
     /// Ranks every document by reading each term's full posting list through tantivy,
@@ -878,6 +881,8 @@ mod tests {
         plan: &query::QueryPlan,
         filter: Option<&dyn Query>,
         wanted: usize,
+        // The hits the ranker compared with was asked for (at most `wanted`).
+        page: usize,
         strategy: ranking::MatchingStrategy,
         by_rating: bool,
     ) -> (Vec<Brute>, u64) {
@@ -911,6 +916,9 @@ mod tests {
                     .entry(address)
                     .or_insert_with(|| (vec![Held::default(); plan.words.len()], false, 0.0));
                 let held = &mut entry.0[term.word];
+                if term.form || term.prefix || term.next.is_some() {
+                    held.as_written = true;
+                }
                 if term.form && term.prefix {
                     entry.1 = true;
                 } else if term.form {
@@ -926,13 +934,30 @@ mod tests {
             }
         }
         let n = plan.words.len();
-        let frequencies: Vec<u64> = (0..n)
+        let mut frequencies: Vec<u64> = (0..n)
             .map(|w| {
                 seen.values()
                     .filter(|(words, _, _)| words[w].typos.is_some())
                     .count() as u64
             })
             .collect();
+        // Under `frequency`, when the documents with every word cannot fill the page,
+        // a word counts as written, unless written nowhere.
+        let complete = seen
+            .values()
+            .filter(|(words, _, _)| words.iter().all(|h| h.typos.is_some()))
+            .count();
+        if strategy == ranking::MatchingStrategy::Frequency && n > 1 && complete < page {
+            for (w, frequency) in frequencies.iter_mut().enumerate() {
+                let written = seen
+                    .values()
+                    .filter(|(words, _, _)| words[w].typos.is_some() && words[w].as_written)
+                    .count() as u64;
+                if written > 0 {
+                    *frequency = written;
+                }
+            }
+        }
         // Words matching nothing go first, then the strategy's order; a missing word
         // weighs 2^(its place in that order).
         let order: Vec<usize> = match strategy {
@@ -1095,6 +1120,7 @@ mod tests {
                 &plan,
                 filter.as_deref(),
                 10,
+                10,
                 strategy,
                 by_rating,
             );
@@ -1154,6 +1180,7 @@ mod tests {
                 &plan,
                 filter.as_deref(),
                 usize::MAX / 2,
+                10,
                 strategy,
                 false,
             );

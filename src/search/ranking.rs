@@ -60,7 +60,7 @@ use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader};
 
 use crate::index::CollectionIndex;
 use crate::index::bitsets::DocBits;
-use crate::index::fields::{head_field, user_field};
+use crate::index::fields::user_field;
 use crate::schema::{CollectionSchema, FieldType};
 use crate::search::query::{self, QueryPlan};
 use crate::search::score_details::{
@@ -316,13 +316,14 @@ fn compare_by_rules(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
 ///
 /// [`HEAD_WORDS`]: crate::index::fields::HEAD_WORDS
 fn break_ties(
+    index: &CollectionIndex,
     readers: &[SegmentReader],
     fields: &[(String, u8)],
     ranked: &mut [Candidate],
     upto: usize,
     rules: &[Rule],
 ) {
-    // Each segment's head columns, opened once, when a tie there is first met.
+    // Each segment's head columns, taken once, when a tie there is first met.
     let mut columns: Vec<Option<Vec<StrColumn>>> = vec![None; readers.len()];
     let mut start = 0;
     while start < ranked.len().min(upto) {
@@ -340,7 +341,7 @@ fn break_ties(
                 .map(|(at, c)| {
                     let segment = c.address.segment_ord as usize;
                     let heads = columns.get_mut(segment).map(|slot| {
-                        &*slot.get_or_insert_with(|| head_columns(&readers[segment], fields))
+                        &*slot.get_or_insert_with(|| head_columns(index, &readers[segment], fields))
                     });
                     (heads.map_or(0, |h| text_length(h, c.address.doc_id)), at)
                 })
@@ -355,10 +356,15 @@ fn break_ties(
 }
 
 /// The head columns of `fields` in one segment.
-fn head_columns(reader: &SegmentReader, fields: &[(String, u8)]) -> Vec<StrColumn> {
+fn head_columns(
+    index: &CollectionIndex,
+    reader: &SegmentReader,
+    fields: &[(String, u8)],
+) -> Vec<StrColumn> {
+    let heads = index.head_columns.segment(reader);
     fields
         .iter()
-        .filter_map(|(name, _)| reader.fast_fields().str(&head_field(name)).ok().flatten())
+        .filter_map(|(name, _)| heads.get(name).cloned())
         .collect()
 }
 
@@ -391,9 +397,10 @@ fn at_least_all(words: &[Vec<DocBits>]) -> u64 {
         .sum()
 }
 
-/// How common each query word is as written, for the `frequency` strategy: the
-/// allowed documents holding the word as typed or as a typo of it was corrected to
-/// (its form terms), or, for the word being typed, a word it begins; not the other
+/// How common each query word is as written, for the `frequency` strategy: of the
+/// documents matching the word (`words`, per segment), those holding it as typed or as
+/// a typo of it was corrected to (its form terms), or, for the word being typed, a word
+/// it begins; not the other
 /// forms its stem brings (a word typed as two written together counts where the two
 /// stand side by side). A word's stem is a family: `converter` stems as `convert`,
 /// `converts` and `converting` do, in 11,500 of 822,679 packages, more than `fast`
@@ -404,10 +411,10 @@ fn written_frequencies(
     index: &CollectionIndex,
     searcher: &Searcher,
     plan: &QueryPlan,
-    allowed: &[DocBits],
+    words: &[Vec<DocBits>],
 ) -> tantivy::Result<Vec<u64>> {
     let mut frequencies = vec![0u64; plan.words.len()];
-    for (reader, allowed) in searcher.segment_readers().iter().zip(allowed) {
+    for (reader, matching) in searcher.segment_readers().iter().zip(words) {
         for (w, word) in plan.words.iter().enumerate() {
             let mut bits = index.bitsets.word_matches(
                 reader,
@@ -418,7 +425,7 @@ fn written_frequencies(
             for split in word.iter().filter(|t| t.next.is_some()) {
                 bits.union(&phrase_matches(searcher, reader, split)?);
             }
-            bits.intersect(allowed);
+            bits.intersect(&matching[w]);
             frequencies[w] += bits.len();
         }
     }
@@ -539,7 +546,6 @@ pub fn rank_with(
     let n = plan.words.len();
     // Per segment: the allowed documents, and each word's documents among them.
     let mut words: Vec<Vec<DocBits>> = Vec::with_capacity(readers.len());
-    let mut allowed_docs: Vec<DocBits> = Vec::with_capacity(readers.len());
     let mut frequencies = vec![0u64; n];
     for reader in readers {
         let allowed = index.bitsets.allowed(reader, filter_weight.as_deref())?;
@@ -561,10 +567,9 @@ pub fn rank_with(
             per_word.push(bits);
         }
         words.push(per_word);
-        allowed_docs.push(allowed);
     }
     if strategy == MatchingStrategy::Frequency && n > 1 && at_least_all(&words) < wanted as u64 {
-        let written = written_frequencies(index, searcher, plan, &allowed_docs)?;
+        let written = written_frequencies(index, searcher, plan, &words)?;
         // A word written nowhere (nor any correction of it) is counted by what it
         // matches at all: its stem alone (`oing` stems as `o`), a synonym, the word
         // it is joined with.
@@ -750,7 +755,7 @@ pub fn rank_with(
                 found[..window].sort_unstable_by(|a, b| compare(a, b, rules));
             }
             let upto = wanted.saturating_sub(ranked.len());
-            break_ties(readers, &ranks, &mut found[..window], upto, rules);
+            break_ties(index, readers, &ranks, &mut found[..window], upto, rules);
             found.truncate(upto);
             ranked.extend(found);
             if ranked.len() >= wanted {
@@ -1190,8 +1195,9 @@ fn head_matches(
         return Vec::new();
     };
     let mut out = Vec::new();
+    let columns = index.head_columns.segment(reader);
     for (name, rank) in ranks.iter().filter(|(name, _)| plan.searches(name)) {
-        let Ok(Some(column)) = reader.fast_fields().str(&head_field(name)) else {
+        let Some(column) = columns.get(name) else {
             continue;
         };
         let dictionary = column.dictionary();
