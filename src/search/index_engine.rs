@@ -875,14 +875,20 @@ mod tests {
         best
     }
 
+    /// How many hits the brute-force ranker gives, and how many the ranker it is
+    /// compared with was asked for (which decides how the `frequency` strategy counts).
+    #[derive(Clone, Copy)]
+    struct Wanted {
+        hits: usize,
+        page: usize,
+    }
+
     fn brute_force(
         index: &CollectionIndex,
         searcher: &tantivy::Searcher,
         plan: &query::QueryPlan,
         filter: Option<&dyn Query>,
-        wanted: usize,
-        // The hits the ranker compared with was asked for (at most `wanted`).
-        page: usize,
+        Wanted { hits: wanted, page }: Wanted,
         strategy: ranking::MatchingStrategy,
         by_rating: bool,
     ) -> (Vec<Brute>, u64) {
@@ -1119,8 +1125,7 @@ mod tests {
                 &searcher,
                 &plan,
                 filter.as_deref(),
-                10,
-                10,
+                Wanted { hits: 10, page: 10 },
                 strategy,
                 by_rating,
             );
@@ -1179,8 +1184,10 @@ mod tests {
                 &searcher,
                 &plan,
                 filter.as_deref(),
-                usize::MAX / 2,
-                10,
+                Wanted {
+                    hits: usize::MAX / 2,
+                    page: 10,
+                },
                 strategy,
                 false,
             );
