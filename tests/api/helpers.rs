@@ -347,6 +347,24 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Returns once the writes behind `token` are searchable in `collection`. A search
+    /// with `after` waits for them up to the service's consistency timeout (5 s) and
+    /// answers 504 when it passes: a large import on a loaded machine may take several.
+    pub async fn wait_for_token(&self, collection: &str, token: &str) {
+        let path = format!("/v1/collections/{collection}/search?q=&after={token}&cache=false");
+        let status = std::cell::Cell::new(0);
+        let answered = wait_until(Duration::from_secs(120), || async {
+            status.set(self.get(&path).await.status().as_u16());
+            status.get() != 504
+        })
+        .await;
+        assert!(
+            answered && status.get() == 200,
+            "after={token}: {}",
+            status.get()
+        );
+    }
+
     /// Creates the `products` collection used by most tests.
     pub async fn create_products(&self) {
         let response = self.post_json("/v1/collections", &products_schema()).await;

@@ -31,11 +31,7 @@ async fn collection_with(app: &TestApp, settings: Value, documents: &[Value]) {
         .as_str()
         .expect("token")
         .to_owned();
-    // The import is searchable once a search waiting for its token answers.
-    let response = app
-        .get(&format!("/v1/collections/docs/search?q=&after={token}"))
-        .await;
-    assert_eq!(response.status(), 200);
+    app.wait_for_token("docs", &token).await;
 }
 
 /// The ids of a search's hits, and its body.
