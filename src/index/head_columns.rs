@@ -9,14 +9,14 @@
 //! (deletes leave a segment's columns as they are). An open column is a few `Arc`s:
 //! handing out a clone costs nothing.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use tantivy::columnar::StrColumn;
-use tantivy::index::SegmentId;
 use tantivy::{Searcher, SearcherGeneration, SegmentReader, Warmer};
 
 use crate::index::fields::head_field;
+use crate::index::per_segment::PerSegment;
 
 /// One segment's head columns: text field name → its head column. A field whose
 /// column is missing (no document of the segment has a value) is not in it.
@@ -27,14 +27,14 @@ pub type SegmentHeads = HashMap<String, StrColumn>;
 pub struct HeadColumns {
     /// The text fields that have a head.
     fields: Vec<String>,
-    segments: RwLock<HashMap<SegmentId, Arc<SegmentHeads>>>,
+    segments: PerSegment<SegmentHeads>,
 }
 
 impl HeadColumns {
     pub fn new(fields: impl IntoIterator<Item = String>) -> Self {
         HeadColumns {
             fields: fields.into_iter().collect(),
-            segments: RwLock::new(HashMap::new()),
+            segments: PerSegment::default(),
         }
     }
 
@@ -42,36 +42,28 @@ impl HeadColumns {
     /// searcher taken before the warmer ran).
     pub fn segment(&self, segment: &SegmentReader) -> Arc<SegmentHeads> {
         let id = segment.segment_id();
-        if let Some(heads) = self
-            .segments
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-        {
-            return heads.clone();
-        }
-        let heads: SegmentHeads = self
-            .fields
-            .iter()
-            .filter_map(|name| {
-                // A column that cannot be read counts as missing: `exactness` then
-                // sees no field equal to the query, as for a field without a value.
-                match segment.fast_fields().str(&head_field(name)) {
-                    Ok(Some(column)) => Some((name.clone(), column)),
-                    Ok(None) => None,
-                    Err(error) => {
-                        tracing::warn!(error = %error, field = %name, segment = %id.short_uuid_string(), "could not open a head column");
-                        None
+        let open = || {
+            let heads: SegmentHeads = self
+                .fields
+                .iter()
+                .filter_map(|name| {
+                    // A column that cannot be read counts as missing: `exactness` then
+                    // sees no field equal to the query, as for a field without a value.
+                    match segment.fast_fields().str(&head_field(name)) {
+                        Ok(Some(column)) => Some((name.clone(), column)),
+                        Ok(None) => None,
+                        Err(error) => {
+                            tracing::warn!(error = %error, field = %name, segment = %id.short_uuid_string(), "could not open a head column");
+                            None
+                        }
                     }
-                }
-            })
-            .collect();
-        let heads = Arc::new(heads);
+                })
+                .collect();
+            Some(heads)
+        };
         self.segments
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, heads.clone());
-        heads
+            .get_or_build(segment, open)
+            .unwrap_or_default()
     }
 }
 
@@ -84,13 +76,6 @@ impl Warmer for HeadColumns {
     }
 
     fn garbage_collect(&self, live_generations: &[&SearcherGeneration]) {
-        let live: HashSet<SegmentId> = live_generations
-            .iter()
-            .flat_map(|generation| generation.segments().keys().copied())
-            .collect();
-        self.segments
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|id, _| live.contains(id));
+        self.segments.retain_live(live_generations);
     }
 }

@@ -9,6 +9,7 @@
 //! * [`head_columns`]: each segment's head columns, opened once (the `exactness` rule).
 //! * [`CollectionIndex`]: one generation of one collection's index on disk, with its
 //!   one writer and one reader (a `Searcher` is taken per request).
+//! * [`per_segment`]: a value built once per segment and kept while the segment lives.
 //! * [`indexer`]: the background work: build, follow the change log, rebuild on
 //!   settings changes, and the registry searches read from.
 //!
@@ -25,6 +26,7 @@ pub mod check;
 pub mod fields;
 pub mod head_columns;
 pub mod indexer;
+pub mod per_segment;
 pub mod retention;
 pub mod source;
 pub mod typo_dictionary;

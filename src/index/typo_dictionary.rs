@@ -16,15 +16,15 @@
 //! short misspelt word with many neighbours keeps the common ones (`pytest` for
 //! `pytet`) rather than the first in alphabetical order, without a term lookup each.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
-use tantivy::index::SegmentId;
 use tantivy::schema::Field;
 use tantivy::{Searcher, SearcherGeneration, SegmentReader, Warmer};
 use tantivy_fst::raw::{Builder, Fst, Node, Output};
 use tantivy_fst::{IntoStreamer, Streamer};
+
+use crate::index::per_segment::PerSegment;
 
 /// The words of one segment, each with the number of documents holding it.
 pub struct SegmentWords {
@@ -164,14 +164,14 @@ impl TypoAutomaton {
 /// more are dropped.
 pub struct TypoDictionary {
     field: Field,
-    segments: RwLock<HashMap<SegmentId, Arc<SegmentWords>>>,
+    segments: PerSegment<SegmentWords>,
 }
 
 impl TypoDictionary {
     pub fn new(field: Field) -> Self {
         TypoDictionary {
             field,
-            segments: RwLock::new(HashMap::new()),
+            segments: PerSegment::default(),
         }
     }
 
@@ -179,26 +179,22 @@ impl TypoDictionary {
     /// taken before the warmer ran, or a build that failed then).
     pub fn segment(&self, segment: &SegmentReader) -> Option<Arc<SegmentWords>> {
         let id = segment.segment_id();
-        if let Some(words) = self.read().get(&id) {
-            return Some(words.clone());
-        }
-        match SegmentWords::build(segment, self.field) {
-            Ok(words) => {
-                tracing::debug!(
-                    segment = %id.short_uuid_string(),
-                    words = words.fst.len(),
-                    bytes = words.fst.size(),
-                    "built a segment's words for typos"
-                );
-                let words = Arc::new(words);
-                self.write().insert(id, words.clone());
-                Some(words)
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, segment = %id.short_uuid_string(), "could not read a segment's words for typos");
-                None
-            }
-        }
+        self.segments
+            .get_or_build(segment, || match SegmentWords::build(segment, self.field) {
+                Ok(words) => {
+                    tracing::debug!(
+                        segment = %id.short_uuid_string(),
+                        words = words.fst.len(),
+                        bytes = words.fst.size(),
+                        "built a segment's words for typos"
+                    );
+                    Some(words)
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, segment = %id.short_uuid_string(), "could not read a segment's words for typos");
+                    None
+                }
+            })
     }
 
     /// The words of every segment of `searcher`.
@@ -208,14 +204,6 @@ impl TypoDictionary {
             .iter()
             .filter_map(|segment| self.segment(segment))
             .collect()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SegmentId, Arc<SegmentWords>>> {
-        self.segments.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SegmentId, Arc<SegmentWords>>> {
-        self.segments.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -231,11 +219,7 @@ impl Warmer for TypoDictionary {
     }
 
     fn garbage_collect(&self, live_generations: &[&SearcherGeneration]) {
-        let live: HashSet<SegmentId> = live_generations
-            .iter()
-            .flat_map(|generation| generation.segments().keys().copied())
-            .collect();
-        self.write().retain(|id, _| live.contains(id));
+        self.segments.retain_live(live_generations);
     }
 }
 
@@ -423,7 +407,7 @@ mod tests {
     fn a_reload_builds_new_segments_and_merges_drop_old_ones() {
         let (index, reader, dictionary, field) = index();
         assert_eq!(
-            dictionary.read().len(),
+            dictionary.segments.len(),
             2,
             "the reader's first searcher is warmed"
         );
@@ -435,25 +419,25 @@ mod tests {
         writer.add_document(doc).expect("add");
         writer.commit().expect("commit");
         reader.reload().expect("reload");
-        assert_eq!(dictionary.read().len(), 3);
+        assert_eq!(dictionary.segments.len(), 3);
         let ids = index.searchable_segment_ids().expect("ids");
         writer.merge(&ids).wait().expect("merge");
         reader.reload().expect("reload");
         let searcher = reader.searcher();
-        let live: Vec<SegmentId> = searcher
+        let live: Vec<tantivy::index::SegmentId> = searcher
             .segment_readers()
             .iter()
             .map(|s| s.segment_id())
             .collect();
         assert_eq!(live.len(), 1);
-        assert!(dictionary.read().contains_key(&live[0]));
+        assert!(dictionary.segments.contains(&live[0]));
         // Old segments go once no searcher holds them (tantivy collects in the background).
         drop(searcher);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while dictionary.read().len() > 1 && std::time::Instant::now() < deadline {
+        while dictionary.segments.len() > 1 && std::time::Instant::now() < deadline {
             reader.reload().expect("reload");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert_eq!(dictionary.read().len(), 1);
+        assert_eq!(dictionary.segments.len(), 1);
     }
 }
