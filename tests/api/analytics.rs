@@ -66,7 +66,7 @@ async fn searches_empty_answers_and_clicks_are_reported_by_query() {
         assert_eq!(response.status(), 202);
         assert_eq!(json_body(response).await["recorded"], true);
     }
-    let counted = wait_until(Duration::from_secs(10), || async {
+    let counted = wait_until(Duration::from_secs(30), || async {
         let body = report(&app, "").await;
         body["searches"] == 7 && body["clicks"] == 2
     })
@@ -102,7 +102,7 @@ async fn hours_past_the_retention_are_trimmed() {
     .execute(&app.db)
     .await
     .expect("an old row");
-    let trimmed = wait_until(Duration::from_secs(10), || async {
+    let trimmed = wait_until(Duration::from_secs(30), || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM search_analytics WHERE query = 'old'")
             .fetch_one(&app.db)
             .await

@@ -210,7 +210,7 @@ async fn a_write_on_one_replica_invalidates_reads_on_another() {
     catalog(&writer).await;
 
     // The reader caches the document in L1 once its invalidation channel is live.
-    let cached = wait_until(Duration::from_secs(10), || async {
+    let cached = wait_until(Duration::from_secs(30), || async {
         read(&reader, "lamp").await.1 == "l1"
     })
     .await;
@@ -233,7 +233,7 @@ async fn a_write_on_one_replica_invalidates_reads_on_another() {
         assert_eq!(body["version"], version);
         // And the reader caches the new version again (once its indexer has applied
         // the write, which moves the key's counter once more).
-        let cached = wait_until(Duration::from_secs(10), || async {
+        let cached = wait_until(Duration::from_secs(30), || async {
             read(&reader, "lamp").await.1 == "l1"
         })
         .await;
@@ -296,7 +296,7 @@ async fn a_lost_invalidation_is_repaired_from_the_change_log_on_every_replica() 
     let token = catalog(&writer).await;
     for app in [&writer, &reader] {
         search(app, &format!("q=lamp&after={token}")).await;
-        let cached = wait_until(Duration::from_secs(10), || async {
+        let cached = wait_until(Duration::from_secs(30), || async {
             read(app, "lamp").await.1 == "l1"
         })
         .await;

@@ -65,7 +65,7 @@ async fn the_janitor_trims_what_every_live_replica_applied_and_no_more() {
     assert_eq!(change_rows(&app.db).await, 20);
     let (txid, seq) = newest_change(&app.db).await;
     // This replica's heartbeat reports the import applied.
-    let reported = wait_until(Duration::from_secs(10), || async {
+    let reported = wait_until(Duration::from_secs(30), || async {
         let applied: Option<bool> =
             sqlx::query_scalar("SELECT (txid, seq) >= ($1::text::xid8, $2) FROM index_progress")
                 .bind(&txid)
@@ -140,7 +140,7 @@ async fn the_janitor_runs_on_its_own() {
     let report = json_body(app.import("products", products(0..30)).await).await;
     let token = report["consistencyToken"].as_str().expect("token");
     assert_eq!(total(&app, &format!("q=gadget&after={token}")).await, 30);
-    let trimmed = wait_until(Duration::from_secs(10), || async {
+    let trimmed = wait_until(Duration::from_secs(30), || async {
         change_rows(&app.db).await == 0
     })
     .await;

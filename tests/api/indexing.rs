@@ -432,7 +432,7 @@ async fn the_idle_audit_leaves_a_complete_index_alone() {
             .await;
         assert_eq!(json_body(response).await["total"], 10 * (round + 1));
         // Each import is audited once the indexer is idle again.
-        let agreed = wait_until(Duration::from_secs(10), || async {
+        let agreed = wait_until(Duration::from_secs(30), || async {
             let metrics = app.get("/metrics").await.text().await.expect("metrics");
             counter(&metrics, &audits("agrees")) > round as f64
         })

@@ -115,7 +115,7 @@ async fn past_the_request_limit_the_api_answers_503_at_once_and_health_still_ans
     .await
     .expect("write");
     // Once the import is in flight, the API refuses.
-    let in_flight = crate::helpers::wait_until(Duration::from_secs(10), || async {
+    let in_flight = crate::helpers::wait_until(Duration::from_secs(30), || async {
         app.get("/v1/collections").await.status() == 503
     })
     .await;
@@ -129,7 +129,7 @@ async fn past_the_request_limit_the_api_answers_503_at_once_and_health_still_ans
     assert_eq!(app.get("/health").await.status(), 200);
     assert_eq!(app.get("/live").await.status(), 200);
     drop(held);
-    let served = crate::helpers::wait_until(Duration::from_secs(10), || async {
+    let served = crate::helpers::wait_until(Duration::from_secs(30), || async {
         app.get("/v1/collections").await.status() == 200
     })
     .await;
@@ -149,7 +149,7 @@ async fn past_the_connection_limit_new_connections_wait_until_one_closes() {
     let waiting = client.get(app.url("/live")).send().await;
     assert!(waiting.is_err(), "served beyond the connection limit");
     drop(holder);
-    let served = crate::helpers::wait_until(Duration::from_secs(10), || async {
+    let served = crate::helpers::wait_until(Duration::from_secs(30), || async {
         matches!(client.get(app.url("/live")).send().await, Ok(r) if r.status() == 200)
     })
     .await;

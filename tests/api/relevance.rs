@@ -219,7 +219,7 @@ async fn ranking_rules_apply_in_their_order_and_can_be_changed() {
         .await;
     assert_eq!(response.status(), 200);
     // The index is rebuilt for the new settings; the old one answers meanwhile.
-    let swapped = wait_until(Duration::from_secs(10), || async {
+    let swapped = wait_until(Duration::from_secs(30), || async {
         ids(&app, "q=connecting%20").await.0 == ["title", "body"]
     })
     .await;
