@@ -400,9 +400,8 @@ fn at_least_all(words: &[Vec<DocBits>]) -> u64 {
 /// How common each query word is as written, for the `frequency` strategy: of the
 /// documents matching the word (`words`, per segment), those holding it as typed or as
 /// a typo of it was corrected to (its form terms), or, for the word being typed, a word
-/// it begins; not the other
-/// forms its stem brings (a word typed as two written together counts where the two
-/// stand side by side). A word's stem is a family: `converter` stems as `convert`,
+/// it begins; not the other forms its stem brings (a word typed as two written
+/// together counts where the two stand side by side). A word's stem is a family: `converter` stems as `convert`,
 /// `converts` and `converting` do, in 11,500 of 822,679 packages, more than `fast`
 /// (8,100), though as typed it is in 2,200. Counted by stem, `converter fast
 /// executable` dropped `converter` first, the word the person chose, and kept the
