@@ -84,9 +84,6 @@ pub const POSITIONS_WINDOW: usize = 200;
 /// least the page asked for) have the word being typed looked for in their stored text; the others count it as
 /// far from the other words. Reading stored text is the dearest step of ranking.
 pub const PREFIX_POSITIONS_WINDOW: usize = 20;
-/// Decompressed blocks of the document store kept while the word being typed is
-/// looked for in a segment's candidates.
-const PREFIX_STORE_BLOCKS: usize = 16;
 /// The word being typed, when one of several and at least this long, found whole as
 /// typed counts for `exactness` like a finished word: who typed `release reserve`
 /// most likely means `reserve`. Shorter, it is too often the start of a longer word
@@ -746,7 +743,7 @@ pub fn rank_with(
             {
                 let probed = PREFIX_POSITIONS_WINDOW.max(wanted);
                 read_positions(
-                    readers,
+                    searcher,
                     &mut found[..window],
                     &terms,
                     prefix_probe.as_ref().map(|p| (p, probed)),
@@ -1201,9 +1198,11 @@ fn head_matches(
         };
         let dictionary = column.dictionary();
         let terms = dictionary.num_terms() as u64;
+        // The ordinal of `key` or of the first value after it, and whether it is `key`.
         let ord_at = |key: &[u8]| match dictionary.term_ord_or_next(key) {
-            Ok(TermOrdHit::Exact(ord) | TermOrdHit::Next(ord)) => ord.min(terms),
-            Err(_) => terms,
+            Ok(TermOrdHit::Exact(ord)) => (ord.min(terms), true),
+            Ok(TermOrdHit::Next(ord)) => (ord.min(terms), false),
+            Err(_) => (terms, false),
         };
         // The query as typed, with the words typed as two written apart, corrected,
         // with words typed apart written together.
@@ -1216,16 +1215,19 @@ fn head_matches(
             // A finished last word must be whole: `stream ` begins `stream deck`, not
             // `streamdeck`; so must the last word in a field with type-ahead off.
             let mut key = text.clone().into_bytes();
-            if !head.last_is_prefix || !index.fields.prefixes.contains_key(name) {
+            let whole = !head.last_is_prefix || !index.fields.prefixes.contains_key(name);
+            if whole {
                 key.push(b' ');
             }
-            let start = ord_at(&key);
+            let (start, found) = ord_at(&key);
             key.push(0xFF);
-            let end = ord_at(&key);
-            let equal = if equal_counts {
-                dictionary.term_ord(text).ok().flatten()
-            } else {
-                None
+            let (end, _) = ord_at(&key);
+            // Each lookup decodes a block of the dictionary (a tenth of a typo query's
+            // work): a key that is the text itself tells whether the text is there.
+            let equal = match (equal_counts, whole) {
+                (false, _) => None,
+                (true, false) => found.then_some(start),
+                (true, true) => dictionary.term_ord(text).ok().flatten(),
             };
             if equal.is_none() && end <= start {
                 // No value of this field is or begins with the query: nothing to read
@@ -1409,13 +1411,17 @@ impl<'a> PrefixProbe<'a> {
     /// The (field rank, position) of every word in `doc` that begins with what was
     /// typed, and of every word that begins with words written together (with the
     /// first of those words).
+    ///
+    /// The text is read through the searcher's document store, whose cache of
+    /// decompressed blocks outlives the search: the page's hits are most often among
+    /// the documents probed, and loading them then costs no second decompression.
     fn positions(
         &self,
-        store: &tantivy::store::StoreReader,
-        doc: DocId,
+        searcher: &Searcher,
+        address: DocAddress,
         normalizer: &mut tantivy::tokenizer::TextAnalyzer,
     ) -> (Places, Vec<(usize, Place)>) {
-        let Ok(stored) = store.get::<tantivy::TantivyDocument>(doc) else {
+        let Ok(stored) = searcher.doc::<tantivy::TantivyDocument>(address) else {
             return (Vec::new(), Vec::new());
         };
         let (_, body) = self.index.stored(&stored);
@@ -1461,7 +1467,7 @@ impl<'a> PrefixProbe<'a> {
 /// fields; the word being typed from the stored text) and sets their `proximity` and
 /// `position`.
 fn read_positions(
-    readers: &[SegmentReader],
+    searcher: &Searcher,
     candidates: &mut [Candidate],
     terms: &[&query::WeightedTerm],
     prefix: Option<(&PrefixProbe<'_>, usize)>,
@@ -1472,8 +1478,8 @@ fn read_positions(
     // Documents in order per segment, so each term's postings only move forward.
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by_key(|&i| candidates[i].address);
+    let readers = searcher.segment_readers();
     let mut postings: Vec<Option<tantivy::postings::SegmentPostings>> = Vec::new();
-    let mut store: Option<tantivy::store::StoreReader> = None;
     // The index's analyzer, built once per index; only when there is a word to find.
     let mut normalizer = prefix.map(|(probe, _)| probe.index.normalizer());
     let mut segment = u32::MAX;
@@ -1483,10 +1489,6 @@ fn read_positions(
         if address.segment_ord != segment {
             segment = address.segment_ord;
             let reader = &readers[segment as usize];
-            store = match prefix {
-                Some(_) => Some(reader.get_store_reader(PREFIX_STORE_BLOCKS)?),
-                None => None,
-            };
             postings =
                 terms
                     .iter()
@@ -1516,15 +1518,14 @@ fn read_positions(
             postings.positions(&mut buffer);
             at[term.word].extend(buffer.iter().map(|&p| (term.attribute, p)));
         }
-        if let (Some((probe, probed)), Some(store), Some(normalizer)) =
-            (prefix, store.as_ref(), normalizer.as_mut())
+        if let (Some((probe, probed)), Some(normalizer)) = (prefix, normalizer.as_mut())
             && i < probed
             && !at[probe.word].contains(&(0, 0))
         {
             // Also when the word was found whole: `debug` whole in the summary must
             // not hide `debugpy` at the start of the name, which only prefix terms
             // (without positions) matched.
-            let (found, joined) = probe.positions(store, address.doc_id, normalizer);
+            let (found, joined) = probe.positions(searcher, address, normalizer);
             at[probe.word].extend(found);
             for (first, place) in joined {
                 for word in &mut at[first..=probe.word] {
