@@ -666,6 +666,19 @@ mod tests {
         assert_eq!(scratch.index.num_docs(), 200);
     }
 
+    #[test]
+    fn a_new_index_keeps_its_stored_text_in_small_blocks_after_reopening() {
+        let scratch = scratch_index();
+        commit_batch(&scratch.index, 0, 3);
+        assert_eq!(
+            scratch.index.index.settings().docstore_blocksize,
+            DOCSTORE_BLOCK_BYTES
+        );
+        // The size is the index's own setting (its meta.json), not the opener's.
+        let reopened = Index::open_in_dir(&scratch.dir).expect("reopen");
+        assert_eq!(reopened.settings().docstore_blocksize, DOCSTORE_BLOCK_BYTES);
+    }
+
     /// The race that could put one segment in two merges: an idle "merge everything"
     /// asked for while a policy merge runs, and commits going on beside them.
     #[test]
