@@ -106,6 +106,9 @@ fn tantivy_name(name: &str) -> std::borrow::Cow<'_, str> {
 /// start of a value is what this is for.
 pub const HEAD_WORDS: usize = 8;
 
+/// The index field of a document's id (a fast string column as well as stored).
+pub const ID_FIELD: &str = "_id";
+
 /// Ends a head whose value has more words than it keeps: no query word holds it, so
 /// such a head never equals a query, yet still begins with one.
 pub const HEAD_MORE: char = '\u{1}';
@@ -164,7 +167,7 @@ impl ValueWords {
 impl IndexFields {
     pub fn build(schema: &CollectionSchema, substring_index: bool) -> IndexFields {
         let mut builder = Schema::builder();
-        let id = builder.add_text_field("_id", STRING | STORED | FAST);
+        let id = builder.add_text_field(ID_FIELD, STRING | STORED | FAST);
         let version = builder.add_u64_field("_version", STORED | FAST);
         let source = builder.add_text_field("_source", STORED);
         let mut declared = HashMap::new();

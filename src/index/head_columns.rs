@@ -1,6 +1,6 @@
 //! Each segment's head columns (the fast string column of every text field's head, see
-//! [`IndexFields::heads`](crate::index::fields::IndexFields::heads)), opened once per
-//! segment and kept while it lives.
+//! [`IndexFields::heads`](crate::index::fields::IndexFields::heads)) and its id column,
+//! opened once per segment and kept while it lives.
 //!
 //! Why keep them: opening a string column decodes its index (the blocks of its
 //! ordinals' codec, with their allocations), and the `exactness` rule and the tie-break
@@ -15,12 +15,20 @@ use std::sync::Arc;
 use tantivy::columnar::StrColumn;
 use tantivy::{Searcher, SearcherGeneration, SegmentReader, Warmer};
 
-use crate::index::fields::head_field;
+use crate::index::fields::{ID_FIELD, head_field};
 use crate::index::per_segment::PerSegment;
 
-/// One segment's head columns: text field name → its head column. A field whose
-/// column is missing (no document of the segment has a value) is not in it.
-pub type SegmentHeads = HashMap<String, StrColumn>;
+/// One segment's head columns, and its id column.
+#[derive(Default)]
+pub struct SegmentHeads {
+    /// Text field name → its head column. A field whose column is missing (no
+    /// document of the segment has a value) is not in it.
+    pub fields: HashMap<String, StrColumn>,
+    /// The documents' ids: the last tie-break, so that documents every rule and their
+    /// length tie on come in the same order in every build of the index (a document's
+    /// address depends on how indexing split the work).
+    pub ids: Option<StrColumn>,
+}
 
 /// The head columns of every live segment; a warmer of the index's reader, so a reload
 /// opens a new segment's columns before searches see it.
@@ -42,24 +50,25 @@ impl HeadColumns {
     /// searcher taken before the warmer ran).
     pub fn segment(&self, segment: &SegmentReader) -> Arc<SegmentHeads> {
         let id = segment.segment_id();
+        // A column that cannot be read counts as missing: `exactness` then sees no
+        // field equal to the query, as for a field without a value.
+        let column = |name: &str| match segment.fast_fields().str(name) {
+            Ok(column) => column,
+            Err(error) => {
+                tracing::warn!(error = %error, field = %name, segment = %id.short_uuid_string(), "could not open a column");
+                None
+            }
+        };
         let open = || {
-            let heads: SegmentHeads = self
+            let fields = self
                 .fields
                 .iter()
-                .filter_map(|name| {
-                    // A column that cannot be read counts as missing: `exactness` then
-                    // sees no field equal to the query, as for a field without a value.
-                    match segment.fast_fields().str(&head_field(name)) {
-                        Ok(Some(column)) => Some((name.clone(), column)),
-                        Ok(None) => None,
-                        Err(error) => {
-                            tracing::warn!(error = %error, field = %name, segment = %id.short_uuid_string(), "could not open a head column");
-                            None
-                        }
-                    }
-                })
+                .filter_map(|name| Some((name.clone(), column(&head_field(name))?)))
                 .collect();
-            Some(heads)
+            Some(SegmentHeads {
+                fields,
+                ids: column(ID_FIELD),
+            })
         };
         self.segments
             .get_or_build(segment, open)

@@ -306,10 +306,11 @@ fn compare_by_rules(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
 /// reaches into the first `upto`, shorter text first: the sum of the lengths of the
 /// documents' searched fields' heads (their first [`HEAD_WORDS`] words). BM25 counts
 /// words, in buckets, so `keyring` and `keyrings`, or two summaries of as many words,
-/// tie on every rule; the shorter is the more focused match. Then by address as before.
-/// This also makes the order of ties the same in every build of the index (an address
-/// depends on how indexing split the work), so replicas and rebuilds answer alike
-/// unless lengths tie too. Only tied runs on the page are read.
+/// tie on every rule; the shorter is the more focused match. Then by id, so that the
+/// order of ties is the same in every build of the index (an address depends on how
+/// indexing split the work): replicas and rebuilds answer alike, and a forked package
+/// with the same summary and a name as long does not swap places with the original
+/// from one rebuild to the next. Only tied runs on the page are read.
 ///
 /// [`HEAD_WORDS`]: crate::index::fields::HEAD_WORDS
 fn break_ties(
@@ -320,8 +321,8 @@ fn break_ties(
     upto: usize,
     rules: &[Rule],
 ) {
-    // Each segment's head columns, taken once, when a tie there is first met.
-    let mut columns: Vec<Option<Vec<StrColumn>>> = vec![None; readers.len()];
+    // Each segment's columns, taken once, when a tie there is first met.
+    let mut columns: Vec<Option<TieColumns>> = vec![None; readers.len()];
     let mut start = 0;
     while start < ranked.len().min(upto) {
         let mut end = start + 1;
@@ -332,37 +333,65 @@ fn break_ties(
         }
         if end - start > 1 {
             let run = &mut ranked[start..end];
-            let mut lengths: Vec<(usize, usize)> = run
+            let mut keys: Vec<(usize, Vec<u8>, usize)> = run
                 .iter()
                 .enumerate()
                 .map(|(at, c)| {
                     let segment = c.address.segment_ord as usize;
-                    let heads = columns.get_mut(segment).map(|slot| {
-                        &*slot.get_or_insert_with(|| head_columns(index, &readers[segment], fields))
+                    let tie = columns.get_mut(segment).map(|slot| {
+                        &*slot.get_or_insert_with(|| tie_columns(index, &readers[segment], fields))
                     });
-                    (heads.map_or(0, |h| text_length(h, c.address.doc_id)), at)
+                    let doc = c.address.doc_id;
+                    let length = tie.map_or(0, |t| text_length(&t.heads, doc));
+                    let id = tie
+                        .map(|t| first_value(t.ids.as_ref(), doc))
+                        .unwrap_or_default();
+                    (length, id, at)
                 })
                 .collect();
-            lengths.sort_unstable();
+            keys.sort_unstable();
             let reordered: Vec<Candidate> =
-                lengths.iter().map(|&(_, at)| run[at].clone()).collect();
+                keys.iter().map(|(_, _, at)| run[*at].clone()).collect();
             run.clone_from_slice(&reordered);
         }
         start = end;
     }
 }
 
-/// The head columns of `fields` in one segment.
-fn head_columns(
+/// What [`break_ties`] reads of one segment.
+#[derive(Clone)]
+struct TieColumns {
+    /// The head columns of the searched fields.
+    heads: Vec<StrColumn>,
+    ids: Option<StrColumn>,
+}
+
+/// The head columns of `fields`, and the ids, in one segment.
+fn tie_columns(
     index: &CollectionIndex,
     reader: &SegmentReader,
     fields: &[(String, u8)],
-) -> Vec<StrColumn> {
-    let heads = index.head_columns.segment(reader);
-    fields
-        .iter()
-        .filter_map(|(name, _)| heads.get(name).cloned())
-        .collect()
+) -> TieColumns {
+    let segment = index.head_columns.segment(reader);
+    TieColumns {
+        heads: fields
+            .iter()
+            .filter_map(|(name, _)| segment.fields.get(name).cloned())
+            .collect(),
+        ids: segment.ids.clone(),
+    }
+}
+
+/// A document's first value in a string column (empty when it has none).
+fn first_value(column: Option<&StrColumn>, doc: DocId) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Some(column) = column
+        && let Some(ord) = column.term_ords(doc).next()
+        && !column.ord_to_bytes(ord, &mut bytes).unwrap_or(false)
+    {
+        bytes.clear();
+    }
+    bytes
 }
 
 /// The summed byte length of a document's heads.
@@ -1193,7 +1222,7 @@ fn head_matches(
     let mut out = Vec::new();
     let columns = index.head_columns.segment(reader);
     for (name, rank) in ranks.iter().filter(|(name, _)| plan.searches(name)) {
-        let Some(column) = columns.get(name) else {
+        let Some(column) = columns.fields.get(name) else {
             continue;
         };
         let dictionary = column.dictionary();

@@ -933,6 +933,35 @@ async fn documents_every_rule_ties_come_shorter_text_first_whatever_their_order(
 }
 
 #[tokio::test]
+async fn documents_tied_on_every_rule_and_length_come_in_id_order_whatever_was_written_first() {
+    let app = TestApp::spawn().await;
+    // A fork and its original: the same summary, names as long. Written in one order
+    // for one word and the other order for the other, they still come by id, so a
+    // rebuild (which may place them otherwise) answers alike.
+    collection(
+        &app,
+        &[
+            json!({"id": "zeta-fork", "title": "alpha beta"}),
+            json!({"id": "beta-orig", "title": "alpha beta"}),
+            json!({"id": "cat-orig", "title": "gamma delta"}),
+            json!({"id": "dog-fork", "title": "gamma delta"}),
+        ],
+    )
+    .await;
+    for (query, expected) in [
+        ("alpha", ["beta-orig", "zeta-fork"]),
+        ("gamma", ["cat-orig", "dog-fork"]),
+    ] {
+        let (found, body) = ids(&app, &format!("q={query}&showRankingScoreDetails=true")).await;
+        assert_eq!(found, expected, "{body}");
+        assert_eq!(
+            body["hits"][0]["rankingScoreDetails"], body["hits"][1]["rankingScoreDetails"],
+            "a tie on every rule: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_searchable_keyword_field_is_found_by_its_words_and_filtered_by_its_value() {
     let app = TestApp::spawn().await;
     let fields = |searchable: bool| {
