@@ -919,11 +919,20 @@ async fn documents_every_rule_ties_come_shorter_text_first_whatever_their_order(
         ],
     )
     .await;
-    for (query, expected) in [
-        ("alpha%20", ["alpha-short", "alpha-long"]),
-        ("gamma%20", ["gamma-short", "gamma-long"]),
-    ] {
-        let (found, body) = ids(&app, &format!("q={query}&showRankingScoreDetails=true")).await;
+    tied_pairs_come_in_order(
+        &app,
+        [
+            ("alpha%20", ["alpha-short", "alpha-long"]),
+            ("gamma%20", ["gamma-short", "gamma-long"]),
+        ],
+    )
+    .await;
+}
+
+/// Each query finds the two documents in this order, and they tie on every rule.
+async fn tied_pairs_come_in_order(app: &TestApp, pairs: [(&str, [&str; 2]); 2]) {
+    for (query, expected) in pairs {
+        let (found, body) = ids(app, &format!("q={query}&showRankingScoreDetails=true")).await;
         assert_eq!(found, expected, "{body}");
         assert_eq!(
             body["hits"][0]["rankingScoreDetails"], body["hits"][1]["rankingScoreDetails"],
@@ -948,17 +957,14 @@ async fn documents_tied_on_every_rule_and_length_come_in_id_order_whatever_was_w
         ],
     )
     .await;
-    for (query, expected) in [
-        ("alpha", ["beta-orig", "zeta-fork"]),
-        ("gamma", ["cat-orig", "dog-fork"]),
-    ] {
-        let (found, body) = ids(&app, &format!("q={query}&showRankingScoreDetails=true")).await;
-        assert_eq!(found, expected, "{body}");
-        assert_eq!(
-            body["hits"][0]["rankingScoreDetails"], body["hits"][1]["rankingScoreDetails"],
-            "a tie on every rule: {body}"
-        );
-    }
+    tied_pairs_come_in_order(
+        &app,
+        [
+            ("alpha", ["beta-orig", "zeta-fork"]),
+            ("gamma", ["cat-orig", "dog-fork"]),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
