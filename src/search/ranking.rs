@@ -1307,6 +1307,11 @@ fn describe(
             .iter()
             .map(|w| w.scorer(reader, 1.0))
             .collect::<tantivy::Result<Vec<_>>>()?;
+        // Each scorer's current document, kept here: most terms of a typo or prefix
+        // query are in none of a candidate's fields, and asking each boxed scorer
+        // where it stands, for every candidate, was a third of a one-word prefix
+        // query's time (`jsond`: 50 terms over 10,000 candidates).
+        let mut at: Vec<DocId> = scorers.iter().map(|s| s.doc()).collect();
         let columns = field_columns(reader, rules);
         for &doc in docs {
             // Per word: (typos, attribute) of its best term present, and the fewest
@@ -1315,11 +1320,11 @@ fn describe(
             let mut as_written: Vec<Option<u8>> = vec![None; words];
             let mut typed_exact = false;
             let mut score = 0.0;
-            for (scorer, term) in scorers.iter_mut().zip(terms) {
-                if scorer.doc() < doc {
-                    scorer.seek(doc);
+            for ((scorer, current), term) in scorers.iter_mut().zip(&mut at).zip(terms) {
+                if *current < doc {
+                    *current = scorer.seek(doc);
                 }
-                if scorer.doc() != doc {
+                if *current != doc {
                     continue;
                 }
                 if term.form {
