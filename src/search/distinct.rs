@@ -27,17 +27,17 @@ fn column(reader: &SegmentReader, field: &str) -> Option<StrColumn> {
     reader.fast_fields().str(&user_field(field)).ok().flatten()
 }
 
-fn group_of(column: Option<&StrColumn>, address: DocAddress, buffer: &mut Vec<u8>) -> Group {
-    let ord = column.and_then(|c| c.term_ords(address.doc_id).next());
-    match (column, ord) {
-        (Some(column), Some(ord)) => {
-            buffer.clear();
-            match column.ord_to_bytes(ord, buffer) {
-                Ok(true) => Group::Value(buffer.clone()),
-                _ => Group::Alone(address),
-            }
-        }
-        _ => Group::Alone(address),
+/// A document's first value in a string column; `None` when it has none.
+pub(crate) fn first_value(column: &StrColumn, doc: DocId) -> Option<Vec<u8>> {
+    let ord = column.term_ords(doc).next()?;
+    let mut bytes = Vec::new();
+    matches!(column.ord_to_bytes(ord, &mut bytes), Ok(true)).then_some(bytes)
+}
+
+fn group_of(column: Option<&StrColumn>, address: DocAddress) -> Group {
+    match column.and_then(|c| first_value(c, address.doc_id)) {
+        Some(value) => Group::Value(value),
+        None => Group::Alone(address),
     }
 }
 
@@ -54,14 +54,13 @@ pub fn first_of_each<T>(
         .map(|reader| column(reader, field))
         .collect();
     let mut seen = HashSet::new();
-    let mut buffer = Vec::new();
     hits.into_iter()
         .filter(|hit| {
             let at = address(hit);
             let column = columns
                 .get(at.segment_ord as usize)
                 .and_then(Option::as_ref);
-            seen.insert(group_of(column, at, &mut buffer))
+            seen.insert(group_of(column, at))
         })
         .collect()
 }

@@ -62,6 +62,7 @@ use crate::index::CollectionIndex;
 use crate::index::bitsets::DocBits;
 use crate::index::fields::user_field;
 use crate::schema::{CollectionSchema, FieldType};
+use crate::search::distinct::first_value;
 use crate::search::query::{self, QueryPlan};
 use crate::search::score_details::{
     AttributeDetails, Bm25Details, ExactnessDetails, FieldDetails, MatchType, ProximityDetails,
@@ -344,7 +345,8 @@ fn break_ties(
                     let doc = c.address.doc_id;
                     let length = tie.map_or(0, |t| text_length(&t.heads, doc));
                     let id = tie
-                        .map(|t| first_value(t.ids.as_ref(), doc))
+                        .and_then(|t| t.ids.as_ref())
+                        .and_then(|ids| first_value(ids, doc))
                         .unwrap_or_default();
                     (length, id, at)
                 })
@@ -382,18 +384,6 @@ fn tie_columns(
     }
 }
 
-/// A document's first value in a string column (empty when it has none).
-fn first_value(column: Option<&StrColumn>, doc: DocId) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    if let Some(column) = column
-        && let Some(ord) = column.term_ords(doc).next()
-        && !column.ord_to_bytes(ord, &mut bytes).unwrap_or(false)
-    {
-        bytes.clear();
-    }
-    bytes
-}
-
 /// The summed byte length of a document's heads.
 fn text_length(heads: &[StrColumn], doc: DocId) -> usize {
     let mut bytes = Vec::new();
@@ -427,11 +417,12 @@ fn at_least_all(words: &[Vec<DocBits>]) -> u64 {
 /// documents matching the word (`words`, per segment), those holding it as typed or as
 /// a typo of it was corrected to (its form terms), or, for the word being typed, a word
 /// it begins; not the other forms its stem brings (a word typed as two written
-/// together counts where the two stand side by side). A word's stem is a family: `converter` stems as `convert`,
-/// `converts` and `converting` do, in 11,500 of 822,679 packages, more than `fast`
-/// (8,100), though as typed it is in 2,200. Counted by stem, `converter fast
-/// executable` dropped `converter` first, the word the person chose, and kept the
-/// generic `fast`; Meilisearch, which does not stem, counts the words as typed.
+/// together counts where the two stand side by side). A word's stem is a family:
+/// `converter` stems as `convert`, `converts` and `converting` do, in 11,500 of
+/// 822,679 packages, more than `fast` (8,100), though as typed it is in 2,200.
+/// Counted by stem, `converter fast executable` dropped `converter` first, the word
+/// the person chose, and kept the generic `fast`; Meilisearch, which does not stem,
+/// counts the words as typed.
 fn written_frequencies(
     index: &CollectionIndex,
     searcher: &Searcher,
