@@ -1120,6 +1120,12 @@ fn joined_terms(
 /// `rs`), and `protectng` would split into `protect` and `ng`.
 const MIN_SPLIT_PART_CHARS: usize = 3;
 
+/// Each part of a split of a word that matches nothing otherwise is at least this long.
+/// Names are made of two-letter parts too (`socket.io`, `chart.js`, `vue-ui`), typed
+/// joined (`socketio`); such a split is taken only where its parts stand side by side
+/// in some document, and `protectng`, one edit from `protecting`, is not unmatched.
+const MIN_CHECKED_SPLIT_PART_CHARS: usize = 2;
+
 /// Each part of a word split in two is in at least one document in this many (and
 /// in two at least), unless the split is checked ([`CHECKED_SPLIT_PART_DOCS`]).
 const SPLIT_PART_RARITY: u64 = 10_000;
@@ -1185,11 +1191,17 @@ fn split_in_two(
 ) -> Option<Split> {
     let chars: Vec<(usize, char)> = word.char_indices().collect();
     // The split points, each with whether letters and digits meet there: each part at
-    // least `MIN_SPLIT_PART_CHARS` long, or where they meet (`iphone15`: `iphone` and
-    // `15`; a number is typed on purpose, not a fragment).
+    // least `MIN_SPLIT_PART_CHARS` long (`MIN_CHECKED_SPLIT_PART_CHARS` when every
+    // split is checked), or where they meet (`iphone15`: `iphone` and `15`; a number is
+    // typed on purpose, not a fragment).
+    let min_part = if unmatched {
+        MIN_CHECKED_SPLIT_PART_CHARS
+    } else {
+        MIN_SPLIT_PART_CHARS
+    };
     let points: Vec<(usize, bool)> = (1..chars.len())
         .filter_map(|n| {
-            let long = n >= MIN_SPLIT_PART_CHARS && chars.len() - n >= MIN_SPLIT_PART_CHARS;
+            let long = n >= min_part && chars.len() - n >= min_part;
             let meet = chars[n - 1].1.is_ascii_digit() != chars[n].1.is_ascii_digit();
             (long || meet).then_some((chars[n].0, meet))
         })

@@ -669,6 +669,32 @@ async fn a_word_that_matches_nothing_else_splits_into_rarer_words() {
 }
 
 #[tokio::test]
+async fn a_name_with_a_two_letter_part_typed_joined_is_found_where_nothing_else_matches() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "socket_io", "title": "socket.io", "body": "realtime framework"}),
+            json!({"id": "socket_io-client", "title": "socket.io-client", "body": "the client"}),
+            // Both words, never side by side.
+            json!({"id": "apart", "title": "io for a socket", "body": "socket tools"}),
+            json!({"id": "dating", "title": "dating", "body": "calendars"}),
+            json!({"id": "data-ng", "title": "data ng", "body": "angular tables"}),
+            json!({"id": "ng-data", "title": "ng data", "body": "more tables"}),
+        ],
+    )
+    .await;
+    // `socketio` matches nothing as typed nor one edit away: the split into `socket` and
+    // `io`, side by side somewhere, is tried although `io` has two letters.
+    let (found, body) = ids(&app, "q=socketio").await;
+    assert_eq!(found, ["socket_io", "socket_io-client"], "{body}");
+    // A word one edit from another is a typo, not two words: a two-letter part is
+    // taken only where nothing else matches (`datang` is not `data` and `ng`).
+    let (found, body) = ids(&app, "q=datang").await;
+    assert_eq!(found, ["dating"], "{body}");
+}
+
+#[tokio::test]
 async fn a_word_typed_with_its_number_written_together_finds_them_apart() {
     let app = TestApp::spawn().await;
     collection(
