@@ -76,6 +76,42 @@ impl SegmentWords {
         out
     }
 
+    /// Calls `found` with the word made of `pieces` written together, if the segment
+    /// has it; with `take`, with the first `take` words beginning so instead, in order
+    /// (what [`SegmentWords::beginning`] lists). The key is walked down the FST piece by
+    /// piece and copied out only when it is there: the first-letter typos of a word
+    /// are some seventy such keys, most of them dead after a byte or two, and building
+    /// each as a string (and a range stream for the word being typed) cost more than
+    /// looking it up.
+    pub fn visit_key(&self, pieces: &[&[u8]], take: Option<usize>, found: &mut dyn FnMut(&str)) {
+        let mut node = self.fst.root();
+        for byte in pieces.iter().flat_map(|piece| piece.iter()) {
+            let Some(at) = node.find_input(*byte) else {
+                return;
+            };
+            node = self.fst.node(node.transition_addr(at));
+        }
+        let key = pieces.concat();
+        match take {
+            None => {
+                if node.is_final()
+                    && let Ok(word) = std::str::from_utf8(&key)
+                {
+                    found(word);
+                }
+            }
+            Some(take) => {
+                let mut walk = Below {
+                    fst: &self.fst,
+                    key,
+                    left: take,
+                    found,
+                };
+                walk.visit(node);
+            }
+        }
+    }
+
     /// Calls `found` with the words that begin with the bytes `first` and go on with
     /// what `rest` accepts (a whole word, or with a prefix automaton any word beginning
     /// so), in order, at most `limit` of them.
@@ -135,6 +171,35 @@ impl Walk<'_, '_> {
             }
             self.key.push(transition.inp);
             self.visit(self.fst.node(transition.addr), next);
+            self.key.pop();
+        }
+    }
+}
+
+/// A depth-first walk of every word below a node of an FST, in key order (the order
+/// of a range stream from the node's key), up to a number of them.
+struct Below<'a, 'f> {
+    fst: &'a Fst<Vec<u8>>,
+    key: Vec<u8>,
+    /// Words still wanted.
+    left: usize,
+    found: &'f mut dyn FnMut(&str),
+}
+
+impl Below<'_, '_> {
+    fn visit(&mut self, node: Node<'_>) {
+        if node.is_final()
+            && let Ok(word) = std::str::from_utf8(&self.key)
+        {
+            (self.found)(word);
+            self.left = self.left.saturating_sub(1);
+        }
+        for transition in node.transitions() {
+            if self.left == 0 {
+                return;
+            }
+            self.key.push(transition.inp);
+            self.visit(self.fst.node(transition.addr));
             self.key.pop();
         }
     }
@@ -381,6 +446,46 @@ mod tests {
                 "internals"
             ]
         );
+    }
+
+    #[test]
+    fn a_key_in_pieces_is_found_as_a_lookup_and_a_range_find_it() {
+        let (_index, reader, dictionary, _) = index();
+        let searcher = reader.searcher();
+        let segments = dictionary.of(&searcher);
+        let keys = ["intern", "interns", "internal", "in", "e", "zzz", ""];
+        for segment in &segments {
+            for key in keys {
+                // Split anywhere: the pieces make the same key.
+                for at in 0..=key.len() {
+                    let pieces = [&key.as_bytes()[..at], &key.as_bytes()[at..]];
+                    let mut whole = Vec::new();
+                    segment.visit_key(&pieces, None, &mut |w| whole.push(w.to_owned()));
+                    let expected: Vec<String> = segment
+                        .contains(key)
+                        .then(|| key.to_owned())
+                        .into_iter()
+                        .collect();
+                    assert_eq!(whole, expected, "{key} whole");
+                    for take in [1, 2, 4, 100] {
+                        let mut below = Vec::new();
+                        segment.visit_key(&pieces, Some(take), &mut |w| below.push(w.to_owned()));
+                        let expected: Vec<String> = segment
+                            .beginning(key, take)
+                            .into_iter()
+                            .map(|(w, _)| w)
+                            .collect();
+                        assert_eq!(below, expected, "{key} beginning, {take}");
+                    }
+                }
+            }
+        }
+        // Not vacuous: some key is found both ways.
+        let mut any = 0;
+        for segment in &segments {
+            segment.visit_key(&[b"inter", b"nal"], None, &mut |_| any += 1);
+        }
+        assert_eq!(any, 1);
     }
 
     #[test]

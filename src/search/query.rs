@@ -145,17 +145,10 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
     // A first-letter typo with the rest typed exactly: the few words that can be
     // are looked up one by one rather than searched for across the dictionary.
     if budget >= 1 {
-        for variant in first_letter_variants(first, rest) {
+        let take = prefix.then_some(4);
+        for variant in first_letter_variants(first_bytes, rest) {
             for segment in words {
-                if !prefix {
-                    if segment.contains(&variant) {
-                        keep(&mut found, &variant);
-                    }
-                    continue;
-                }
-                for (candidate, _) in segment.beginning(&variant, 4) {
-                    keep(&mut found, &candidate);
-                }
+                segment.visit_key(&variant, take, &mut |candidate| keep(&mut found, candidate));
             }
         }
     }
@@ -176,24 +169,27 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
 
 /// The words one first-letter edit away from `first` + `rest` with `rest` unchanged:
 /// another first letter, one more in front, the first one left out, the first two
-/// swapped. Letters are the folded alphabet and digits, as the analyzers produce.
-fn first_letter_variants(first: char, rest: &str) -> Vec<String> {
-    let letters = ('a'..='z').chain('0'..='9');
-    let mut variants: Vec<String> = Vec::new();
-    for letter in letters {
+/// swapped. Letters are the folded alphabet and digits, as the analyzers produce. Each
+/// is given as the pieces it is written with, looked up without being built.
+fn first_letter_variants<'a>(first: &'a [u8], rest: &'a str) -> Vec<[&'a [u8]; 3]> {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let rest_bytes = rest.as_bytes();
+    let mut variants: Vec<[&[u8]; 3]> = Vec::with_capacity(2 * LETTERS.len() + 2);
+    for at in 0..LETTERS.len() {
+        let letter = &LETTERS[at..=at];
         if letter != first {
-            variants.push(format!("{letter}{rest}"));
+            variants.push([letter, rest_bytes, b""]);
         }
-        variants.push(format!("{letter}{first}{rest}"));
+        variants.push([letter, first, rest_bytes]);
     }
     if !rest.is_empty() {
-        variants.push(rest.to_owned());
-    }
-    let mut chars = rest.chars();
-    if let Some(second) = chars.next()
-        && second != first
-    {
-        variants.push(format!("{second}{first}{}", chars.as_str()));
+        variants.push([rest_bytes, b"", b""]);
+        // Where the second letter (the first of `rest`) ends.
+        let after = rest.char_indices().nth(1).map_or(rest.len(), |(at, _)| at);
+        let (second, tail) = rest_bytes.split_at(after);
+        if second != first {
+            variants.push([second, first, tail]);
+        }
     }
     variants
 }
