@@ -82,7 +82,7 @@ impl SegmentWords {
     /// piece and copied out only when it is there: the first-letter typos of a word
     /// are some seventy such keys, most of them dead after a byte or two, and building
     /// each as a string (and a range stream for the word being typed) cost more than
-    /// looking it up.
+    /// looking it up; the range stream is opened only for a key that is there.
     pub fn visit_key(&self, pieces: &[&[u8]], take: Option<usize>, found: &mut dyn FnMut(&str)) {
         let mut node = self.fst.root();
         for byte in pieces.iter().flat_map(|piece| piece.iter()) {
@@ -92,22 +92,16 @@ impl SegmentWords {
             node = self.fst.node(node.transition_addr(at));
         }
         let key = pieces.concat();
+        let Ok(word) = std::str::from_utf8(&key) else {
+            return;
+        };
         match take {
-            None => {
-                if node.is_final()
-                    && let Ok(word) = std::str::from_utf8(&key)
-                {
-                    found(word);
-                }
-            }
+            None if node.is_final() => found(word),
+            None => {}
             Some(take) => {
-                let mut walk = Below {
-                    fst: &self.fst,
-                    key,
-                    left: take,
-                    found,
-                };
-                walk.visit(node);
+                for (below, _) in self.beginning(word, take) {
+                    found(&below);
+                }
             }
         }
     }
@@ -171,35 +165,6 @@ impl Walk<'_, '_> {
             }
             self.key.push(transition.inp);
             self.visit(self.fst.node(transition.addr), next);
-            self.key.pop();
-        }
-    }
-}
-
-/// A depth-first walk of every word below a node of an FST, in key order (the order
-/// of a range stream from the node's key), up to a number of them.
-struct Below<'a, 'f> {
-    fst: &'a Fst<Vec<u8>>,
-    key: Vec<u8>,
-    /// Words still wanted.
-    left: usize,
-    found: &'f mut dyn FnMut(&str),
-}
-
-impl Below<'_, '_> {
-    fn visit(&mut self, node: Node<'_>) {
-        if node.is_final()
-            && let Ok(word) = std::str::from_utf8(&self.key)
-        {
-            (self.found)(word);
-            self.left = self.left.saturating_sub(1);
-        }
-        for transition in node.transitions() {
-            if self.left == 0 {
-                return;
-            }
-            self.key.push(transition.inp);
-            self.visit(self.fst.node(transition.addr));
             self.key.pop();
         }
     }
