@@ -1859,4 +1859,90 @@ mod tests {
         assert_eq!(docs(2), [0, 1, 2, 4]);
         assert_eq!(docs(1), [0, 1, 2, 3, 4, 5, 6]);
     }
+
+    mod is_or_begins_column {
+        use super::*;
+        use proptest::prelude::*;
+        use tantivy::schema::{FAST, STRING, Schema};
+        use tantivy::{Index, IndexWriter, TantivyDocument};
+
+        /// A head column holding `values`, as the index writes one (a raw string column).
+        fn column(values: &[String]) -> StrColumn {
+            let mut schema = Schema::builder();
+            let head = schema.add_text_field("head", STRING | FAST);
+            let index = Index::create_in_ram(schema.build());
+            let mut writer: IndexWriter = index.writer(15_000_000).expect("writer");
+            for value in values {
+                let mut doc = TantivyDocument::default();
+                doc.add_text(head, value);
+                writer.add_document(doc).expect("add");
+            }
+            writer.commit().expect("commit");
+            let searcher = index.reader().expect("reader").searcher();
+            let segment = searcher.segment_reader(0);
+            segment
+                .fast_fields()
+                .str("head")
+                .expect("column")
+                .expect("a value")
+        }
+
+        /// What `is_or_begins` answers when it reads every value.
+        fn brute_force(values: &[String], text: &str, key: &str) -> bool {
+            values.iter().any(|v| v == text || v.starts_with(key))
+        }
+
+        /// How many values lie after `text` and before `key` (all with a character
+        /// after the text that sorts before the space of `key`).
+        fn between(values: &[String], text: &str, key: &str) -> usize {
+            let mut sorted: Vec<&String> = values.iter().collect();
+            sorted.sort();
+            sorted.dedup();
+            sorted
+                .iter()
+                .filter(|v| v.as_str() > text && v.as_str() < key)
+                .count()
+        }
+
+        #[test]
+        fn finds_the_text_and_values_beginning_with_the_key() {
+            let values: Vec<String> = ["flask", "flask sqlalchemy", "flaskapp", "numpy"]
+                .map(String::from)
+                .to_vec();
+            let column = column(&values);
+            let yes =
+                |text: &str, key: &str| is_or_begins(&column, text.as_bytes(), key.as_bytes());
+            assert!(yes("flask", "flask "), "the text itself");
+            assert!(yes("flask sql", "flask sql"), "a value begins with the key");
+            assert!(yes("flas", "flas"), "a prefix of several values");
+            assert!(!yes("flaskap", "flaskap "), "a whole last word no value is");
+            assert!(!yes("flasz", "flasz"), "between two values");
+            assert!(!yes("zope", "zope"), "after the last value");
+            assert!(
+                !yes("numpy extra", "numpy extra "),
+                "longer than every value"
+            );
+        }
+
+        proptest! {
+            /// Never says no where a value is the text or begins with the key, and says
+            /// exactly what reading every value says when few values lie between them.
+            #[test]
+            fn agrees_with_reading_every_value(
+                values in prop::collection::vec("[ab\\x01 ]{1,4}", 1..30),
+                text in "[ab]{1,3}",
+                whole in any::<bool>(),
+            ) {
+                let key = if whole { format!("{text} ") } else { text.clone() };
+                let column = column(&values);
+                let found = is_or_begins(&column, text.as_bytes(), key.as_bytes());
+                let truth = brute_force(&values, &text, &key);
+                if truth {
+                    prop_assert!(found, "{values:?} {text:?} {key:?}");
+                } else if between(&values, &text, &key) <= 8 {
+                    prop_assert!(!found, "{values:?} {text:?} {key:?}");
+                }
+            }
+        }
+    }
 }
