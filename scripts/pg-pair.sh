@@ -18,27 +18,45 @@ fi
 # A port that is free now and stays out of the way of others: picked at random below the
 # kernel's ephemeral range, because a port that bind(0) handed out is handed out again to
 # the next process binding port 0 (the tests running beside this script), and a server
-# started a moment later then fails with "Address already in use".
+# started a moment later then fails with "Address already in use". A port this script
+# handed out before is never handed out again (`$work/ports`): nothing listens on it yet
+# when the next is picked, and two replicas given one port once made a replica answer
+# for another (CI, session 35).
 free_port() {
-  python3 - <<'PY'
-import random, socket
+  python3 - "$work/ports" <<'PY'
+import random, socket, sys
+taken_file = sys.argv[1]
+try:
+    taken = set(open(taken_file).read().split())
+except OSError:
+    taken = set()
 try:
     low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 except (OSError, ValueError, IndexError):
     low = 32768
-for _ in range(200):
-    port = random.randrange(10000, max(low, 10001))
+def free(port):
+    if str(port) in taken:
+        return False
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            continue
-    print(port)
-    break
+            return False
+    return True
+for _ in range(200):
+    port = random.randrange(10000, max(low, 10001))
+    if free(port):
+        break
 else:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if str(port) not in taken:
+            break
+with open(taken_file, "a") as f:
+    f.write(f"{port}\n")
+print(port)
 PY
 }
 
