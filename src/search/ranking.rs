@@ -1863,13 +1863,15 @@ mod tests {
     mod is_or_begins_column {
         use super::*;
         use proptest::prelude::*;
-        use tantivy::schema::{FAST, STRING, Schema};
+        use std::collections::BTreeSet;
+        use tantivy::schema::{FAST, Schema};
         use tantivy::{Index, IndexWriter, TantivyDocument};
 
-        /// A head column holding `values`, as the index writes one (a raw string column).
+        /// A head column holding `values`, as the index writes one (a text field that is
+        /// only `FAST`, see `IndexFields`).
         fn column(values: &[String]) -> StrColumn {
             let mut schema = Schema::builder();
-            let head = schema.add_text_field("head", STRING | FAST);
+            let head = schema.add_text_field("head", FAST);
             let index = Index::create_in_ram(schema.build());
             let mut writer: IndexWriter = index.writer(15_000_000).expect("writer");
             for value in values {
@@ -1892,16 +1894,15 @@ mod tests {
             values.iter().any(|v| v == text || v.starts_with(key))
         }
 
-        /// How many values lie after `text` and before `key` (all with a character
-        /// after the text that sorts before the space of `key`).
+        /// How many distinct values lie after `text` and before `key` (all with a
+        /// character after the text that sorts before the space of `key`).
         fn between(values: &[String], text: &str, key: &str) -> usize {
-            let mut sorted: Vec<&String> = values.iter().collect();
-            sorted.sort();
-            sorted.dedup();
-            sorted
+            values
                 .iter()
-                .filter(|v| v.as_str() > text && v.as_str() < key)
-                .count()
+                .map(String::as_str)
+                .filter(|v| *v > text && *v < key)
+                .collect::<BTreeSet<_>>()
+                .len()
         }
 
         #[test]
