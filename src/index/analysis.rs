@@ -1,6 +1,7 @@
 //! Text analysis: how text becomes terms, at index time and at query time alike.
 //!
-//! * `text`: words (letters and digits), lower-cased, ASCII-folded (`café` → `cafe`),
+//! * `text`: words (letters and digits; pairs of characters in Chinese, Japanese and
+//!   Korean, see [`crate::index::tokenizer`]), lower-cased, ASCII-folded (`café` → `cafe`),
 //!   stop words removed, English-stemmed (`headphones` → `headphon`). BM25 and typo
 //!   tolerance work on these terms.
 //! * `normalized`: the same words without stop-word removal or stemming, for
@@ -11,9 +12,11 @@
 
 use rustc_hash::FxHashMap;
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, StopWordFilter,
-    TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, StopWordFilter, TextAnalyzer,
+    Token, TokenFilter, TokenStream, Tokenizer,
 };
+
+use crate::index::tokenizer::WordTokenizer;
 
 /// Name of the analyzer of `text` fields, as registered on each index.
 pub const TEXT_ANALYZER: &str = "sift_text";
@@ -49,7 +52,7 @@ pub fn text_analyzer(stop_words: Option<&[String]>) -> TextAnalyzer {
         None => StopWordFilter::new(Language::English)
             .unwrap_or_else(|| StopWordFilter::remove(Vec::new())),
     };
-    TextAnalyzer::builder(SimpleTokenizer::default())
+    TextAnalyzer::builder(WordTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
@@ -143,7 +146,7 @@ impl<T: TokenStream> TokenStream for MemoStemmerStream<'_, T> {
 
 /// Words without stemming or stop-word removal.
 pub fn normalizer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
+    TextAnalyzer::builder(WordTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
@@ -278,7 +281,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join(" ");
         let analyzer = |stemmer: bool| {
-            let base = TextAnalyzer::builder(SimpleTokenizer::default())
+            let base = TextAnalyzer::builder(tantivy::tokenizer::SimpleTokenizer::default())
                 .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
                 .filter(LowerCaser)
                 .filter(AsciiFoldingFilter);

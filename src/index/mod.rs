@@ -29,6 +29,7 @@ pub mod indexer;
 pub mod per_segment;
 pub mod retention;
 pub mod source;
+pub mod tokenizer;
 pub mod typo_dictionary;
 
 use std::path::{Path, PathBuf};

@@ -149,12 +149,28 @@ pub struct Marked {
 impl Marked {
     /// Where the matches are: (start, length) in bytes of the text, in order.
     pub fn positions(&self) -> Vec<(usize, usize)> {
-        self.words
-            .iter()
-            .zip(&self.marks)
-            .filter_map(|(word, mark)| mark.map(|length| (word.from, length)))
+        spans(&self.words, &self.marks)
+            .into_iter()
+            .map(|(from, to)| (from, to - from))
             .collect()
     }
+}
+
+/// The marked parts of the text, (from, to) in bytes, in order. Words of Chinese,
+/// Japanese and Korean overlap (pairs of characters, see [`crate::index::tokenizer`]):
+/// a mark that overlaps or touches the one before it extends it, so that `中文工具`
+/// is one mark rather than three crossing ones.
+fn spans(words: &[analysis::Word], marks: &[Option<usize>]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (word, mark) in words.iter().zip(marks) {
+        let Some(length) = *mark else { continue };
+        let (from, to) = (word.from, word.from + length);
+        match out.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => out.push((from, to)),
+        }
+    }
+    out
 }
 
 /// `text` with the matched words marked and HTML-escaped around the marks; when `crop`,
@@ -190,16 +206,12 @@ pub fn render(
         out.push_str(&options.crop_marker);
     }
     let mut at = start;
-    for (word, mark) in words[from_word..to_word]
-        .iter()
-        .zip(&marks[from_word..to_word])
-    {
-        let Some(length) = *mark else { continue };
-        escape(&text[at..word.from], &mut out);
+    for (from, to) in spans(&words[from_word..to_word], &marks[from_word..to_word]) {
+        escape(&text[at..from], &mut out);
         out.push_str(&options.pre_tag);
-        escape(&text[word.from..word.from + length], &mut out);
+        escape(&text[from..to], &mut out);
         out.push_str(&options.post_tag);
-        at = word.from + length;
+        at = to;
     }
     escape(&text[at..end], &mut out);
     if end < text.len() {
@@ -258,6 +270,29 @@ mod tests {
             Some("<mark>Wireless</mark> &lt;<mark>Headphones</mark>&gt; &amp; more")
         );
         assert_eq!(run("nothing here", &m, 30), None);
+    }
+
+    /// Pairs of Chinese characters overlap: the matched ones are one mark, and a pair
+    /// touching the last letters of a word joins their marks.
+    #[test]
+    fn overlapping_pairs_of_characters_are_one_mark() {
+        let m = matched(&["中文", "文工", "工具"], None);
+        assert_eq!(
+            run("一个基于Vue的中文工具库，中文", &m, 30).as_deref(),
+            Some("一个基于Vue的<mark>中文工具</mark>库，<mark>中文</mark>")
+        );
+        let m = matched(&["vue", "的中"], None);
+        assert_eq!(
+            run("基于Vue的中文", &m, 30).as_deref(),
+            Some("基于<mark>Vue的中</mark>文")
+        );
+        let marked = Highlighter::new(analysis::normalizer(), analysis::text_analyzer(None)).mark(
+            "的中文工具",
+            "title",
+            &matched(&["中文", "文工", "工具"], None),
+            false,
+        );
+        assert_eq!(marked.positions(), [(3, 12)]);
     }
 
     #[test]

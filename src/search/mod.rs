@@ -49,7 +49,8 @@ pub const MAX_QUERY_CHARS: usize = 512;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// The query: words, the last one a prefix. Empty matches every document.
+    /// The query: words, the last one a prefix (Chinese, Japanese and Korean as pairs of
+    /// characters, as their text is indexed). Empty matches every document.
     #[param(example = "wireless headph", max_length = 512)]
     #[schema(example = "wireless headph", max_length = 512)]
     #[validate(length(max = 512, message = "`q` is longer than 512 characters"))]

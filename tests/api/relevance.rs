@@ -1321,3 +1321,54 @@ async fn a_rule_listed_after_score_orders_what_the_text_rules_tie() {
     assert_eq!(details["score"]["order"], 6, "{body}");
     assert!(details.get("sort").is_none(), "{body}");
 }
+
+/// Chinese, Japanese and Korean are written without spaces between words: their text
+/// is found by the words in it, typed whole or still being typed, also in a sentence
+/// longer than the longest word the index keeps, and a match is highlighted as one mark.
+#[tokio::test]
+async fn chinese_japanese_and_korean_text_is_found_by_the_words_in_it() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "zh", "title": "vue-cn", "body": "一个基于Vue的中文工具库"}),
+            json!({"id": "long", "title": "train",
+                   "body": "用于查询12306车票信息的命令行工具，支持余票查询和价格提醒"}),
+            json!({"id": "ja", "title": "ja-kit", "body": "日本語のテキストを処理するライブラリ"}),
+            json!({"id": "ko", "title": "ko-kit", "body": "한국어 형태소 분석기"}),
+            // The same characters, never side by side.
+            json!({"id": "apart", "title": "apart", "body": "中国 文化 工作 具体"}),
+        ],
+    )
+    .await;
+    let search = |query: &str| {
+        let mut url = reqwest::Url::parse("http://sift/").expect("url");
+        url.query_pairs_mut()
+            .append_pair("q", query)
+            .append_pair("highlight", "true");
+        url.query().unwrap_or_default().to_owned()
+    };
+    for (query, expected) in [
+        ("中文工具", "zh"),
+        ("中文工", "zh"),
+        ("车票信息", "long"),
+        ("余票查询", "long"),
+        ("12306 车票", "long"),
+        ("テキスト 処理", "ja"),
+        ("ライブ", "ja"),
+        ("형태소", "ko"),
+    ] {
+        let (found, body) = ids(&app, &search(query)).await;
+        assert_eq!(
+            found.first().map(String::as_str),
+            Some(expected),
+            "{query}: {body}"
+        );
+        assert!(!found.iter().any(|id| id == "apart"), "{query}: {found:?}");
+    }
+    let (_, body) = ids(&app, &search("中文工具")).await;
+    assert_eq!(
+        body["hits"][0]["highlights"]["body"], "一个基于Vue的<mark>中文工具</mark>库",
+        "{body}"
+    );
+}
