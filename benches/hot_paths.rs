@@ -196,6 +196,32 @@ fn hot_paths(c: &mut Criterion) {
             });
         }
     }
+    {
+        // Cutting text into words alone, the first step of every analyzer: sift's word
+        // tokenizer (pairs of characters in Chinese, Japanese and Korean) against
+        // tantivy's `SimpleTokenizer`, which it replaced, on the same English text.
+        use sift::index::tokenizer::WordTokenizer;
+        use tantivy::tokenizer::{SimpleTokenizer, TokenStream, Tokenizer};
+        fn cut<T: Tokenizer>(tokenizer: &mut T, texts: &[String]) -> usize {
+            let mut bytes = 0;
+            for text in texts {
+                let mut stream = tokenizer.token_stream(text);
+                while stream.advance() {
+                    bytes += stream.token().text.len();
+                }
+            }
+            bytes
+        }
+        let mut simple = SimpleTokenizer::default();
+        let mut words = WordTokenizer::default();
+        assert_eq!(cut(&mut simple, &texts), cut(&mut words, &texts));
+        c.bench_function("word cutting (100 reviews), tantivy SimpleTokenizer", |b| {
+            b.iter(|| black_box(cut(&mut simple, &texts)))
+        });
+        c.bench_function("word cutting (100 reviews), sift WordTokenizer", |b| {
+            b.iter(|| black_box(cut(&mut words, &texts)))
+        });
+    }
     c.bench_function("index document building (100 reviews)", |b| {
         b.iter(|| {
             for row in &rows {
