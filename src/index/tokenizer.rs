@@ -106,7 +106,7 @@ impl TokenStream for WordTokenStream<'_> {
             if is_paired_script(c) {
                 self.at = next;
                 match self.text[next..].chars().next() {
-                    Some(second) if is_paired_script(second) => {
+                    Some(second) if second.is_alphanumeric() && is_paired_script(second) => {
                         self.in_pair = true;
                         self.give(from, next + second.len_utf8());
                         return true;
@@ -198,6 +198,8 @@ mod tests {
         assert_eq!(texts("中"), ["中"]);
         assert_eq!(texts("中，文。工具"), ["中", "文", "工具"]);
         assert_eq!(texts("a中b"), ["a", "中", "b"]);
+        // Punctuation among those scripts (`・`, `ー` is a letter) is no part of a pair.
+        assert_eq!(texts("テ・キー"), ["テ", "キー"]);
     }
 
     #[test]
@@ -233,13 +235,17 @@ mod tests {
         /// Every character of those scripts is in some word, every word is one or two
         /// of them (or none), and positions count up by one.
         #[test]
-        fn every_paired_character_is_in_a_word(text in "[中文工具テキ한국a1 ,]{0,24}") {
+        fn every_paired_character_is_in_a_word(text in "[中文工具テキ・한국a1 ,]{0,24}") {
             let found = tokens(&mut WordTokenizer::default(), &text);
-            for (at, c) in text.char_indices().filter(|&(_, c)| is_paired_script(c)) {
+            for (at, c) in text
+                .char_indices()
+                .filter(|&(_, c)| c.is_alphanumeric() && is_paired_script(c))
+            {
                 prop_assert!(found.iter().any(|t| t.1 <= at && at < t.2), "{c} at {at}");
             }
             for (i, t) in found.iter().enumerate() {
                 prop_assert_eq!(t.3, i);
+                prop_assert!(t.0.chars().all(char::is_alphanumeric));
                 let paired = t.0.chars().filter(|&c| is_paired_script(c)).count();
                 prop_assert!(paired == 0 || (paired == t.0.chars().count() && paired <= 2));
             }
