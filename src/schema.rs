@@ -307,7 +307,8 @@ fn is_default_type_ahead(type_ahead: &bool) -> bool {
 pub struct TypoTolerance {
     pub enabled: bool,
     /// Words at least this long may have one typo (at least 1, at most
-    /// `twoTyposMinLength`). Default 5.
+    /// `twoTyposMinLength`). Default 5. A word one character shorter (and at least 4)
+    /// that no document holds as written gets one too.
     #[schema(minimum = 1, maximum = 255)]
     #[validate(range(min = 1))]
     pub one_typo_min_length: u8,

@@ -32,6 +32,11 @@ use crate::schema::TypoTolerance;
 pub const MAX_QUERY_WORDS: usize = 10;
 /// Terms one misspelt word may expand to, per field.
 const MAX_EXPANSIONS: usize = 30;
+/// A word this long, one character short of a typo under the rules, gets one when no
+/// document holds it as written: most often a longer word with a letter left out. As
+/// Typesense's default allows a typo from 4 characters, but only for words that match
+/// nothing, so a real short word (`yaml`, `gust`) is never widened.
+const UNKNOWN_WORD_MIN_CHARS: usize = 4;
 /// Words found in at least this many documents as typed are not expanded to typos.
 const TYPO_FREQUENCY_THRESHOLD: u64 = 50;
 /// How much a match with one typo (two typos) counts against an exact one.
@@ -77,6 +82,16 @@ pub fn allowed_typos(rules: &TypoTolerance, word: &str) -> u8 {
     } else {
         0
     }
+}
+
+/// Whether `word` is one character short of a typo under `rules`, and at least
+/// [`UNKNOWN_WORD_MIN_CHARS`] long: such a word, when no document holds it, gets one.
+pub fn short_of_one_typo(rules: &TypoTolerance, word: &str) -> bool {
+    let chars = word.chars().count();
+    rules.enabled
+        && !word.chars().all(|c| c.is_ascii_digit())
+        && chars >= UNKNOWN_WORD_MIN_CHARS
+        && chars + 1 == usize::from(rules.one_typo_min_length)
 }
 
 /// Typos between `typed` and `found` for ranking: the edit distance (transpositions
@@ -586,6 +601,9 @@ pub fn plan(
         } else {
             0
         };
+        // A word one letter short of a typo, which may still be unknown to the index.
+        let may_be_unknown =
+            matching.typos && typos == 0 && short_of_one_typo(typo_rules, &word.text);
         // A word long enough for a typo may also be two written together (`nodefetch`),
         // a missing space; both are looked for only in a word rare as typed. So may a
         // shorter one where letters and digits meet (`gta5`, `win11`): a number typed on
@@ -597,7 +615,7 @@ pub fn plan(
         // at a cost on every query (Typesense's typo threshold works the same way).
         // "As typed" is the dictionary of words as written, not the stems: `defie`
         // (for `define`) stems to `defi`, a common word of its own.
-        let typed_frequency = if may_split {
+        let typed_frequency = if may_split || may_be_unknown {
             searcher
                 .doc_freq(&Term::from_field_text(index.fields.words, &word.text))
                 .unwrap_or(0)
@@ -623,6 +641,13 @@ pub fn plan(
                 likely_finished(searcher, &text_fields, &form, &word.text)
             })
         };
+        // A word no document holds as written, and (being typed) begins none, was
+        // meant as no word of the index: it has its typo even one letter short of the
+        // rules (`othr` for `other`, `zila` for `zilla`: a deleted letter takes a
+        // five-letter word under them).
+        if may_be_unknown && typed_frequency == 0 && !prefix.as_deref().is_some_and(&mut begins) {
+            typos = 1;
+        }
         // Typos are found among the words as written (one dictionary of every text
         // field's words), then match every form of the word through its stem:
         // `intelnal` is one edit from `internal`, but more than two from `intern`.
@@ -711,7 +736,7 @@ pub fn plan(
         let prefix_typo_stems = match &prefix {
             Some(p)
                 if matching.typos
-                    && allowed_typos(typo_rules, p) > 0
+                    && allowed_typos(typo_rules, p).max(typos) > 0
                     && text_fields.iter().any(|f| f.prefix_field.is_some())
                     && !begins(p) =>
             {
@@ -720,7 +745,7 @@ pub fn plan(
                     &expand(
                         dictionary.get_or_insert_with(|| index.typo_words.of(searcher)),
                         p,
-                        allowed_typos(typo_rules, p),
+                        allowed_typos(typo_rules, p).max(typos),
                         true,
                     ),
                     p,
@@ -1518,5 +1543,26 @@ mod tests {
             ..TypoTolerance::default()
         };
         assert_eq!(allowed_typos(&off, "headphones"), 0);
+    }
+
+    #[test]
+    fn a_word_one_letter_short_of_a_typo_and_four_long_may_have_one() {
+        let rules = TypoTolerance::default();
+        assert!(short_of_one_typo(&rules, "othr"));
+        assert!(short_of_one_typo(&rules, "zïla"), "characters, not bytes");
+        assert!(!short_of_one_typo(&rules, "oth"), "too short");
+        assert!(!short_of_one_typo(&rules, "other"), "has its typo already");
+        assert!(!short_of_one_typo(&rules, "2024"), "a number");
+        let longer = TypoTolerance {
+            one_typo_min_length: 7,
+            ..TypoTolerance::default()
+        };
+        assert!(short_of_one_typo(&longer, "guests"));
+        assert!(!short_of_one_typo(&longer, "othr"), "two letters short");
+        let off = TypoTolerance {
+            enabled: false,
+            ..TypoTolerance::default()
+        };
+        assert!(!short_of_one_typo(&off, "othr"));
     }
 }

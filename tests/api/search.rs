@@ -105,11 +105,17 @@ async fn relevance_rules() {
         "exact {best_exact} should outrank typo {best_typo}"
     );
 
-    // Short words take no typo; turning typos off removes the typo match.
+    // Short words take no typo (a 4-letter one only when no document holds it);
+    // turning typos off removes the typo match.
     assert_eq!(
-        search(&app, "q=lsmp").await["total"],
+        search(&app, "q=lmp").await["total"],
         0,
-        "no typo in 4-letter words"
+        "no typo in 3-letter words"
+    );
+    assert_eq!(
+        search(&app, "q=lsmp&fuzzy=false").await["total"],
+        0,
+        "no typo with typos off"
     );
     assert_eq!(search(&app, "q=kettel&fuzzy=false").await["total"], 0);
 
