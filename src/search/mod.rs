@@ -60,7 +60,8 @@ pub struct SearchParams {
     #[schema(minimum = 1, maximum = 100, example = 10)]
     #[validate(range(min = 1, max = 100, message = "`limit` must be from 1 to 100"))]
     pub limit: Option<usize>,
-    /// Hits to skip; `offset + limit` is at most 1000.
+    /// Hits to skip; `offset + limit` is at most 1000. Pages of one query neither repeat
+    /// nor skip a hit: the ranking of the first hits does not depend on the page asked for.
     #[param(minimum = 0, maximum = 999, example = 0)]
     #[schema(minimum = 0, maximum = 999, example = 0)]
     pub offset: Option<usize>,

@@ -79,11 +79,14 @@ pub const LOWER_EXACT_RANK_LIMIT: u64 = RERANK_WINDOW as u64;
 /// A larger bucket is cut to this many documents by score before the rules rank them.
 pub const RERANK_WINDOW: usize = 1_000;
 
-/// How many of a bucket's best documents get their word positions read.
+/// How many of a bucket's best documents get their word positions read (the same for
+/// every page, so that pages never repeat or skip a hit; a page past them is in the
+/// order the other rules give).
 pub const POSITIONS_WINDOW: usize = 200;
-/// How many of a bucket's best documents (by the rules before positions are known; at
-/// least the page asked for) have the word being typed looked for in their stored text; the others count it as
-/// far from the other words. Reading stored text is the dearest step of ranking.
+/// How many of a bucket's best documents (by the rules before positions are known,
+/// whatever the page asked for) have the word being typed looked for in their stored
+/// text; the others count it as far from the other words. Reading stored text is the
+/// dearest step of ranking.
 pub const PREFIX_POSITIONS_WINDOW: usize = 20;
 /// The word being typed, when one of several and at least this long, found whole as
 /// typed counts for `exactness` like a finished word: who typed `release reserve`
@@ -747,30 +750,34 @@ pub fn rank_with(
                         .sum()
                 });
             }
-            // Only the first `window` are kept, in order: they are picked out (linear)
-            // and only they are sorted, rather than the whole part (up to
-            // [`EXACT_RANK_LIMIT`] documents). `compare` is a total order (the address
-            // breaks ties), so these are the very documents a full sort puts first.
-            let window = POSITIONS_WINDOW.max(wanted).min(found.len());
-            if window < found.len() {
-                found.select_nth_unstable_by(window, |a, b| compare(a, b, rules));
-                found.truncate(window);
+            // The first `window` get their word positions read; those the page needs
+            // past them follow in the order the rules give without positions. Neither
+            // window depends on the page asked for: pages of one query (`offset`) must
+            // neither repeat nor skip a hit, so the first hits are the same whatever
+            // the `limit`. Only the documents kept are picked out (linear) and sorted,
+            // rather than the whole part (up to [`EXACT_RANK_LIMIT`] documents).
+            // `compare` is a total order (the address breaks ties), so these are the
+            // very documents a full sort puts first.
+            let upto = wanted.saturating_sub(ranked.len());
+            let window = POSITIONS_WINDOW.min(found.len());
+            let keep = window.max(upto).min(found.len());
+            if keep < found.len() {
+                found.select_nth_unstable_by(keep, |a, b| compare(a, b, rules));
+                found.truncate(keep);
             }
             found.sort_unstable_by(|a, b| compare(a, b, rules));
             if rules
                 .iter()
                 .any(|r| matches!(r, Rule::Proximity | Rule::Attribute))
             {
-                let probed = PREFIX_POSITIONS_WINDOW.max(wanted);
                 read_positions(
                     searcher,
                     &mut found[..window],
                     &terms,
-                    prefix_probe.as_ref().map(|p| (p, probed)),
+                    prefix_probe.as_ref().map(|p| (p, PREFIX_POSITIONS_WINDOW)),
                 )?;
                 found[..window].sort_unstable_by(|a, b| compare(a, b, rules));
             }
-            let upto = wanted.saturating_sub(ranked.len());
             break_ties(index, readers, &ranks, &mut found[..window], upto, rules);
             found.truncate(upto);
             ranked.extend(found);

@@ -286,6 +286,32 @@ async fn proximity_puts_words_together_first() {
 }
 
 #[tokio::test]
+async fn pages_of_a_query_being_typed_neither_repeat_nor_skip_a_hit() {
+    let app = TestApp::spawn().await;
+    // Short documents (higher BM25) with the words far apart, and longer ones with them
+    // side by side: more than the documents whose stored text is probed for the word
+    // being typed, so what is probed decides the order. (No body begins with the
+    // query, which `exactness` would rank first.)
+    let mut documents = Vec::new();
+    for n in 0..30 {
+        documents.push(json!({"id": format!("far{n:02}"),
+            "body": format!("zero alpha one two three four beta{n}")}));
+        documents.push(json!({"id": format!("near{n:02}"),
+            "body": format!("zero alpha beta{n} one two three four five six seven eight nine ten")}));
+    }
+    collection(&app, &documents).await;
+    let (whole, body) = ids(&app, "q=alpha%20be&limit=60").await;
+    assert_eq!(whole.len(), 60, "{body}");
+    let mut paged = Vec::new();
+    for page in 0..6 {
+        let (found, body) = ids(&app, &format!("q=alpha%20be&limit=10&offset={}", page * 10)).await;
+        assert_eq!(found.len(), 10, "{body}");
+        paged.extend(found);
+    }
+    assert_eq!(paged, whole);
+}
+
+#[tokio::test]
 async fn the_word_being_typed_counts_for_proximity() {
     let app = TestApp::spawn().await;
     collection(
