@@ -25,6 +25,7 @@ import os
 import random
 import re
 import subprocess
+import sys
 import urllib.request
 
 STOP = set(
@@ -117,7 +118,7 @@ def judgments(docs):
         rows.append(("TY", n, " ".join(typo(rng, w) for w in ki), d["id"]))
         cut = max(2, min(len(ki[-1]) - 1, rng.choice([2, 3, 4])))
         rows.append(("PF", n, " ".join(ki[:-1] + [ki[-1][:cut]]), d["id"]))
-        lacking = [w for w in EXTRA if w not in words(d["summary"] + " " + d["name"])]
+        lacking = [w for w in EXTRA if w not in words(d["summary"] + " " + d["name"])] or EXTRA
         xw = list(ki)
         xw.insert(rng.randrange(len(xw) + 1), rng.choice(lacking))
         rows.append(("XW", n, " ".join(xw), d["id"]))
@@ -191,6 +192,8 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     docs = packages()
+    if not docs:
+        sys.exit("apt-cache dumpavail listed no package: run `apt-get update` first")
     with open(os.path.join(args.out, "docs.ndjson"), "w", encoding="utf-8") as f:
         for d in docs:
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
