@@ -13,9 +13,8 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use crate::index::CollectionIndex;
 use crate::index::analysis;
 use crate::index::fields::user_field;
-use crate::schema::TypoTolerance;
 use crate::search::index_engine::{SearchError, all_words_under, plan_of};
-use crate::search::{FacetCount, SearchRequest};
+use crate::search::{FacetCount, SearchRequest, query};
 
 /// Whether `typed` is the start of `word`, allowing `typos` edits (Damerau–Levenshtein)
 /// between `typed` and some start of `word`.
@@ -34,22 +33,6 @@ fn begins_within(typed: &str, word: &str, typos: usize) -> bool {
         let start: String = word[..len].iter().collect();
         strsim::damerau_levenshtein(typed, &start) <= typos
     })
-}
-
-/// Typos a typed word of this length may carry, by the collection's rules.
-fn typos_for(word: &str, tolerance: &TypoTolerance) -> usize {
-    let len = word.chars().count();
-    if !tolerance.enabled || word.chars().all(|c| c.is_ascii_digit()) {
-        0
-    } else if tolerance.two_typos_min_length > 0
-        && len >= usize::from(tolerance.two_typos_min_length)
-    {
-        2
-    } else if len >= usize::from(tolerance.one_typo_min_length) {
-        1
-    } else {
-        0
-    }
 }
 
 /// Whether a facet value answers the typed words: each one begins a word of the value.
@@ -76,7 +59,7 @@ pub fn facet_search(
     let typed: Vec<(String, usize)> = analysis::words(&mut normalizer, facet_query)
         .into_iter()
         .map(|w| {
-            let typos = typos_for(&w.text, tolerance);
+            let typos = usize::from(query::allowed_typos(tolerance, &w.text));
             (w.text, typos)
         })
         .collect();
@@ -203,10 +186,5 @@ mod tests {
         assert!(answers(&value, &typed), "in any order");
         assert!(!answers(&value, &[("fant".to_owned(), 0)]));
         assert!(answers(&value, &[]), "nothing typed: every value");
-        let tolerance = TypoTolerance::default();
-        assert_eq!(typos_for("sci", &tolerance), 0);
-        assert_eq!(typos_for("scien", &tolerance), 1);
-        assert_eq!(typos_for("electronic", &tolerance), 2);
-        assert_eq!(typos_for("123456", &tolerance), 0, "no typos in numbers");
     }
 }
