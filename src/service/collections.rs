@@ -167,7 +167,8 @@ impl UpdateCollection {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionStats {
-    /// Documents in PostgreSQL.
+    /// Documents in PostgreSQL, exact: counts kept in each writing transaction
+    /// (plain-SQL writes included), read in constant time whatever the collection's size.
     pub documents: i64,
     /// Documents in the search index.
     pub indexed_documents: i64,

@@ -189,12 +189,16 @@ pub async fn delete(pool: &PgPool, name: &str) -> Result<Option<i64>, sqlx::Erro
     Ok(id)
 }
 
-/// The number of documents of a collection in Postgres.
+/// The number of documents of a collection in Postgres: the sum of the counts the
+/// `documents` triggers keep (migration `document_counts`), not a `count(*)`, which
+/// reads every row of the collection.
 pub async fn document_count(pool: &PgPool, collection_id: i64) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM documents WHERE collection_id = $1")
-        .bind(collection_id)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(documents), 0)::bigint FROM document_counts WHERE collection_id = $1",
+    )
+    .bind(collection_id)
+    .fetch_one(pool)
+    .await
 }
 
 pub async fn find_by_id(pool: &PgPool, id: i64) -> Result<Option<CollectionRecord>, sqlx::Error> {

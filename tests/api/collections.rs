@@ -192,3 +192,94 @@ async fn settings_change_moves_the_generation() {
     )
     .await;
 }
+
+/// `stats.documents` is kept by triggers in each writing transaction rather than
+/// counted: it must equal a `count(*)` after every kind of write — imports running at
+/// once over overlapping ids (upserts count once), a replace, deletes by id and by
+/// filter, a write that rolls back, and plain SQL from another program.
+#[tokio::test]
+async fn the_document_count_follows_every_kind_of_write() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let counted = || async {
+        let stats = json_body(app.get("/v1/collections/products").await).await;
+        let exact: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM documents d JOIN collections c ON c.id = d.collection_id WHERE c.name = 'products'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .expect("count");
+        (
+            stats["stats"]["documents"].as_i64().expect("a count"),
+            exact,
+        )
+    };
+    // Four imports at once, each overlapping the next by half.
+    let batch = |from: usize| {
+        (from..from + 300)
+            .map(|i| json!({"id": format!("p{i}"), "title": "item", "category": if i % 2 == 0 { "audio" } else { "video" }}).to_string() + "\n")
+            .collect::<String>()
+    };
+    let imports =
+        futures::future::join_all((0..4).map(|k| app.import("products", batch(k * 150)))).await;
+    assert!(imports.iter().all(|r| r.status() == 200));
+    assert_eq!(counted().await, (750, 750), "p0..p749, each once");
+
+    let replaced = app
+        .put_json(
+            "/v1/collections/products/documents/p1",
+            &json!({"title": "again"}),
+        )
+        .await;
+    assert_eq!(replaced.status(), 200);
+    let created = app
+        .put_json(
+            "/v1/collections/products/documents/new",
+            &json!({"title": "new"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(counted().await, (751, 751));
+
+    assert_eq!(
+        app.delete("/v1/collections/products/documents/p2")
+            .await
+            .status(),
+        204
+    );
+    let by_ids = app
+        .post_json(
+            "/v1/collections/products/documents:delete",
+            &json!({"ids": ["p3", "p4", "nope"]}),
+        )
+        .await;
+    assert_eq!(json_body(by_ids).await["deleted"], 2);
+    let by_filter = app
+        .post_json(
+            "/v1/collections/products/documents:delete",
+            &json!({"filter": "category = video"}),
+        )
+        .await;
+    // p1 was replaced without a category; p3 is gone: 374 odd ids of 750 remain.
+    assert_eq!(json_body(by_filter).await["deleted"], 373);
+    assert_eq!(counted().await, (375, 375));
+
+    // A write that rolls back leaves the count as it was.
+    let mut tx = app.db.begin().await.expect("begin");
+    sqlx::query("DELETE FROM documents")
+        .execute(&mut *tx)
+        .await
+        .expect("delete");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(counted().await, (375, 375));
+    // Plain SQL from another program counts as the API's writes do.
+    sqlx::query(
+        "INSERT INTO documents (collection_id, id, body)
+         SELECT id, 'sql' || g, '{\"title\": \"sql\"}' FROM collections, generate_series(1, 5) g
+          WHERE name = 'products'",
+    )
+    .execute(&app.db)
+    .await
+    .expect("insert");
+    assert_eq!(counted().await, (380, 380));
+}

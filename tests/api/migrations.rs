@@ -43,6 +43,7 @@ async fn migrations_go_up_down_and_up_again() {
             "change_log_trims",
             "collections",
             "document_changes",
+            "document_counts",
             "documents",
             "index_progress",
             "search_analytics"
@@ -71,6 +72,7 @@ async fn migrations_go_up_down_and_up_again() {
             "change_log_trims",
             "collections",
             "document_changes",
+            "document_counts",
             "documents",
             "index_progress",
             "search_analytics"
