@@ -1,7 +1,8 @@
 //! Bulk import throughput: N small documents streamed as NDJSON over HTTP into a real
 //! sift, against the baseline of PostgreSQL's own `COPY` of the same rows into a table
 //! of the same shape without triggers, in the same run. The ratio is the figure to
-//! watch; absolute numbers move with the machine.
+//! watch; absolute numbers move with the machine. Then the collection's stats and the
+//! first page of its documents are read, against one document by id.
 //!
 //! `DATABASE_URL=postgres://... cargo bench --bench import_throughput`
 //! (`SIFT_BENCH_DOCS` sets N, default 1,000,000). Creates and drops its own database.
@@ -17,6 +18,8 @@ use sqlx::{Connection, PgConnection};
 
 /// Lines per chunk of the streamed body.
 const CHUNK: usize = 2_000;
+/// Reads of each path timed after the import.
+const READS: usize = 21;
 
 fn document(n: usize) -> String {
     const CATEGORIES: [&str; 5] = ["audio", "home", "outdoor", "kitchen", "computers"];
@@ -125,6 +128,25 @@ async fn run(options: PgConnectOptions, total: usize) -> anyhow::Result<()> {
         .await?;
     let sift_elapsed = started.elapsed();
     anyhow::ensure!(report["imported"] == total, "import report: {report}");
+    // Reading the collection just filled: its stats and the first page of its
+    // documents (neither may read every row), against one document by id.
+    let mut reads = Vec::new();
+    for path in [
+        "/v1/collections/bench/documents/doc-1".to_owned(),
+        "/v1/collections/bench".to_owned(),
+        "/v1/collections/bench/documents?limit=20".to_owned(),
+    ] {
+        let mut times = Vec::with_capacity(READS);
+        for _ in 0..READS {
+            let started = Instant::now();
+            let response = client.get(format!("{base}{path}")).send().await?;
+            anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
+            response.bytes().await?;
+            times.push(started.elapsed());
+        }
+        times.sort_unstable();
+        reads.push((path, times[READS / 2]));
+    }
     shutdown.cancel();
     let _ = server.await;
     let _ = std::fs::remove_dir_all(index_dir);
@@ -144,5 +166,13 @@ async fn run(options: PgConnectOptions, total: usize) -> anyhow::Result<()> {
         copy_rate
     );
     println!("  ratio sift / COPY     : {:>8.2}", sift_rate / copy_rate);
+    let by_id = reads[0].1.as_secs_f64();
+    for (path, median) in &reads {
+        println!(
+            "  GET {path:<41}: {:>8.2} ms (median of {READS})  {:>6.1} x one document by id",
+            median.as_secs_f64() * 1000.0,
+            median.as_secs_f64() / by_id
+        );
+    }
     Ok::<_, anyhow::Error>(())
 }

@@ -391,31 +391,41 @@ fn push_filters(
     }
 }
 
-/// One page of documents and the total that match.
+/// One page of documents and the total that match: without filters, the collection's
+/// kept count ([`document_count`](super::collections::document_count)); a `count(*)`
+/// would read every row (0.3-0.5 s at 822,679 documents) for each page.
 pub async fn list(
     pool: &PgPool,
     collection_id: i64,
     query: &ListQuery,
 ) -> Result<(Vec<DocumentRecord>, i64), sqlx::Error> {
-    let mut count = QueryBuilder::new("SELECT count(*) FROM documents");
-    push_filters(&mut count, collection_id, &query.filters);
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let total: i64 = if query.filters.is_empty() {
+        super::collections::document_count(pool, collection_id).await?
+    } else {
+        let mut count = QueryBuilder::new("SELECT count(*) FROM documents");
+        push_filters(&mut count, collection_id, &query.filters);
+        count.build_query_scalar().fetch_one(pool).await?
+    };
 
     let mut select =
         QueryBuilder::new("SELECT id, body, version, created_at, updated_at FROM documents");
     push_filters(&mut select, collection_id, &query.filters);
+    // The columns are NOT NULL: a plain direction lets the default order (newest
+    // first) walk `documents_collection_created_at_idx` and `id` the primary key; with
+    // `NULLS LAST`, which the index does not have, every row of the collection was read
+    // and sorted for each page (0.5 s at 822,679 documents). A body field may be null.
     let direction = match query.direction {
-        Direction::Asc => " ASC NULLS LAST",
-        Direction::Desc => " DESC NULLS LAST",
+        Direction::Asc => " ASC",
+        Direction::Desc => " DESC",
     };
     select.push(" ORDER BY ");
     match &query.sort {
-        SortKey::CreatedAt => select.push("created_at"),
-        SortKey::UpdatedAt => select.push("updated_at"),
-        SortKey::Id => select.push("id"),
-        SortKey::Field(field) => select.push_json(field),
+        SortKey::CreatedAt => select.push("created_at").push(direction),
+        SortKey::UpdatedAt => select.push("updated_at").push(direction),
+        SortKey::Id => select.push("id").push(direction),
+        SortKey::Field(field) => select.push_json(field).push(direction).push(" NULLS LAST"),
     };
-    select.push(direction).push(", id").push(direction);
+    select.push(", id").push(direction);
     let offset = i64::from(query.page.saturating_sub(1)) * i64::from(query.limit);
     select
         .push(" LIMIT ")
