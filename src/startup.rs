@@ -231,6 +231,8 @@ impl Application {
             rate_limiter,
             background: TaskTracker::new(),
             fts_rebuilds: Arc::default(),
+            imported_since_analyze: Arc::default(),
+            analyzing: Arc::default(),
             analytics,
         }));
         let router = router(state.clone());

@@ -52,6 +52,12 @@ pub struct App {
     pub background: TaskTracker,
     /// One full-text index build or drop at a time: two would race for the temporary name.
     pub fts_rebuilds: Arc<tokio::sync::Mutex<()>>,
+    /// Rows imported since this replica last had `documents` analyzed, and whether an
+    /// `ANALYZE` is running (see `refresh_planner_statistics` in `service::import`).
+    /// Counted here, not read from `pg_stat_user_tables`, whose counters a backend may
+    /// publish seconds after its commit.
+    pub imported_since_analyze: Arc<std::sync::atomic::AtomicU64>,
+    pub analyzing: Arc<std::sync::atomic::AtomicBool>,
     /// Counts searches and clicks for `/analytics`, off the request path; `None` with
     /// `SIFT_ANALYTICS_RETENTION=off`.
     pub analytics: Option<crate::analytics::Analytics>,

@@ -743,9 +743,61 @@ impl App {
             failed = report.failed,
             "import finished"
         );
+        self.refresh_planner_statistics(report.imported);
         Ok(report)
     }
+
+    /// After imports have written many rows, has PostgreSQL's planner statistics of
+    /// `documents` refreshed (`ANALYZE`, in a background task, one at a time), as
+    /// autovacuum would, but now and whether or not it runs: a collection imported into
+    /// a table the planner takes for nearly empty gets plans that read every row (a
+    /// deep page of the document listing sorted all 822,679 PyPI documents: 1.3 s
+    /// instead of 31 ms; `engine=fts` and `ilike` are planned the same way). Due when
+    /// the rows imported since the last run reach [`ANALYZE_AFTER_ROWS`] plus
+    /// [`ANALYZE_AFTER_FRACTION`] of the rows the planner knows of: a few runs over a
+    /// large import (each samples 30,000 rows: 0.5 s at 822,679 documents).
+    fn refresh_planner_statistics(self: &Arc<Self>, imported: u64) {
+        use std::sync::atomic::Ordering;
+        let written = self
+            .imported_since_analyze
+            .fetch_add(imported, Ordering::Relaxed)
+            + imported;
+        if written < ANALYZE_AFTER_ROWS || self.analyzing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let app = self.clone();
+        self.background.spawn(
+            async move {
+                match store::analyze_documents_if_due(
+                    &app.db,
+                    written,
+                    ANALYZE_AFTER_ROWS,
+                    ANALYZE_AFTER_FRACTION,
+                )
+                .await
+                {
+                    Ok(true) => {
+                        // Rows imported while it ran count towards the next one.
+                        app.imported_since_analyze
+                            .fetch_sub(written, Ordering::Relaxed);
+                        tracing::info!(written, "refreshed the planner statistics of documents");
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(error = %error, "cannot refresh the planner statistics of documents");
+                    }
+                }
+                app.analyzing.store(false, Ordering::Release);
+            }
+            .in_current_span(),
+        );
+    }
 }
+
+/// Rows imported before `documents` is analyzed again, at least.
+const ANALYZE_AFTER_ROWS: u64 = 50_000;
+/// And this share of the rows the planner counted at the last `ANALYZE`.
+const ANALYZE_AFTER_FRACTION: f64 = 0.2;
 
 /// One line of an import: the document's id and JSON, or `None` with the failure
 /// recorded in `report`.

@@ -435,3 +435,25 @@ pub async fn list(
     let rows = select.build_query_as().fetch_all(pool).await?;
     Ok((rows, total))
 }
+
+/// Runs `ANALYZE documents` when `written` rows reach `floor` plus `fraction` of the
+/// rows the planner counted at the last one (`pg_class.reltuples`, -1 before any);
+/// whether it ran. `ANALYZE` samples the table and takes a lock that writes and reads
+/// do not wait for.
+pub async fn analyze_documents_if_due(
+    pool: &PgPool,
+    written: u64,
+    floor: u64,
+    fraction: f64,
+) -> Result<bool, sqlx::Error> {
+    let known: f32 = sqlx::query_scalar(
+        "SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'documents'::regclass",
+    )
+    .fetch_one(pool)
+    .await?;
+    if (written as f64) < floor as f64 + fraction * f64::from(known) {
+        return Ok(false);
+    }
+    sqlx::query("ANALYZE documents").execute(pool).await?;
+    Ok(true)
+}

@@ -335,3 +335,31 @@ async fn csv_rows_are_typed_by_the_schema_and_bad_cells_fail_their_row() {
     assert_eq!(report["imported"], 1, "{report}");
     assert_eq!(failures(&report)[0].1.as_deref(), Some("z2"), "{report}");
 }
+
+/// A large import has the planner statistics of `documents` refreshed without waiting
+/// for autovacuum (which may be off, and runs a minute later at best): the planner then
+/// knows the rows are there, and pages deep into the listing walk the index.
+#[tokio::test]
+async fn a_large_import_refreshes_the_planner_statistics() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let known = || async {
+        sqlx::query_scalar::<_, f32>(
+            "SELECT reltuples FROM pg_class WHERE oid = 'documents'::regclass",
+        )
+        .fetch_one(&app.db)
+        .await
+        .expect("reltuples")
+    };
+    assert!(known().await < 1_000.0, "no statistics yet");
+    let body: String = (0..50_000)
+        .map(|i| format!("{{\"id\":\"d{i}\",\"title\":\"item {i}\"}}\n"))
+        .collect();
+    let response = app.import("products", body).await;
+    assert_eq!(response.status(), 200);
+    let refreshed = crate::helpers::wait_until(std::time::Duration::from_secs(60), || async {
+        known().await >= 45_000.0
+    })
+    .await;
+    assert!(refreshed, "the planner still counts {} rows", known().await);
+}
