@@ -493,10 +493,22 @@ pub fn search(
                     (by, order)
                 };
                 let id = (SortByErasedType::for_field("_id"), Order::Asc);
+                // `_score` is the `score` rule's BM25: each word by its best term.
+                let sorted_query = || {
+                    if keys.iter().any(|k| matches!(k.by, SortBy::Score)) {
+                        let scored = plan.best_terms_query();
+                        match &filter {
+                            Some(filter) => query::with_filter(scored, filter.box_clone()),
+                            None => scored,
+                        }
+                    } else {
+                        full_query()
+                    }
+                };
                 macro_rules! by {
                     ($keys:expr) => {{
                         let (top, count) =
-                            searcher.search(&full_query(), &(window.order_by($keys), Count))?;
+                            searcher.search(&sorted_query(), &(window.order_by($keys), Count))?;
                         (
                             top.into_iter()
                                 .map(|(_, a)| (None, Ranking::default(), a))
@@ -802,7 +814,10 @@ mod tests {
         correction: usize,
         exact: u32,
         typed_exact: bool,
+        /// The `score` rule's BM25: per word its best term's, summed.
         score: f32,
+        /// Every matched term's BM25 summed: what a large bucket is cut by first.
+        window_score: f32,
         rating: Option<i64>,
         /// Ties go to the lower address, as in the engine.
         address: DocAddress,
@@ -815,6 +830,8 @@ mod tests {
         typos: Option<u8>,
         attribute: u8,
         written: Option<u8>,
+        /// The BM25 of its best term.
+        best: f32,
         /// Held as typed, as a correction, as the start of a word, or as two words
         /// written apart: what the `frequency` strategy counts.
         as_written: bool,
@@ -931,6 +948,7 @@ mod tests {
                     held.written = Some(held.written.map_or(term.typos, |t| t.min(term.typos)));
                 } else {
                     entry.2 += score;
+                    held.best = held.best.max(score);
                     held.attribute = match held.typos {
                         None => term.attribute,
                         Some(_) => held.attribute.min(term.attribute),
@@ -1034,7 +1052,8 @@ mod tests {
                             .sum::<u32>()
                             + u32::from(*typed_exact && typed_counts_whole),
                         typed_exact: *typed_exact,
-                        score: *score,
+                        score: words.iter().map(|h| h.best).sum(),
+                        window_score: *score,
                         rating: if by_rating { rating } else { None },
                         address: *address,
                     }
@@ -1192,12 +1211,13 @@ mod tests {
                 false,
             );
             // Each part of a bucket (its documents lacking the same words, the
-            // strategy's favourite first) cut to its 10 best by BM25, then ordered by
-            // the `score` rule (the word being typed found complete first, then BM25).
+            // strategy's favourite first) cut to its 10 best by every term's BM25
+            // summed, then ordered by the `score` rule (the word being typed found
+            // complete first, then each word's best term).
             plain.sort_by(|a, b| {
                 (a.bucket, a.missing)
                     .cmp(&(b.bucket, b.missing))
-                    .then(b.score.total_cmp(&a.score))
+                    .then(b.window_score.total_cmp(&a.window_score))
                     .then(a.address.cmp(&b.address))
             });
             let mut cut_want: Vec<Brute> = Vec::new();

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use tantivy::collector::Count;
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, PhraseQuery,
+    Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
@@ -234,7 +235,8 @@ pub struct WeightedTerm {
 }
 
 /// A text query taken apart: a document matches when it holds at least one term of
-/// every word; its score is the sum of the BM25 scores of the terms it holds.
+/// every word; the `score` rule sums, over the words, the BM25 of the best term of
+/// each that it holds ([`QueryPlan::best_terms_query`]).
 #[derive(Debug, Default, Clone)]
 pub struct QueryPlan {
     /// Per query word, the terms it may match: each text field's analyzed word,
@@ -432,13 +434,38 @@ impl QueryPlan {
     }
 
     /// Every term of some of the words (indexes into `words`) as one flat union. For
-    /// a document that holds no term of the other words it scores exactly what
-    /// [`QueryPlan::query`] does (a sum over the terms the document holds), and tantivy
-    /// can run it with block-max WAND, so top hits are found without scoring every
-    /// match; the fewer words, the fewer scorers to prune. It also matches documents
-    /// that miss a word: callers check membership against their own match set.
+    /// a document that holds no term of the other words it scores what
+    /// [`QueryPlan::query`] does (a sum over the terms the document holds, never less
+    /// than the `score` rule's sum of each word's best term), and tantivy can run it
+    /// with block-max WAND, so a large bucket's top documents are found without
+    /// scoring every match; the fewer words, the fewer scorers to prune. It also
+    /// matches documents that miss a word: callers check membership against their own
+    /// match set.
     pub fn scoring_query_of(&self, words: &[usize]) -> Box<dyn Query> {
         union(words.iter().filter_map(|&w| self.words.get(w)).flatten())
+    }
+
+    /// The documents of [`QueryPlan::query`], scored as the `score` rule scores them:
+    /// each word by its best term in the document (a disjunction max), summed over the
+    /// words. For `_score` among the keys of a `sort`, which has no rules and no cut
+    /// by block-max WAND.
+    pub fn best_terms_query(&self) -> Box<dyn Query> {
+        let mut required: Vec<Box<dyn Query>> = self
+            .words
+            .iter()
+            .map(|terms| -> Box<dyn Query> {
+                Box::new(DisjunctionMaxQuery::new(
+                    terms.iter().filter(|t| !t.form).map(term_query).collect(),
+                ))
+            })
+            .collect();
+        match required.len() {
+            0 => Box::new(AllQuery),
+            1 => required.remove(0),
+            _ => Box::new(BooleanQuery::new(
+                required.into_iter().map(|q| (Occur::Must, q)).collect(),
+            )),
+        }
     }
 }
 

@@ -31,7 +31,7 @@
 //! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first (while the word being typed is likely unfinished, most documents with a word beginning so having a longer one, a field that is the query only begins with it: `goo` is the start of `google` more often than the package `goo`); then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix (but the word being typed, one of several and of 4 letters or more, counts when found whole) |
 //! | `proximity` | the matched words closer together, and in the query's order |
 //! | `attribute` | the words found in more important fields (by boost), then nearer the start of the field |
-//! | `score` | among fields that are (or begin with) the query corrected, the likeliest correction (closest, then most common) first; then higher BM25 (each field weighted by its boost, typos and prefixes weighted down) |
+//! | `score` | among fields that are (or begin with) the query corrected, the likeliest correction (closest, then most common) first; then higher BM25, each query word scoring once, by its best term in the document (the field it matches best, weighted by its boost; its likeliest spelling or completion, typos and prefixes weighted down), summed over the words |
 //! | `field:desc`, `field:asc` | a numeric or date field declared `sortable`: popularity, sales, rating |
 //!
 //! Why `exactness` comes early, where Meilisearch has it last: the text fields are
@@ -47,9 +47,10 @@
 //!
 //! A bucket of up to [`EXACT_RANK_LIMIT`] documents is ranked whole. A larger one (a
 //! query of one common word or a short prefix) is first cut to its
-//! [`RERANK_WINDOW`] best documents by score with block-max WAND, and those are
-//! ranked by the rules: a document outside that window by BM25 would have to win on
-//! a rule before `score` to be missed.
+//! [`RERANK_WINDOW`] best documents by the BM25 of all their terms summed (what
+//! block-max WAND can prune; never below the `score` rule's sum of each word's best
+//! term), and those are ranked by the rules: a document outside that window would
+//! have to win on a rule before `score` to be missed.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -258,6 +259,15 @@ struct Candidate {
     /// before BM25: a rule listed after `score` (popularity) comes before it, and knows
     /// better which spelling was meant than a word's frequency does.
     correction: u32,
+    /// BM25, summed over the query words, each word scoring once: by its best term in
+    /// the document (the field it matches best, the likeliest of its spellings and
+    /// completions), as Lucene's `DisjunctionMaxQuery` scores a word searched in
+    /// several fields. Summed over every term, a word found in the name and again in
+    /// the summary (`sphin`: `sphinx-cs`, "a Sphinx extension"), or as two of its
+    /// spellings, counted twice, and outweighed a name that is the word alone. On the
+    /// practice set, with the default rules: popular-name prefixes MRR@10 .146 -> .195
+    /// (Debian's packages .523 -> .577, known items .719 -> .732); the other sets
+    /// within a query's worth.
     score: f32,
     /// One value per field rule, in rule order.
     values: Vec<Option<f64>>,
@@ -1351,7 +1361,8 @@ fn describe(
             let mut best: Vec<Option<(u8, u8)>> = vec![None; words];
             let mut as_written: Vec<Option<u8>> = vec![None; words];
             let mut typed_exact = false;
-            let mut score = 0.0;
+            // Per word, the BM25 of its best term here (see [`Candidate::score`]).
+            let mut best_score: Vec<f32> = vec![0.0; words];
             for ((scorer, current), term) in scorers.iter_mut().zip(&mut at).zip(terms) {
                 if *current < doc {
                     *current = scorer.seek(doc);
@@ -1368,7 +1379,8 @@ fn describe(
                     }
                     continue;
                 }
-                score += scorer.score();
+                let slot = &mut best_score[term.word];
+                *slot = slot.max(scorer.score());
                 let this = (term.typos, term.attribute);
                 let slot = &mut best[term.word];
                 *slot = Some(match *slot {
@@ -1376,6 +1388,7 @@ fn describe(
                     Some((typos, attribute)) => (typos.min(this.0), attribute.min(this.1)),
                 });
             }
+            let score = best_score.iter().sum();
             let (mut typos, mut attribute, mut exact) = (0u32, 0u32, 0u32);
             for (word, found) in best.iter().enumerate() {
                 if let Some((t, a)) = found {

@@ -109,8 +109,8 @@ pub struct AttributeDetails {
     pub score: f64,
 }
 
-/// `score`: BM25 over the fields (each weighted by its boost), as `bm25 / (bm25 + 10)`,
-/// after whether the word being typed was found complete and, among fields that are the
+/// `score`: BM25, each query word by its best term (the field it matches best, weighted
+/// by its boost), summed over the words, as `bm25 / (bm25 + 10)`, after whether the word being typed was found complete and, among fields that are the
 /// query with a typo corrected, how likely the correction is.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -286,6 +286,39 @@ async fn proximity_puts_words_together_first() {
 }
 
 #[tokio::test]
+async fn a_word_scores_once_by_its_best_field_not_again_for_each_field_it_is_in() {
+    let app = TestApp::spawn().await;
+    let mut documents = vec![
+        // The word in a shorter title: the better match of it.
+        json!({"id": "narrow", "title": "kettle steel", "body": "boils water"}),
+        // In a longer title, and again and again in the body: summed over the
+        // fields, the body's matches would put it first.
+        json!({"id": "broad", "title": "kettle steel large", "body": "kettle kettle kettle"}),
+    ];
+    // Other documents, so that the word is rare in both fields.
+    documents.extend(
+        (0..8).map(|n| json!({"id": format!("tea{n}"), "title": "tea cup", "body": "hot tea"})),
+    );
+    collection(&app, &documents).await;
+    let (found, body) = ids(&app, "q=kettle%20&showRankingScoreDetails=true").await;
+    assert_eq!(found, ["narrow", "broad"], "{body}");
+    // Every rule before `score` ties: BM25 decides.
+    let details: Vec<&Value> = body["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .map(|h| &h["rankingScoreDetails"])
+        .collect();
+    for rule in ["words", "typo", "exactness", "attribute"] {
+        assert_eq!(details[0][rule], details[1][rule], "{rule}: {body}");
+    }
+    // Sorting by `_score` after a field both lack orders by the same BM25 (ties would
+    // go to the lower id).
+    let (sorted, body) = ids(&app, "q=kettle%20&sort=popularity:desc,_score:desc").await;
+    assert_eq!(sorted, ["narrow", "broad"], "{body}");
+}
+
+#[tokio::test]
 async fn pages_of_a_query_being_typed_neither_repeat_nor_skip_a_hit() {
     let app = TestApp::spawn().await;
     // Short documents (higher BM25) with the words far apart, and longer ones with them
