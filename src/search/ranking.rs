@@ -1153,8 +1153,6 @@ fn best_by_score(
     Ok(out)
 }
 
-/// What the rules need of each candidate: per term present, the word, typos,
-/// attribute and exactness it gives, and the BM25 sum; the field rules' values.
 /// A field's value is the whole query as typed (or with words typed apart written
 /// together, or one typed together written apart).
 const HEAD_EQUAL: u32 = 4 << 8;
@@ -1319,6 +1317,9 @@ fn is_or_begins(column: &StrColumn, text: &[u8], key: &[u8]) -> bool {
     true
 }
 
+/// What the rules need of each candidate: per term present, the word, typos,
+/// attribute and exactness it gives, and per word its best term's BM25; the field
+/// rules' values.
 #[allow(clippy::too_many_arguments)]
 fn describe(
     readers: &[SegmentReader],
