@@ -1356,14 +1356,17 @@ fn describe(
         // query's time (`jsond`: 50 terms over 10,000 candidates).
         let mut at: Vec<DocId> = scorers.iter().map(|s| s.doc()).collect();
         let columns = field_columns(reader, rules);
+        // Per word: (typos, attribute) of its best term present, the fewest typos with
+        // which the word is there exactly as written, and the BM25 of its best term
+        // (see [`Candidate::score`]); for each candidate in turn, allocated once.
+        let mut best: Vec<Option<(u8, u8)>> = vec![None; words];
+        let mut as_written: Vec<Option<u8>> = vec![None; words];
+        let mut best_score: Vec<f32> = vec![0.0; words];
         for &doc in docs {
-            // Per word: (typos, attribute) of its best term present, and the fewest
-            // typos with which the word is there exactly as written.
-            let mut best: Vec<Option<(u8, u8)>> = vec![None; words];
-            let mut as_written: Vec<Option<u8>> = vec![None; words];
+            best.fill(None);
+            as_written.fill(None);
+            best_score.fill(0.0);
             let mut typed_exact = false;
-            // Per word, the BM25 of its best term here (see [`Candidate::score`]).
-            let mut best_score: Vec<f32> = vec![0.0; words];
             for ((scorer, current), term) in scorers.iter_mut().zip(&mut at).zip(terms) {
                 if *current < doc {
                     *current = scorer.seek(doc);
