@@ -418,19 +418,14 @@ impl QueryPlan {
     /// The conjunction of the unions of some of the words (indexes into `words`): the
     /// documents a bucket of the matching strategy draws from.
     pub fn query_of(&self, words: &[usize]) -> Box<dyn Query> {
-        let mut required: Vec<Box<dyn Query>> = words
-            .iter()
-            .filter_map(|&w| self.words.get(w))
-            .map(|w| union(w))
-            .collect();
-        match required.len() {
-            0 => Box::new(AllQuery),
-            // One word: its union alone, so tantivy can prune it with block-max WAND.
-            1 => required.remove(0),
-            _ => Box::new(BooleanQuery::new(
-                required.into_iter().map(|q| (Occur::Must, q)).collect(),
-            )),
-        }
+        // One word: its union alone, so tantivy can prune it with block-max WAND.
+        all_of(
+            words
+                .iter()
+                .filter_map(|&w| self.words.get(w))
+                .map(|w| union(w))
+                .collect(),
+        )
     }
 
     /// Every term of some of the words (indexes into `words`) as one flat union. For
@@ -450,22 +445,28 @@ impl QueryPlan {
     /// words. For `_score` among the keys of a `sort`, which has no rules and no cut
     /// by block-max WAND.
     pub fn best_terms_query(&self) -> Box<dyn Query> {
-        let mut required: Vec<Box<dyn Query>> = self
-            .words
-            .iter()
-            .map(|terms| -> Box<dyn Query> {
-                Box::new(DisjunctionMaxQuery::new(
-                    terms.iter().filter(|t| !t.form).map(term_query).collect(),
-                ))
-            })
-            .collect();
-        match required.len() {
-            0 => Box::new(AllQuery),
-            1 => required.remove(0),
-            _ => Box::new(BooleanQuery::new(
-                required.into_iter().map(|q| (Occur::Must, q)).collect(),
-            )),
-        }
+        all_of(
+            self.words
+                .iter()
+                .map(|terms| -> Box<dyn Query> {
+                    Box::new(DisjunctionMaxQuery::new(
+                        terms.iter().filter(|t| !t.form).map(term_query).collect(),
+                    ))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The documents every one of `required` matches: every document for none, the one
+/// query itself for one (as tantivy would run it alone), else their conjunction.
+fn all_of(mut required: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    match required.len() {
+        0 => Box::new(AllQuery),
+        1 => required.remove(0),
+        _ => Box::new(BooleanQuery::new(
+            required.into_iter().map(|q| (Occur::Must, q)).collect(),
+        )),
     }
 }
 
