@@ -231,8 +231,7 @@ impl Application {
             rate_limiter,
             background: TaskTracker::new(),
             fts_rebuilds: Arc::default(),
-            imported_since_analyze: Arc::default(),
-            analyzing: Arc::default(),
+            planner_statistics: Default::default(),
             analytics,
         }));
         let router = router(state.clone());

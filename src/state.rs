@@ -52,15 +52,21 @@ pub struct App {
     pub background: TaskTracker,
     /// One full-text index build or drop at a time: two would race for the temporary name.
     pub fts_rebuilds: Arc<tokio::sync::Mutex<()>>,
-    /// Rows imported since this replica last had `documents` analyzed, and whether an
-    /// `ANALYZE` is running (see `refresh_planner_statistics` in `service::import`).
-    /// Counted here, not read from `pg_stat_user_tables`, whose counters a backend may
-    /// publish seconds after its commit.
-    pub imported_since_analyze: Arc<std::sync::atomic::AtomicU64>,
-    pub analyzing: Arc<std::sync::atomic::AtomicBool>,
+    /// When imports have `documents` analyzed (see `refresh_planner_statistics` in
+    /// `service::import`).
+    pub planner_statistics: PlannerStatistics,
     /// Counts searches and clicks for `/analytics`, off the request path; `None` with
     /// `SIFT_ANALYTICS_RETENTION=off`.
     pub analytics: Option<crate::analytics::Analytics>,
+}
+
+/// Rows imported since this replica last had `documents` analyzed, and whether an
+/// `ANALYZE` is running. Counted here, not read from `pg_stat_user_tables`, whose
+/// counters a backend may publish seconds after its commit.
+#[derive(Default)]
+pub struct PlannerStatistics {
+    pub imported_since: std::sync::atomic::AtomicU64,
+    pub analyzing: std::sync::atomic::AtomicBool,
 }
 
 /// The axum state: cheap to clone, one `App` behind it.

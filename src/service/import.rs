@@ -759,10 +759,16 @@ impl App {
     fn refresh_planner_statistics(self: &Arc<Self>, imported: u64) {
         use std::sync::atomic::Ordering;
         let written = self
-            .imported_since_analyze
+            .planner_statistics
+            .imported_since
             .fetch_add(imported, Ordering::Relaxed)
             + imported;
-        if written < ANALYZE_AFTER_ROWS || self.analyzing.swap(true, Ordering::AcqRel) {
+        if written < ANALYZE_AFTER_ROWS
+            || self
+                .planner_statistics
+                .analyzing
+                .swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let app = self.clone();
@@ -778,7 +784,8 @@ impl App {
                 {
                     Ok(true) => {
                         // Rows imported while it ran count towards the next one.
-                        app.imported_since_analyze
+                        app.planner_statistics
+                            .imported_since
                             .fetch_sub(written, Ordering::Relaxed);
                         tracing::info!(written, "refreshed the planner statistics of documents");
                     }
@@ -787,7 +794,7 @@ impl App {
                         tracing::warn!(error = %error, "cannot refresh the planner statistics of documents");
                     }
                 }
-                app.analyzing.store(false, Ordering::Release);
+                app.planner_statistics.analyzing.store(false, Ordering::Release);
             }
             .in_current_span(),
         );
