@@ -8,6 +8,13 @@
 //! time on 822,679 packages, for columns that never change while the segment lives
 //! (deletes leave a segment's columns as they are). An open column is a few `Arc`s:
 //! handing out a clone costs nothing.
+//!
+//! Each head column also keeps its values' byte lengths, by ordinal: the tie-break
+//! orders tied documents by the length of their heads, and reading a value's bytes
+//! decodes a block of the column's dictionary, once per tied document (about 6% of a
+//! search's time on 822,679 packages, more on known-item queries, where clones of one
+//! summary tie). The lengths are read off one pass over the dictionary when the segment
+//! is first seen: two bytes a distinct head (about 1.6 MB per field for those packages).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +31,9 @@ pub struct SegmentHeads {
     /// Text field name → its head column. A field whose column is missing (no
     /// document of the segment has a value) is not in it.
     pub fields: HashMap<String, StrColumn>,
+    /// Text field name → the byte length of each value of its head column, by the
+    /// value's ordinal (saturating at `u16::MAX`, far past any head).
+    pub lengths: HashMap<String, Arc<[u16]>>,
     /// The documents' ids: the last tie-break, so that documents every rule and their
     /// length tie on come in the same order in every build of the index (a document's
     /// address depends on how indexing split the work).
@@ -60,13 +70,25 @@ impl HeadColumns {
             }
         };
         let open = || {
-            let fields = self
+            let fields: HashMap<String, StrColumn> = self
                 .fields
                 .iter()
                 .filter_map(|name| Some((name.clone(), column(&head_field(name))?)))
                 .collect();
+            let lengths = fields
+                .iter()
+                .filter_map(|(name, column)| match value_lengths(column) {
+                    Ok(lengths) => Some((name.clone(), lengths)),
+                    Err(error) => {
+                        // The tie-break then reads the values themselves.
+                        tracing::warn!(error = %error, field = %name, segment = %id.short_uuid_string(), "could not read a column's values");
+                        None
+                    }
+                })
+                .collect();
             Some(SegmentHeads {
                 fields,
+                lengths,
                 ids: column(ID_FIELD),
             })
         };
@@ -74,6 +96,17 @@ impl HeadColumns {
             .get_or_build(segment, open)
             .unwrap_or_default()
     }
+}
+
+/// The byte length of each value of `column`, by ordinal (the dictionary's order).
+fn value_lengths(column: &StrColumn) -> std::io::Result<Arc<[u16]>> {
+    let dictionary = column.dictionary();
+    let mut lengths = Vec::with_capacity(dictionary.num_terms());
+    let mut values = dictionary.stream()?;
+    while values.advance() {
+        lengths.push(u16::try_from(values.key().len()).unwrap_or(u16::MAX));
+    }
+    Ok(lengths.into())
 }
 
 impl Warmer for HeadColumns {

@@ -54,6 +54,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use tantivy::columnar::{StrColumn, TermOrdHit};
 use tantivy::query::{EnableScoring, Query, Weight};
@@ -347,7 +348,13 @@ fn break_ties(
         }
         if end - start > 1 {
             let run = &mut ranked[start..end];
-            let mut keys: Vec<(usize, Vec<u8>, usize)> = run
+            // Within one segment an id's ordinal orders as its bytes (the column's
+            // dictionary is sorted), so the bytes are read only for a run across
+            // segments.
+            let one_segment = run
+                .iter()
+                .all(|c| c.address.segment_ord == run[0].address.segment_ord);
+            let mut keys: Vec<(usize, TieId, usize)> = run
                 .iter()
                 .enumerate()
                 .map(|(at, c)| {
@@ -357,10 +364,15 @@ fn break_ties(
                     });
                     let doc = c.address.doc_id;
                     let length = tie.map_or(0, |t| text_length(&t.heads, doc));
-                    let id = tie
-                        .and_then(|t| t.ids.as_ref())
-                        .and_then(|ids| first_value(ids, doc))
-                        .unwrap_or_default();
+                    let ids = tie.and_then(|t| t.ids.as_ref());
+                    let id = if one_segment {
+                        TieId::Ordinal(ids.and_then(|ids| ids.term_ords(doc).next()))
+                    } else {
+                        TieId::Bytes(
+                            ids.and_then(|ids| first_value(ids, doc))
+                                .unwrap_or_default(),
+                        )
+                    };
                     (length, id, at)
                 })
                 .collect();
@@ -376,9 +388,19 @@ fn break_ties(
 /// What [`break_ties`] reads of one segment.
 #[derive(Clone)]
 struct TieColumns {
-    /// The head columns of the searched fields.
-    heads: Vec<StrColumn>,
+    /// The head columns of the searched fields, each with its values' byte lengths
+    /// by ordinal when they could be read.
+    heads: Vec<(StrColumn, Option<Arc<[u16]>>)>,
     ids: Option<StrColumn>,
+}
+
+/// A tied document's id, as [`break_ties`] compares it: its ordinal in the id column
+/// when every document of the run is in one segment (ordinals order as the ids do
+/// there), else its bytes. A run holds one kind only.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum TieId {
+    Ordinal(Option<u64>),
+    Bytes(Vec<u8>),
 }
 
 /// The head columns of `fields`, and the ids, in one segment.
@@ -391,18 +413,28 @@ fn tie_columns(
     TieColumns {
         heads: fields
             .iter()
-            .filter_map(|(name, _)| segment.fields.get(name).cloned())
+            .filter_map(|(name, _)| {
+                let column = segment.fields.get(name)?.clone();
+                Some((column, segment.lengths.get(name).cloned()))
+            })
             .collect(),
         ids: segment.ids.clone(),
     }
 }
 
 /// The summed byte length of a document's heads.
-fn text_length(heads: &[StrColumn], doc: DocId) -> usize {
+fn text_length(heads: &[(StrColumn, Option<Arc<[u16]>>)], doc: DocId) -> usize {
     let mut bytes = Vec::new();
     let mut length = 0;
-    for column in heads {
+    for (column, lengths) in heads {
         for ord in column.term_ords(doc) {
+            let known = lengths
+                .as_ref()
+                .and_then(|l| usize::try_from(ord).ok().and_then(|ord| l.get(ord)));
+            if let Some(&known) = known {
+                length += usize::from(known);
+                continue;
+            }
             bytes.clear();
             if column.ord_to_bytes(ord, &mut bytes).unwrap_or(false) {
                 length += bytes.len();
