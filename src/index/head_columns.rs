@@ -25,15 +25,44 @@ use tantivy::{Searcher, SearcherGeneration, SegmentReader, Warmer};
 use crate::index::fields::{ID_FIELD, head_field};
 use crate::index::per_segment::PerSegment;
 
+/// One text field's head column in one segment, with its values' byte lengths.
+#[derive(Clone)]
+pub struct HeadColumn {
+    pub column: StrColumn,
+    /// The byte length of each value, by the value's ordinal (saturating at
+    /// `u16::MAX`, far past any head); `None` when the dictionary could not be read
+    /// when the segment was first seen, and [`HeadColumn::value_length`] reads the
+    /// value itself.
+    lengths: Option<Arc<[u16]>>,
+}
+
+impl HeadColumn {
+    /// The byte length of the value with ordinal `ord`, from the table when it has
+    /// one, else read off the column (`scratch` is reused between calls); 0 when the
+    /// value cannot be read.
+    pub fn value_length(&self, ord: u64, scratch: &mut Vec<u8>) -> usize {
+        let known = self
+            .lengths
+            .as_ref()
+            .and_then(|l| usize::try_from(ord).ok().and_then(|ord| l.get(ord)));
+        if let Some(&known) = known {
+            return usize::from(known);
+        }
+        scratch.clear();
+        if self.column.ord_to_bytes(ord, scratch).unwrap_or(false) {
+            scratch.len()
+        } else {
+            0
+        }
+    }
+}
+
 /// One segment's head columns, and its id column.
 #[derive(Default)]
 pub struct SegmentHeads {
     /// Text field name → its head column. A field whose column is missing (no
     /// document of the segment has a value) is not in it.
-    pub fields: HashMap<String, StrColumn>,
-    /// Text field name → the byte length of each value of its head column, by the
-    /// value's ordinal (saturating at `u16::MAX`, far past any head).
-    pub lengths: HashMap<String, Arc<[u16]>>,
+    pub fields: HashMap<String, HeadColumn>,
     /// The documents' ids: the last tie-break, so that documents every rule and their
     /// length tie on come in the same order in every build of the index (a document's
     /// address depends on how indexing split the work).
@@ -70,25 +99,24 @@ impl HeadColumns {
             }
         };
         let open = || {
-            let fields: HashMap<String, StrColumn> = self
+            let fields = self
                 .fields
                 .iter()
-                .filter_map(|name| Some((name.clone(), column(&head_field(name))?)))
-                .collect();
-            let lengths = fields
-                .iter()
-                .filter_map(|(name, column)| match value_lengths(column) {
-                    Ok(lengths) => Some((name.clone(), lengths)),
-                    Err(error) => {
-                        // The tie-break then reads the values themselves.
-                        tracing::warn!(error = %error, field = %name, segment = %id.short_uuid_string(), "could not read a column's values");
-                        None
-                    }
+                .filter_map(|name| {
+                    let column = column(&head_field(name))?;
+                    let lengths = match value_lengths(&column) {
+                        Ok(lengths) => Some(lengths),
+                        Err(error) => {
+                            // The tie-break then reads the values themselves.
+                            tracing::warn!(error = %error, field = %name, segment = %id.short_uuid_string(), "could not read a column's values");
+                            None
+                        }
+                    };
+                    Some((name.clone(), HeadColumn { column, lengths }))
                 })
                 .collect();
             Some(SegmentHeads {
                 fields,
-                lengths,
                 ids: column(ID_FIELD),
             })
         };

@@ -54,7 +54,6 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 
 use tantivy::columnar::{StrColumn, TermOrdHit};
 use tantivy::query::{EnableScoring, Query, Weight};
@@ -63,6 +62,7 @@ use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader};
 use crate::index::CollectionIndex;
 use crate::index::bitsets::DocBits;
 use crate::index::fields::user_field;
+use crate::index::head_columns::HeadColumn;
 use crate::schema::{CollectionSchema, FieldType};
 use crate::search::distinct::first_value;
 use crate::search::query::{self, QueryPlan};
@@ -390,7 +390,7 @@ fn break_ties(
 struct TieColumns {
     /// The head columns of the searched fields, each with its values' byte lengths
     /// by ordinal when they could be read.
-    heads: Vec<(StrColumn, Option<Arc<[u16]>>)>,
+    heads: Vec<HeadColumn>,
     ids: Option<StrColumn>,
 }
 
@@ -413,32 +413,19 @@ fn tie_columns(
     TieColumns {
         heads: fields
             .iter()
-            .filter_map(|(name, _)| {
-                let column = segment.fields.get(name)?.clone();
-                Some((column, segment.lengths.get(name).cloned()))
-            })
+            .filter_map(|(name, _)| segment.fields.get(name).cloned())
             .collect(),
         ids: segment.ids.clone(),
     }
 }
 
 /// The summed byte length of a document's heads.
-fn text_length(heads: &[(StrColumn, Option<Arc<[u16]>>)], doc: DocId) -> usize {
-    let mut bytes = Vec::new();
+fn text_length(heads: &[HeadColumn], doc: DocId) -> usize {
+    let mut scratch = Vec::new();
     let mut length = 0;
-    for (column, lengths) in heads {
-        for ord in column.term_ords(doc) {
-            let known = lengths
-                .as_ref()
-                .and_then(|l| usize::try_from(ord).ok().and_then(|ord| l.get(ord)));
-            if let Some(&known) = known {
-                length += usize::from(known);
-                continue;
-            }
-            bytes.clear();
-            if column.ord_to_bytes(ord, &mut bytes).unwrap_or(false) {
-                length += bytes.len();
-            }
+    for head in heads {
+        for ord in head.column.term_ords(doc) {
+            length += head.value_length(ord, &mut scratch);
         }
     }
     length
@@ -1260,7 +1247,7 @@ fn head_matches(
     let mut out = Vec::new();
     let columns = index.head_columns.segment(reader);
     for (name, rank) in ranks.iter().filter(|(name, _)| plan.searches(name)) {
-        let Some(column) = columns.fields.get(name) else {
+        let Some(HeadColumn { column, .. }) = columns.fields.get(name) else {
             continue;
         };
         let dictionary = column.dictionary();
