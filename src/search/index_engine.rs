@@ -805,6 +805,8 @@ mod tests {
         /// The missing words' weights by the matching strategy's order.
         missing: u32,
         typos: u32,
+        /// Words found only through a stem, neither as written nor otherwise.
+        other_forms: u32,
         attribute: u32,
         /// A text field that is the query as typed (4), begins with it (3), is a
         /// correction of it (2) or begins with one (1), by importance.
@@ -830,6 +832,9 @@ mod tests {
         typos: Option<u8>,
         attribute: u8,
         written: Option<u8>,
+        /// The fewest typos of a stemmed term present, and of any other non-form term.
+        stemmed: Option<u8>,
+        other: Option<u8>,
         /// The BM25 of its best term.
         best: f32,
         /// Held as typed, as a correction, as the start of a word, or as two words
@@ -954,6 +959,12 @@ mod tests {
                         Some(_) => held.attribute.min(term.attribute),
                     };
                     held.typos = Some(held.typos.map_or(term.typos, |t| t.min(term.typos)));
+                    let slot = if term.stemmed {
+                        &mut held.stemmed
+                    } else {
+                        &mut held.other
+                    };
+                    *slot = Some(slot.map_or(term.typos, |t| t.min(term.typos)));
                 }
             }
         }
@@ -1044,6 +1055,14 @@ mod tests {
                             .clone()
                             .map(|h| u32::from(h.typos.unwrap_or(0)))
                             .sum(),
+                        other_forms: matched
+                            .clone()
+                            .filter(|h| {
+                                h.written != h.typos
+                                    && h.stemmed == h.typos
+                                    && h.other.is_none_or(|o| h.typos.is_some_and(|t| o > t))
+                            })
+                            .count() as u32,
                         attribute: matched.clone().map(|h| u32::from(h.attribute)).sum(),
                         start,
                         correction,
@@ -1063,6 +1082,7 @@ mod tests {
                 a.missing
                     .cmp(&b.missing)
                     .then(a.typos.cmp(&b.typos))
+                    .then(a.other_forms.cmp(&b.other_forms))
                     .then(b.start.cmp(&a.start))
                     .then(b.exact.cmp(&a.exact))
                     .then(b.rating.cmp(&a.rating))

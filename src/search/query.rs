@@ -232,6 +232,12 @@ pub struct WeightedTerm {
     /// A word typed as two written together (`nodefetch`): this term must be followed,
     /// at the next position of the same field, by this one (a phrase of the two).
     pub next: Option<Term>,
+    /// The stem of the word as typed, or of a spelling it was corrected to, in a text
+    /// field: a document may hold it as another form of the word (`developable` for
+    /// `developing`), which Meilisearch, without stemming, would not match at all. The
+    /// `typo` rule puts a word found only so after the word as written (see
+    /// `Candidate::other_forms`). Not synonyms, prefixes, words written together or apart.
+    pub stemmed: bool,
 }
 
 /// A text query taken apart: a document matches when it holds at least one term of
@@ -607,6 +613,7 @@ pub fn plan(
     for (position, word) in words.iter().enumerate() {
         let is_prefix = last_is_prefix && position + 1 == count;
         let mut alternatives: Vec<String> = analysis::terms(&mut analyzer, &word.text);
+        let own_stems = alternatives.len();
         if let Some(synonyms) = index.spec.settings.synonyms.get(&word.text) {
             for synonym in synonyms {
                 alternatives.extend(analysis::terms(&mut analyzer, synonym));
@@ -797,7 +804,7 @@ pub fn plan(
         for f in &text_fields {
             let field_terms = matched.terms.entry(f.name.to_owned()).or_default();
             let mut push =
-                |term: Term, weight: f32, typos: u8, prefix: bool, next: Option<Term>| {
+                |term: Term, weight: f32, typos: u8, prefix: bool, next: Option<Term>, stemmed| {
                     options.push(WeightedTerm {
                         term,
                         weight,
@@ -807,11 +814,21 @@ pub fn plan(
                         attribute: f.attribute,
                         form: false,
                         next,
+                        stemmed,
                     });
                 };
             for (n, term) in alternatives.iter().enumerate() {
                 let weight = if n == 0 { f.boost } else { f.boost * 0.9 };
-                push(Term::from_field_text(f.field, term), weight, 0, false, None);
+                // The word's own stems come first, its synonyms' after them.
+                let own = n < own_stems;
+                push(
+                    Term::from_field_text(f.field, term),
+                    weight,
+                    0,
+                    false,
+                    None,
+                    own,
+                );
                 field_terms.insert(term.clone());
             }
             for (stem, typos) in &typo_stems {
@@ -821,6 +838,7 @@ pub fn plan(
                     *typos,
                     false,
                     None,
+                    true,
                 );
                 field_terms.insert(stem.clone());
             }
@@ -837,6 +855,7 @@ pub fn plan(
                         1,
                         false,
                         Some(Term::from_field_text(f.field, right)),
+                        false,
                     );
                     field_terms.insert(right.clone());
                 }
@@ -854,6 +873,7 @@ pub fn plan(
                     *typos,
                     true,
                     None,
+                    false,
                 );
                 field_terms.insert(stem.clone());
             }
@@ -866,6 +886,7 @@ pub fn plan(
                         0,
                         true,
                         None,
+                        false,
                     );
                 }
             }
@@ -883,6 +904,7 @@ pub fn plan(
                 attribute: u8::MAX,
                 form: true,
                 next: None,
+                stemmed: false,
             });
         }
         if !alternatives.is_empty() {
@@ -910,6 +932,7 @@ pub fn plan(
                 attribute: u8::MAX,
                 form: true,
                 next: None,
+                stemmed: false,
             });
         }
         if prefix.is_some() {
@@ -1114,6 +1137,7 @@ fn joined_terms(
         attribute,
         form: false,
         next: None,
+        stemmed: false,
     };
     let mut out = Vec::new();
     if is_prefix {

@@ -237,6 +237,13 @@ struct Candidate {
     /// the words the strategy would drop first come first.
     missing: u32,
     typos: u32,
+    /// Words found only as another form of themselves (`developable` for
+    /// `developing`, through the stem), neither as written nor as a prefix: the `typo`
+    /// rule's second part, so that rules after it (`proximity`, `attribute`, listed
+    /// before `exactness` as in Meilisearch) do not put a stemmed match side by side
+    /// above the words as typed a little apart. Meilisearch, which does not stem,
+    /// would not match them at all.
+    other_forms: u32,
     /// Lower is closer; 0 until positions are read.
     proximity: u32,
     attribute: u32,
@@ -284,7 +291,10 @@ fn compare_by_rules(a: &Candidate, b: &Candidate, rules: &[Rule]) -> Ordering {
     for rule in rules {
         let order = match rule {
             Rule::Words => a.bucket.cmp(&b.bucket).then(a.missing.cmp(&b.missing)),
-            Rule::Typo => a.typos.cmp(&b.typos),
+            Rule::Typo => a
+                .typos
+                .cmp(&b.typos)
+                .then(a.other_forms.cmp(&b.other_forms)),
             Rule::Proximity => a.proximity.cmp(&b.proximity),
             Rule::Attribute => a
                 .attribute
@@ -971,7 +981,13 @@ fn rule_digits(c: &Candidate, rule: &Rule, scale: Scale) -> ([(u32, u32); 2], Op
         }
         Rule::Typo => {
             let most = 2 * n;
-            ([(most + 1 - c.typos.min(most), most + 1), none], None)
+            (
+                [
+                    (most + 1 - c.typos.min(most), most + 1),
+                    (n + 1 - c.other_forms.min(n), n + 1),
+                ],
+                None,
+            )
         }
         Rule::Proximity => {
             let most = MAX_PROXIMITY * (n - 1);
@@ -1047,6 +1063,7 @@ fn score_details(c: &Candidate, rules: &[Rule], scale: Scale) -> RankingScoreDet
                     order,
                     typo_count: c.typos,
                     max_typo_count: 2 * n,
+                    other_forms: c.other_forms,
                     score,
                 })
             }
@@ -1381,10 +1398,17 @@ fn describe(
         let mut best: Vec<Option<(u8, u8)>> = vec![None; words];
         let mut as_written: Vec<Option<u8>> = vec![None; words];
         let mut best_score: Vec<f32> = vec![0.0; words];
+        // Per word: the fewest typos with which it is found through a stem (maybe as
+        // another form), and through anything else (a prefix, a synonym, words written
+        // together or apart).
+        let mut stemmed: Vec<Option<u8>> = vec![None; words];
+        let mut other: Vec<Option<u8>> = vec![None; words];
         for &doc in docs {
             best.fill(None);
             as_written.fill(None);
             best_score.fill(0.0);
+            stemmed.fill(None);
+            other.fill(None);
             let mut typed_exact = false;
             for ((scorer, current), term) in scorers.iter_mut().zip(&mut at).zip(terms) {
                 if *current < doc {
@@ -1402,6 +1426,12 @@ fn describe(
                     }
                     continue;
                 }
+                let slot = if term.stemmed {
+                    &mut stemmed[term.word]
+                } else {
+                    &mut other[term.word]
+                };
+                *slot = Some(slot.map_or(term.typos, |t| t.min(term.typos)));
                 let slot = &mut best_score[term.word];
                 *slot = slot.max(scorer.score());
                 let this = (term.typos, term.attribute);
@@ -1412,13 +1442,17 @@ fn describe(
                 });
             }
             let score = best_score.iter().sum();
-            let (mut typos, mut attribute, mut exact) = (0u32, 0u32, 0u32);
+            let (mut typos, mut attribute, mut exact, mut other_forms) = (0u32, 0u32, 0u32, 0u32);
             for (word, found) in best.iter().enumerate() {
                 if let Some((t, a)) = found {
                     typos += u32::from(*t);
                     attribute += u32::from(*a);
                     // Exact when written as the closest spelling the document has.
-                    exact += u32::from(as_written[word] == Some(*t));
+                    let written = as_written[word] == Some(*t);
+                    exact += u32::from(written);
+                    other_forms += u32::from(
+                        !written && stemmed[word] == Some(*t) && other[word].is_none_or(|o| o > *t),
+                    );
                 }
             }
             exact += u32::from(typed_exact && typed_counts_whole);
@@ -1439,6 +1473,7 @@ fn describe(
                 bucket,
                 missing: 0,
                 typos,
+                other_forms,
                 proximity: 0,
                 attribute,
                 position: 0,
@@ -1748,6 +1783,7 @@ mod tests {
                 0.0f32..40.0,
                 0u32..(1 << WORDS),
                 0..HEAD_CORRECTIONS,
+                0..=WORDS,
             )
                 .prop_map(
                     |(
@@ -1760,12 +1796,14 @@ mod tests {
                         score,
                         missing,
                         correction,
+                        other_forms,
                     )| {
                         Candidate {
                             address: DocAddress::new(0, 0),
                             bucket,
                             missing,
                             typos,
+                            other_forms,
                             proximity,
                             attribute,
                             position: 0,
@@ -1793,7 +1831,7 @@ mod tests {
                     prop_assert!(x >= y, "{a:?} {x} ranks before {b:?} {y}");
                 }
                 let rules = &rules[..5];
-                let best = Candidate { bucket: 0, missing: 0, typos: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + 255, exact: WORDS, ..a.clone() };
+                let best = Candidate { bucket: 0, missing: 0, typos: 0, other_forms: 0, proximity: 0, attribute: 0, position: 0, start: HEAD_EQUAL + 255, exact: WORDS, ..a.clone() };
                 prop_assert_eq!(ranking_score(&best, rules, scale), 1.0);
             }
 

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
     "words": {"order": 0, "matchingWords": 2, "maxMatchingWords": 2, "score": 1.0},
-    "typo": {"order": 1, "typoCount": 1, "maxTypoCount": 4, "score": 0.8},
+    "typo": {"order": 1, "typoCount": 1, "maxTypoCount": 4, "otherForms": 0, "score": 0.8},
     "exactness": {"order": 2, "matchType": "noExactMatch", "exactWords": 1, "score": 0.0029},
     "proximity": {"order": 3, "score": 1.0},
     "attribute": {"order": 4, "attributeRankingOrderScore": 1.0, "wordPositionScore": 0.97, "score": 0.97},
@@ -58,13 +58,18 @@ pub struct WordsDetails {
     pub score: f64,
 }
 
-/// `typo`: the typos over the matched words, a first-letter typo counting two.
+/// `typo`: the typos over the matched words, a first-letter typo counting two; then
+/// the words found only as another form of themselves (through their stem:
+/// `connected` for `connecting`), which count below the words as written.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TypoDetails {
     pub order: usize,
     pub typo_count: u32,
     pub max_typo_count: u32,
+    /// Matched words found neither as written nor as the start of a word, only as
+    /// another form of themselves.
+    pub other_forms: u32,
     pub score: f64,
 }
 

@@ -223,16 +223,77 @@ async fn documents_matching_more_words_rank_above_those_matching_fewer() {
 }
 
 #[tokio::test]
+async fn a_word_as_written_beats_another_form_of_it_whatever_the_rule_order() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // Other forms of both words (stems `develop`, `featur`), side by side and in
+            // the most important field.
+            json!({"id": "forms", "title": "developable featured"}),
+            // The words as typed, apart, in a lesser field.
+            json!({"id": "written", "title": "misc", "body": "developing some new features"}),
+        ],
+    )
+    .await;
+    let (found, body) = ids(
+        &app,
+        "q=developing%20features%20&showRankingScoreDetails=true",
+    )
+    .await;
+    assert_eq!(found, ["written", "forms"], "{body}");
+    assert_eq!(
+        body["hits"][0]["rankingScoreDetails"]["typo"]["otherForms"],
+        json!(0),
+        "{body}"
+    );
+    assert_eq!(
+        body["hits"][1]["rankingScoreDetails"]["typo"]["otherForms"],
+        json!(2),
+        "{body}"
+    );
+    // Meilisearch's order, proximity and attribute before exactness: still the words as
+    // typed first (Meilisearch, which does not stem, would not match `forms` at all).
+    let response = app
+        .patch_json(
+            "/v1/collections/docs",
+            &json!({"rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let applied = wait_until(Duration::from_secs(30), || async {
+        let (_, body) = ids(
+            &app,
+            "q=developing%20features%20&showRankingScoreDetails=true",
+        )
+        .await;
+        body["hits"][0]["rankingScoreDetails"]["proximity"]["order"] == json!(2)
+    })
+    .await;
+    assert!(applied);
+    let (found, body) = ids(&app, "q=developing%20features%20").await;
+    assert_eq!(found, ["written", "forms"], "{body}");
+    // The word being typed found as the start of a word is no other form: the rules
+    // after `typo` decide (here `attribute`: the title first).
+    let (found, body) = ids(&app, "q=feat&showRankingScoreDetails=true").await;
+    assert_eq!(found, ["forms", "written"], "{body}");
+    assert_eq!(
+        body["hits"][0]["rankingScoreDetails"]["typo"]["otherForms"],
+        json!(0),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn ranking_rules_apply_in_their_order_and_can_be_changed() {
     let app = TestApp::spawn().await;
     collection(
         &app,
         &[
-            // Another form of the word (the same stem, `connect`), in the most
-            // important field.
-            json!({"id": "title", "title": "connected"}),
-            // The word as typed, in a lesser field.
-            json!({"id": "body", "body": "connecting"}),
+            // The word in the most important field, after another.
+            json!({"id": "title", "title": "cable connecting"}),
+            // A lesser field that is the query.
+            json!({"id": "body", "title": "misc", "body": "connecting"}),
         ],
     )
     .await;
