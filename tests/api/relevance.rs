@@ -285,6 +285,34 @@ async fn a_word_as_written_beats_another_form_of_it_whatever_the_rule_order() {
 }
 
 #[tokio::test]
+async fn a_synonym_is_found_as_written_not_as_another_form() {
+    let app = TestApp::spawn().await;
+    collection_with(
+        &app,
+        json!({"synonyms": {"telly": ["television"]}}),
+        &[
+            // The synonym, as written.
+            json!({"id": "synonym", "title": "television stand"}),
+            // Another form of the word as typed (stem `telli`).
+            json!({"id": "form", "title": "tellies stand"}),
+        ],
+    )
+    .await;
+    let (found, body) = ids(&app, "q=telly%20&showRankingScoreDetails=true").await;
+    assert_eq!(found, ["synonym", "form"], "{body}");
+    assert_eq!(
+        body["hits"][0]["rankingScoreDetails"]["typo"]["otherForms"],
+        json!(0),
+        "{body}"
+    );
+    assert_eq!(
+        body["hits"][1]["rankingScoreDetails"]["typo"]["otherForms"],
+        json!(1),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn ranking_rules_apply_in_their_order_and_can_be_changed() {
     let app = TestApp::spawn().await;
     collection(
