@@ -832,9 +832,9 @@ mod tests {
         typos: Option<u8>,
         attribute: u8,
         written: Option<u8>,
-        /// The fewest typos of a stemmed term present, and of any other non-form term.
-        stemmed: Option<u8>,
-        other: Option<u8>,
+        /// The fewest typos of a term present other than a stem (a prefix, a synonym,
+        /// words written together or apart).
+        not_stemmed: Option<u8>,
         /// The BM25 of its best term.
         best: f32,
         /// Held as typed, as a correction, as the start of a word, or as two words
@@ -959,12 +959,10 @@ mod tests {
                         Some(_) => held.attribute.min(term.attribute),
                     };
                     held.typos = Some(held.typos.map_or(term.typos, |t| t.min(term.typos)));
-                    let slot = if term.stemmed {
-                        &mut held.stemmed
-                    } else {
-                        &mut held.other
-                    };
-                    *slot = Some(slot.map_or(term.typos, |t| t.min(term.typos)));
+                    if !term.stemmed {
+                        let slot = &mut held.not_stemmed;
+                        *slot = Some(slot.map_or(term.typos, |t| t.min(term.typos)));
+                    }
                 }
             }
         }
@@ -1059,8 +1057,7 @@ mod tests {
                             .clone()
                             .filter(|h| {
                                 h.written != h.typos
-                                    && h.stemmed == h.typos
-                                    && h.other.is_none_or(|o| h.typos.is_some_and(|t| o > t))
+                                    && h.not_stemmed.is_none_or(|o| h.typos.is_some_and(|t| o > t))
                             })
                             .count() as u32,
                         attribute: matched.clone().map(|h| u32::from(h.attribute)).sum(),

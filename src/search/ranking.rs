@@ -1398,17 +1398,15 @@ fn describe(
         let mut best: Vec<Option<(u8, u8)>> = vec![None; words];
         let mut as_written: Vec<Option<u8>> = vec![None; words];
         let mut best_score: Vec<f32> = vec![0.0; words];
-        // Per word: the fewest typos with which it is found through a stem (maybe as
-        // another form), and through anything else (a prefix, a synonym, words written
-        // together or apart).
-        let mut stemmed: Vec<Option<u8>> = vec![None; words];
-        let mut other: Vec<Option<u8>> = vec![None; words];
+        // Per word: the fewest typos with which it is found other than through a stem
+        // (a prefix, a synonym, words written together or apart); with `best` and
+        // `as_written`, whether it is found only as another form of itself.
+        let mut not_stemmed: Vec<Option<u8>> = vec![None; words];
         for &doc in docs {
             best.fill(None);
             as_written.fill(None);
             best_score.fill(0.0);
-            stemmed.fill(None);
-            other.fill(None);
+            not_stemmed.fill(None);
             let mut typed_exact = false;
             for ((scorer, current), term) in scorers.iter_mut().zip(&mut at).zip(terms) {
                 if *current < doc {
@@ -1426,12 +1424,10 @@ fn describe(
                     }
                     continue;
                 }
-                let slot = if term.stemmed {
-                    &mut stemmed[term.word]
-                } else {
-                    &mut other[term.word]
-                };
-                *slot = Some(slot.map_or(term.typos, |t| t.min(term.typos)));
+                if !term.stemmed {
+                    let slot = &mut not_stemmed[term.word];
+                    *slot = Some(slot.map_or(term.typos, |t| t.min(term.typos)));
+                }
                 let slot = &mut best_score[term.word];
                 *slot = slot.max(scorer.score());
                 let this = (term.typos, term.attribute);
@@ -1450,9 +1446,9 @@ fn describe(
                     // Exact when written as the closest spelling the document has.
                     let written = as_written[word] == Some(*t);
                     exact += u32::from(written);
-                    other_forms += u32::from(
-                        !written && stemmed[word] == Some(*t) && other[word].is_none_or(|o| o > *t),
-                    );
+                    // `t` is the fewest typos of any term: when no other term
+                    // reaches it, a stem does.
+                    other_forms += u32::from(!written && not_stemmed[word].is_none_or(|o| o > *t));
                 }
             }
             exact += u32::from(typed_exact && typed_counts_whole);

@@ -34,6 +34,15 @@ async fn collection_with(app: &TestApp, settings: Value, documents: &[Value]) {
     app.wait_for_token("docs", &token).await;
 }
 
+/// Sets the collection `docs`'s ranking rules; the index is rebuilt for them in the
+/// background (the old one answers meanwhile), so callers wait for what they expect.
+async fn set_ranking_rules(app: &TestApp, rules: Value) {
+    let response = app
+        .patch_json("/v1/collections/docs", &json!({"rankingRules": rules}))
+        .await;
+    assert_eq!(response.status(), 200, "{}", json_body(response).await);
+}
+
 /// The ids of a search's hits, and its body.
 async fn ids(app: &TestApp, query: &str) -> (Vec<String>, Value) {
     let response = app
@@ -254,13 +263,18 @@ async fn a_word_as_written_beats_another_form_of_it_whatever_the_rule_order() {
     );
     // Meilisearch's order, proximity and attribute before exactness: still the words as
     // typed first (Meilisearch, which does not stem, would not match `forms` at all).
-    let response = app
-        .patch_json(
-            "/v1/collections/docs",
-            &json!({"rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"]}),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
+    set_ranking_rules(
+        &app,
+        json!([
+            "words",
+            "typo",
+            "proximity",
+            "attribute",
+            "sort",
+            "exactness"
+        ]),
+    )
+    .await;
     let applied = wait_until(Duration::from_secs(30), || async {
         let (_, body) = ids(
             &app,
@@ -329,13 +343,11 @@ async fn ranking_rules_apply_in_their_order_and_can_be_changed() {
     let (found, _) = ids(&app, "q=connecting%20").await;
     assert_eq!(found, ["body", "title"]);
     // Attribute first.
-    let response = app
-        .patch_json(
-            "/v1/collections/docs",
-            &json!({"rankingRules": ["words", "typo", "attribute", "exactness", "score"]}),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
+    set_ranking_rules(
+        &app,
+        json!(["words", "typo", "attribute", "exactness", "score"]),
+    )
+    .await;
     // The index is rebuilt for the new settings; the old one answers meanwhile.
     let swapped = wait_until(Duration::from_secs(30), || async {
         ids(&app, "q=connecting%20").await.0 == ["title", "body"]
@@ -464,13 +476,19 @@ async fn a_numeric_field_breaks_ties_when_it_is_a_ranking_rule() {
         ],
     )
     .await;
-    let response = app
-        .patch_json(
-            "/v1/collections/docs",
-            &json!({"rankingRules": ["words", "typo", "proximity", "exactness", "attribute", "popularity:desc", "score"]}),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
+    set_ranking_rules(
+        &app,
+        json!([
+            "words",
+            "typo",
+            "proximity",
+            "exactness",
+            "attribute",
+            "popularity:desc",
+            "score"
+        ]),
+    )
+    .await;
     let mut found = Vec::new();
     for _ in 0..100 {
         (found, _) = ids(&app, "q=lamp").await;
@@ -1079,13 +1097,7 @@ async fn ranking_score_details_say_what_each_rule_saw_of_a_hit() {
     );
 
     // A field rule shows the hit's value, once the collection ranks by it.
-    let response = app
-        .patch_json(
-            "/v1/collections/docs",
-            &json!({"rankingRules": ["words", "popularity:desc", "score"]}),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
+    set_ranking_rules(&app, json!(["words", "popularity:desc", "score"])).await;
     let query = "q=garden&showRankingScoreDetails=true";
     let ranked_by_popularity = wait_until(Duration::from_secs(30), || async {
         let (_, body) = ids(&app, query).await;
