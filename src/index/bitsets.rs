@@ -152,16 +152,23 @@ impl TermBitsets {
     }
 
     /// The documents of `reader` that are alive and match `filter` (a weight built
-    /// with scoring disabled; none: every alive document).
+    /// with scoring disabled; none: every alive document). `None` when that is every
+    /// document: no filter and no deletes, the usual case, where building the full set
+    /// and intersecting each word's set with it was a copy of the segment's bits per
+    /// word for nothing.
     pub fn allowed(
         &self,
         reader: &SegmentReader,
         filter: Option<&dyn Weight>,
-    ) -> tantivy::Result<DocBits> {
-        let mut allowed = DocBits::full(reader.max_doc());
-        if let Some(alive) = self.alive(reader) {
-            allowed.and(&alive);
-        }
+    ) -> tantivy::Result<Option<DocBits>> {
+        let alive = self.alive(reader);
+        let mut allowed = match (filter, alive) {
+            (None, None) => return Ok(None),
+            (_, Some(alive)) => DocBits {
+                words: alive.to_vec(),
+            },
+            (Some(_), None) => DocBits::full(reader.max_doc()),
+        };
         if let Some(filter) = filter {
             let mut matching = DocBits::empty(reader.max_doc());
             filter.for_each_no_score(reader, &mut |docs| {
@@ -171,7 +178,7 @@ impl TermBitsets {
             })?;
             allowed.and(&matching.words);
         }
-        Ok(allowed)
+        Ok(Some(allowed))
     }
 
     /// ORs the documents holding `term` into `into`.
@@ -286,6 +293,52 @@ impl DocBits {
             .is_some_and(|word| word & (1 << (doc % 64)) != 0)
     }
 
+    /// The documents in every one of `sets` (all of one segment), less those in any of
+    /// `less`; `None` when `sets` is empty. The first two are intersected into a new
+    /// set as it is written, rather than a copy of the first narrowed by the second:
+    /// each pass over a segment's bits (100 KB at 822,679 documents) is memory traffic
+    /// every search pays for.
+    pub fn all_of(sets: &[&DocBits], less: &[&DocBits]) -> Option<DocBits> {
+        let (first, rest) = sets.split_first()?;
+        let mut all = match rest.first() {
+            Some(second) => DocBits {
+                words: first
+                    .words
+                    .iter()
+                    .zip(&second.words)
+                    .map(|(a, b)| a & b)
+                    .collect(),
+            },
+            None => (*first).clone(),
+        };
+        for set in rest.iter().skip(1) {
+            all.intersect(set);
+        }
+        for set in less {
+            all.subtract(set);
+        }
+        Some(all)
+    }
+
+    /// How many documents are in every one of `sets` (all of one segment); two are
+    /// counted without building their intersection.
+    pub fn count_all(sets: &[DocBits]) -> u64 {
+        match sets {
+            [] => 0,
+            [one] => one.len(),
+            [a, b] => a
+                .words
+                .iter()
+                .zip(&b.words)
+                .map(|(a, b)| u64::from((a & b).count_ones()))
+                .sum(),
+            _ => {
+                let all: Vec<&DocBits> = sets.iter().collect();
+                DocBits::all_of(&all, &[]).map_or(0, |all| all.len())
+            }
+        }
+    }
+
     /// Keeps the documents also in `other`.
     pub fn intersect(&mut self, other: &DocBits) {
         self.and(&other.words);
@@ -364,5 +417,32 @@ mod tests {
         assert_eq!(c.len(), 5);
         assert!(DocBits::empty(130).is_empty() && !c.is_empty());
         assert_eq!(c.iter().collect::<Vec<_>>(), [0, 1, 63, 64, 129]);
+    }
+
+    #[test]
+    fn all_of_intersects_the_sets_less_the_others_and_count_all_agrees() {
+        let set = |docs: &[DocId]| DocBits::from_docs(200, docs);
+        let (a, b, c) = (
+            set(&[1, 2, 3, 70, 199]),
+            set(&[2, 3, 70, 150]),
+            set(&[3, 70, 199]),
+        );
+        let less = set(&[70]);
+        let docs = |bits: Option<DocBits>| bits.map(|b| b.iter().collect::<Vec<_>>());
+        assert_eq!(docs(DocBits::all_of(&[], &[])), None);
+        assert_eq!(
+            docs(DocBits::all_of(&[&a], &[])),
+            Some(vec![1, 2, 3, 70, 199])
+        );
+        assert_eq!(docs(DocBits::all_of(&[&a], &[&b])), Some(vec![1, 199]));
+        assert_eq!(docs(DocBits::all_of(&[&a, &b], &[])), Some(vec![2, 3, 70]));
+        assert_eq!(
+            docs(DocBits::all_of(&[&a, &b, &c], &[&less])),
+            Some(vec![3])
+        );
+        assert_eq!(DocBits::count_all(&[]), 0);
+        assert_eq!(DocBits::count_all(std::slice::from_ref(&a)), 5);
+        assert_eq!(DocBits::count_all(&[a.clone(), b.clone()]), 3);
+        assert_eq!(DocBits::count_all(&[a, b, c]), 2);
     }
 }

@@ -56,8 +56,9 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use tantivy::columnar::{StrColumn, TermOrdHit};
+use tantivy::postings::SegmentPostings;
 use tantivy::query::{EnableScoring, Query, Weight};
-use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader};
+use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentReader, Term};
 
 use crate::index::CollectionIndex;
 use crate::index::bitsets::DocBits;
@@ -445,13 +446,7 @@ fn text_length(heads: &[HeadColumn], doc: DocId) -> usize {
 fn at_least_all(words: &[Vec<DocBits>]) -> u64 {
     words
         .iter()
-        .map(|per_word| {
-            let mut all = per_word.first().cloned().unwrap_or_default();
-            for bits in per_word.iter().skip(1) {
-                all.intersect(bits);
-            }
-            all.len()
-        })
+        .map(|per_word| DocBits::count_all(per_word))
         .sum()
 }
 
@@ -620,7 +615,9 @@ pub fn rank_with(
             for split in word.iter().filter(|t| t.next.is_some()) {
                 bits.union(&phrase_matches(searcher, reader, split)?);
             }
-            bits.intersect(&allowed);
+            if let Some(allowed) = &allowed {
+                bits.intersect(allowed);
+            }
             frequencies[w] += bits.len();
             per_word.push(bits);
         }
@@ -663,6 +660,10 @@ pub fn rank_with(
         })
         .collect::<tantivy::Result<Vec<_>>>()?;
     let terms: Vec<&query::WeightedTerm> = plan.words.iter().flatten().collect();
+    // Per term, whether some candidate described so far holds it: the documents whose
+    // positions are read are among those, so a term none holds needs no postings
+    // opened (most terms of a typo query are spellings no candidate has).
+    let mut present = vec![false; terms.len()];
     let prefix_probe = PrefixProbe::of(index, plan);
     // The text fields and their ranks, once per search (not per segment).
     let ranks = query::text_field_ranks(index);
@@ -701,21 +702,14 @@ pub fn rank_with(
                     let docs = words
                         .iter()
                         .map(|per_word| {
-                            let mut docs: Option<DocBits> = None;
-                            for (w, bits) in per_word.iter().enumerate() {
-                                if lacking.contains(&w) {
-                                    continue;
-                                }
-                                match docs.as_mut() {
-                                    None => docs = Some(bits.clone()),
-                                    Some(d) => d.intersect(bits),
-                                }
-                            }
-                            let mut docs = docs.unwrap_or_default();
-                            for &w in &lacking {
-                                docs.subtract(&per_word[w]);
-                            }
-                            docs
+                            let (lacked, held): (Vec<_>, Vec<_>) = per_word
+                                .iter()
+                                .enumerate()
+                                .partition(|(w, _)| lacking.contains(w));
+                            let held: Vec<&DocBits> = held.into_iter().map(|(_, b)| b).collect();
+                            let lacked: Vec<&DocBits> =
+                                lacked.into_iter().map(|(_, b)| b).collect();
+                            DocBits::all_of(&held, &lacked).unwrap_or_default()
                         })
                         .collect();
                     (Some(mask), docs)
@@ -777,6 +771,7 @@ pub fn rank_with(
                 &heads,
                 step,
                 rules,
+                &mut present,
             )?;
             // A part's documents all lack its words (the mask is their weight); the
             // rest's are looked up one by one.
@@ -813,6 +808,7 @@ pub fn rank_with(
                     searcher,
                     &mut found[..window],
                     &terms,
+                    &present,
                     prefix_probe.as_ref().map(|p| (p, PREFIX_POSITIONS_WINDOW)),
                 )?;
                 found[..window].sort_unstable_by(|a, b| compare(a, b, rules));
@@ -1355,7 +1351,7 @@ fn is_or_begins(column: &StrColumn, text: &[u8], key: &[u8]) -> bool {
 
 /// What the rules need of each candidate: per term present, the word, typos,
 /// attribute and exactness it gives, and per word its best term's BM25; the field
-/// rules' values.
+/// rules' values. Marks in `present` the terms some candidate holds.
 #[allow(clippy::too_many_arguments)]
 fn describe(
     readers: &[SegmentReader],
@@ -1365,6 +1361,7 @@ fn describe(
     heads: &[Vec<HeadMatch>],
     bucket: usize,
     rules: &[Rule],
+    present: &mut [bool],
 ) -> tantivy::Result<Vec<Candidate>> {
     let words = terms.iter().map(|t| t.word + 1).max().unwrap_or(0);
     // The word being typed, found whole as typed so far, counts as a word found as
@@ -1408,13 +1405,19 @@ fn describe(
             best_score.fill(0.0);
             not_stemmed.fill(None);
             let mut typed_exact = false;
-            for ((scorer, current), term) in scorers.iter_mut().zip(&mut at).zip(terms) {
+            for (((scorer, current), term), present) in scorers
+                .iter_mut()
+                .zip(&mut at)
+                .zip(terms)
+                .zip(&mut *present)
+            {
                 if *current < doc {
                     *current = scorer.seek(doc);
                 }
                 if *current != doc {
                     continue;
                 }
+                *present = true;
                 if term.form {
                     if term.prefix {
                         typed_exact = true;
@@ -1598,11 +1601,12 @@ impl<'a> PrefixProbe<'a> {
 
 /// Reads the positions of the candidates' matched words (whole-word terms of the text
 /// fields; the word being typed from the stored text) and sets their `proximity` and
-/// `position`.
+/// `position`. `present`: per term, whether any of the candidates may hold it.
 fn read_positions(
     searcher: &Searcher,
     candidates: &mut [Candidate],
     terms: &[&query::WeightedTerm],
+    present: &[bool],
     prefix: Option<(&PrefixProbe<'_>, usize)>,
 ) -> tantivy::Result<()> {
     use tantivy::postings::Postings;
@@ -1612,43 +1616,63 @@ fn read_positions(
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by_key(|&i| candidates[i].address);
     let readers = searcher.segment_readers();
-    let mut postings: Vec<Option<tantivy::postings::SegmentPostings>> = Vec::new();
+    // Per term, its postings, and for a word typed as two (`nodefetch`) those of the
+    // second word written apart. Boxed: postings are kilobytes of block buffers, and
+    // moving them as the vector is built was most of the copying a search did.
+    type TermPostings = Box<(SegmentPostings, Option<SegmentPostings>)>;
+    let mut postings: Vec<Option<TermPostings>> = Vec::new();
     // The index's analyzer, built once per index; only when there is a word to find.
     let mut normalizer = prefix.map(|(probe, _)| probe.index.normalizer());
     let mut segment = u32::MAX;
     let mut buffer = Vec::new();
+    let mut following = Vec::new();
     for i in order {
         let address = candidates[i].address;
         if address.segment_ord != segment {
             segment = address.segment_ord;
             let reader = &readers[segment as usize];
-            postings =
-                terms
-                    .iter()
-                    .map(|t| {
-                        if t.form || t.prefix && t.typos == 0 {
-                            return Ok(None);
-                        }
-                        let inverted = reader.inverted_index(t.term.field())?;
-                        Ok(inverted
-                            .read_postings(&t.term, IndexRecordOption::WithFreqsAndPositions)?)
-                    })
-                    .collect::<tantivy::Result<_>>()?;
+            postings = terms
+                .iter()
+                .zip(present)
+                .map(|(t, &present)| {
+                    if !present || t.form || t.prefix && t.typos == 0 {
+                        return Ok(None);
+                    }
+                    let inverted = reader.inverted_index(t.term.field())?;
+                    let read = |term: &Term| {
+                        inverted.read_postings(term, IndexRecordOption::WithFreqsAndPositions)
+                    };
+                    let Some(first) = read(&t.term)? else {
+                        return Ok(None);
+                    };
+                    match &t.next {
+                        None => Ok(Some(Box::new((first, None)))),
+                        Some(next) => Ok(read(next)?.map(|second| Box::new((first, Some(second))))),
+                    }
+                })
+                .collect::<tantivy::Result<_>>()?;
         }
         // Per word, per field (by attribute), its positions.
         let mut at: Vec<Vec<(u8, u32)>> = vec![Vec::new(); words];
         for (postings, term) in postings.iter_mut().zip(terms) {
-            let Some(postings) = postings else {
+            let Some((postings, second)) = postings.as_deref_mut() else {
                 continue;
             };
-            if postings.doc() < address.doc_id {
-                postings.seek(address.doc_id);
-            }
-            if postings.doc() != address.doc_id {
+            if !seek_to(postings, address.doc_id) {
                 continue;
             }
             buffer.clear();
             postings.positions(&mut buffer);
+            if let Some(second) = second {
+                // Words typed as one stand where the two stand side by side (the
+                // phrase the document was matched by), not wherever the first is.
+                if !seek_to(second, address.doc_id) {
+                    continue;
+                }
+                following.clear();
+                second.positions(&mut following);
+                buffer.retain(|p| following.binary_search(&(p + 1)).is_ok());
+            }
             at[term.word].extend(buffer.iter().map(|&p| (term.attribute, p)));
         }
         if let (Some((probe, probed)), Some(normalizer)) = (prefix, normalizer.as_mut())
@@ -1683,6 +1707,14 @@ fn read_positions(
             .sum();
     }
     Ok(())
+}
+
+/// Moves `postings` to `doc` (or past it, never back); whether `doc` holds the term.
+fn seek_to(postings: &mut SegmentPostings, doc: DocId) -> bool {
+    if postings.doc() < doc {
+        postings.seek(doc);
+    }
+    postings.doc() == doc
 }
 
 /// The proximity cost of words at these (field, position)s: per pair of query words

@@ -819,6 +819,32 @@ async fn a_word_typed_as_two_written_together_finds_them_side_by_side() {
 }
 
 #[tokio::test]
+async fn a_word_typed_as_two_stands_only_where_the_two_stand_side_by_side() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "both", "title": "node-fetch client", "body": "both words"}),
+            // `client` in the title; `nodefetch` nowhere.
+            json!({"id": "title", "title": "client", "body": "tools"}),
+            // `node` right before `client`, but never `node fetch`: this document
+            // lacks `nodefetch`, so `node` must not count for proximity here.
+            json!({"id": "half", "title": "tools", "body": "a node client that can fetch"}),
+        ],
+    )
+    .await;
+    // Among the documents lacking `nodefetch`, `client` in the title (`attribute`)
+    // comes first: proximity has nothing to tell them apart by.
+    let (found, body) = ids(&app, "q=nodefetch%20client%20&showRankingScoreDetails=true").await;
+    assert_eq!(found, ["both", "title", "half"], "{body}");
+    assert_eq!(
+        body["hits"][1]["rankingScoreDetails"]["proximity"],
+        body["hits"][2]["rankingScoreDetails"]["proximity"],
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_word_that_matches_nothing_else_splits_into_rarer_words() {
     let app = TestApp::spawn().await;
     // In 30,000 documents, a part of a split must be in 3 (one in 10,000) unless the
