@@ -1374,7 +1374,7 @@ fn describe(
                 .as_str()
                 .is_some_and(|w| w.chars().count() >= MIN_TYPED_WHOLE_CHARS)
         });
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(candidates.iter().map(Vec::len).sum());
     for (ord, (reader, docs)) in readers.iter().zip(candidates).enumerate() {
         if docs.is_empty() {
             continue;
