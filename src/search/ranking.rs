@@ -702,13 +702,14 @@ pub fn rank_with(
                     let docs = words
                         .iter()
                         .map(|per_word| {
-                            let (lacked, held): (Vec<_>, Vec<_>) = per_word
+                            let held: Vec<&DocBits> = per_word
                                 .iter()
                                 .enumerate()
-                                .partition(|(w, _)| lacking.contains(w));
-                            let held: Vec<&DocBits> = held.into_iter().map(|(_, b)| b).collect();
+                                .filter(|(w, _)| !lacking.contains(w))
+                                .map(|(_, bits)| bits)
+                                .collect();
                             let lacked: Vec<&DocBits> =
-                                lacked.into_iter().map(|(_, b)| b).collect();
+                                lacking.iter().map(|&w| &per_word[w]).collect();
                             DocBits::all_of(&held, &lacked).unwrap_or_default()
                         })
                         .collect();
@@ -1618,7 +1619,7 @@ fn read_positions(
     let readers = searcher.segment_readers();
     // Per term, its postings, and for a word typed as two (`nodefetch`) those of the
     // second word written apart. Boxed: postings are kilobytes of block buffers, and
-    // moving them as the vector is built was most of the copying a search did.
+    // moving them as the vector grew was a measurable part of a typo query's copying.
     type TermPostings = Box<(SegmentPostings, Option<SegmentPostings>)>;
     let mut postings: Vec<Option<TermPostings>> = Vec::new();
     // The index's analyzer, built once per index; only when there is a word to find.
