@@ -1504,6 +1504,11 @@ struct PrefixProbe<'a> {
     word: usize,
     /// What was typed of it, normalized.
     typed: String,
+    /// The other query words as typed, normalized: a word of the document that is one
+    /// of them is not the word being typed (`differential equation dif` looks for a
+    /// third word; `differential` itself, next to `equation`, would make the documents
+    /// lacking one the closest).
+    others: Vec<String>,
     /// The words before it and what was typed of it written together (`beautifulsou`,
     /// `djangorestfram`), when the index holds words beginning so, each with the first
     /// of the words it stands for, the longest first: such a word stands for all of
@@ -1534,6 +1539,11 @@ impl<'a> PrefixProbe<'a> {
                     joined.sort_unstable();
                     joined
                 },
+                others: plan.texts[..word]
+                    .iter()
+                    .filter(|text| **text != typed)
+                    .cloned()
+                    .collect(),
                 typed,
                 // Fields with type-ahead off hold no match of the word being typed.
                 fields: query::text_field_ranks(index)
@@ -1583,7 +1593,9 @@ impl<'a> PrefixProbe<'a> {
                     let token = tantivy::tokenizer::TokenStream::token(&stream);
                     last = token.position as u32;
                     if token.text.starts_with(&self.typed) {
-                        out.push((*rank, offset + last));
+                        if !self.others.contains(&token.text) {
+                            out.push((*rank, offset + last));
+                        }
                     } else if let Some((first, _)) = self
                         .joined
                         .iter()

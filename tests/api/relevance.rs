@@ -464,6 +464,29 @@ async fn the_word_being_typed_counts_for_proximity() {
 }
 
 #[tokio::test]
+async fn the_word_being_typed_is_not_found_in_another_query_word() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            // `neu` begins only `neuroscience`, a word of the query already.
+            json!({"id": "two-words", "body": "neuroscience brain tools"}),
+            // A third word beginning with `neu` two places on.
+            json!({"id": "third-word", "body": "tools for neuroscience brain and neuroai"}),
+        ],
+    )
+    .await;
+    // Taking `neuroscience` for the word being typed put `two-words` first: as close
+    // as could be, and at the start of the field.
+    let (found, body) = ids(
+        &app,
+        "q=neuroscience%20brain%20neu&showRankingScoreDetails=true",
+    )
+    .await;
+    assert_eq!(found, ["third-word", "two-words"], "{body}");
+}
+
+#[tokio::test]
 async fn a_numeric_field_breaks_ties_when_it_is_a_ranking_rule() {
     let app = TestApp::spawn().await;
     collection(
