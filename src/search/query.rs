@@ -36,8 +36,15 @@ const MAX_EXPANSIONS: usize = 30;
 /// A word this long, one character short of a typo under the rules, gets one when no
 /// document holds it as written: most often a longer word with a letter left out. As
 /// Typesense's default allows a typo from 4 characters, but only for words that match
-/// nothing, so a real short word (`yaml`, `gust`) is never widened.
+/// nothing or almost nothing (see [`RARE_SHORT_WORD_DOCS`]), so a real short word
+/// (`yaml`, `gait`) is never widened.
 const UNKNOWN_WORD_MIN_CHARS: usize = 4;
+/// A word one character short of a typo that fewer documents than this hold as
+/// written may still be a typo: see [`rare_short_word_typos`].
+const RARE_SHORT_WORD_DOCS: u64 = 10;
+/// How many times more documents than a rare short word the commonest word one typo
+/// away must be in for the word to be taken as a typo of it.
+const RARE_SHORT_WORD_COMMONER: u64 = 10;
 /// Words found in at least this many documents as typed are not expanded to typos.
 const TYPO_FREQUENCY_THRESHOLD: u64 = 50;
 /// How much a match with one typo (two typos) counts against an exact one.
@@ -181,6 +188,36 @@ fn expand(words: &[Arc<SegmentWords>], word: &str, budget: u8, prefix: bool) -> 
         .take(MAX_EXPANSIONS)
         .map(|(d, _, t)| (t, d))
         .collect()
+}
+
+/// The typos of a word one character short of the rules that a few documents hold as
+/// written (`frequency`, fewer than [`RARE_SHORT_WORD_DOCS`]): when a word one typo away
+/// is in [`RARE_SHORT_WORD_COMMONER`] times as many documents, the word is more likely
+/// that one with a letter left out than meant as written: `gust` is in 5 of the 822,679
+/// PyPI packages and `guest` in 94, so `gust acconut` finds `guest account`. The
+/// documents holding the word as written still rank first (`typo`), and a short word
+/// as common as its neighbours (`gait`, `clan`, `yaml`) keeps none.
+fn rare_short_word_typos(
+    words: &[Arc<SegmentWords>],
+    word: &str,
+    frequency: u64,
+) -> Vec<(String, u8)> {
+    let found = expand(words, word, 1, false);
+    let commonest = found
+        .iter()
+        .map(|(candidate, _)| {
+            words
+                .iter()
+                .filter_map(|s| s.frequency(candidate))
+                .sum::<u64>()
+        })
+        .max()
+        .unwrap_or(0);
+    if commonest >= frequency.saturating_mul(RARE_SHORT_WORD_COMMONER) {
+        found
+    } else {
+        Vec::new()
+    }
 }
 
 /// The words one first-letter edit away from `first` + `rest` with `rest` unchanged:
@@ -679,8 +716,12 @@ pub fn plan(
         // A word no document holds as written, and (being typed) begins none, was
         // meant as no word of the index: it has its typo even one letter short of the
         // rules (`othr` for `other`, `zila` for `zilla`: a deleted letter takes a
-        // five-letter word under them).
-        if may_be_unknown && typed_frequency == 0 && !prefix.as_deref().is_some_and(&mut begins) {
+        // five-letter word under them). So was one that only a few documents hold,
+        // when a word one typo away is far more common: see [`rare_short_word_typos`].
+        let rare_short = may_be_unknown
+            && typed_frequency < RARE_SHORT_WORD_DOCS
+            && !prefix.as_deref().is_some_and(&mut begins);
+        if rare_short && typed_frequency == 0 {
             typos = 1;
         }
         // Typos are found among the words as written (one dictionary of every text
@@ -690,6 +731,13 @@ pub fn plan(
         let typo_words = if typos > 0 {
             let words = dictionary.get_or_insert_with(|| index.typo_words.of(searcher));
             expand(words, &word.text, typos, false)
+        } else if rare_short {
+            let words = dictionary.get_or_insert_with(|| index.typo_words.of(searcher));
+            let found = rare_short_word_typos(words, &word.text, typed_frequency);
+            if !found.is_empty() {
+                typos = 1;
+            }
+            found
         } else {
             Vec::new()
         };

@@ -113,6 +113,31 @@ async fn a_word_no_document_holds_has_a_typo_one_letter_short_of_the_rule() {
 }
 
 #[tokio::test]
+async fn a_short_word_few_documents_hold_is_a_typo_of_a_far_commoner_one() {
+    let app = TestApp::spawn().await;
+    // `guest` in twelve documents, `gust` in one: ten times as many.
+    let mut docs: Vec<Value> = (0..11)
+        .map(|n| json!({"id": format!("guest-{n}"), "title": "guest house", "body": "rooms"}))
+        .collect();
+    docs.push(json!({"id": "guest-account", "title": "guest account", "body": "generator"}));
+    docs.push(json!({"id": "gust", "title": "gust of wind", "body": "weather"}));
+    docs.push(json!({"id": "account", "title": "account tools", "body": "ledger"}));
+    collection(&app, &docs).await;
+    // `gust` taken as written matched one word of each document and put the weather
+    // first; as `guest` with a letter left out, a document holds both words.
+    let (found, body) = ids(&app, "q=gust%20account%20").await;
+    assert_eq!(
+        found.first().map(String::as_str),
+        Some("guest-account"),
+        "{body}"
+    );
+    // The documents holding the word as written still come first.
+    let (found, body) = ids(&app, "q=gust%20").await;
+    assert_eq!(found.first().map(String::as_str), Some("gust"), "{body}");
+    assert!(found.contains(&"guest-account".to_owned()), "{body}");
+}
+
+#[tokio::test]
 async fn a_typo_whose_stem_is_a_common_word_is_still_corrected() {
     let app = TestApp::spawn().await;
     // `defi` is common (past the threshold above which a word is taken to be spelt
