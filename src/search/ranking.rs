@@ -1539,8 +1539,10 @@ impl<'a> PrefixProbe<'a> {
                     joined.sort_unstable();
                     joined
                 },
-                others: plan.texts[..word]
+                others: plan
+                    .texts
                     .iter()
+                    .take(word)
                     .filter(|text| **text != typed)
                     .cloned()
                     .collect(),
