@@ -203,16 +203,13 @@ fn rare_short_word_typos(
     frequency: u64,
 ) -> Vec<(String, u8)> {
     let found = expand(words, word, 1, false);
-    let commonest = found
-        .iter()
-        .map(|(candidate, _)| {
-            words
-                .iter()
-                .filter_map(|s| s.frequency(candidate))
-                .sum::<u64>()
-        })
-        .max()
-        .unwrap_or(0);
+    // One typo away each, the commonest first (the order `expand` gives).
+    let commonest = found.first().map_or(0, |(candidate, _)| {
+        words
+            .iter()
+            .filter_map(|s| s.frequency(candidate))
+            .sum::<u64>()
+    });
     if commonest >= frequency.saturating_mul(RARE_SHORT_WORD_COMMONER) {
         found
     } else {
