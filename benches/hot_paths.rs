@@ -28,6 +28,7 @@ fn corpus_index(dir: &std::path::Path) -> CollectionIndex {
         collection_id: 1,
         name: "bench".into(),
         settings_generation: 1,
+        index_generation: 1,
         schema,
         settings: CollectionSettings::default(),
     };
@@ -62,7 +63,7 @@ fn request(index: &CollectionIndex, q: &str) -> SearchRequest {
         limit: Some(10),
         ..SearchParams::default()
     }
-    .validate(&index.spec.schema)
+    .validate(&index.spec().schema)
     .expect("valid")
 }
 

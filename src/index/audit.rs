@@ -84,7 +84,7 @@ impl Audit {
         self.last = Some(Instant::now());
         let watermark = index.progress().watermark;
         let in_index = index.num_docs();
-        let Some(in_postgres) = count_at(db, index.spec.collection_id, watermark).await? else {
+        let Some(in_postgres) = count_at(db, index.spec().collection_id, watermark).await? else {
             return Ok(Verdict::Skipped);
         };
         if u64::try_from(in_postgres).ok() == Some(in_index) {

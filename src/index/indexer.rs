@@ -100,7 +100,7 @@ impl IndexRegistry {
         loop {
             if self
                 .get(name)
-                .is_some_and(|index| index.spec.collection_id == collection_id)
+                .is_some_and(|index| index.spec().collection_id == collection_id)
             {
                 return;
             }
@@ -110,13 +110,36 @@ impl IndexRegistry {
         }
     }
 
+    /// Waits until collection `collection_id`'s index reads settings generation
+    /// `generation` or a later one (an index taking new settings without a rebuild,
+    /// [`CollectionIndex::retune`], or a new index).
+    pub async fn wait_for_generation(&self, name: &str, collection_id: i64, generation: i64) {
+        let mut changes = self.changes.subscribe();
+        loop {
+            if self.get(name).is_some_and(|index| {
+                let spec = index.spec();
+                spec.collection_id == collection_id && spec.settings_generation >= generation
+            }) {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Tells those waiting that a registered index changed (took new settings).
+    fn touched(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
     /// Every current index.
     pub fn all(&self) -> Vec<Arc<CollectionIndex>> {
         sync::read(&self.current).values().cloned().collect()
     }
 
     fn set(&self, index: Arc<CollectionIndex>) {
-        sync::write(&self.current).insert(index.spec.name.clone(), index);
+        sync::write(&self.current).insert(index.spec().name.clone(), index);
         self.changes.send_modify(|n| *n += 1);
     }
 
@@ -124,7 +147,7 @@ impl IndexRegistry {
         let mut current = sync::write(&self.current);
         if current
             .get(name)
-            .is_some_and(|i| i.spec.collection_id == collection_id)
+            .is_some_and(|i| i.spec().collection_id == collection_id)
         {
             current.remove(name);
         }
@@ -315,8 +338,8 @@ impl Indexer {
                 .registry
                 .all()
                 .iter()
-                .filter(|index| !rebuilding.contains(&index.spec.collection_id))
-                .map(|index| (index.spec.collection_id, index.progress().watermark))
+                .filter(|index| !rebuilding.contains(&index.spec().collection_id))
+                .map(|index| (index.spec().collection_id, index.progress().watermark))
                 .collect();
             progress.extend(rebuilding.iter().map(|&id| (id, Watermark::default())));
             if let Err(error) = retention::report(&self.db, &self.replica, &progress).await {
@@ -463,11 +486,20 @@ impl Indexer {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&collection_id);
-        let up_to_date = !requested
-            && current.as_ref().is_some_and(|c| {
-                c.spec.settings_generation == spec.settings_generation
-                    && c.spec.fingerprint() == spec.fingerprint()
-            });
+        let up_to_date = !requested && current.as_ref().is_some_and(|c| c.answers(&spec));
+        if up_to_date
+            && let Some(index) = current.as_ref()
+            && index.spec().settings_generation != spec.settings_generation
+        {
+            // Only settings read at query time changed: the index answers as it is.
+            tracing::info!(
+                collection = %spec.name,
+                generation = spec.settings_generation,
+                "indexer: new settings apply without a rebuild"
+            );
+            index.retune(spec.clone());
+            self.registry.touched();
+        }
         if !up_to_date {
             // First start: the index on disk, if it is still good. Otherwise (settings
             // changed, a rebuild was asked for, nothing usable on disk) build a new
@@ -548,7 +580,7 @@ impl Indexer {
 
     /// Runs the idle [`audit`] when it is due; a hole found twice asks for a rebuild.
     async fn audit(&self, index: &CollectionIndex, audit: &mut Audit) {
-        let collection = &index.spec.name;
+        let collection = index.spec().name.clone();
         let verdict = match audit.run(self.source.pool(), index).await {
             Ok(verdict) => verdict,
             Err(error) => {
@@ -578,7 +610,7 @@ impl Indexer {
             } => {
                 tracing::error!(%collection, in_postgres, in_index, "indexer: the index does not hold the documents PostgreSQL has, though it has applied every change; rebuilding");
                 self.describe_hole(index).await;
-                self.request_rebuild(index.spec.collection_id);
+                self.request_rebuild(index.spec().collection_id);
             }
         }
     }
@@ -592,10 +624,10 @@ impl Indexer {
     async fn describe_hole(&self, index: &CollectionIndex) {
         /// Ids named in the log line.
         const EXAMPLES: usize = 5;
-        let collection = &index.spec.name;
+        let collection = index.spec().name.clone();
         // Where the audit counted (a standby that had replayed as far as the index).
         let db = self.source.pool();
-        let report = match crate::index::check::check(db, &self.index_dir, collection).await {
+        let report = match crate::index::check::check(db, &self.index_dir, &collection).await {
             Ok(report) => report,
             Err(error) => {
                 tracing::warn!(%collection, error = %error, "indexer: cannot tell which documents the index lacks");
@@ -613,7 +645,7 @@ impl Indexer {
             "SELECT document_id, txid::text, seq FROM document_changes
              WHERE collection_id = $1 AND document_id = ANY($2) ORDER BY txid, seq",
         )
-        .bind(index.spec.collection_id)
+        .bind(index.spec().collection_id)
         .bind(&examples)
         .fetch_all(db)
         .await
@@ -640,9 +672,9 @@ impl Indexer {
         let read = self.source.pool().clone();
         let from = index.progress().watermark;
         let applied = catch_up(&read, index, self.observer.as_ref()).await?;
-        let collection_id = index.spec.collection_id;
+        let collection_id = index.spec().collection_id;
         if retention::trimmed_past(&read, collection_id, from).await? {
-            tracing::warn!(collection = %index.spec.name, "indexer: the change log was trimmed past this index while it caught up; rebuilding");
+            tracing::warn!(collection = %index.spec().name, "indexer: the change log was trimmed past this index while it caught up; rebuilding");
             self.request_rebuild(collection_id);
             self.wake(collection_id);
         }
@@ -693,7 +725,7 @@ impl Indexer {
              WHERE collection_id = $1 AND txid < $2::text::xid8
              ORDER BY txid DESC, seq DESC LIMIT 1",
         )
-        .bind(index.spec.collection_id)
+        .bind(index.spec().collection_id)
         .bind(xmin.to_string())
         .fetch_optional(&mut *tx)
         .await?;
@@ -702,7 +734,7 @@ impl Indexer {
         // the log holds nothing below the snapshot any more.
         let trimmed: Option<(String, i64)> =
             sqlx::query_as("SELECT txid::text, seq FROM change_log_trims WHERE collection_id = $1")
-                .bind(index.spec.collection_id)
+                .bind(index.spec().collection_id)
                 .fetch_optional(&mut *tx)
                 .await?;
         let as_watermark = |found: Option<(String, i64)>| -> Result<Watermark, IndexerError> {
@@ -718,7 +750,7 @@ impl Indexer {
         let mut rows = sqlx::query_as::<_, (String, String, i64)>(
             "SELECT id, body::text, version FROM documents WHERE collection_id = $1",
         )
-        .bind(index.spec.collection_id)
+        .bind(index.spec().collection_id)
         .fetch(&mut *tx);
         let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
         let mut total = 0u64;
@@ -741,7 +773,7 @@ impl Indexer {
                     applying.apply(&[], &rows)
                 }));
                 if total % 100_000 < REBUILD_CHUNK as u64 {
-                    tracing::info!(collection = %index.spec.name, documents = total, "indexer: building");
+                    tracing::info!(collection = %index.spec().name, documents = total, "indexer: building");
                 }
             }
         }
@@ -756,7 +788,7 @@ impl Indexer {
         let committing = index.clone();
         tokio::task::spawn_blocking(move || committing.commit(watermark, xmin)).await??;
         tracing::info!(
-            collection = %index.spec.name,
+            collection = %index.spec().name,
             documents = total,
             elapsed_ms = started.elapsed().as_millis() as u64,
             waiting_for_index_ms = waiting.as_millis() as u64,
@@ -778,6 +810,7 @@ fn spec_of(record: &CollectionRecord) -> IndexSpec {
         collection_id: record.id,
         name: record.name.clone(),
         settings_generation: record.settings_generation,
+        index_generation: record.index_generation,
         schema: record.schema.clone(),
         settings: record.settings.clone(),
     }
@@ -847,7 +880,7 @@ fn merge_in_background(index: Arc<CollectionIndex>, scope: MergeScope, reason: &
         let segments = index.segment_count();
         match index.merge_segments(scope) {
             Ok(true) => tracing::info!(
-                collection = %index.spec.name,
+                collection = %index.spec().name,
                 reason,
                 segments,
                 after = index.segment_count(),
@@ -856,7 +889,7 @@ fn merge_in_background(index: Arc<CollectionIndex>, scope: MergeScope, reason: &
             ),
             Ok(false) => {}
             Err(error) => {
-                tracing::warn!(collection = %index.spec.name, reason, error = %error, "indexer: merging segments failed")
+                tracing::warn!(collection = %index.spec().name, reason, error = %error, "indexer: merging segments failed")
             }
         }
     });
@@ -879,7 +912,7 @@ pub async fn catch_up(
                AND (txid, seq) > ($3::text::xid8, $4)
              ORDER BY txid, seq LIMIT $5",
         )
-        .bind(index.spec.collection_id)
+        .bind(index.spec().collection_id)
         .bind(horizon.to_string())
         .bind(watermark.txid.to_string())
         .bind(watermark.seq)
@@ -897,7 +930,7 @@ pub async fn catch_up(
             .iter()
             .map(|(_, id, txid)| Ok((id.clone(), parse_xid(txid)?)))
             .collect::<Result<_, IndexerError>>()?;
-        observer.applied(index.spec.collection_id, &applied);
+        observer.applied(index.spec().collection_id, &applied);
         let ids: Vec<String> = changes
             .iter()
             .map(|(_, id, _)| id.clone())
@@ -907,7 +940,7 @@ pub async fn catch_up(
         let rows: Vec<IndexedRow> = sqlx::query_as::<_, (String, String, i64)>(
             "SELECT id, body::text, version FROM documents WHERE collection_id = $1 AND id = ANY($2)",
         )
-        .bind(index.spec.collection_id)
+        .bind(index.spec().collection_id)
         .bind(&ids)
         .fetch_all(db)
         .await?
@@ -936,7 +969,7 @@ pub async fn lag(db: &PgPool, index: &CollectionIndex) -> Result<i64, sqlx::Erro
     sqlx::query_scalar(
         "SELECT count(*) FROM document_changes WHERE collection_id = $1 AND (txid, seq) > ($2::text::xid8, $3)",
     )
-    .bind(index.spec.collection_id)
+    .bind(index.spec().collection_id)
     .bind(watermark.txid.to_string())
     .bind(watermark.seq)
     .fetch_one(db)

@@ -33,7 +33,7 @@ pub mod tokenizer;
 pub mod typo_dictionary;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -48,6 +48,7 @@ use crate::index::fields::IndexFields;
 use crate::index::head_columns::HeadColumns;
 use crate::index::typo_dictionary::TypoDictionary;
 use crate::schema::{CollectionSchema, CollectionSettings};
+use crate::sync;
 
 /// Memory per indexing thread of an index's writer (tantivy flushes a segment when it
 /// is full). One thread per core, up to four: a rebuild is CPU-bound.
@@ -99,24 +100,35 @@ pub struct Payload {
     pub watermark: Watermark,
 }
 
-/// What an index is built for: a collection at one settings generation.
+/// A collection at one settings generation: what an index is built for, and what its
+/// searches read.
 #[derive(Debug, Clone)]
 pub struct IndexSpec {
     pub collection_id: i64,
     pub name: String,
     pub settings_generation: i64,
+    /// The generation of the last change of what is indexed: an index built at it or
+    /// later answers this spec (see [`CollectionIndex::retune`]).
+    pub index_generation: i64,
     pub schema: CollectionSchema,
     pub settings: CollectionSettings,
 }
 
 impl IndexSpec {
     pub fn fingerprint(&self) -> String {
-        fields::fingerprint(
-            &self.schema,
-            self.settings.stop_words.as_deref(),
-            self.settings.substring_index,
-        )
+        fingerprint(&self.schema, &self.settings)
     }
+}
+
+/// What an index built for these fields and settings holds, as one string: two specs
+/// with the same fingerprint are answered by the same index (the rest of the settings
+/// is read at query time).
+pub fn fingerprint(schema: &CollectionSchema, settings: &CollectionSettings) -> String {
+    fields::fingerprint(
+        schema,
+        settings.stop_words.as_deref(),
+        settings.substring_index,
+    )
 }
 
 /// A document to put in the index (the current row of a changed document).
@@ -148,7 +160,16 @@ impl IndexedRow {
 
 /// One generation of a collection's index.
 pub struct CollectionIndex {
-    pub spec: IndexSpec,
+    /// The collection and settings searches read ([`CollectionIndex::spec`]): replaced
+    /// in place when only settings read at query time change, so that changing ranking
+    /// rules does not rebuild the index. A search under way across the change may read
+    /// some of each; it is cached under the epoch it read first (the old generation's),
+    /// which searches after the change no longer look up.
+    spec: RwLock<Arc<IndexSpec>>,
+    /// The settings generation this index was built at: it answers every later
+    /// generation whose [`IndexSpec::index_generation`] is not past it. Kept in the
+    /// commit payload, so an index reopened after a restart is known for what it is.
+    built_generation: i64,
     pub fields: IndexFields,
     pub index: Index,
     /// The one reader; reloaded by hand after each commit, so what a search sees moves
@@ -241,11 +262,20 @@ impl CollectionIndex {
                 ..tantivy::IndexSettings::default()
             })
             .create_in_dir(dir)?;
-        Self::finish_open(index, dir, spec, fields, Watermark::default(), bitsets)
+        let built_generation = spec.settings_generation;
+        Self::finish_open(
+            index,
+            dir,
+            spec,
+            built_generation,
+            fields,
+            Watermark::default(),
+            bitsets,
+        )
     }
 
-    /// Opens the index in `dir` when it was built for `spec` (same collection, settings
-    /// generation and fingerprint); `Ok(None)` when it must be rebuilt.
+    /// Opens the index in `dir` when it answers `spec` (same collection and fingerprint,
+    /// built at `spec.index_generation` or later); `Ok(None)` when it must be rebuilt.
     pub fn open(
         dir: &Path,
         spec: IndexSpec,
@@ -264,7 +294,7 @@ impl CollectionIndex {
             return Ok(None);
         };
         if payload.collection_id != spec.collection_id
-            || payload.settings_generation != spec.settings_generation
+            || payload.settings_generation < spec.index_generation
             || payload.fingerprint != spec.fingerprint()
         {
             return Ok(None);
@@ -273,13 +303,23 @@ impl CollectionIndex {
         if index.schema() != fields.schema {
             return Ok(None);
         }
-        Self::finish_open(index, dir, spec, fields, payload.watermark, bitsets).map(Some)
+        Self::finish_open(
+            index,
+            dir,
+            spec,
+            payload.settings_generation,
+            fields,
+            payload.watermark,
+            bitsets,
+        )
+        .map(Some)
     }
 
     fn finish_open(
         index: Index,
         dir: &Path,
         spec: IndexSpec,
+        built_generation: i64,
         fields: IndexFields,
         watermark: Watermark,
         bitsets: Arc<TermBitsets>,
@@ -314,7 +354,8 @@ impl CollectionIndex {
         });
         let analyzer = analysis::text_analyzer(spec.settings.stop_words.as_deref());
         Ok(CollectionIndex {
-            spec,
+            spec: RwLock::new(Arc::new(spec)),
+            built_generation,
             fields,
             index,
             reader,
@@ -342,6 +383,34 @@ impl CollectionIndex {
         self.normalizer.clone()
     }
 
+    /// The collection and settings this index answers for now.
+    pub fn spec(&self) -> Arc<IndexSpec> {
+        sync::read(&self.spec).clone()
+    }
+
+    /// The settings generation this index was built at.
+    pub fn built_generation(&self) -> i64 {
+        self.built_generation
+    }
+
+    /// Whether this index answers `spec` as it is: the same collection and fingerprint,
+    /// built at `spec.index_generation` or later (settings read at query time may differ).
+    pub fn answers(&self, spec: &IndexSpec) -> bool {
+        let current = self.spec();
+        current.collection_id == spec.collection_id
+            && self.built_generation >= spec.index_generation
+            && current.fingerprint() == spec.fingerprint()
+    }
+
+    /// Takes a later settings generation that this index [`answers`](Self::answers) as
+    /// it is (ranking rules, typo tolerance, synonyms, boosts or the matching strategy
+    /// changed): searches from now on read the new settings, and the epoch moves, so
+    /// answers cached under the old settings are not used again. Nothing is rebuilt or
+    /// committed: the payload keeps the generation the index was built at.
+    pub fn retune(&self, spec: IndexSpec) {
+        *sync::write(&self.spec) = Arc::new(spec);
+    }
+
     pub fn progress(&self) -> Progress {
         *self.progress.borrow()
     }
@@ -350,9 +419,10 @@ impl CollectionIndex {
     /// answer cached under it is never older than the epoch says.
     pub fn epoch(&self) -> Epoch {
         let watermark = self.progress().watermark;
+        let spec = self.spec();
         Epoch {
-            collection_id: self.spec.collection_id,
-            settings_generation: self.spec.settings_generation,
+            collection_id: spec.collection_id,
+            settings_generation: spec.settings_generation,
             txid: watermark.txid,
             seq: watermark.seq,
         }
@@ -419,10 +489,11 @@ impl CollectionIndex {
     /// Commits what was applied with `watermark` in the payload, makes it visible to
     /// searches, and moves the progress. Blocking.
     pub fn commit(&self, watermark: Watermark, horizon: u64) -> Result<(), IndexError> {
+        let spec = self.spec();
         let payload = Payload {
-            collection_id: self.spec.collection_id,
-            settings_generation: self.spec.settings_generation,
-            fingerprint: self.spec.fingerprint(),
+            collection_id: spec.collection_id,
+            settings_generation: self.built_generation,
+            fingerprint: spec.fingerprint(),
             watermark,
         };
         let payload =
@@ -453,13 +524,13 @@ impl CollectionIndex {
 
     /// The names of the fields `q` looks in (text fields and searchable keyword
     /// fields), in schema order.
-    pub fn text_field_names(&self) -> Vec<&str> {
-        self.spec
+    pub fn text_field_names(&self) -> Vec<String> {
+        self.spec()
             .schema
             .fields()
             .iter()
             .filter(|f| f.searched())
-            .map(|f| f.name.as_str())
+            .map(|f| f.name.clone())
             .collect()
     }
 
@@ -603,6 +674,7 @@ mod tests {
             collection_id: 1,
             name: "notes".into(),
             settings_generation: 1,
+            index_generation: 1,
             schema: CollectionSchema::parse(fields).expect("schema"),
             settings: CollectionSettings::default(),
         };

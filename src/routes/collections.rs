@@ -97,9 +97,13 @@ pub async fn get_collection(
 /// Change a collection's settings
 ///
 /// Changes fields, boosts, typo tolerance, synonyms, stop words, ranking rules or the
-/// matching strategy; keys left out keep their value. Moves the settings generation:
-/// the index is rebuilt from PostgreSQL in the background while the current one
-/// answers, so fields added or made filterable, sortable or facets need no re-import.
+/// matching strategy; keys left out keep their value. Moves the settings generation.
+/// What is read at query time (ranking rules, matching strategy, typo tolerance,
+/// synonyms, boosts, a field made filterable, sortable or a facet) applies without a
+/// rebuild: the answer comes once this replica's index reads it (up to 5 s). A change
+/// of what is indexed (fields added, dropped or retyped, `typeAhead`, `searchable`,
+/// stop words, the substring index) rebuilds the index from PostgreSQL in the
+/// background while the current one answers, so nothing is re-imported.
 /// Fields added or changing type are first checked against every stored document
 /// (writes to the collection wait meanwhile); a change some document does not fit is
 /// refused with 409 `schema_conflict`, giving the count and three ids.

@@ -55,7 +55,7 @@ pub fn facet_search(
 ) -> Result<Vec<FacetCount>, SearchError> {
     let searcher = index.reader.searcher();
     let mut normalizer = index.normalizer();
-    let tolerance = &index.spec.settings.typo_tolerance;
+    let tolerance = &index.spec().settings.typo_tolerance;
     let typed: Vec<(String, usize)> = analysis::words(&mut normalizer, facet_query)
         .into_iter()
         .map(|w| {

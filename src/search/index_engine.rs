@@ -259,7 +259,7 @@ fn substring_search(
         let (id, document) = index.stored(&doc);
         let texts: Vec<String> = text_fields
             .iter()
-            .filter_map(|f| field_text(&document[*f]))
+            .filter_map(|f| field_text(&document[f.as_str()]))
             .map(|t| t.chars().flat_map(char::to_lowercase).collect())
             .collect();
         if parts
@@ -392,7 +392,7 @@ pub fn search(
             [] if !plan.words.is_empty() => {
                 let strategy = request
                     .matching_strategy
-                    .unwrap_or(index.spec.settings.matching_strategy);
+                    .unwrap_or(index.spec().settings.matching_strategy);
                 let ranked = ranking::rank(
                     index,
                     &searcher,
@@ -760,6 +760,7 @@ mod tests {
             collection_id: 1,
             name: "t".into(),
             settings_generation: 1,
+            index_generation: 1,
             schema: CollectionSchema::parse(fields).expect("schema"),
             settings: CollectionSettings::default(),
         };
@@ -1104,7 +1105,7 @@ mod tests {
         let searcher = index.reader.searcher();
         assert!(searcher.segment_readers().len() > 1);
         let filter =
-            crate::search::filter::parse("rating >= 3", &index.spec.schema).expect("filter");
+            crate::search::filter::parse("rating >= 3", &index.spec().schema).expect("filter");
         let strategies = [
             ranking::MatchingStrategy::Last,
             ranking::MatchingStrategy::Frequency,
@@ -1112,7 +1113,7 @@ mod tests {
         ];
         let rules_of = |names: &[&str]| {
             let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-            ranking::parse_rules(&names, &index.spec.schema).expect("rules")
+            ranking::parse_rules(&names, &index.spec().schema).expect("rules")
         };
         let (mut checked, mut dropped, mut split) = (0, 0, 0);
         let mut texts: Vec<String> = queries::workload(11, 120)
@@ -1327,7 +1328,7 @@ mod tests {
                     request.highlight = Some(crate::search::highlight::HighlightOptions::default());
                 }
                 if let Some(text) = filter {
-                    match crate::search::filter::parse(&text, &index.spec.schema) {
+                    match crate::search::filter::parse(&text, &index.spec().schema) {
                         Ok(parsed) => request.filter = Some(parsed),
                         Err(_) => return Ok(()),
                     }

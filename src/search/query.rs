@@ -24,9 +24,9 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
-use crate::index::CollectionIndex;
 use crate::index::analysis::{self, PrefixLookup, prefix_lookup};
 use crate::index::typo_dictionary::{SegmentWords, TypoAutomaton};
+use crate::index::{CollectionIndex, IndexSpec};
 use crate::schema::TypoTolerance;
 
 /// Words of a query that count; the rest are ignored.
@@ -628,11 +628,12 @@ pub fn plan(
         last_is_prefix,
     });
     let mut texts = Vec::new();
-    let mut text_fields = text_fields(index);
+    let spec = index.spec();
+    let mut text_fields = text_fields(&spec, index);
     if let Some(names) = search_on {
         text_fields.retain(|f| names.iter().any(|n| n == f.name));
     }
-    let typo_rules = &index.spec.settings.typo_tolerance;
+    let typo_rules = &spec.settings.typo_tolerance;
     let count = words.len();
     let mut required: Vec<Vec<WeightedTerm>> = Vec::new();
     // Where each kept word stands in the query (stop words are not kept).
@@ -648,7 +649,7 @@ pub fn plan(
         let is_prefix = last_is_prefix && position + 1 == count;
         let mut alternatives: Vec<String> = analysis::terms(&mut analyzer, &word.text);
         let own_stems = alternatives.len();
-        if let Some(synonyms) = index.spec.settings.synonyms.get(&word.text) {
+        if let Some(synonyms) = spec.settings.synonyms.get(&word.text) {
             for synonym in synonyms {
                 alternatives.extend(analysis::terms(&mut analyzer, synonym));
             }
@@ -982,7 +983,7 @@ pub fn plan(
         }
         if prefix.is_some() {
             matched.prefix = prefix;
-            matched.whole_words_only = self::text_fields(index)
+            matched.whole_words_only = self::text_fields(&spec, index)
                 .iter()
                 .filter(|f| {
                     f.prefix_field.is_none() || !text_fields.iter().any(|t| t.name == f.name)
@@ -1435,15 +1436,14 @@ struct TextField<'a> {
 /// The text fields by name with their rank by boost (0 the most important), as the
 /// terms of a plan carry it in `attribute`.
 pub fn text_field_ranks(index: &CollectionIndex) -> Vec<(String, u8)> {
-    text_fields(index)
+    text_fields(&index.spec(), index)
         .into_iter()
         .map(|f| (f.name.to_owned(), f.attribute))
         .collect()
 }
 
-fn text_fields(index: &CollectionIndex) -> Vec<TextField<'_>> {
-    let fields: Vec<&crate::schema::FieldDefinition> = index
-        .spec
+fn text_fields<'a>(spec: &'a IndexSpec, index: &CollectionIndex) -> Vec<TextField<'a>> {
+    let fields: Vec<&crate::schema::FieldDefinition> = spec
         .schema
         .fields()
         .iter()
@@ -1557,7 +1557,7 @@ pub fn phrase_filter(index: &CollectionIndex, plan: &QueryPlan) -> Option<Box<dy
     if plan.phrases.is_empty() {
         return None;
     }
-    let fields: Vec<Field> = text_fields(index)
+    let fields: Vec<Field> = text_fields(&index.spec(), index)
         .iter()
         .filter(|f| plan.searches(f.name))
         .map(|f| f.field)

@@ -216,14 +216,10 @@ pub fn parse_rules(raw: &[String], schema: &CollectionSchema) -> Result<Vec<Rule
 /// The collection's rules (its own, or the default).
 pub fn rules_of(index: &CollectionIndex) -> Vec<Rule> {
     let default: Vec<String> = DEFAULT_RULES.iter().map(|r| (*r).to_owned()).collect();
-    let raw = index
-        .spec
-        .settings
-        .ranking_rules
-        .as_deref()
-        .unwrap_or(&default);
-    parse_rules(raw, &index.spec.schema)
-        .or_else(|_| parse_rules(&default, &index.spec.schema))
+    let spec = index.spec();
+    let raw = spec.settings.ranking_rules.as_deref().unwrap_or(&default);
+    parse_rules(raw, &spec.schema)
+        .or_else(|_| parse_rules(&default, &spec.schema))
         .unwrap_or_default()
 }
 

@@ -219,7 +219,7 @@ impl App {
             )
         })?;
         let collection_id = match self.indexes.get(name.as_str()) {
-            Some(index) => index.spec.collection_id,
+            Some(index) => index.spec().collection_id,
             None => self.collection(name).await?.id,
         };
         let Some(analytics) = &self.analytics else {

@@ -12,14 +12,14 @@ use utoipa::ToSchema;
 use crate::access::{Action, Reach};
 use crate::db;
 use crate::error::ApiError;
-use crate::index::indexer;
+use crate::index::{self, indexer};
 use crate::schema::{
     CollectionName, CollectionSchema, CollectionSettings, FieldDefinition, MatchingStrategy,
     TypoTolerance,
 };
 use crate::search::{ranking, sql_engine};
 use crate::state::App;
-use crate::store::collections::{self as store, CollectionRecord};
+use crate::store::collections::{self as store, CollectionRecord, Generation};
 
 /// The body of `POST /v1/collections`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -100,7 +100,8 @@ fn validate_settings(
 
 impl UpdateCollection {
     /// Whether the change reaches the search index, which then moves to a new settings
-    /// generation and is rebuilt: every key does but `ftsIndex`, which is PostgreSQL's.
+    /// generation: every key does but `ftsIndex`, which is PostgreSQL's. Only those
+    /// that change what is indexed (fields, stop words, the substring index) rebuild it.
     fn reaches_search_index(&self) -> bool {
         let UpdateCollection {
             fields,
@@ -127,7 +128,7 @@ impl UpdateCollection {
     fn apply(
         &self,
         current: &CollectionRecord,
-    ) -> Result<(Vec<FieldDefinition>, CollectionSettings), ApiError> {
+    ) -> Result<(CollectionSchema, CollectionSettings), ApiError> {
         let schema = match &self.fields {
             Some(fields) => CollectionSchema::parse(fields.clone())?,
             None => current.schema.clone(),
@@ -159,7 +160,7 @@ impl UpdateCollection {
             settings.fts_index = fts_index;
         }
         validate_settings(&settings, &schema)?;
-        Ok((schema.fields().to_vec(), settings))
+        Ok((schema, settings))
     }
 }
 
@@ -273,7 +274,7 @@ impl App {
             .filter(|record| {
                 self.indexes
                     .get(&record.name)
-                    .is_none_or(|index| index.spec.collection_id != record.id)
+                    .is_none_or(|index| index.spec().collection_id != record.id)
             })
             .map(|record| record.name)
             .take(limit)
@@ -363,7 +364,7 @@ impl App {
         let index = self
             .indexes
             .get(name.as_str())
-            .filter(|index| index.spec.collection_id == record.id);
+            .filter(|index| index.spec().collection_id == record.id);
         let stats = match index {
             Some(index) => {
                 let lag = db::retry(|| indexer::lag(&self.db, &index)).await?;
@@ -375,7 +376,7 @@ impl App {
                     index_segments: index.segment_count() as u64,
                     watermark: Some(progress.watermark.txid.to_string()),
                     lag,
-                    index_status: if self.indexer.is_rebuilding(index.spec.collection_id) {
+                    index_status: if self.indexer.is_rebuilding(index.spec().collection_id) {
                         IndexStatus::Rebuilding
                     } else {
                         IndexStatus::Ready
@@ -399,24 +400,63 @@ impl App {
         Ok(collection)
     }
 
-    /// Changes settings (a new settings generation: the index is rebuilt in the
-    /// background while the old one answers). New boosts also rebuild the full-text
-    /// index, concurrently, in a tracked background task.
+    /// Changes settings (a new settings generation). What is read at query time
+    /// (ranking rules, matching strategy, typo tolerance, synonyms, boosts) applies as
+    /// soon as each index follows the generation, without a rebuild; a change of what is
+    /// indexed rebuilds the index in the background while the old one answers. New
+    /// boosts also rebuild the full-text index, concurrently, in a tracked background
+    /// task.
     #[tracing::instrument(skip_all, fields(collection = %name))]
     pub async fn update_collection(
         &self,
         name: &CollectionName,
         request: UpdateCollection,
     ) -> Result<Collection, ApiError> {
-        let new_generation = request.reaches_search_index();
         let record = db::retry(|| {
-            store::update(&self.db, name.as_str(), new_generation, |c| {
-                request.apply(c)
+            store::update(&self.db, name.as_str(), |current| {
+                let (schema, settings) = request.apply(current)?;
+                let generation = if !request.reaches_search_index() {
+                    Generation::Kept
+                } else if index::fingerprint(&schema, &settings)
+                    == index::fingerprint(&current.schema, &current.settings)
+                {
+                    // Read at query time only: the index as it is answers for them.
+                    Generation::Settings
+                } else {
+                    Generation::Index
+                };
+                Ok::<_, ApiError>((schema.fields().to_vec(), settings, generation))
             })
         })
         .await?
         .ok_or_else(|| ApiError::CollectionNotFound(name.to_string()))??;
         self.indexer.collections_changed.notify_one();
+        // Settings read at query time apply without a rebuild: wait (a little) until
+        // this replica's index reads them, so that a search sent after the answer
+        // finds them. A rebuild is not waited for: the old index answers meanwhile.
+        let retuned = self
+            .indexes
+            .get(name.as_str())
+            .filter(|index| {
+                index.spec().collection_id == record.id
+                    && index.built_generation() >= record.index_generation
+            })
+            .is_some();
+        if retuned && self.config.placement.serves(name.as_str()) {
+            let applied = tokio::time::timeout(
+                NEW_INDEX_WAIT,
+                self.indexes.wait_for_generation(
+                    name.as_str(),
+                    record.id,
+                    record.settings_generation,
+                ),
+            )
+            .await
+            .is_ok();
+            if !applied {
+                tracing::warn!("the index does not read the new settings yet");
+            }
+        }
         // New boosts or fields change the indexed expression: build it again.
         let expression_changed = request.boosts.is_some() || request.fields.is_some();
         if request.fts_index.is_some() || (record.settings.fts_index && expression_changed) {
@@ -450,8 +490,12 @@ impl App {
         // unchanged): an index of an older generation is rebuilt by whichever process
         // follows the collection, so an accepted reindex survives a crash or restart.
         let record = db::retry(|| {
-            store::update(&self.db, name.as_str(), true, |current| {
-                Ok::<_, ApiError>((current.schema.fields().to_vec(), current.settings.clone()))
+            store::update(&self.db, name.as_str(), |current| {
+                Ok::<_, ApiError>((
+                    current.schema.fields().to_vec(),
+                    current.settings.clone(),
+                    Generation::Index,
+                ))
             })
         })
         .await?

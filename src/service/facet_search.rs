@@ -76,7 +76,7 @@ impl App {
             self.collection(name).await?;
             return Err(ApiError::IndexNotReady(name.to_string()));
         };
-        let schema = &index.spec.schema;
+        let schema = &index.spec().schema;
         let facet = match schema.field(&params.facet_name) {
             Some(f) if f.facet && f.field_type == FieldType::Keyword => f.name.clone(),
             _ => {

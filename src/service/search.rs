@@ -132,9 +132,10 @@ impl App {
         let started = Instant::now();
         // The index knows the schema: no database round trip for index searches.
         let index = self.indexes.get(name.as_str());
+        let spec = index.as_ref().map(|index| index.spec());
         let loaded;
-        let (collection_id, schema) = match &index {
-            Some(index) => (index.spec.collection_id, &index.spec.schema),
+        let (collection_id, schema) = match &spec {
+            Some(spec) => (spec.collection_id, &spec.schema),
             None => {
                 loaded = self.collection(name).await?;
                 (loaded.id, &loaded.schema)
@@ -235,7 +236,7 @@ impl App {
             return Err(ApiError::IndexNotReady(name.to_string()));
         };
         let filter = tenant
-            .map(|tenant| with_tenant(None, tenant, &index.spec.schema))
+            .map(|tenant| with_tenant(None, tenant, &index.spec().schema))
             .transpose()?;
         let fingerprint = format!(
             "q={}\u{1f}limit={limit}\u{1f}filter={filter:?}",
@@ -281,7 +282,7 @@ impl App {
             return Ok(index);
         };
         let mut progress = index.subscribe();
-        self.indexer.wake(index.spec.collection_id);
+        self.indexer.wake(index.spec().collection_id);
         match tokio::time::timeout(timeout, progress.wait_for(|p| p.horizon > token)).await {
             // `Err` inside: the generation was replaced while waiting; the new one has
             // caught up further.
@@ -307,7 +308,7 @@ impl App {
         request: SearchRequest,
     ) -> Result<SearchResponse, ApiError> {
         let permit = self.search_permit()?;
-        metrics::counter!("search_index_runs_total", "collection" => index.spec.name.clone())
+        metrics::counter!("search_index_runs_total", "collection" => index.spec().name.clone())
             .increment(1);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
@@ -328,7 +329,7 @@ impl App {
         limit: usize,
         filter: Option<Filter>,
     ) -> Result<Suggestions, ApiError> {
-        let display = display_field(index.spec.schema.fields());
+        let display = display_field(index.spec().schema.fields());
         let request = SearchRequest {
             filter,
             highlight: Some(HighlightOptions {

@@ -13,7 +13,7 @@ use crate::store::documents::{self, Misfits};
 /// `concat!`-ed at compile time and stay `&'static str` (sqlx's `SqlSafeStr`).
 macro_rules! columns {
     () => {
-        "id, name, fields, fields AS stored_fields, settings, settings_generation, created_at, updated_at"
+        "id, name, fields, fields AS stored_fields, settings, settings_generation, index_generation, created_at, updated_at"
     };
 }
 
@@ -25,7 +25,13 @@ pub struct CollectionRecord {
     /// Validated when it was written, so it is not validated again on reading.
     pub schema: CollectionSchema,
     pub settings: CollectionSettings,
+    /// Moves on every settings change: searches cached before it are not answered again.
     pub settings_generation: i64,
+    /// The settings generation of the last change the search index itself had to follow
+    /// (fields, stop words, the substring index, a reindex): an index built at this
+    /// generation or a later one answers the collection, whatever the settings read at
+    /// query time (ranking rules, typo tolerance, ...) became since.
+    pub index_generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The `fields` column as stored. A document write passes it back as its guard
@@ -50,6 +56,7 @@ struct Row {
     stored_fields: Json<Value>,
     settings: Json<CollectionSettings>,
     settings_generation: i64,
+    index_generation: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -63,6 +70,7 @@ impl From<Row> for CollectionRecord {
             stored_fields: FieldsGuard(row.stored_fields.0),
             settings: row.settings.0,
             settings_generation: row.settings_generation,
+            index_generation: row.index_generation,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -114,10 +122,23 @@ pub async fn find(pool: &PgPool, name: &str) -> Result<Option<CollectionRecord>,
     Ok(row.map(CollectionRecord::from))
 }
 
+/// Which generations a change of a collection moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// Neither: nothing a search reads changed (`ftsIndex` alone, which is PostgreSQL's).
+    Kept,
+    /// The settings generation: what searches read at query time changed, so answers
+    /// cached before are not used again; the index stays as it is.
+    Settings,
+    /// Both: the index must be built again.
+    Index,
+}
+
 /// Changes a collection's fields and settings in one transaction, holding the row
 /// lock while `change` computes the new values from the current ones, so concurrent
-/// changes apply one after the other instead of overwriting each other. Moves the
-/// settings generation when `new_generation` (the index is then rebuilt). The outer `Result` is the database's, the inner the change's.
+/// changes apply one after the other instead of overwriting each other. `change` also
+/// says which generations the change moves ([`Generation`]). The outer `Result` is the
+/// database's, the inner the change's.
 ///
 /// When fields are added or change type, the stored documents are checked against
 /// them under the same lock, and any that do not fit refuse the change
@@ -127,8 +148,9 @@ pub async fn find(pool: &PgPool, name: &str) -> Result<Option<CollectionRecord>,
 pub async fn update<E>(
     pool: &PgPool,
     name: &str,
-    new_generation: bool,
-    change: impl Fn(&CollectionRecord) -> Result<(Vec<FieldDefinition>, CollectionSettings), E>,
+    change: impl Fn(
+        &CollectionRecord,
+    ) -> Result<(Vec<FieldDefinition>, CollectionSettings, Generation), E>,
 ) -> Result<Option<Result<CollectionRecord, E>>, sqlx::Error>
 where
     E: From<Misfits>,
@@ -145,7 +167,7 @@ where
     let Some(current) = current.map(CollectionRecord::from) else {
         return Ok(None);
     };
-    let (fields, settings) = match change(&current) {
+    let (fields, settings, generation) = match change(&current) {
         Ok(values) => values,
         Err(error) => return Ok(Some(Err(error))),
     };
@@ -157,13 +179,18 @@ where
         }
     }
     let updated: Row = sqlx::query_as(concat!(
-        "UPDATE collections SET fields = $2, settings = $3, settings_generation = settings_generation + $4
-         WHERE id = $1 RETURNING ", columns!(), ""
+        "UPDATE collections SET fields = $2, settings = $3,
+             settings_generation = settings_generation + $4,
+             index_generation = CASE WHEN $5 THEN settings_generation + 1 ELSE index_generation END
+         WHERE id = $1 RETURNING ",
+        columns!(),
+        ""
     ))
     .bind(current.id)
     .bind(Json(&fields))
     .bind(Json(&settings))
-    .bind(i64::from(new_generation))
+    .bind(i64::from(generation != Generation::Kept))
+    .bind(generation == Generation::Index)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;

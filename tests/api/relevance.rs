@@ -1635,3 +1635,76 @@ async fn chinese_japanese_and_korean_text_is_found_by_the_words_in_it() {
         "{body}"
     );
 }
+
+/// The generation folder the index of `docs` is in (its `CURRENT` pointer): it moves
+/// only when the index is built again.
+fn index_generation_dir(app: &TestApp) -> String {
+    std::fs::read_to_string(app.index_dir().join("docs").join("CURRENT")).expect("CURRENT")
+}
+
+#[tokio::test]
+async fn settings_read_at_query_time_apply_at_once_and_only_what_is_indexed_rebuilds() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "plain", "title": "garden hose", "popularity": 1}),
+            json!({"id": "popular", "title": "garden hose reel", "popularity": 9}),
+        ],
+    )
+    .await;
+    let built = index_generation_dir(&app);
+    // Cached under the first settings: a stale answer would show the old order.
+    async fn cached(app: &TestApp) -> Value {
+        json_body(app.get("/v1/collections/docs/search?q=garden%20hose").await).await
+    }
+    let before = cached(&app).await;
+    assert_eq!(before["hits"][0]["id"], "plain", "{before}");
+
+    let response = app
+        .patch_json(
+            "/v1/collections/docs",
+            &json!({"rankingRules": ["words", "popularity:desc", "score"]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_body(response).await["settingsGeneration"], 2);
+    // Applied when the answer came, without waiting: not from the cache, and not by a
+    // new index.
+    let after = cached(&app).await;
+    assert_eq!(after["hits"][0]["id"], "popular", "{after}");
+    let (found, body) = ids(&app, "q=garden%20hose").await;
+    assert_eq!(found, ["popular", "plain"], "{body}");
+    assert_eq!(
+        index_generation_dir(&app),
+        built,
+        "the index was not rebuilt"
+    );
+    let stats = json_body(app.get("/v1/collections/docs").await).await;
+    assert_eq!(stats["stats"]["indexStatus"], "ready", "{stats}");
+
+    // After a restart the index on disk still answers, with the new rules.
+    let app = app.restart().await;
+    let reopened = wait_until(Duration::from_secs(30), || async {
+        app.get("/v1/collections/docs/search?q=garden")
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    assert!(reopened, "the index answers after the restart");
+    let (found, body) = ids(&app, "q=garden%20hose").await;
+    assert_eq!(found, ["popular", "plain"], "{body}");
+    assert_eq!(index_generation_dir(&app), built, "not rebuilt on restart");
+
+    // Stop words change what is indexed: a new index is built.
+    let response = app
+        .patch_json("/v1/collections/docs", &json!({"stopWords": ["reel"]}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let rebuilt = wait_until(Duration::from_secs(30), || async {
+        index_generation_dir(&app) != built
+    })
+    .await;
+    assert!(rebuilt, "a change of what is indexed builds a new index");
+}

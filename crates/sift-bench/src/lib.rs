@@ -371,7 +371,7 @@ async fn run_size(
     let write_to_visible = write_to_visible(&client, &base, &name, args.corpus).await?;
 
     // In process.
-    let schema = index.spec.schema.clone();
+    let schema = index.spec().schema.clone();
     let requests: Vec<SearchRequest> = queries
         .iter()
         .map(|q| {
@@ -400,7 +400,7 @@ async fn run_size(
             .push((query.frequency, micros(started)));
         progress.inc(1);
     }
-    let collection_id = index.spec.collection_id;
+    let collection_id = index.spec().collection_id;
     for (query, request) in queries.iter().zip(&requests).take(args.sql_queries) {
         for engine in ["ilike", "fts"] {
             let mut request = request.clone();
