@@ -1654,6 +1654,17 @@ async fn settings_read_at_query_time_apply_at_once_and_only_what_is_indexed_rebu
     )
     .await;
     let built = index_generation_dir(&app);
+    // A second replica, which learns of the change by reading the collection.
+    let peer = app.spawn_peer(|_| {}).await;
+    let peer_ready = wait_until(Duration::from_secs(30), || async {
+        peer.get("/v1/collections/docs/search?q=garden")
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    assert!(peer_ready, "the peer built its index");
+    let peer_built = index_generation_dir(&peer);
     // Cached under the first settings: a stale answer would show the old order.
     async fn cached(app: &TestApp) -> Value {
         json_body(app.get("/v1/collections/docs/search?q=garden%20hose").await).await
@@ -1682,6 +1693,17 @@ async fn settings_read_at_query_time_apply_at_once_and_only_what_is_indexed_rebu
     );
     let stats = json_body(app.get("/v1/collections/docs").await).await;
     assert_eq!(stats["stats"]["indexStatus"], "ready", "{stats}");
+    let peer_follows = wait_until(Duration::from_secs(30), || async {
+        cached(&peer).await["hits"][0]["id"] == "popular"
+    })
+    .await;
+    assert!(peer_follows, "the peer takes the new rules");
+    assert_eq!(
+        index_generation_dir(&peer),
+        peer_built,
+        "nor was the peer's"
+    );
+    drop(peer);
 
     // After a restart the index on disk still answers, with the new rules.
     let app = app.restart().await;
