@@ -1,6 +1,6 @@
 //! Schema changes without a re-import: `PATCH /v1/collections/{name}` with `fields`
 //! adds fields, makes them filterable, sortable or facets, or changes their type; the
-//! index is rebuilt from PostgreSQL. A change the stored documents do not fit is
+//! index is rebuilt from PostgreSQL when what it holds changes (a flag alone does not). A change the stored documents do not fit is
 //! refused with how many and which, and writes racing a change are checked against
 //! the fields they are stored under.
 
@@ -133,6 +133,66 @@ async fn fields_added_or_made_filterable_are_searchable_after_the_rebuild_withou
     assert_eq!(
         json_body(app.get("/v1/collections/products/documents/p1").await).await["document"]["brand"],
         "acme"
+    );
+}
+
+#[tokio::test]
+async fn a_field_made_filterable_sortable_or_a_facet_applies_at_once_without_a_rebuild() {
+    let app = TestApp::spawn().await;
+    app.create_products().await;
+    let token = import_all(
+        &app,
+        &[
+            json!({"id": "p1", "title": "Desk lamp", "tags": "desk", "stock": 3}),
+            json!({"id": "p2", "title": "Floor lamp", "tags": "floor", "stock": 0}),
+            json!({"id": "p3", "title": "Lamp shade", "tags": "desk", "stock": 12}),
+        ],
+    )
+    .await;
+    let all = json_body(
+        app.get(&format!(
+            "/v1/collections/products/search?q=lamp&after={token}"
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(all["total"], 3, "{all}");
+    let query =
+        "/v1/collections/products/search?q=lamp&filter=stock%20%3E%200&sort=stock:desc&facets=tags";
+    assert_error(app.get(query).await, 400, "invalid_filter").await;
+    let current = app.index_dir().join("products").join("CURRENT");
+    let built = std::fs::read_to_string(&current).expect("CURRENT");
+
+    let fields = changing(
+        changing(products_schema()["fields"].clone(), "stock", |field| {
+            field["filterable"] = json!(true);
+            field["sortable"] = json!(true);
+        }),
+        "tags",
+        |field| field["facet"] = json!(true),
+    );
+    let response = app
+        .patch_json("/v1/collections/products", &json!({"fields": fields}))
+        .await;
+    assert_eq!(response.status(), 200);
+    // Every field is indexed for filters, sorting and facets already: no waiting.
+    let answer = json_body(app.get(query).await).await;
+    let ids: Vec<&str> = answer["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["p3", "p1"], "{answer}");
+    assert_eq!(
+        answer["facets"]["tags"],
+        json!([{"value": "desk", "count": 2}]),
+        "{answer}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&current).expect("CURRENT"),
+        built,
+        "the index was not rebuilt"
     );
 }
 
