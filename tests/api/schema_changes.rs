@@ -105,12 +105,7 @@ async fn fields_added_or_made_filterable_are_searchable_after_the_rebuild_withou
     .await;
     let answer = json_body(app.get(query).await).await;
     assert!(rebuilt, "the new fields reached the index: {answer}");
-    let ids: Vec<&str> = answer["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .filter_map(|h| h["id"].as_str())
-        .collect();
+    let ids = ids_of(&answer);
     assert_eq!(ids, ["p3", "p1"], "sorted by the new sortable field");
     assert_eq!(
         answer["facets"]["brand"],
@@ -177,12 +172,7 @@ async fn a_field_made_filterable_sortable_or_a_facet_applies_at_once_without_a_r
     assert_eq!(response.status(), 200);
     // Every field is indexed for filters, sorting and facets already: no waiting.
     let answer = json_body(app.get(query).await).await;
-    let ids: Vec<&str> = answer["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .filter_map(|h| h["id"].as_str())
-        .collect();
+    let ids = ids_of(&answer);
     assert_eq!(ids, ["p3", "p1"], "{answer}");
     assert_eq!(
         answer["facets"]["tags"],
@@ -423,6 +413,11 @@ async fn hit_ids(app: &TestApp, query: &str) -> Vec<String> {
             .await,
     )
     .await;
+    ids_of(&answer)
+}
+
+/// The ids of a search answer's hits.
+fn ids_of(answer: &Value) -> Vec<String> {
     answer["hits"]
         .as_array()
         .unwrap_or_else(|| panic!("hits: {answer}"))
