@@ -490,14 +490,14 @@ impl Indexer {
         if up_to_date
             && let Some(index) = current.as_ref()
             && index.spec().settings_generation != spec.settings_generation
-        {
             // Only settings read at query time changed: the index answers as it is.
+            && index.retune(spec.clone())
+        {
             tracing::info!(
                 collection = %spec.name,
                 generation = spec.settings_generation,
                 "indexer: new settings apply without a rebuild"
             );
-            index.retune(spec.clone());
             self.registry.touched();
         }
         if !up_to_date {

@@ -95,6 +95,8 @@ pub struct Epoch {
 #[serde(rename_all = "camelCase")]
 pub struct Payload {
     pub collection_id: i64,
+    /// The settings generation the index was built at; it may answer later ones
+    /// ([`CollectionIndex::retune`]).
     pub settings_generation: i64,
     pub fingerprint: String,
     pub watermark: Watermark,
@@ -402,13 +404,18 @@ impl CollectionIndex {
             && current.fingerprint() == spec.fingerprint()
     }
 
-    /// Takes a later settings generation that this index [`answers`](Self::answers) as
+    /// Takes another settings generation that this index [`answers`](Self::answers) as
     /// it is (ranking rules, typo tolerance, synonyms, boosts or the matching strategy
     /// changed): searches from now on read the new settings, and the epoch moves, so
     /// answers cached under the old settings are not used again. Nothing is rebuilt or
-    /// committed: the payload keeps the generation the index was built at.
-    pub fn retune(&self, spec: IndexSpec) {
+    /// committed: the payload keeps the generation the index was built at. `false`,
+    /// changing nothing, when the index does not answer `spec`.
+    pub fn retune(&self, spec: IndexSpec) -> bool {
+        if !self.answers(&spec) {
+            return false;
+        }
         *sync::write(&self.spec) = Arc::new(spec);
+        true
     }
 
     pub fn progress(&self) -> Progress {
@@ -737,6 +744,62 @@ mod tests {
         assert!(scratch.index.segment_count() < before);
         assert!(!scratch.index.wants_policy_merge());
         assert_eq!(scratch.index.num_docs(), 200);
+    }
+
+    #[test]
+    fn an_index_takes_settings_read_at_query_time_and_reopens_for_them() {
+        let scratch = scratch_index();
+        commit_batch(&scratch.index, 0, 3);
+        let built = (*scratch.index.spec()).clone();
+        let mut ranked = built.clone();
+        ranked.settings_generation = 2;
+        ranked.settings.ranking_rules = Some(vec!["words".into(), "score".into()]);
+        assert!(scratch.index.retune(ranked.clone()));
+        assert_eq!(scratch.index.epoch().settings_generation, 2);
+        assert_eq!(scratch.index.built_generation(), 1);
+        // What is indexed changed, or a rebuild was asked for: not answered as it is.
+        let mut stopped = ranked.clone();
+        stopped.settings_generation = 3;
+        stopped.settings.stop_words = Some(vec!["note".into()]);
+        assert!(!scratch.index.answers(&stopped));
+        let mut reindexed = ranked.clone();
+        reindexed.settings_generation = 3;
+        reindexed.index_generation = 3;
+        assert!(!scratch.index.retune(reindexed.clone()));
+        assert_eq!(scratch.index.epoch().settings_generation, 2, "unchanged");
+        commit_batch(&scratch.index, 1, 2);
+
+        // Reopened, as after a restart, at the later generation: a copy of its files,
+        // since this one's writer holds the directory's lock (a `Scratch` to remove it after).
+        let copy = Scratch {
+            index: scratch.index.clone(),
+            dir: std::env::temp_dir().join(format!("sift-index-test-{}", uuid::Uuid::new_v4())),
+        };
+        std::fs::create_dir_all(&copy.dir).expect("copy dir");
+        for entry in std::fs::read_dir(&scratch.dir).expect("read") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().expect("name").to_owned();
+            if !name.to_string_lossy().ends_with(".lock") {
+                std::fs::copy(&path, copy.dir.join(name)).expect("copy");
+            }
+        }
+        let (dir, bitsets) = (copy.dir.clone(), scratch.index.bitsets.clone());
+        let reopened = CollectionIndex::open(&dir, ranked.clone(), bitsets.clone())
+            .expect("open")
+            .expect("answers the later generation");
+        assert_eq!(reopened.built_generation(), 1);
+        assert_eq!(reopened.num_docs(), 5);
+        assert_eq!(
+            reopened.spec().settings.ranking_rules,
+            ranked.settings.ranking_rules
+        );
+        drop(reopened);
+        assert!(
+            CollectionIndex::open(&dir, reindexed, bitsets)
+                .expect("open")
+                .is_none(),
+            "a reindex is not answered by the old index"
+        );
     }
 
     #[test]
