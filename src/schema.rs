@@ -338,8 +338,11 @@ pub enum MatchingStrategy {
     Last,
     /// Drop the most common word first: a generic word ("fast", "client") goes before
     /// a distinctive one. A word counts as written (or as its typo was corrected to),
-    /// not with the other forms of its stem. The default: on the practice set it finds what was meant
-    /// behind an extra word twice as often as `last`, and costs nothing elsewhere.
+    /// not with the other forms of its stem. A query typed as one identifier, its words
+    /// joined by separators without a space (`scikit-lern`), drops from its end as
+    /// `last` does: its last part is the least certain. The default: on the practice
+    /// set it finds what was meant behind an extra word twice as often as `last`, and
+    /// costs nothing elsewhere.
     #[default]
     Frequency,
     /// Every word must match.

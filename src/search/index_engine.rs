@@ -916,6 +916,7 @@ mod tests {
         by_rating: bool,
     ) -> (Vec<Brute>, u64) {
         use std::collections::{HashMap, HashSet};
+        let strategy = ranking::strategy_for(strategy, plan);
         let everything = 10_000;
         let allowed: Option<HashSet<DocAddress>> = filter.map(|f| {
             searcher

@@ -165,8 +165,9 @@ pub struct SearchParams {
     pub cache: Option<bool>,
     /// Which words are dropped first when the documents matching all of them cannot
     /// fill the page (documents matching more words still rank first, whichever words
-    /// they are): `last` (from the end), `frequency` (the most common as written first) or `all`
-    /// (none); default: the collection's setting (`frequency` unless changed).
+    /// they are): `last` (from the end), `frequency` (the most common as written first;
+    /// from the end for a query typed as one identifier, `scikit-lern`) or `all` (none);
+    /// default: the collection's setting (`frequency` unless changed).
     #[param(inline)]
     pub matching_strategy: Option<MatchingStrategy>,
     /// A keyword field: keep only the best hit per value of it (one product per family).

@@ -300,6 +300,11 @@ pub struct QueryPlan {
     /// The document frequency BM25 gives each typo of a word: that of the word's most
     /// common term in the same field (see [`PlanStatistics`]).
     pub blended: HashMap<Term, u64>,
+    /// The query is one identifier typed left to right, its words joined by
+    /// separators and no space (`scikit-lern`, `lib1.2-core`): its last part is the
+    /// least certain, so `frequency` drops words from the end, as `last` does, rather
+    /// than drop the commoner first part.
+    pub one_identifier: bool,
 }
 
 /// BM25's statistics with the typos of a word blended, as Lucene's fuzzy queries do
@@ -1066,6 +1071,7 @@ pub fn plan(
             }
         }
     }
+    let one_identifier = typed_as_one_identifier(text, texts.len());
     QueryPlan {
         words: required,
         matched,
@@ -1074,7 +1080,16 @@ pub fn plan(
         head,
         fields: search_on.map(<[String]>::to_vec),
         blended,
+        one_identifier,
     }
+}
+
+/// Whether `text`, taken apart into `words` words, is one identifier typed left to
+/// right: several words joined by separators, no space, no quotes (`scikit-lern`,
+/// `lib1.2-core`, `snake_case_na`).
+fn typed_as_one_identifier(text: &str, words: usize) -> bool {
+    let text = text.trim();
+    words > 1 && !text.contains('"') && !text.contains(char::is_whitespace)
 }
 
 /// The query's words with those of `joined` written together.
@@ -1626,6 +1641,15 @@ mod tests {
         let many = vec![(1, (0..40).map(|n| format!("w{n}")).collect())];
         assert_eq!(corrected_heads(&words, &many).len(), MAX_CORRECTED_HEADS);
         assert!(corrected_heads(&words, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_query_without_spaces_of_several_words_is_one_identifier() {
+        assert!(typed_as_one_identifier("scikit-lern", 2));
+        assert!(typed_as_one_identifier(" lib1.2-core ", 3));
+        assert!(!typed_as_one_identifier("scikit lern", 2), "words apart");
+        assert!(!typed_as_one_identifier("scikit", 1), "one word");
+        assert!(!typed_as_one_identifier("\"scikit-lern\"", 2), "a phrase");
     }
 
     #[test]

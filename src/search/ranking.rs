@@ -481,6 +481,16 @@ fn written_frequencies(
     Ok(frequencies)
 }
 
+/// The strategy `plan` is ranked with: `frequency` drops the words of a query typed as
+/// one identifier from its end, as `last` does ([`QueryPlan::one_identifier`]).
+pub fn strategy_for(strategy: MatchingStrategy, plan: &QueryPlan) -> MatchingStrategy {
+    if strategy == MatchingStrategy::Frequency && plan.one_identifier {
+        MatchingStrategy::Last
+    } else {
+        strategy
+    }
+}
+
 /// The words in the order the strategy drops them, every one of them (empty under
 /// `all`, which drops none). Words that match nothing at all go first whatever the
 /// strategy: keeping one to the end would leave the answer empty while other words
@@ -588,6 +598,7 @@ pub fn rank_with(
     rules: &[Rule],
     limits: Limits,
 ) -> tantivy::Result<Ranked> {
+    let strategy = strategy_for(strategy, plan);
     let filter_weight = filter
         .map(|f| f.weight(EnableScoring::disabled_from_searcher(searcher)))
         .transpose()?;
@@ -1946,6 +1957,20 @@ mod tests {
             drop_order(MatchingStrategy::Frequency, &[5, 9, 0]),
             [2, 1, 0]
         );
+    }
+
+    #[test]
+    fn frequency_drops_the_words_of_one_identifier_from_its_end() {
+        let identifier = QueryPlan {
+            one_identifier: true,
+            ..QueryPlan::default()
+        };
+        let words = QueryPlan::default();
+        use MatchingStrategy::{All, Frequency, Last};
+        assert_eq!(strategy_for(Frequency, &identifier), Last);
+        assert_eq!(strategy_for(Frequency, &words), Frequency);
+        assert_eq!(strategy_for(All, &identifier), All, "asked for: kept");
+        assert_eq!(strategy_for(Last, &words), Last);
     }
 
     #[test]

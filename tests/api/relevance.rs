@@ -212,6 +212,33 @@ async fn words_are_dropped_the_most_common_first_and_never_into_an_empty_answer(
 }
 
 #[tokio::test]
+async fn a_name_typed_with_a_slip_in_its_last_part_keeps_its_first_parts() {
+    let app = TestApp::spawn().await;
+    collection(
+        &app,
+        &[
+            json!({"id": "scikit-learn", "title": "scikit-learn"}),
+            json!({"id": "scikit-image", "title": "scikit-image"}),
+            json!({"id": "scikit-build", "title": "scikit-build"}),
+            json!({"id": "lerna", "title": "lerna"}),
+        ],
+    )
+    .await;
+    // `lern` is four letters (no typo) and begins `lerna`: no document holds both
+    // parts. The parts of a name are typed left to right, so the last one goes.
+    let (found, body) = ids(&app, "q=scikit-lern").await;
+    assert_eq!(found.len(), 4, "{body}");
+    assert!(
+        found[..3].iter().all(|id| id.starts_with("scikit")),
+        "{body}"
+    );
+    assert_eq!(found[3], "lerna", "{body}");
+    // Words typed apart are dropped by frequency as before: the commoner goes first.
+    let (found, body) = ids(&app, "q=scikit%20lern").await;
+    assert_eq!(found[0], "lerna", "{body}");
+}
+
+#[tokio::test]
 async fn the_most_common_word_is_counted_as_written_not_by_its_stem() {
     let app = TestApp::spawn().await;
     collection(
