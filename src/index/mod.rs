@@ -172,6 +172,9 @@ pub struct CollectionIndex {
     /// generation whose [`IndexSpec::index_generation`] is not past it. Kept in the
     /// commit payload, so an index reopened after a restart is known for what it is.
     built_generation: i64,
+    /// What the index holds ([`IndexSpec::fingerprint`]), fixed for its life: a spec is
+    /// only taken in place when its fingerprint is this one.
+    fingerprint: String,
     pub fields: IndexFields,
     pub index: Index,
     /// The one reader; reloaded by hand after each commit, so what a search sees moves
@@ -356,6 +359,7 @@ impl CollectionIndex {
         });
         let analyzer = analysis::text_analyzer(spec.settings.stop_words.as_deref());
         Ok(CollectionIndex {
+            fingerprint: spec.fingerprint(),
             spec: RwLock::new(Arc::new(spec)),
             built_generation,
             fields,
@@ -398,10 +402,9 @@ impl CollectionIndex {
     /// Whether this index answers `spec` as it is: the same collection and fingerprint,
     /// built at `spec.index_generation` or later (settings read at query time may differ).
     pub fn answers(&self, spec: &IndexSpec) -> bool {
-        let current = self.spec();
-        current.collection_id == spec.collection_id
+        self.spec().collection_id == spec.collection_id
             && self.built_generation >= spec.index_generation
-            && current.fingerprint() == spec.fingerprint()
+            && self.fingerprint == spec.fingerprint()
     }
 
     /// Takes another settings generation that this index [`answers`](Self::answers) as
@@ -496,11 +499,10 @@ impl CollectionIndex {
     /// Commits what was applied with `watermark` in the payload, makes it visible to
     /// searches, and moves the progress. Blocking.
     pub fn commit(&self, watermark: Watermark, horizon: u64) -> Result<(), IndexError> {
-        let spec = self.spec();
         let payload = Payload {
-            collection_id: spec.collection_id,
+            collection_id: self.spec().collection_id,
             settings_generation: self.built_generation,
-            fingerprint: spec.fingerprint(),
+            fingerprint: self.fingerprint.clone(),
             watermark,
         };
         let payload =
