@@ -248,7 +248,8 @@ pub struct FieldDefinition {
     #[serde(rename = "type")]
     pub field_type: FieldType,
     /// Weight of matches in this field; `text` fields and `searchable` keyword fields
-    /// only; in (0, 100]. Default 1.
+    /// only; in (0, 100]. Default 1. Of fields with equal boosts, the one declared first
+    /// counts as more important for the `attribute` and `exactness` rules.
     #[serde(default = "default_boost", skip_serializing_if = "is_default_boost")]
     #[schema(exclusive_minimum = 0.0, maximum = 100.0)]
     #[validate(range(exclusive_min = 0.0, max = MAX_BOOST))]

@@ -1444,12 +1444,13 @@ struct TextField<'a> {
     boost: f32,
     field: Field,
     prefix_field: Option<Field>,
-    /// Rank by boost, 0 the highest (equal boosts share a rank).
+    /// Rank by boost, 0 the highest; of equal boosts, the field declared first ranks
+    /// higher.
     attribute: u8,
 }
 
-/// The text fields by name with their rank by boost (0 the most important), as the
-/// terms of a plan carry it in `attribute`.
+/// The text fields by name with their rank by boost, then by declaration order (0 the
+/// most important), as the terms of a plan carry it in `attribute`.
 pub fn text_field_ranks(index: &CollectionIndex) -> Vec<(String, u8)> {
     text_fields(&index.spec(), index)
         .into_iter()
@@ -1464,14 +1465,20 @@ fn text_fields<'a>(spec: &'a IndexSpec, index: &CollectionIndex) -> Vec<TextFiel
         .iter()
         .filter(|f| f.searched())
         .collect();
-    let mut boosts: Vec<f64> = fields.iter().map(|f| f.boost).collect();
-    boosts.sort_by(|a, b| b.total_cmp(a));
-    boosts.dedup();
+    // Higher boost first; of equal boosts, the field declared first (a stable sort), as
+    // Meilisearch's `searchableAttributes` and Typesense's `query_by` order fields: who
+    // lists `title` before `description` and sets no boosts means a title match first.
+    let mut by_importance: Vec<usize> = (0..fields.len()).collect();
+    by_importance.sort_by(|&a, &b| fields[b].boost.total_cmp(&fields[a].boost));
+    let mut ranks = vec![0usize; fields.len()];
+    for (rank, &at) in by_importance.iter().enumerate() {
+        ranks[at] = rank;
+    }
     fields
         .into_iter()
-        .filter_map(|f| {
+        .zip(ranks)
+        .filter_map(|(f, attribute)| {
             let handle = index.fields.searched.get(&f.name)?;
-            let attribute = boosts.iter().position(|b| *b == f.boost).unwrap_or(0);
             Some(TextField {
                 name: f.name.as_str(),
                 boost: f.boost as f32,

@@ -30,7 +30,7 @@
 //! | `typo` | fewer typos over the matched words (a first-letter typo counts two) |
 //! | `exactness` | a field that *is* the query (its words as typed), then a field that begins with it (the last word may be the start of one), more important fields first (while the word being typed is likely unfinished, most documents with a word beginning so having a longer one, a field that is the query only begins with it: `goo` is the start of `google` more often than the package `goo`); then more words found exactly as written: as typed, or as the spelling a typo was corrected to; not another form of the word (`development` for `developing`), nor a prefix (but the word being typed, one of several and of 4 letters or more, counts when found whole) |
 //! | `proximity` | the matched words closer together, and in the query's order |
-//! | `attribute` | the words found in more important fields (by boost), then nearer the start of the field |
+//! | `attribute` | the words found in more important fields (by boost; of equal boosts, the field declared first), then nearer the start of the field |
 //! | `score` | among fields that are (or begin with) the query corrected, the likeliest correction (closest, then most common) first; then higher BM25, each query word scoring once, by its best term in the document (the field it matches best, weighted by its boost; its likeliest spelling or completion, typos and prefixes weighted down), summed over the words |
 //! | `field:desc`, `field:asc` | a numeric or date field declared `sortable`: popularity, sales, rating |
 //!

@@ -379,6 +379,53 @@ async fn a_synonym_is_found_as_written_not_as_another_form() {
 }
 
 #[tokio::test]
+async fn of_fields_with_equal_boosts_the_one_declared_first_counts_more() {
+    let app = TestApp::spawn().await;
+    // The word in a long title, or as a short description: BM25 alone prefers the
+    // short description, which is all the two fields' equal boosts gave before.
+    let documents = [
+        json!({"id": "in-title", "title": "wireless charger stand for phones tablets and watches", "description": "desk"}),
+        json!({"id": "in-description", "title": "garden", "description": "wireless speaker"}),
+    ];
+    let lines: Vec<String> = documents.iter().map(Value::to_string).collect();
+    for (name, order, expected) in [
+        (
+            "titles",
+            ["title", "description"],
+            ["in-title", "in-description"],
+        ),
+        (
+            "descriptions",
+            ["description", "title"],
+            ["in-description", "in-title"],
+        ),
+    ] {
+        let fields = order.map(|field| json!({"name": field, "type": "text"}));
+        let schema = json!({"name": name, "fields": fields});
+        let response = app.post_json("/v1/collections", &schema).await;
+        assert_eq!(response.status(), 201, "{}", json_body(response).await);
+        let report = json_body(app.import(name, lines.join("\n")).await).await;
+        assert_eq!(report["failed"], 0, "{report}");
+        let token = report["consistencyToken"].as_str().expect("token");
+        app.wait_for_token(name, token).await;
+        let body = json_body(
+            app.get(&format!(
+                "/v1/collections/{name}/search?q=wireless&cache=false"
+            ))
+            .await,
+        )
+        .await;
+        let found: Vec<&str> = body["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .filter_map(|h| h["id"].as_str())
+            .collect();
+        assert_eq!(found, expected, "{name}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn ranking_rules_apply_in_their_order_and_can_be_changed() {
     let app = TestApp::spawn().await;
     collection(
