@@ -45,8 +45,15 @@ async fn set_ranking_rules(app: &TestApp, rules: Value) {
 
 /// The ids of a search's hits, and its body.
 async fn ids(app: &TestApp, query: &str) -> (Vec<String>, Value) {
+    ids_in(app, "docs", query).await
+}
+
+/// [`ids`] in another collection.
+async fn ids_in(app: &TestApp, collection: &str, query: &str) -> (Vec<String>, Value) {
     let response = app
-        .get(&format!("/v1/collections/docs/search?{query}&cache=false"))
+        .get(&format!(
+            "/v1/collections/{collection}/search?{query}&cache=false"
+        ))
         .await;
     assert_eq!(response.status(), 200, "{query}");
     let body = json_body(response).await;
@@ -408,19 +415,7 @@ async fn of_fields_with_equal_boosts_the_one_declared_first_counts_more() {
         assert_eq!(report["failed"], 0, "{report}");
         let token = report["consistencyToken"].as_str().expect("token");
         app.wait_for_token(name, token).await;
-        let body = json_body(
-            app.get(&format!(
-                "/v1/collections/{name}/search?q=wireless&cache=false"
-            ))
-            .await,
-        )
-        .await;
-        let found: Vec<&str> = body["hits"]
-            .as_array()
-            .expect("hits")
-            .iter()
-            .filter_map(|h| h["id"].as_str())
-            .collect();
+        let (found, body) = ids_in(&app, name, "q=wireless").await;
         assert_eq!(found, expected, "{name}: {body}");
     }
 }
