@@ -205,7 +205,17 @@ async fn concurrent_identical_misses_run_one_index_search() {
 #[tokio::test]
 async fn a_write_on_one_replica_invalidates_reads_on_another() {
     let redis = TestRedis::start().await;
-    let writer = with_redis(&redis).await;
+    // A write waits for the other replicas' acknowledgements for 5 × the Redis timeout
+    // (100 ms by default), then answers without them; the rest of the suite shares the
+    // two cores with this test, and a reader starved for longer acknowledged late and
+    // served its old entry (seen once in CI). A longer wait keeps this test about the
+    // invalidation, not about the machine's load.
+    let url = redis.url();
+    let writer = TestApp::spawn_with(|config| {
+        config.redis_url = Some(url);
+        config.cache.redis_timeout = Duration::from_millis(200);
+    })
+    .await;
     let reader = writer.spawn_peer(|_| {}).await;
     catalog(&writer).await;
 
